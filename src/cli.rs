@@ -1,0 +1,343 @@
+//! The command line: clap definitions and what each command does, mapped
+//! to sysexits-style exit codes (78 configuration, 75 temporary failure,
+//! 70 internal error) so that scripts and systemd can tell them apart.
+//!
+//! Command output (status, explain, the demo summary) goes to stdout; logs
+//! go to stderr through `telemetry`, so that journald never sees a line
+//! twice.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+use tracing::error;
+
+use crate::config::{self, Config, LogFormat};
+use crate::jobs::Jobs;
+use crate::store::Store;
+use crate::{daemon, demo, telemetry};
+
+/// Exit code: configuration error (sysexits EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit code: temporary failure, e.g. a partner unreachable (EX_TEMPFAIL).
+pub const EXIT_TEMPFAIL: u8 = 75;
+/// Exit code: internal software error (EX_SOFTWARE).
+pub const EXIT_SOFTWARE: u8 = 70;
+
+/// unicat: a union catalogue built from partner libraries' OAI-PMH feeds.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, short, global = true, env = "UNICAT_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Log format on stderr (overrides the config file's `[log] format`).
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a daemon: harvest and publish on the configured schedules.
+    Run,
+    /// Harvest now (then deduplicate and merge); exits non-zero if any harvest failed.
+    Harvest {
+        /// Partner to harvest (repeatable).
+        #[arg(long, short, required_unless_present = "all", conflicts_with = "all")]
+        partner: Vec<String>,
+        /// Harvest every configured partner.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Publish the union catalogue now.
+    Publish,
+    /// Show each partner's last harvest and the catalogue's size.
+    Status,
+    /// Validate the configuration file; exit 78 on errors.
+    CheckConfig,
+    /// Show which partner records a union record came from and why they were merged.
+    Explain {
+        /// A union record id (`uc…`) or `PARTNER:ID` (the partner's 001 or OAI identifier).
+        id: String,
+    },
+    /// Run the bundled demo: local endpoints, harvest, dedup, publish, summary.
+    Demo {
+        /// Directory for the demo's state and output.
+        #[arg(long, default_value = "demo-output")]
+        dir: PathBuf,
+    },
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure {
+            code: EXIT_SOFTWARE,
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+/// Parse arguments, run the command, return the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match cli.log_format.as_deref() {
+        Some("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    // A logger before the config is read, so config errors are logged like
+    // everything else; the config's own format applies from `run` on.
+    telemetry::init(format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("unicat: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_SOFTWARE);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("unicat: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(|errors| Failure {
+        code: EXIT_CONFIG,
+        message: errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\nunicat: "),
+    })
+}
+
+async fn dispatch(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::CheckConfig => {
+            let config = load_config(&cli.config)?;
+            println!(
+                "{}: ok ({} partner(s))",
+                cli.config.display(),
+                config.partners.len()
+            );
+            Ok(())
+        }
+        Command::Demo { dir } => Ok(demo::run(&dir).await?),
+        Command::Run => {
+            let config = load_config(&cli.config)?;
+            Ok(daemon::run(config, daemon::shutdown_signal()).await?)
+        }
+        Command::Harvest { partner, all } => {
+            let config = load_config(&cli.config)?;
+            let partners: Vec<_> = if all {
+                config.partners.clone()
+            } else {
+                let mut v = Vec::new();
+                for name in &partner {
+                    match config.partner(name) {
+                        Some(p) => v.push(p.clone()),
+                        None => {
+                            return Err(Failure {
+                                code: EXIT_CONFIG,
+                                message: format!(
+                                    "no partner named `{name}` in {} (known: {})",
+                                    cli.config.display(),
+                                    config
+                                        .partners
+                                        .iter()
+                                        .map(|p| p.name())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            })
+                        }
+                    }
+                }
+                v
+            };
+            harvest_now(config, partners).await
+        }
+        Command::Publish => {
+            let config = load_config(&cli.config)?;
+            let jobs = Jobs::new(Arc::new(config))?;
+            let r = jobs.publish().await?;
+            println!(
+                "published {} union records ({} deleted since last publish) to {}",
+                r.records,
+                r.deleted,
+                jobs.config.publish.output_dir.display()
+            );
+            Ok(())
+        }
+        Command::Status => {
+            let config = load_config(&cli.config)?;
+            print!("{}", status_text(&config)?);
+            Ok(())
+        }
+        Command::Explain { id } => {
+            let config = load_config(&cli.config)?;
+            print!("{}", explain_text(&config, &id)?);
+            Ok(())
+        }
+    }
+}
+
+async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(), Failure> {
+    let jobs = Jobs::new(Arc::new(config))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Ctrl-C on an on-demand harvest stops it after the page in flight.
+    tokio::spawn(async move {
+        daemon::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for p in partners {
+        let jobs = jobs.clone();
+        let stop = stop_rx.clone();
+        set.spawn(async move {
+            let r = jobs.harvest(&p, stop).await;
+            (p.name().to_string(), r)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (name, result) = joined.map_err(|e| anyhow::anyhow!("harvest task failed: {e}"))?;
+        match result {
+            Ok(r) => {
+                let c = r.harvest.counts;
+                println!(
+                    "{name}: ok, {} pages, {} new, {} updated, {} unchanged, {} deleted, {} quarantined",
+                    r.harvest.pages, c.new, c.updated, c.unchanged, c.deleted, c.quarantined
+                );
+            }
+            Err(e) => {
+                error!(partner = %name, error = %e, "harvest failed");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: EXIT_TEMPFAIL,
+            message: format!("harvest failed: {}", failures.join("; ")),
+        })
+    }
+}
+
+/// The `status` report.
+pub fn status_text(config: &Config) -> Result<String> {
+    let store = Store::open(&config.state_dir)?;
+    let mut out = String::new();
+    out.push_str(
+        "partner     last harvest                outcome  pages  new  upd  del  quar  records\n",
+    );
+    for p in &config.partners {
+        let records = store.count_live_records(p.name())?;
+        match store.last_run(p.name())? {
+            Some(r) => {
+                out.push_str(&format!(
+                    "{:<11} {:<27} {:<8} {:>5} {:>4} {:>4} {:>4} {:>5} {:>8}\n",
+                    p.name(),
+                    r.finished_at.as_deref().unwrap_or(&r.started_at),
+                    r.outcome,
+                    r.pages,
+                    r.counts.new,
+                    r.counts.updated,
+                    r.counts.deleted,
+                    r.counts.quarantined,
+                    records
+                ));
+                if let Some(e) = &r.error {
+                    out.push_str(&format!("            error: {e}\n"));
+                }
+            }
+            None => out.push_str(&format!("{:<11} never harvested\n", p.name())),
+        }
+    }
+    let (unions, multi) = store.union_counts()?;
+    let published = store.publish_seq(crate::publish::FILE_SINK)?;
+    out.push_str(&format!(
+        "catalogue: {unions} union records, {multi} with more than one member; change seq {}, published up to {published}\n",
+        store.current_seq()?
+    ));
+    Ok(out)
+}
+
+/// The `explain` report: members of the union record and the match keys
+/// each shares with the others.
+pub fn explain_text(config: &Config, id: &str) -> Result<String> {
+    let store = Store::open(&config.state_dir)?;
+    let cluster = if id.starts_with("uc") && !id.contains(':') {
+        id.to_string()
+    } else {
+        let Some((partner, local)) = id.split_once(':') else {
+            bail!("`{id}` is neither a union id (uc…) nor PARTNER:ID");
+        };
+        let src = store
+            .find_source(partner, local)?
+            .with_context(|| format!("no live record `{local}` from partner `{partner}`"))?;
+        store
+            .cluster_of(src.id)?
+            .with_context(|| format!("record {id} is not in a cluster yet (run a harvest)"))?
+    };
+    let members = store.cluster_members(&cluster)?;
+    let mut out = String::new();
+    match store.union_record(&cluster)? {
+        Some((seq, false, _)) => {
+            out.push_str(&format!("union record {cluster} (version seq {seq})\n"))
+        }
+        Some((seq, true, _)) => {
+            out.push_str(&format!("union record {cluster} was deleted (seq {seq})\n"))
+        }
+        None => bail!("no union record {cluster}"),
+    }
+    let keys: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| store.keys_of(m.id))
+        .collect::<Result<_>>()?;
+    out.push_str(&format!("{} member(s):\n", members.len()));
+    for (i, m) in members.iter().enumerate() {
+        out.push_str(&format!(
+            "  {}:{}  ({})\n",
+            m.partner,
+            m.local_id.as_deref().unwrap_or("-"),
+            m.oai_id
+        ));
+        for k in &keys[i] {
+            let shared: Vec<String> = members
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i && keys[*j].contains(k))
+                .map(|(_, o)| format!("{}:{}", o.partner, o.local_id.as_deref().unwrap_or("-")))
+                .collect();
+            if !shared.is_empty() {
+                out.push_str(&format!("      shares {k} with {}\n", shared.join(", ")));
+            }
+        }
+    }
+    if members.len() == 1 {
+        out.push_str("  (no other record shares a match key with it)\n");
+    }
+    Ok(out)
+}

@@ -1,0 +1,479 @@
+//! The configuration file: TOML parsed into typed sections, then checked for
+//! meaning.
+//!
+//! Parsing refuses unknown keys (`deny_unknown_fields`) so that a typo is an
+//! error at start instead of a silently ignored option. [`Config::check`]
+//! finds the problems serde cannot see (a cron expression that does not
+//! parse, a URL that is not http, two partners with one name). Every error
+//! names the file, the key and the line, because the person reading it is a
+//! sysadmin with an editor open, not a developer with a debugger.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Where the daemon looks for its configuration when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/unicat/unicat.toml";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the SQLite database (created if missing).
+    pub state_dir: PathBuf,
+    /// The union catalogue's own code: 003 of union records.
+    #[serde(default = "default_catalogue_code")]
+    pub catalogue_code: String,
+    /// Logging options.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// HTTP and retry options shared by every harvest.
+    #[serde(default)]
+    pub harvest: HarvestConfig,
+    /// Where and when the union catalogue is published.
+    pub publish: PublishConfig,
+    /// The partner libraries, one `[[partner]]` table each.
+    #[serde(default, rename = "partner")]
+    pub partners: Vec<Partner>,
+}
+
+/// `[log]`: how log lines look.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (default) or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines with `key=value` fields.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[harvest]`: network behaviour of every harvest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HarvestConfig {
+    /// Timeout of one HTTP request in seconds (1–3600, default 120).
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// How many times a failed page request is retried before the run fails
+    /// (0–100, default 5).
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First retry delay in milliseconds; doubles per retry (default 1000).
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+    /// Seconds subtracted from the next incremental `from` so that records
+    /// stamped during the previous run are not missed (default 0).
+    #[serde(default)]
+    pub overlap_secs: u64,
+}
+
+impl Default for HarvestConfig {
+    fn default() -> Self {
+        Self {
+            timeout_secs: default_timeout(),
+            max_retries: default_retries(),
+            backoff_ms: default_backoff(),
+            overlap_secs: 0,
+        }
+    }
+}
+
+impl HarvestConfig {
+    /// The request timeout as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// `[publish]`: the union catalogue's output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PublishConfig {
+    /// Directory the dumps are written to (created if missing).
+    pub output_dir: PathBuf,
+    /// Cron expression (5 fields, or 6 with seconds first), in UTC, for the
+    /// daemon's publish runs. Absent: the daemon publishes after every
+    /// harvest that changed something.
+    #[serde(default)]
+    pub schedule: Option<Spanned<String>>,
+}
+
+/// One `[[partner]]`: a library whose records are harvested.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Partner {
+    /// Short name used on the command line and in logs (letters, digits, `-`, `_`).
+    pub name: Spanned<String>,
+    /// ISIL-like code written to the holdings (852 $a) and provenance (035).
+    pub code: Spanned<String>,
+    /// OAI-PMH base URL (http or https).
+    pub base_url: Spanned<String>,
+    /// OAI-PMH metadataPrefix of MARCXML at this endpoint (default `marc21`).
+    #[serde(default = "default_prefix")]
+    pub metadata_prefix: String,
+    /// Optional OAI-PMH set to harvest.
+    #[serde(default)]
+    pub set: Option<String>,
+    /// Cron expression (5 fields, or 6 with seconds first), in UTC.
+    pub schedule: Spanned<String>,
+}
+
+impl Partner {
+    /// The partner's name.
+    pub fn name(&self) -> &str {
+        self.name.get_ref()
+    }
+    /// The partner's holdings code.
+    pub fn code(&self) -> &str {
+        self.code.get_ref()
+    }
+    /// The partner's OAI-PMH base URL.
+    pub fn base_url(&self) -> &str {
+        self.base_url.get_ref()
+    }
+}
+
+fn default_catalogue_code() -> String {
+    "UNICAT".to_string()
+}
+fn default_timeout() -> u64 {
+    120
+}
+fn default_retries() -> u32 {
+    5
+}
+fn default_backoff() -> u64 {
+    1000
+}
+fn default_prefix() -> String {
+    "marc21".to_string()
+}
+
+/// A configuration problem, located in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, when known (e.g. `partner.schedule`).
+    pub key: Option<String>,
+    /// What is wrong, and where possible how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parse a cron expression as the config accepts it: the usual five fields
+/// (minute hour day month weekday), or six with seconds first. The `cron`
+/// crate wants seconds, and sysadmins write five fields, so five get a `0`
+/// second prepended.
+pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 | 7 => expr.to_string(),
+        n => {
+            return Err(format!(
+                "cron expression has {n} fields, expected 5 (min hour day month weekday)"
+            ))
+        }
+    };
+    cron::Schedule::from_str(&full).map_err(|e| format!("invalid cron expression `{expr}`: {e}"))
+}
+
+impl Config {
+    /// Read, parse and check a configuration file.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                key: None,
+                message: format!("cannot read the file: {e}"),
+            }]
+        })?;
+        let config = Config::parse(path, &text).map_err(|e| vec![e])?;
+        config.check(path, &text)?;
+        Ok(config)
+    }
+
+    /// Parse TOML text; the path is only used in error messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        toml::from_str::<Config>(text).map_err(|e| {
+            let span = e.span();
+            let message = e.message().trim().to_string();
+            let key = unknown_field_name(&message)
+                .map(|field| {
+                    let table = span
+                        .clone()
+                        .map(|s| table_at(text, s.start))
+                        .unwrap_or_default();
+                    join_key(&table, &field)
+                })
+                .or_else(|| span.clone().and_then(|s| key_at(text, s)));
+            ConfigError {
+                file: path.to_path_buf(),
+                line: span.map(|s| line_of(text, s.start)),
+                key,
+                message,
+            }
+        })
+    }
+
+    /// Meaning-level checks serde cannot do; returns every problem found,
+    /// not just the first, so one edit fixes them all.
+    pub fn check(&self, path: &Path, text: &str) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut err = |span: Range<usize>, key: &str, message: String| {
+            errors.push(ConfigError {
+                file: path.to_path_buf(),
+                line: Some(line_of(text, span.start)),
+                key: Some(key.to_string()),
+                message,
+            })
+        };
+        if let Some(schedule) = &self.publish.schedule {
+            if let Err(e) = parse_schedule(schedule.get_ref()) {
+                err(schedule.span(), "publish.schedule", e);
+            }
+        }
+        let mut names = HashSet::new();
+        let mut codes = HashSet::new();
+        for p in &self.partners {
+            let name = p.name();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                err(
+                    p.name.span(),
+                    "partner.name",
+                    format!(
+                        "`{name}` is not a valid partner name: use letters, digits, `-` and `_`"
+                    ),
+                );
+            }
+            if !names.insert(name.to_string()) {
+                err(
+                    p.name.span(),
+                    "partner.name",
+                    format!("partner `{name}` is defined twice"),
+                );
+            }
+            if p.code().trim().is_empty() || p.code().contains(char::is_whitespace) {
+                err(
+                    p.code.span(),
+                    "partner.code",
+                    "code must be non-empty and contain no spaces".into(),
+                );
+            } else if !codes.insert(p.code().to_string()) {
+                err(
+                    p.code.span(),
+                    "partner.code",
+                    format!("code `{}` is used by two partners", p.code()),
+                );
+            }
+            let url = p.base_url();
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+                err(
+                    p.base_url.span(),
+                    "partner.base-url",
+                    format!("`{url}` is not an http(s) URL"),
+                );
+            }
+            if let Err(e) = parse_schedule(p.schedule.get_ref()) {
+                err(p.schedule.span(), "partner.schedule", e);
+            }
+        }
+        if !(1..=3600).contains(&self.harvest.timeout_secs) {
+            err(
+                0..0,
+                "harvest.timeout-secs",
+                "must be between 1 and 3600 seconds".into(),
+            );
+        }
+        if self.harvest.max_retries > 100 {
+            err(0..0, "harvest.max-retries", "must be at most 100".into());
+        }
+        if errors
+            .iter()
+            .any(|e| e.key.as_deref().is_some_and(|k| k.starts_with("harvest.")))
+        {
+            // Those keys are not spanned; find their line by name.
+            for e in &mut errors {
+                if let Some(k) = e.key.as_deref().and_then(|k| k.strip_prefix("harvest.")) {
+                    e.line = find_key_line(text, k);
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The partner with this name.
+    pub fn partner(&self, name: &str) -> Option<&Partner> {
+        self.partners.iter().find(|p| p.name() == name)
+    }
+}
+
+fn unknown_field_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted name of the table header (`[publish]`, `[[partner]]`) that
+/// the byte offset falls under, or an empty string for the top level.
+fn table_at(text: &str, offset: usize) -> String {
+    let offset = offset.min(text.len());
+    text[..offset]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        .unwrap_or_default()
+}
+
+fn join_key(table: &str, key: &str) -> String {
+    if table.is_empty() {
+        key.to_string()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+/// The `key = …` on the line the span starts on, qualified by its table.
+fn key_at(text: &str, span: Range<usize>) -> Option<String> {
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    Some(join_key(&table_at(text, line_start), key))
+}
+
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+state-dir = "/tmp/x"
+[publish]
+output-dir = "/tmp/out"
+schedule = "30 3 * * *"
+[[partner]]
+name = "anl"
+code = "AZ-BaNL"
+base-url = "http://127.0.0.1:1/oai"
+schedule = "0 2 * * *"
+"#;
+
+    // The example must stay parseable: a sysadmin copies it first.
+    #[test]
+    fn good_config_parses_and_checks() {
+        let c = Config::parse(Path::new("u.toml"), GOOD).unwrap();
+        c.check(Path::new("u.toml"), GOOD).unwrap();
+        assert_eq!(c.partners[0].metadata_prefix, "marc21");
+        assert_eq!(c.harvest.max_retries, 5);
+    }
+
+    // A typo must be refused with the key and its line, not ignored.
+    #[test]
+    fn unknown_key_is_refused_with_line_and_key() {
+        let text = GOOD.replace("schedule = \"0 2", "shedule = \"0 2");
+        let e = Config::parse(Path::new("u.toml"), &text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("partner.shedule"));
+        assert_eq!(e.line, Some(10));
+        assert!(
+            e.to_string()
+                .starts_with("u.toml:10: key `partner.shedule`"),
+            "{e}"
+        );
+    }
+
+    // A wrong type names the key on that line.
+    #[test]
+    fn wrong_type_names_the_key() {
+        let text = format!("{GOOD}\n[harvest]\ntimeout-secs = \"ten\"\n");
+        let e = Config::parse(Path::new("u.toml"), &text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("harvest.timeout-secs"));
+        assert_eq!(e.line, Some(13));
+    }
+
+    // Meaning-level errors come from check(), all at once, each located.
+    #[test]
+    fn check_reports_bad_cron_and_url_with_lines() {
+        let text = GOOD
+            .replace("0 2 * * *", "0 25 * * *")
+            .replace("http://127.0.0.1:1/oai", "ftp://x");
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        let errs = c.check(Path::new("u.toml"), &text).unwrap_err();
+        let keys: Vec<_> = errs
+            .iter()
+            .map(|e| (e.key.clone().unwrap(), e.line.unwrap()))
+            .collect();
+        assert!(keys.contains(&("partner.base-url".into(), 9)), "{keys:?}");
+        assert!(keys.contains(&("partner.schedule".into(), 10)), "{keys:?}");
+    }
+
+    // Five-field cron (what sysadmins write) and six-field both work.
+    #[test]
+    fn cron_five_and_six_fields() {
+        assert!(parse_schedule("0 2 * * *").is_ok());
+        assert!(parse_schedule("0 0 2 * * *").is_ok());
+        assert!(parse_schedule("0 2 * *").is_err());
+    }
+}

@@ -1,0 +1,352 @@
+//! Deduplication logic: match keys and cluster identity. Pure functions, no
+//! I/O; the pipeline module walks the store with them.
+//!
+//! Two records are candidates for one cluster when they share a match key:
+//! a normalised identifier (ISBN-13, ISSN, OCLC number, LCCN) or a
+//! title + first author's surname + year key. Keys are strings with a type
+//! prefix (`isbn:`, `issn:`, `oclc:`, `lccn:`, `tay:`) so that one index
+//! serves them all and `explain` can say which one linked two records.
+//!
+//! The text fold keeps letters of every script: it lower-cases, strips
+//! diacritics and punctuation, and deletes apostrophe-like marks (so Uzbek
+//! `oʻ`, `o'` and `o‘` agree), but it never reduces a Cyrillic title to an
+//! empty ASCII key. Folding Cyrillic and Latin into one form is later work.
+
+use sha2::{Digest, Sha256};
+use unicat_marc::Record;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::normalize::parse_isbn;
+
+/// A key shared by more records than this is not used to link them: it is
+/// almost certainly a series ISBN or a placeholder, and linking on it would
+/// pull unrelated books into one giant cluster.
+pub const MAX_KEY_FANOUT: usize = 50;
+
+/// The match keys of a normalised record, sorted and de-duplicated.
+pub fn match_keys(record: &Record) -> Vec<String> {
+    let mut keys = Vec::new();
+    for f in record.data_fields("020") {
+        for a in f.subfields_of('a') {
+            if let Some(isbn) = parse_isbn(a).and_then(|p| p.isbn13) {
+                keys.push(format!("isbn:{isbn}"));
+            }
+        }
+    }
+    for f in record.data_fields("022") {
+        for a in f.subfields_of('a') {
+            if let Some(issn) = normalize_issn(a) {
+                keys.push(format!("issn:{issn}"));
+            }
+        }
+    }
+    for f in record.data_fields("035") {
+        for a in f.subfields_of('a') {
+            if let Some(n) = oclc_number(a) {
+                keys.push(format!("oclc:{n}"));
+            }
+        }
+    }
+    for f in record.data_fields("010") {
+        for a in f.subfields_of('a') {
+            if let Some(n) = normalize_lccn(a) {
+                keys.push(format!("lccn:{n}"));
+            }
+        }
+    }
+    if let Some(k) = title_author_year_key(record) {
+        keys.push(k);
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// ISSN as `NNNN-NNNC` if the check digit is right.
+pub fn normalize_issn(value: &str) -> Option<String> {
+    let chars: String = value
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'x' || *c == 'X')
+        .take(8)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let b = chars.as_bytes();
+    if b.len() != 8 || !b[..7].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = b[..7]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| u32::from(c - b'0') * (8 - i as u32))
+        .sum();
+    let check = (11 - sum % 11) % 11;
+    let expected = if check == 10 {
+        b'X'
+    } else {
+        b'0' + check as u8
+    };
+    (b[7] == expected).then(|| format!("{}-{}", &chars[..4], &chars[4..]))
+}
+
+/// The OCLC number of a 035 $a such as `(OCoLC)ocm01234567`, without prefix
+/// letters and leading zeros.
+pub fn oclc_number(value: &str) -> Option<String> {
+    let rest = value.trim().strip_prefix("(OCoLC)")?;
+    let rest = rest
+        .trim_start_matches("ocm")
+        .trim_start_matches("ocn")
+        .trim_start_matches("on")
+        .trim();
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let n = rest.trim_start_matches('0');
+    (!n.is_empty()).then(|| n.to_string())
+}
+
+/// LCCN normalisation as the Library of Congress describes it: remove
+/// blanks, drop anything from a `/` on, and if there is a hyphen, left-pad
+/// the part after it to six digits and drop the hyphen.
+pub fn normalize_lccn(value: &str) -> Option<String> {
+    let s: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    let s = s.split('/').next().unwrap_or("");
+    let s = match s.split_once('-') {
+        Some((pre, post)) if post.chars().all(|c| c.is_ascii_digit()) && post.len() <= 6 => {
+            format!("{pre}{post:0>6}")
+        }
+        _ => s.to_string(),
+    };
+    let s = s.to_ascii_lowercase();
+    (s.chars().any(|c| c.is_ascii_digit()) && s.chars().all(|c| c.is_ascii_alphanumeric()))
+        .then_some(s)
+}
+
+/// Fold text for comparison: lower case, diacritics removed from Latin
+/// letters, apostrophe-like marks deleted, other punctuation turned into
+/// spaces, whitespace collapsed. Letters of every script are kept, and
+/// Cyrillic letters keep their marks: ў, й and ё are letters of their own,
+/// not у, и and е with an accent.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut space = false;
+    let push = |c: char, out: &mut String, space: &mut bool| {
+        if is_apostrophe(c) {
+            return;
+        }
+        if c.is_alphanumeric() {
+            if *space && !out.is_empty() {
+                out.push(' ');
+            }
+            *space = false;
+            out.extend(c.to_lowercase());
+        } else if !is_combining_mark(c) {
+            *space = true;
+        }
+    };
+    for c in s.nfkc() {
+        if is_latin(c) {
+            for d in std::iter::once(c).nfd().filter(|d| !is_combining_mark(*d)) {
+                push(d, &mut out, &mut space);
+            }
+        } else {
+            push(c, &mut out, &mut space);
+        }
+    }
+    out
+}
+
+/// Latin letters (Basic Latin to Latin Extended-B, and Extended Additional),
+/// whose diacritics partners add or omit inconsistently.
+fn is_latin(c: char) -> bool {
+    matches!(c, '\u{0041}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}')
+}
+
+/// The many ways partners type the Uzbek ʻ and ʼ (and the Russian hard-sign
+/// transliteration): all are deleted by the fold so that the spellings agree.
+fn is_apostrophe(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '`'
+            | '\u{2018}'
+            | '\u{2019}'
+            | '\u{02BB}'
+            | '\u{02BC}'
+            | '\u{02B9}'
+            | '\u{02BA}'
+            | '\u{2032}'
+            | '\u{00B4}'
+    )
+}
+
+/// The title + first author's surname + year key, when all three exist.
+pub fn title_author_year_key(record: &Record) -> Option<String> {
+    let title = title_for_key(record)?;
+    let author = first_author_surname(record)?;
+    let year = publication_year(record)?;
+    Some(format!("tay:{title}|{author}|{year}"))
+}
+
+/// 245 $a $b $n $p, the non-filing characters of ind2 skipped, folded.
+pub fn title_for_key(record: &Record) -> Option<String> {
+    let f = record.data_fields("245").next()?;
+    let skip = f.ind2.to_digit(10).unwrap_or(0) as usize;
+    let mut parts = Vec::new();
+    let mut first_a = true;
+    for sf in &f.subfields {
+        if !matches!(sf.code, 'a' | 'b' | 'n' | 'p') {
+            continue;
+        }
+        let mut v = sf.value.as_str();
+        if sf.code == 'a' && first_a {
+            first_a = false;
+            if skip > 0 && skip < v.chars().count() {
+                let idx = v.char_indices().nth(skip).map_or(v.len(), |(i, _)| i);
+                v = &v[idx..];
+            }
+        }
+        parts.push(fold(v));
+    }
+    let t = parts
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!t.is_empty()).then_some(t)
+}
+
+/// Surname of the first author: 100/110/111 $a, else the first 700/710 $a;
+/// the part before the first comma, folded.
+pub fn first_author_surname(record: &Record) -> Option<String> {
+    let a = ["100", "110", "111", "700", "710"]
+        .iter()
+        .find_map(|t| record.data_fields(t).find_map(|f| f.subfield('a')))?;
+    let surname = fold(a.split(',').next().unwrap_or(a));
+    (!surname.is_empty()).then_some(surname)
+}
+
+/// Year of publication: the first four-digit run in 264 $c (publication,
+/// ind2 = 1) or 260 $c, else 008/07-10 when it is four digits.
+pub fn publication_year(record: &Record) -> Option<String> {
+    let from_c = record
+        .data_fields("264")
+        .filter(|f| f.ind2 == '1')
+        .chain(record.data_fields("260"))
+        .find_map(|f| f.subfields_of('c').find_map(four_digits));
+    from_c.or_else(|| {
+        let f008 = record.control("008")?;
+        let y = f008.get(7..11)?;
+        y.chars().all(|c| c.is_ascii_digit()).then(|| y.to_string())
+    })
+}
+
+fn four_digits(s: &str) -> Option<String> {
+    let digits: Vec<char> = s.chars().collect();
+    digits.windows(4).find_map(|w| {
+        w.iter()
+            .all(|c| c.is_ascii_digit())
+            .then(|| w.iter().collect::<String>())
+    })
+}
+
+/// A cluster's stable identifier, derived from its lowest member (partner,
+/// OAI identifier). The same input always gives the same identifiers, and a
+/// cluster keeps its id as long as its lowest member stays in it.
+pub fn cluster_id(partner: &str, oai_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(partner.as_bytes());
+    h.update([0]);
+    h.update(oai_id.as_bytes());
+    let digest = h.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("uc{hex}")
+}
+
+/// A short content hash used to tell whether a record really changed.
+pub fn content_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicat_marc::{DataField, Field};
+
+    fn rec(fields: Vec<DataField>) -> Record {
+        let mut r = Record::new("00000nam a2200000 i 4500");
+        for f in fields {
+            r.push(Field::Data(f));
+        }
+        r
+    }
+
+    // The Uzbek oʻ is typed five ways; all must give one key.
+    #[test]
+    fn uzbek_apostrophe_variants_fold_alike() {
+        let forms = [
+            "Oʻtgan kunlar",
+            "O'tgan kunlar",
+            "O‘tgan kunlar",
+            "O’tgan  kunlar :",
+            "O`tgan kunlar.",
+        ];
+        let folded: Vec<_> = forms.iter().map(|s| fold(s)).collect();
+        assert!(folded.iter().all(|f| f == "otgan kunlar"), "{folded:?}");
+    }
+
+    // A Cyrillic title must not fold to an empty key.
+    #[test]
+    fn cyrillic_is_kept() {
+        assert_eq!(fold("Ўтган кунлар : роман"), "ўтган кунлар роман");
+        assert_eq!(fold("Ёлғиз"), "ёлғиз");
+    }
+
+    // Non-filing characters ("The ") are skipped, ISBD punctuation ignored.
+    #[test]
+    fn title_key_skips_nonfiling_and_punctuation() {
+        let a = rec(vec![
+            DataField::new("100", '1', ' ').with('a', "Smith, John,"),
+            DataField::new("245", '1', '4')
+                .with('a', "The silk road :")
+                .with('b', "a new history /"),
+            DataField::new("260", ' ', ' ').with('c', "c2012."),
+        ]);
+        assert_eq!(
+            title_author_year_key(&a).as_deref(),
+            Some("tay:silk road a new history|smith|2012")
+        );
+    }
+
+    #[test]
+    fn identifiers_normalise() {
+        assert_eq!(oclc_number("(OCoLC)ocm00012345").as_deref(), Some("12345"));
+        assert_eq!(
+            oclc_number("(OCoLC)on1234567890").as_deref(),
+            Some("1234567890")
+        );
+        assert_eq!(oclc_number("(DLC)123"), None);
+        assert_eq!(normalize_lccn("n78-890351").as_deref(), Some("n78890351"));
+        assert_eq!(normalize_lccn("85-2 ").as_deref(), Some("85000002"));
+        assert_eq!(
+            normalize_lccn("  2001-000002 /AC/r932").as_deref(),
+            Some("2001000002")
+        );
+        assert_eq!(normalize_issn("0378-5955").as_deref(), Some("0378-5955"));
+        assert_eq!(normalize_issn("0378-5954"), None);
+    }
+
+    // Ids must not change between runs or machines.
+    #[test]
+    fn cluster_id_is_stable() {
+        assert_eq!(
+            cluster_id("anl", "oai:anl:1"),
+            cluster_id("anl", "oai:anl:1")
+        );
+        assert_ne!(
+            cluster_id("anl", "oai:anl:1"),
+            cluster_id("anl", "oai:anl:2")
+        );
+        assert_eq!(cluster_id("a", "b").len(), 18);
+    }
+}

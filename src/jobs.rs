@@ -1,0 +1,93 @@
+//! The jobs that the daemon schedules and the command line runs on demand:
+//! harvest a partner (then deduplicate and merge what changed), and publish.
+//!
+//! Both entry points share these functions so that `unicat harvest` does
+//! exactly what a scheduled run does. Blocking store work runs on tokio's
+//! blocking pool; one process-wide lock keeps dedup passes from queueing
+//! on SQLite's write lock behind each other.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::sync::{watch, Mutex};
+
+use crate::config::{Config, Partner};
+use crate::harvest::{self, HarvestError, HarvestReport};
+use crate::pipeline::{self, RefreshSummary};
+use crate::publish::{self, PublishReport};
+use crate::store::Store;
+
+/// What a harvest job did: the harvest, then the dedup pass it triggered.
+#[derive(Debug, Clone)]
+pub struct HarvestJobReport {
+    /// The harvest run.
+    pub harvest: HarvestReport,
+    /// The dedup-and-merge pass after it.
+    pub refresh: RefreshSummary,
+}
+
+/// Shared state of the jobs of one process.
+#[derive(Clone)]
+pub struct Jobs {
+    /// The configuration in force.
+    pub config: Arc<Config>,
+    client: reqwest::Client,
+    refresh_lock: Arc<Mutex<()>>,
+}
+
+impl Jobs {
+    /// Prepare to run jobs with this configuration.
+    pub fn new(config: Arc<Config>) -> Result<Jobs> {
+        let client = harvest::http_client(&config.harvest)?;
+        Ok(Jobs {
+            config,
+            client,
+            refresh_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Open the store (creating and migrating it if needed).
+    pub fn open_store(&self) -> Result<Store> {
+        Store::open(&self.config.state_dir)
+    }
+
+    /// Harvest one partner, then bring clusters and union records up to date.
+    pub async fn harvest(
+        &self,
+        partner: &Partner,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<HarvestJobReport, HarvestError> {
+        let store = self.open_store().map_err(HarvestError::Failed)?;
+        let report =
+            harvest::harvest_partner(&self.client, &self.config.harvest, partner, store, shutdown)
+                .await?;
+        let refresh = self.refresh().await.map_err(HarvestError::Failed)?;
+        Ok(HarvestJobReport {
+            harvest: report,
+            refresh,
+        })
+    }
+
+    /// Run a dedup-and-merge pass over whatever changed.
+    pub async fn refresh(&self) -> Result<RefreshSummary> {
+        let _guard = self.refresh_lock.lock().await;
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&config.state_dir)?;
+            pipeline::refresh(&mut store, &config)
+        })
+        .await
+        .context("dedup worker panicked")?
+    }
+
+    /// Publish the union catalogue now.
+    pub async fn publish(&self) -> Result<PublishReport> {
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&config.state_dir)?;
+            publish::publish(&mut store, &config.publish.output_dir)
+        })
+        .await
+        .context("publish worker panicked")?
+    }
+}

@@ -1,0 +1,188 @@
+//! The dedup-and-merge stage: walks the store's match-key index from the
+//! records that changed, recomputes only the clusters they touch, and
+//! rebuilds those clusters' union records, all in one transaction.
+//!
+//! Incremental by construction: a record is re-examined only when a harvest
+//! changed it (`dedup_dirty`), together with the members of the clusters it
+//! was in, so a nightly run over a few changed records costs a few lookups,
+//! not a pass over the catalogue. The decisions themselves (keys, cluster
+//! ids, merging) are the pure functions in `dedup` and `merge`.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use anyhow::{Context, Result};
+use tracing::{info, warn};
+use unicat_marc::marcxml;
+
+use crate::config::Config;
+use crate::dedup::{self, MAX_KEY_FANOUT};
+use crate::merge::{self, Member};
+use crate::store::{DedupTx, SourceRecord, Store};
+
+/// What one dedup-and-merge pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshSummary {
+    /// Changed source records examined.
+    pub examined: usize,
+    /// Clusters recomputed.
+    pub clusters: usize,
+    /// Union records that got a new version.
+    pub unions_changed: usize,
+    /// Union records deleted.
+    pub unions_deleted: usize,
+}
+
+/// Bring clusters and union records up to date with the source records.
+pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
+    let codes: HashMap<&str, &str> = config
+        .partners
+        .iter()
+        .map(|p| (p.name(), p.code()))
+        .collect();
+    let tx = store.transaction()?;
+    let dirty = tx.dirty_records()?;
+    let mut summary = RefreshSummary {
+        examined: dirty.len(),
+        ..Default::default()
+    };
+    if dirty.is_empty() {
+        return Ok(summary);
+    }
+
+    // Everything whose cluster may change: the changed records and every
+    // member of the clusters they were in (a deletion or a changed key can
+    // split a cluster).
+    let mut old_clusters = BTreeSet::new();
+    let mut seeds = BTreeSet::new();
+    for &id in &dirty {
+        seeds.insert(id);
+        if let Some(c) = tx.cluster_of(id)? {
+            old_clusters.insert(c);
+        }
+    }
+    for c in &old_clusters {
+        seeds.extend(tx.members_of(c)?);
+    }
+
+    let mut visited = HashSet::new();
+    let mut hubs_warned = HashSet::new();
+    let mut new_clusters = BTreeSet::new();
+    for &seed in &seeds {
+        if visited.contains(&seed) {
+            continue;
+        }
+        let component = component_of(&tx, seed, &mut visited, &mut hubs_warned)?;
+        if component.is_empty() {
+            // A deleted record: it belongs to no cluster any more.
+            tx.set_cluster(seed, None)?;
+            continue;
+        }
+        let lowest = component
+            .iter()
+            .min_by(|a, b| (&a.partner, &a.oai_id).cmp(&(&b.partner, &b.oai_id)))
+            .context("empty component")?;
+        let cid = dedup::cluster_id(&lowest.partner, &lowest.oai_id);
+        for m in &component {
+            // A new record can pull an existing cluster under a new lowest
+            // member and so a new id; the old id must then be retired.
+            if let Some(old) = tx.cluster_of(m.id)? {
+                old_clusters.insert(old);
+            }
+            tx.set_cluster(m.id, Some(&cid))?;
+        }
+        if write_union(&tx, &cid, &component, &codes, &config.catalogue_code)? {
+            summary.unions_changed += 1;
+        }
+        new_clusters.insert(cid);
+    }
+    summary.clusters = new_clusters.len();
+    for c in old_clusters.difference(&new_clusters) {
+        if tx.members_of(c)?.is_empty() && tx.delete_union(c)? {
+            summary.unions_deleted += 1;
+        }
+    }
+    for id in dirty {
+        tx.clear_dirty(id)?;
+    }
+    tx.commit()?;
+    info!(
+        examined = summary.examined,
+        clusters = summary.clusters,
+        unions_changed = summary.unions_changed,
+        unions_deleted = summary.unions_deleted,
+        "dedup and merge done"
+    );
+    Ok(summary)
+}
+
+/// The live records connected to `seed` through shared match keys
+/// (breadth-first over the key index). Empty if `seed` is not live.
+fn component_of(
+    tx: &DedupTx<'_>,
+    seed: i64,
+    visited: &mut HashSet<i64>,
+    hubs_warned: &mut HashSet<String>,
+) -> Result<Vec<SourceRecord>> {
+    let mut out = Vec::new();
+    let mut queue = VecDeque::from([seed]);
+    visited.insert(seed);
+    while let Some(id) = queue.pop_front() {
+        let Some(rec) = tx.live_source(id)? else {
+            continue;
+        };
+        for key in tx.keys_of(id)? {
+            let holders = tx.records_with_key(&key, MAX_KEY_FANOUT)?;
+            if holders.len() > MAX_KEY_FANOUT {
+                if hubs_warned.insert(key.clone()) {
+                    warn!(
+                        key,
+                        limit = MAX_KEY_FANOUT,
+                        "match key shared by too many records; not linking on it"
+                    );
+                }
+                continue;
+            }
+            for h in holders {
+                if visited.insert(h) {
+                    queue.push_back(h);
+                }
+            }
+        }
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+/// Merge a cluster's members and store the union record; true if it changed.
+fn write_union(
+    tx: &DedupTx<'_>,
+    cluster_id: &str,
+    members: &[SourceRecord],
+    codes: &HashMap<&str, &str>,
+    catalogue_code: &str,
+) -> Result<bool> {
+    let mut parsed = Vec::with_capacity(members.len());
+    for m in members {
+        let rec = marcxml::parse_record(&m.record).with_context(|| {
+            format!("stored record {} of {} does not parse", m.oai_id, m.partner)
+        })?;
+        parsed.push(rec);
+    }
+    let view: Vec<Member<'_>> = members
+        .iter()
+        .zip(&parsed)
+        .map(|(m, r)| Member {
+            partner: &m.partner,
+            // A partner removed from the config still holds its records
+            // until they are purged; its name stands in for its code.
+            partner_code: codes.get(m.partner.as_str()).copied().unwrap_or(&m.partner),
+            oai_id: &m.oai_id,
+            record: r,
+        })
+        .collect();
+    let Some(union) = merge::merge(cluster_id, catalogue_code, &view) else {
+        return Ok(false);
+    };
+    let xml = marcxml::to_string(&union);
+    tx.put_union(cluster_id, &xml, &dedup::content_hash(&xml), members.len())
+}

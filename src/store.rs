@@ -1,0 +1,830 @@
+//! The store: one embedded SQLite database that every stage reads its input
+//! from and writes its output to.
+//!
+//! The store is the hub of the pipeline (see ARCHITECTURE.md): a harvest
+//! page, with the harvest checkpoint, is committed in one transaction; dedup
+//! and merge read records marked dirty and write clusters and union records
+//! back in one transaction; publishing reads union records after a sink's
+//! last sequence number. A single change sequence (`meta.seq`) orders every
+//! union record change, which is what makes publishing incremental.
+//!
+//! This module knows SQL and nothing about MARC semantics: records arrive
+//! already parsed, normalised and keyed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+/// The database file inside the state directory.
+pub const DB_FILE: &str = "unicat.db";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many have run. Never edit one that has shipped: add a new one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+INSERT INTO meta VALUES ('seq', 0);
+
+CREATE TABLE source_records (
+    id INTEGER PRIMARY KEY,
+    partner TEXT NOT NULL,
+    oai_id TEXT NOT NULL,
+    local_id TEXT,
+    datestamp TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    raw TEXT,
+    record TEXT,
+    content_hash TEXT,
+    updated_run INTEGER,
+    dedup_dirty INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (partner, oai_id)
+) STRICT;
+CREATE INDEX source_dirty ON source_records(dedup_dirty) WHERE dedup_dirty = 1;
+CREATE INDEX source_local ON source_records(partner, local_id);
+
+CREATE TABLE match_keys (
+    key TEXT NOT NULL,
+    record_id INTEGER NOT NULL,
+    PRIMARY KEY (key, record_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX match_keys_record ON match_keys(record_id);
+
+CREATE TABLE cluster_members (
+    record_id INTEGER PRIMARY KEY,
+    cluster_id TEXT NOT NULL
+) STRICT;
+CREATE INDEX cluster_members_cluster ON cluster_members(cluster_id);
+
+CREATE TABLE union_records (
+    cluster_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    record TEXT,
+    content_hash TEXT,
+    members INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX union_seq ON union_records(seq);
+
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY,
+    partner TEXT NOT NULL,
+    oai_id TEXT NOT NULL,
+    run_id INTEGER,
+    reason TEXT NOT NULL,
+    raw TEXT
+) STRICT;
+
+CREATE TABLE harvest_runs (
+    id INTEGER PRIMARY KEY,
+    partner TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT NOT NULL DEFAULT 'running',
+    from_param TEXT,
+    next_from TEXT,
+    pages INTEGER NOT NULL DEFAULT 0,
+    new INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+) STRICT;
+CREATE INDEX harvest_runs_partner ON harvest_runs(partner, id);
+
+CREATE TABLE harvest_state (
+    partner TEXT PRIMARY KEY,
+    next_from TEXT,
+    resumption_token TEXT,
+    run_id INTEGER
+) STRICT;
+
+CREATE TABLE publish_state (
+    sink TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    published_at TEXT NOT NULL
+) STRICT;
+"#];
+
+/// A handle on the database. One per thread of work; SQLite serialises
+/// writers and the busy timeout makes a second writer wait instead of fail.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One record of a harvested page, ready to be written.
+#[derive(Debug, Clone)]
+pub enum PageItem {
+    /// A record that parsed and normalised.
+    Upsert {
+        /// OAI identifier.
+        oai_id: String,
+        /// OAI datestamp.
+        datestamp: String,
+        /// The partner's 001.
+        local_id: Option<String>,
+        /// The metadata XML as harvested.
+        raw: String,
+        /// The normalised record as MARCXML.
+        record: String,
+        /// Hash of the normalised record: unchanged content is not re-deduplicated.
+        content_hash: String,
+        /// Match keys of the normalised record.
+        keys: Vec<String>,
+    },
+    /// A record the partner deleted.
+    Delete {
+        /// OAI identifier.
+        oai_id: String,
+        /// OAI datestamp.
+        datestamp: String,
+    },
+    /// A record that could not be parsed or normalised.
+    Quarantine {
+        /// OAI identifier.
+        oai_id: String,
+        /// Why it was set aside.
+        reason: String,
+        /// What was received, for the sysadmin to inspect.
+        raw: Option<String>,
+    },
+}
+
+/// What a page did to the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageCounts {
+    /// Records not seen before (or seen deleted before).
+    pub new: u64,
+    /// Records whose normalised content changed.
+    pub updated: u64,
+    /// Records harvested again with identical content.
+    pub unchanged: u64,
+    /// Records deleted (only counted if they were live).
+    pub deleted: u64,
+    /// Records set aside.
+    pub quarantined: u64,
+}
+
+impl PageCounts {
+    /// Add another page's counts.
+    pub fn add(&mut self, o: PageCounts) {
+        self.new += o.new;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.deleted += o.deleted;
+        self.quarantined += o.quarantined;
+    }
+}
+
+/// A harvest run as recorded.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// Run id.
+    pub id: i64,
+    /// Partner name.
+    pub partner: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time, if finished.
+    pub finished_at: Option<String>,
+    /// `running`, `ok` or `failed`.
+    pub outcome: String,
+    /// Pages committed.
+    pub pages: u64,
+    /// Counts.
+    pub counts: PageCounts,
+    /// The next incremental `from` recorded by this run (complete runs only).
+    pub next_from: Option<String>,
+    /// Why the run failed.
+    pub error: Option<String>,
+}
+
+/// A source record as stored (live ones only are returned by lookups).
+#[derive(Debug, Clone)]
+pub struct SourceRecord {
+    /// Row id.
+    pub id: i64,
+    /// Partner name.
+    pub partner: String,
+    /// OAI identifier.
+    pub oai_id: String,
+    /// The partner's 001.
+    pub local_id: Option<String>,
+    /// Normalised MARCXML.
+    pub record: String,
+}
+
+/// A union record for publishing.
+#[derive(Debug, Clone)]
+pub struct UnionRow {
+    /// Cluster (and union record) id.
+    pub cluster_id: String,
+    /// Change sequence number of its last change.
+    pub seq: i64,
+    /// The union record as MARCXML.
+    pub record: String,
+}
+
+/// Current UTC time in RFC 3339, seconds precision.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) the database in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(state_dir)
+            .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        let path = state_dir.join(DB_FILE);
+        let conn = Connection::open(&path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        // WAL lets `status` and the CLI read while the daemon writes;
+        // synchronous=NORMAL in WAL mode still never corrupts the database,
+        // at worst it loses the last transaction on power loss, which the
+        // next harvest re-fetches because `from` only advances on success.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
+            as usize;
+        if version > MIGRATIONS.len() {
+            anyhow::bail!(
+                "database {} has schema version {version}, newer than this unicat ({}); upgrade unicat",
+                self.path.display(),
+                MIGRATIONS.len()
+            );
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)
+                .with_context(|| format!("applying schema migration {}", i + 1))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The next incremental `from` for a partner (from its last complete run).
+    pub fn next_from(&self, partner: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT next_from FROM harvest_state WHERE partner = ?1",
+                [partner],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Record the start of a harvest run.
+    pub fn begin_run(&mut self, partner: &str) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO harvest_runs (partner, started_at) VALUES (?1, ?2)",
+            params![partner, now_rfc3339()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record the `from` a run sends (None for a full harvest).
+    pub fn set_run_from(&mut self, run_id: i64, from: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE harvest_runs SET from_param = ?2 WHERE id = ?1",
+            params![run_id, from],
+        )?;
+        Ok(())
+    }
+
+    /// Write one harvested page and the run's checkpoint in one transaction:
+    /// after a crash either the whole page is there or none of it is.
+    pub fn commit_page(
+        &mut self,
+        run_id: i64,
+        partner: &str,
+        items: &[PageItem],
+        resumption_token: Option<&str>,
+    ) -> Result<PageCounts> {
+        // IMMEDIATE takes the write lock up front, so two writers queue on
+        // the busy timeout instead of one failing when it upgrades.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut counts = PageCounts::default();
+        for item in items {
+            match item {
+                PageItem::Upsert {
+                    oai_id,
+                    datestamp,
+                    local_id,
+                    raw,
+                    record,
+                    content_hash,
+                    keys,
+                } => {
+                    let existing: Option<(i64, bool, Option<String>)> = tx
+                        .query_row(
+                            "SELECT id, deleted, content_hash FROM source_records WHERE partner = ?1 AND oai_id = ?2",
+                            params![partner, oai_id],
+                            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+                        )
+                        .optional()?;
+                    let id = match existing {
+                        Some((id, false, Some(h))) if &h == content_hash => {
+                            // Same content again: refresh the datestamp and
+                            // raw text, but do not disturb dedup.
+                            tx.execute(
+                                "UPDATE source_records SET datestamp = ?2, raw = ?3 WHERE id = ?1",
+                                params![id, datestamp, raw],
+                            )?;
+                            counts.unchanged += 1;
+                            continue;
+                        }
+                        Some((id, was_deleted, _)) => {
+                            if was_deleted {
+                                counts.new += 1;
+                            } else {
+                                counts.updated += 1;
+                            }
+                            tx.execute(
+                                "UPDATE source_records SET local_id = ?2, datestamp = ?3, deleted = 0, raw = ?4,
+                                 record = ?5, content_hash = ?6, updated_run = ?7, dedup_dirty = 1 WHERE id = ?1",
+                                params![id, local_id, datestamp, raw, record, content_hash, run_id],
+                            )?;
+                            id
+                        }
+                        None => {
+                            counts.new += 1;
+                            tx.execute(
+                                "INSERT INTO source_records (partner, oai_id, local_id, datestamp, raw, record, content_hash, updated_run)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                params![partner, oai_id, local_id, datestamp, raw, record, content_hash, run_id],
+                            )?;
+                            tx.last_insert_rowid()
+                        }
+                    };
+                    tx.execute("DELETE FROM match_keys WHERE record_id = ?1", [id])?;
+                    let mut ins = tx.prepare_cached(
+                        "INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)",
+                    )?;
+                    for key in keys {
+                        ins.execute(params![key, id])?;
+                    }
+                }
+                PageItem::Delete { oai_id, datestamp } => {
+                    let changed = tx.execute(
+                        "UPDATE source_records SET deleted = 1, datestamp = ?3, record = NULL, content_hash = NULL,
+                         updated_run = ?4, dedup_dirty = 1 WHERE partner = ?1 AND oai_id = ?2 AND deleted = 0",
+                        params![partner, oai_id, datestamp, run_id],
+                    )?;
+                    if changed > 0 {
+                        counts.deleted += 1;
+                        tx.execute(
+                            "DELETE FROM match_keys WHERE record_id =
+                             (SELECT id FROM source_records WHERE partner = ?1 AND oai_id = ?2)",
+                            params![partner, oai_id],
+                        )?;
+                    }
+                }
+                PageItem::Quarantine {
+                    oai_id,
+                    reason,
+                    raw,
+                } => {
+                    counts.quarantined += 1;
+                    tx.execute(
+                        "INSERT INTO quarantine (partner, oai_id, run_id, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![partner, oai_id, run_id, reason, raw],
+                    )?;
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE harvest_runs SET pages = pages + 1, new = new + ?2, updated = updated + ?3,
+             unchanged = unchanged + ?4, deleted = deleted + ?5, quarantined = quarantined + ?6 WHERE id = ?1",
+            params![
+                run_id,
+                counts.new as i64,
+                counts.updated as i64,
+                counts.unchanged as i64,
+                counts.deleted as i64,
+                counts.quarantined as i64
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO harvest_state (partner, resumption_token, run_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT (partner) DO UPDATE SET resumption_token = ?2, run_id = ?3",
+            params![partner, resumption_token, run_id],
+        )?;
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    /// Close a run. Only a complete run moves the partner's `from` forward.
+    pub fn finish_run(
+        &mut self,
+        run_id: i64,
+        partner: &str,
+        ok: bool,
+        next_from: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE harvest_runs SET finished_at = ?2, outcome = ?3, next_from = ?4, error = ?5 WHERE id = ?1",
+            params![run_id, now_rfc3339(), if ok { "ok" } else { "failed" }, next_from, error],
+        )?;
+        if ok {
+            tx.execute(
+                "INSERT INTO harvest_state (partner, next_from, resumption_token, run_id) VALUES (?1, ?2, NULL, ?3)
+                 ON CONFLICT (partner) DO UPDATE SET next_from = coalesce(?2, next_from), resumption_token = NULL, run_id = ?3",
+                params![partner, next_from, run_id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Mark runs left `running` by a crashed process as failed, so that
+    /// `status` does not show a harvest that nobody is doing.
+    pub fn fail_stale_runs(&mut self, partner: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE harvest_runs SET outcome = 'failed', finished_at = ?2,
+             error = 'interrupted (process stopped before the run finished)'
+             WHERE partner = ?1 AND outcome = 'running'",
+            params![partner, now_rfc3339()],
+        )?)
+    }
+
+    /// The latest run of a partner.
+    pub fn last_run(&self, partner: &str) -> Result<Option<RunInfo>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, partner, started_at, finished_at, outcome, pages, new, updated, unchanged, deleted,
+                        quarantined, next_from, error
+                 FROM harvest_runs WHERE partner = ?1 ORDER BY id DESC LIMIT 1",
+                [partner],
+                |r| {
+                    Ok(RunInfo {
+                        id: r.get(0)?,
+                        partner: r.get(1)?,
+                        started_at: r.get(2)?,
+                        finished_at: r.get(3)?,
+                        outcome: r.get(4)?,
+                        pages: r.get::<_, i64>(5)? as u64,
+                        counts: PageCounts {
+                            new: r.get::<_, i64>(6)? as u64,
+                            updated: r.get::<_, i64>(7)? as u64,
+                            unchanged: r.get::<_, i64>(8)? as u64,
+                            deleted: r.get::<_, i64>(9)? as u64,
+                            quarantined: r.get::<_, i64>(10)? as u64,
+                        },
+                        next_from: r.get(11)?,
+                        error: r.get(12)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Live source records of a partner.
+    pub fn count_live_records(&self, partner: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM source_records WHERE partner = ?1 AND deleted = 0",
+            [partner],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Quarantined records of a partner.
+    pub fn count_quarantined(&self, partner: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM quarantine WHERE partner = ?1",
+            [partner],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// (live union records, of which clusters with more than one member).
+    pub fn union_counts(&self) -> Result<(u64, u64)> {
+        Ok(self.conn.query_row(
+            "SELECT count(*), coalesce(sum(members > 1), 0) FROM union_records WHERE deleted = 0",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )?)
+    }
+
+    /// Start a dedup/merge transaction. Dedup reads and writes through it so
+    /// that clusters and union records change together or not at all.
+    pub fn transaction(&mut self) -> Result<DedupTx<'_>> {
+        Ok(DedupTx {
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
+        })
+    }
+
+    /// A source record by partner and its 001 or OAI identifier.
+    pub fn find_source(&self, partner: &str, id: &str) -> Result<Option<SourceRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, partner, oai_id, local_id, record FROM source_records
+                 WHERE partner = ?1 AND (local_id = ?2 OR oai_id = ?2) AND deleted = 0
+                 ORDER BY (local_id = ?2) DESC LIMIT 1",
+                params![partner, id],
+                source_row,
+            )
+            .optional()?)
+    }
+
+    /// The cluster a source record belongs to.
+    pub fn cluster_of(&self, record_id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT cluster_id FROM cluster_members WHERE record_id = ?1",
+                [record_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Members of a cluster, in id order.
+    pub fn cluster_members(&self, cluster_id: &str) -> Result<Vec<SourceRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, s.partner, s.oai_id, s.local_id, s.record FROM cluster_members c
+             JOIN source_records s ON s.id = c.record_id WHERE c.cluster_id = ?1 ORDER BY s.partner, s.oai_id",
+        )?;
+        let rows = stmt.query_map([cluster_id], source_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Match keys of a source record.
+    pub fn keys_of(&self, record_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key FROM match_keys WHERE record_id = ?1 ORDER BY key")?;
+        let rows = stmt.query_map([record_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A union record by id (live or deleted: deleted ones have no record).
+    pub fn union_record(&self, cluster_id: &str) -> Result<Option<(i64, bool, Option<String>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, deleted, record FROM union_records WHERE cluster_id = ?1",
+                [cluster_id],
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// The current change sequence number.
+    pub fn current_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?)
+    }
+
+    /// Call `f` for every live union record in id order, streaming from the
+    /// database so the catalogue is never held in memory.
+    pub fn for_each_live_union(&self, mut f: impl FnMut(UnionRow) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT cluster_id, seq, record FROM union_records WHERE deleted = 0 ORDER BY cluster_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(UnionRow {
+                cluster_id: r.get(0)?,
+                seq: r.get(1)?,
+                record: r.get(2)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Run `f` inside one read transaction, so that everything it reads is
+    /// one consistent snapshot even while a harvest writes (WAL mode).
+    pub fn read_snapshot<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = f(self);
+        // Nothing was written, so ending the transaction cannot lose data;
+        // an error here would only hide the closure's own error.
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
+
+    /// Union ids deleted after `seq`, in id order.
+    pub fn deleted_unions_since(&self, seq: i64) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT cluster_id FROM union_records WHERE deleted = 1 AND seq > ?1 ORDER BY cluster_id",
+        )?;
+        let rows = stmt.query_map([seq], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A sink's last published sequence number (0 if never published).
+    pub fn publish_seq(&self, sink: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT last_seq FROM publish_state WHERE sink = ?1",
+                [sink],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Record that a sink has published everything up to `seq`.
+    pub fn set_publish_seq(&mut self, sink: &str, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO publish_state (sink, last_seq, published_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (sink) DO UPDATE SET last_seq = ?2, published_at = ?3",
+            params![sink, seq, now_rfc3339()],
+        )?;
+        Ok(())
+    }
+}
+
+fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRecord> {
+    Ok(SourceRecord {
+        id: r.get(0)?,
+        partner: r.get(1)?,
+        oai_id: r.get(2)?,
+        local_id: r.get(3)?,
+        record: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+    })
+}
+
+/// The dedup and merge stage's view of the store, inside one transaction.
+pub struct DedupTx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl DedupTx<'_> {
+    /// Ids of records changed since the last dedup, in id order.
+    pub fn dirty_records(&self) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT id FROM source_records WHERE dedup_dirty = 1 ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keys of a record.
+    pub fn keys_of(&self, record_id: i64) -> Result<Vec<String>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT key FROM match_keys WHERE record_id = ?1 ORDER BY key")?;
+        let rows = stmt.query_map([record_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records holding a key, at most `limit` + 1 of them (so that the
+    /// caller can tell a key that is too common to link on).
+    pub fn records_with_key(&self, key: &str, limit: usize) -> Result<Vec<i64>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT record_id FROM match_keys WHERE key = ?1 ORDER BY record_id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![key, (limit + 1) as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The cluster a record is in now.
+    pub fn cluster_of(&self, record_id: i64) -> Result<Option<String>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT cluster_id FROM cluster_members WHERE record_id = ?1")?;
+        Ok(stmt.query_row([record_id], |r| r.get(0)).optional()?)
+    }
+
+    /// Members of a cluster as stored now.
+    pub fn members_of(&self, cluster_id: &str) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT record_id FROM cluster_members WHERE cluster_id = ?1")?;
+        let rows = stmt.query_map([cluster_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A live source record (None if deleted or unknown).
+    pub fn live_source(&self, record_id: i64) -> Result<Option<SourceRecord>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, partner, oai_id, local_id, record FROM source_records WHERE id = ?1 AND deleted = 0",
+        )?;
+        Ok(stmt.query_row([record_id], source_row).optional()?)
+    }
+
+    /// Put a record in a cluster (or take it out of any, with `None`).
+    pub fn set_cluster(&self, record_id: i64, cluster_id: Option<&str>) -> Result<()> {
+        match cluster_id {
+            Some(c) => self.tx.execute(
+                "INSERT INTO cluster_members (record_id, cluster_id) VALUES (?1, ?2)
+                 ON CONFLICT (record_id) DO UPDATE SET cluster_id = ?2",
+                params![record_id, c],
+            )?,
+            None => self.tx.execute(
+                "DELETE FROM cluster_members WHERE record_id = ?1",
+                [record_id],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// Mark records as deduplicated.
+    pub fn clear_dirty(&self, record_id: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE source_records SET dedup_dirty = 0 WHERE id = ?1")?
+            .execute([record_id])?;
+        Ok(())
+    }
+
+    fn next_seq(&self) -> Result<i64> {
+        Ok(self.tx.query_row(
+            "UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Store a union record. A new version (new sequence number) is made only
+    /// if the content changed, so re-harvesting identical data publishes
+    /// nothing. Returns whether it changed.
+    pub fn put_union(
+        &self,
+        cluster_id: &str,
+        record: &str,
+        hash: &str,
+        members: usize,
+    ) -> Result<bool> {
+        let current: Option<(bool, Option<String>)> = self
+            .tx
+            .query_row(
+                "SELECT deleted, content_hash FROM union_records WHERE cluster_id = ?1",
+                [cluster_id],
+                |r| Ok((r.get::<_, i64>(0)? != 0, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((false, Some(h))) = &current {
+            if h == hash {
+                return Ok(false);
+            }
+        }
+        let seq = self.next_seq()?;
+        self.tx.execute(
+            "INSERT INTO union_records (cluster_id, seq, deleted, record, content_hash, members)
+             VALUES (?1, ?2, 0, ?3, ?4, ?5)
+             ON CONFLICT (cluster_id) DO UPDATE SET seq = ?2, deleted = 0, record = ?3, content_hash = ?4, members = ?5",
+            params![cluster_id, seq, record, hash, members as i64],
+        )?;
+        Ok(true)
+    }
+
+    /// Mark a union record deleted (its cluster has no live members left).
+    pub fn delete_union(&self, cluster_id: &str) -> Result<bool> {
+        let live: bool = self
+            .tx
+            .query_row(
+                "SELECT deleted = 0 FROM union_records WHERE cluster_id = ?1",
+                [cluster_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if !live {
+            return Ok(false);
+        }
+        let seq = self.next_seq()?;
+        self.tx.execute(
+            "UPDATE union_records SET deleted = 1, seq = ?2, record = NULL, content_hash = NULL, members = 0
+             WHERE cluster_id = ?1",
+            params![cluster_id, seq],
+        )?;
+        Ok(true)
+    }
+
+    /// Commit everything dedup and merge did.
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
