@@ -99,7 +99,10 @@ pub fn main() -> ExitCode {
     };
     // A logger before the config is read, so config errors are logged like
     // everything else; the config's own format applies from `run` on.
-    telemetry::init(format);
+    // The demo's summary on stdout is the point; its info lines would
+    // bury it (UNICAT_LOG=info brings them back).
+    let level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    telemetry::init(format, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

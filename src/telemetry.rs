@@ -28,10 +28,10 @@ impl FormatTime for NoTime {
 }
 
 /// Install the global subscriber. The level comes from `UNICAT_LOG`
-/// (`RUST_LOG` syntax), default `info`. Safe to call more than once: later
-/// calls are ignored, which lets tests and the CLI share the code.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("UNICAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// (`RUST_LOG` syntax), else `default_level`. Safe to call more than once:
+/// later calls are ignored, which lets tests and the CLI share the code.
+pub fn init(format: LogFormat, default_level: &str) {
+    let filter = EnvFilter::try_from_env("UNICAT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
