@@ -101,7 +101,11 @@ pub fn main() -> ExitCode {
     // everything else; the config's own format applies from `run` on.
     // The demo's summary on stdout is the point; its info lines would
     // bury it (UNICAT_LOG=info brings them back).
-    let level = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { "info" };
+    let level = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    };
     telemetry::init(format, level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -248,6 +248,7 @@ async fn harvest_inner(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<HarvestReport, HarvestError> {
     let started = Instant::now();
+    let run_started_at = chrono::Utc::now();
     let name = partner.name().to_string();
     let base = partner.base_url().to_string();
 
@@ -369,7 +370,16 @@ async fn harvest_inner(
     let duration = started.elapsed();
     match result {
         Ok(()) => {
-            let next_from = machine.first_response_date().map(str::to_string);
+            // The repository's own clock is the right base for `from`; if it
+            // sent no usable responseDate, our clock at the start of the run
+            // is the safe substitute (never later than the true value).
+            let next_from = match machine.first_response_date() {
+                Some(d) if unicat_oai::parse_datestamp(d).is_ok() => Some(d.to_string()),
+                other => {
+                    warn!(partner = %name, response_date = ?other, "no usable responseDate; next `from` uses our clock");
+                    Some(run_started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                }
+            };
             store
                 .finish_run(run_id, &name, true, next_from.as_deref(), None)
                 .map_err(fail)?;

@@ -6,6 +6,8 @@
 //! blocking pool; one process-wide lock keeps dedup passes from queueing
 //! on SQLite's write lock behind each other.
 
+use std::fs::{File, TryLockError};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -16,6 +18,34 @@ use crate::harvest::{self, HarvestError, HarvestReport};
 use crate::pipeline::{self, RefreshSummary};
 use crate::publish::{self, PublishReport};
 use crate::store::Store;
+
+/// Take the partner's harvest lock: an exclusive lock on a file in the
+/// state directory, so that an on-demand `unicat harvest` and the daemon
+/// never harvest the same partner at once. The operating system releases
+/// it when the file is closed or the process dies, so a crash leaves no
+/// stale lock behind.
+pub fn lock_partner(state_dir: &Path, partner: &str) -> Result<File> {
+    let dir = state_dir.join("locks");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{partner}.lock"));
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => {
+            anyhow::bail!(
+                "partner `{partner}` is already being harvested by another unicat process"
+            )
+        }
+        Err(TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
 
 /// What a harvest job did: the harvest, then the dedup pass it triggered.
 #[derive(Debug, Clone)]
@@ -57,6 +87,8 @@ impl Jobs {
         partner: &Partner,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestJobReport, HarvestError> {
+        let _lock =
+            lock_partner(&self.config.state_dir, partner.name()).map_err(HarvestError::Failed)?;
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let report =
             harvest::harvest_partner(&self.client, &self.config.harvest, partner, store, shutdown)

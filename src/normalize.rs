@@ -146,7 +146,7 @@ pub fn isbn10_valid(s: &str) -> bool {
         };
         sum += v * (10 - i as u32);
     }
-    sum % 11 == 0
+    sum.is_multiple_of(11)
 }
 
 /// Check digit of an ISBN-13 / EAN-13 (weights 1,3).
@@ -160,7 +160,7 @@ pub fn isbn13_valid(s: &str) -> bool {
         .enumerate()
         .map(|(i, &c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Convert a valid ISBN-10 to ISBN-13 (prefix 978, new check digit).

@@ -31,7 +31,8 @@ impl FormatTime for NoTime {
 /// (`RUST_LOG` syntax), else `default_level`. Safe to call more than once:
 /// later calls are ignored, which lets tests and the CLI share the code.
 pub fn init(format: LogFormat, default_level: &str) {
-    let filter = EnvFilter::try_from_env("UNICAT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter =
+        EnvFilter::try_from_env("UNICAT_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

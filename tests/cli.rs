@@ -174,3 +174,17 @@ fn demo_runs_and_status_and_explain_work_on_it() {
         .unwrap();
     assert!(out.status.success());
 }
+
+// The same partner is never harvested twice at once, even from two
+// processes: the second one is refused with a clear reason.
+#[test]
+fn partner_lock_refuses_a_second_harvester() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = unicat::jobs::lock_partner(dir.path(), "anl").unwrap();
+    let err = unicat::jobs::lock_partner(dir.path(), "anl").unwrap_err();
+    assert!(err.to_string().contains("already being harvested"), "{err}");
+    // Another partner is not affected.
+    unicat::jobs::lock_partner(dir.path(), "tsu").unwrap();
+    drop(held);
+    unicat::jobs::lock_partner(dir.path(), "anl").unwrap();
+}
