@@ -246,6 +246,23 @@ pub enum MarcError {
         position: u64,
     },
 
+    /// A value in a MARC-8 record holds a byte or sequence that MARC-8 does
+    /// not define (see [`crate::marc8`]).
+    #[error("invalid marc-8 in field {tag}{} at byte {position}: {}",
+        code.map(|c| format!(" ${c}")).unwrap_or_default(), .problem.kind)]
+    InvalidMarc8 {
+        /// Tag of the field.
+        tag: String,
+        /// Subfield code, for a data field.
+        code: Option<char>,
+        /// Byte offset of the offending byte.
+        position: u64,
+        /// What is wrong, with its offset inside the value. Not a `#[source]`:
+        /// the message already says it, and quarantine reasons are stored
+        /// with `to_string()`, which would not show a source.
+        problem: crate::Marc8Error,
+    },
+
     /// Leader/09 names a character coding scheme this crate cannot read.
     #[error("unsupported character coding scheme {value:?} in leader/09 of the record at byte {position}: only 'a' (utf-8) and ' ' (marc-8) can be read")]
     UnsupportedEncoding {

@@ -11,10 +11,30 @@
 //! field whose kind does not match its tag (see [`to_bytes`]). It must never
 //! write a record that a reader would take apart differently.
 //!
+//! # Records too large for the format
+//!
+//! A field over 9,999 bytes or a record over 99,999 bytes is refused with
+//! [`MarcError::FieldTooLong`] or [`MarcError::RecordTooLong`], which name
+//! the tag and size, so the caller can quarantine the record or publish it
+//! as MARCXML only (which has no such limits). It is never truncated,
+//! split behind the caller's back, or written with lengths that overflow
+//! their digits. That is what marc4j's `MarcStreamWriter` does by default
+//! (it throws unless told to allow oversize records); splitting a field
+//! into repeats (solrmarc's `MarcSplitStreamWriter`) changes the record's
+//! meaning and is a cataloguing decision, not a writer's. `yaz-marcdump -o
+//! marc` is the example to avoid: given a 12,000-byte field it writes a
+//! five-digit length into the four-digit directory slot, and then cannot
+//! read its own output.
+//!
+//! # Reading
+//!
 //! The reader is strict about structure (lengths, offsets, terminators,
-//! UTF-8) and reports the first problem with its byte offset, but one bad
-//! record does not stop a file: records are framed by their record terminator
-//! (0x1D), so the next record is still found after a bad one.
+//! character coding) and reports the first problem with its byte offset, but
+//! one bad record does not stop a file: records are framed by their record
+//! terminator (0x1D), so the next record is still found after a bad one.
+//! MARC-8 records are converted to Unicode (see [`crate::marc8`]), and a
+//! leader/09 that contradicts the bytes is detected in both directions (see
+//! [`Reader`]).
 //!
 //! # Why not the `marc` crate
 //!
@@ -40,7 +60,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use crate::record::LEADER_LEN;
-use crate::{ControlField, DataField, Field, MarcError, Record, Subfield};
+use crate::{marc8, ControlField, DataField, Decoded, Field, MarcError, Record, Subfield, Warning};
 
 /// Ends a record.
 const RECORD_TERMINATOR: u8 = 0x1D;
@@ -48,6 +68,8 @@ const RECORD_TERMINATOR: u8 = 0x1D;
 const FIELD_TERMINATOR: u8 = 0x1E;
 /// Starts each subfield.
 const SUBFIELD_DELIMITER: u8 = 0x1F;
+/// Starts a MARC-8 escape sequence; never part of UTF-8 text in a record.
+const ESCAPE: u8 = 0x1B;
 /// Length of a MARC 21 directory entry: tag (3), length (4), start (5).
 const DIRECTORY_ENTRY_LEN: usize = 12;
 
@@ -169,9 +191,17 @@ pub fn to_bytes(record: &Record) -> Result<Vec<u8>, MarcError> {
 /// Parses exactly one ISO 2709 record: `bytes` must run from the first byte
 /// of the leader to the record terminator, inclusive.
 ///
-/// See [`Reader`] for the character coding rules. Byte offsets in errors
-/// count from the start of `bytes`.
+/// See [`Reader`] for the character coding rules; the warnings that
+/// [`parse_record_checked`] returns are dropped, and the record is the same.
+/// Byte offsets in errors count from the start of `bytes`.
 pub fn parse_record(bytes: &[u8]) -> Result<Record, MarcError> {
+    parse_at(bytes, 0).map(|decoded| decoded.record)
+}
+
+/// Like [`parse_record`], but also returns the [`Warning`]s raised while
+/// reading the record (a leader/09 that did not match the bytes), for the
+/// caller to count.
+pub fn parse_record_checked(bytes: &[u8]) -> Result<Decoded, MarcError> {
     parse_at(bytes, 0)
 }
 
@@ -182,17 +212,27 @@ pub fn parse_record(bytes: &[u8]) -> Result<Record, MarcError> {
 /// the middle of a record yields an error and then `None`. Line breaks
 /// between records (written by some tools) are skipped. Memory use is
 /// bounded by [`MAX_RECORD_LEN`]: a "record" with no terminator in that many
-/// bytes is reported as [`MarcError::Unterminated`] and skipped.
+/// bytes is reported as [`MarcError::Unterminated`] and skipped. Use
+/// [`Reader::with_warnings`] to get the [`Warning`]s too.
 ///
-/// Character coding follows leader/09:
-/// - `a`: UTF-8, checked strictly ([`MarcError::InvalidUtf8`] names the field,
-///   subfield and byte offset).
-/// - blank: MARC-8. **For now MARC-8 is decoded lossily as if it were
-///   UTF-8**: ASCII comes through, but every byte of a MARC-8 diacritic or
-///   non-Latin script becomes U+FFFD and escape sequences are kept as control
-///   characters. The leader keeps its blank leader/09 so callers can tell such
-///   records apart. Proper MARC-8 conversion is planned in a later issue.
+/// Character coding starts from leader/09, and the bytes are checked
+/// against it in both directions, because partner systems often get it
+/// wrong. Records come back with leader/09 `a` whatever they were encoded
+/// in, since the model holds Unicode.
+/// - `a`: UTF-8, checked strictly. If the bytes are not UTF-8, hold no valid
+///   multi-byte UTF-8 sequence at all and convert cleanly from MARC-8, they
+///   are taken as MARC-8 ([`Warning::Marc8DespiteUtf8Leader`]); otherwise the
+///   record is [`MarcError::InvalidUtf8`], naming the field, subfield and
+///   byte offset.
+/// - blank: MARC-8, converted by [`crate::marc8`]. If the bytes are valid
+///   UTF-8 with multi-byte sequences and either contain no escape (0x1B) or
+///   do not convert from MARC-8, they are taken as UTF-8
+///   ([`Warning::Utf8DespiteMarc8Leader`]); otherwise a byte MARC-8 does not
+///   define is [`MarcError::InvalidMarc8`].
 /// - anything else: [`MarcError::UnsupportedEncoding`].
+///
+/// No byte is ever dropped or replaced: a record is either converted
+/// exactly or reported.
 pub struct Reader<R: Read> {
     input: BufReader<R>,
     buf: Vec<u8>,
@@ -300,10 +340,15 @@ fn fill_buf<R: Read>(input: &mut BufReader<R>) -> io::Result<&[u8]> {
     input.fill_buf()
 }
 
-impl<R: Read> Iterator for Reader<R> {
-    type Item = Result<Record, MarcError>;
+impl<R: Read> Reader<R> {
+    /// Turns the reader into one that also yields each record's warnings.
+    pub fn with_warnings(self) -> WithWarnings<R> {
+        WithWarnings(self)
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record with its warnings; the [`Iterator`] implementations
+    /// of both reader types are built on this.
+    fn next_decoded(&mut self) -> Option<Result<Decoded, MarcError>> {
         if self.done {
             return None;
         }
@@ -331,7 +376,38 @@ impl<R: Read> Iterator for Reader<R> {
     }
 }
 
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Record, MarcError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_decoded()
+            .map(|result| result.map(|decoded| decoded.record))
+    }
+}
+
 impl<R: Read> std::iter::FusedIterator for Reader<R> {}
+
+/// A [`Reader`] that yields each record together with its [`Warning`]s;
+/// made by [`Reader::with_warnings`].
+#[derive(Debug)]
+pub struct WithWarnings<R: Read>(Reader<R>);
+
+impl<R: Read> WithWarnings<R> {
+    /// Byte offset in the input up to which the reader has read.
+    pub fn position(&self) -> u64 {
+        self.0.position()
+    }
+}
+
+impl<R: Read> Iterator for WithWarnings<R> {
+    type Item = Result<Decoded, MarcError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_decoded()
+    }
+}
+
+impl<R: Read> std::iter::FusedIterator for WithWarnings<R> {}
 
 impl<R: Read> std::fmt::Debug for Reader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -342,12 +418,11 @@ impl<R: Read> std::fmt::Debug for Reader<R> {
     }
 }
 
-/// How to turn the bytes of values into text, from leader/09.
+/// How to turn the bytes of values into text.
 #[derive(Clone, Copy)]
 enum Coding {
     Utf8,
-    /// MARC-8, decoded lossily until real conversion exists.
-    Marc8Lossy,
+    Marc8,
 }
 
 /// Parses one record occupying all of `bytes`, which start at byte `base` of
@@ -356,7 +431,7 @@ enum Coding {
 /// Every offset read from the leader and directory is checked before it is
 /// used, with `get` rather than indexing: this is the part the `marc` crate
 /// gets wrong (it panics on such input; see the module docs).
-fn parse_at(bytes: &[u8], base: u64) -> Result<Record, MarcError> {
+fn parse_at(bytes: &[u8], base: u64) -> Result<Decoded, MarcError> {
     let at = |offset: usize| base + offset as u64;
     let structure = |offset: usize, reason: String| MarcError::BadStructure {
         position: at(offset),
@@ -407,16 +482,13 @@ fn parse_at(bytes: &[u8], base: u64) -> Result<Record, MarcError> {
             format!("base address of data {base_address} is outside the record"),
         ));
     }
-    let coding = match leader[9] {
-        b'a' => Coding::Utf8,
-        b' ' => Coding::Marc8Lossy,
-        other => {
-            return Err(MarcError::UnsupportedEncoding {
-                value: char::from(other),
-                position: base,
-            })
-        }
-    };
+    let declared = leader[9];
+    if !matches!(declared, b'a' | b' ') {
+        return Err(MarcError::UnsupportedEncoding {
+            value: char::from(declared),
+            position: base,
+        });
+    }
 
     let directory = &body[LEADER_LEN..base_address];
     let Some((&FIELD_TERMINATOR, directory)) = directory.split_last() else {
@@ -435,7 +507,87 @@ fn parse_at(bytes: &[u8], base: u64) -> Result<Record, MarcError> {
         ));
     }
     let data_area = &body[base_address..];
+    let parse = |coding| parse_fields(directory, data_area, base, base_address, coding);
 
+    let mut warnings = Vec::new();
+    let fields = if declared == b'a' {
+        match parse(Coding::Utf8) {
+            Err(err @ MarcError::InvalidUtf8 { .. }) => {
+                // Not UTF-8 after all. Real MARC-8 bytes almost never form a
+                // valid multi-byte UTF-8 sequence (an ANSEL diacritic is
+                // followed by an ASCII letter, not a continuation byte), so
+                // MARC-8 is tried only when there is none; a UTF-8 record
+                // with a few corrupt bytes is reported, not re-read as
+                // MARC-8 mojibake.
+                let converted = (!has_utf8_multibyte(data_area))
+                    .then(|| parse(Coding::Marc8).ok())
+                    .flatten();
+                match converted {
+                    Some(fields) => {
+                        warnings.push(Warning::Marc8DespiteUtf8Leader { position: base });
+                        fields
+                    }
+                    None => return Err(err),
+                }
+            }
+            other => other?,
+        }
+    } else {
+        // Leader/09 blank says MARC-8, but many systems export UTF-8 without
+        // setting it. Valid UTF-8 with multi-byte sequences and no MARC-8
+        // escape is taken as UTF-8 (see above for why MARC-8 does not look
+        // like that); so is valid UTF-8 that MARC-8 cannot convert.
+        let utf8 = !data_area.is_ascii() && std::str::from_utf8(data_area).is_ok();
+        let as_utf8 = |warnings: &mut Vec<Warning>| {
+            warnings.push(Warning::Utf8DespiteMarc8Leader { position: base });
+            parse(Coding::Utf8)
+        };
+        if utf8 && !data_area.contains(&ESCAPE) {
+            as_utf8(&mut warnings)?
+        } else {
+            match parse(Coding::Marc8) {
+                Ok(fields) => fields,
+                Err(err @ MarcError::InvalidMarc8 { .. }) if utf8 => {
+                    as_utf8(&mut warnings).map_err(|_| err)?
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    };
+
+    // The model holds Unicode, whatever the record was encoded in.
+    let leader = leader
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if i == 9 { 'a' } else { char::from(b) })
+        .collect();
+    Ok(Decoded {
+        record: Record { leader, fields },
+        warnings,
+    })
+}
+
+/// Whether `bytes` hold at least one valid multi-byte UTF-8 sequence.
+fn has_utf8_multibyte(bytes: &[u8]) -> bool {
+    bytes.utf8_chunks().any(|chunk| !chunk.valid().is_ascii())
+}
+
+/// Parses the fields a checked directory describes.
+///
+/// `directory` excludes its terminator; `data_area` starts at the base
+/// address `base_address` of a record at byte `base` of the input.
+fn parse_fields(
+    directory: &[u8],
+    data_area: &[u8],
+    base: u64,
+    base_address: usize,
+    coding: Coding,
+) -> Result<Vec<Field>, MarcError> {
+    let at = |offset: usize| base + offset as u64;
+    let structure = |offset: usize, reason: String| MarcError::BadStructure {
+        position: at(offset),
+        reason,
+    };
     let mut fields = Vec::with_capacity(directory.len() / DIRECTORY_ENTRY_LEN);
     for (i, entry) in directory.chunks_exact(DIRECTORY_ENTRY_LEN).enumerate() {
         let entry_offset = LEADER_LEN + i * DIRECTORY_ENTRY_LEN;
@@ -479,9 +631,7 @@ fn parse_at(bytes: &[u8], base: u64) -> Result<Record, MarcError> {
         }
         fields.push(parse_field(tag, content, at(field_offset), coding)?);
     }
-
-    let leader = leader.iter().map(|&b| char::from(b)).collect();
-    Ok(Record { leader, fields })
+    Ok(fields)
 }
 
 /// Parses the content of one field (terminator excluded) found at byte
@@ -585,7 +735,12 @@ fn decode(
                 position: position + err.valid_up_to() as u64,
             }),
         },
-        Coding::Marc8Lossy => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        Coding::Marc8 => marc8::marc8_to_utf8(bytes).map_err(|problem| MarcError::InvalidMarc8 {
+            tag: tag.to_owned(),
+            code,
+            position: position + problem.offset as u64,
+            problem,
+        }),
     }
 }
 
@@ -939,19 +1094,137 @@ mod tests {
         }
     }
 
-    /// Leader/09 blank (MARC-8) is read lossily for now, and says so in the
-    /// leader it keeps.
+    /// Builds a record from raw field contents (indicators and delimiters
+    /// included), with the given leader/09, bypassing the UTF-8 writer.
+    fn raw_record(leader09: u8, fields: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut directory = Vec::new();
+        let mut data = Vec::new();
+        for (tag, content) in fields {
+            let start = data.len();
+            data.extend_from_slice(content);
+            data.push(FIELD_TERMINATOR);
+            let length = data.len() - start;
+            directory.extend_from_slice(format!("{tag}{length:04}{start:05}").as_bytes());
+        }
+        directory.push(FIELD_TERMINATOR);
+        let base = LEADER_LEN + directory.len();
+        let length = base + data.len() + 1;
+        let mut out =
+            format!("{length:05}nam {}22{base:05} i 4500", char::from(leader09)).into_bytes();
+        out.extend_from_slice(&directory);
+        out.extend_from_slice(&data);
+        out.push(RECORD_TERMINATOR);
+        out
+    }
+
+    fn title(decoded: &Decoded) -> &str {
+        decoded
+            .record
+            .data_fields("245")
+            .next()
+            .and_then(|d| d.subfield('a'))
+            .unwrap_or_default()
+    }
+
+    /// Leader/09 blank means MARC-8: converted, with leader/09 set to 'a'
+    /// and no warning.
     #[test]
-    fn marc8_records_are_decoded_lossily() {
-        let mut bytes = to_bytes(&small_record(LEADER)).expect("encodes");
-        bytes[9] = b' ';
-        bytes[55] = 0xE2; // MARC-8 acute accent, not valid UTF-8 on its own
-        let r = parse_record(&bytes).expect("lossy");
-        assert_eq!(r.leader.as_bytes()[9], b' ');
-        assert_eq!(
-            r.data_fields("245").next().and_then(|d| d.subfield('a')),
-            Some("\u{FFFD}")
+    fn marc8_records_are_converted() {
+        let bytes = raw_record(
+            b' ',
+            &[("001", b"1"), ("245", b"10\x1faV\xE2era \x1B(NwOJNA\x1B(B")],
         );
+        let decoded = parse_record_checked(&bytes).expect("converts");
+        assert_eq!(title(&decoded), "Ve\u{301}ra Война");
+        assert_eq!(&decoded.record.leader[9..10], "a");
+        assert!(decoded.warnings.is_empty());
+        assert_eq!(parse_record(&bytes).expect("converts"), decoded.record);
+    }
+
+    /// A byte MARC-8 does not define is an error naming field, subfield,
+    /// offset and byte; never dropped.
+    #[test]
+    fn unmappable_marc8_is_an_error() {
+        let bytes = raw_record(b' ', &[("245", b"10\x1faab\xAF")]);
+        let err = parse_record(&bytes).expect_err("0xAF is unassigned in ANSEL");
+        assert_eq!(
+            err.to_string(),
+            "invalid marc-8 in field 245 $a at byte 43: byte 0xAF has no character in Extended Latin (ANSEL)"
+        );
+        assert_eq!(bytes[43], 0xAF);
+    }
+
+    /// Leader/09 wrong in either direction is detected and repaired when the
+    /// bytes leave no doubt, with a warning.
+    #[test]
+    fn wrong_leader_09_is_detected_both_ways() {
+        // Blank leader, UTF-8 bytes.
+        let bytes = raw_record(b' ', &[("245", "10\x1faƏdəbiyyat".as_bytes())]);
+        let decoded = parse_record_checked(&bytes).expect("read as utf-8");
+        assert_eq!(title(&decoded), "Ədəbiyyat");
+        assert_eq!(
+            decoded.warnings,
+            [Warning::Utf8DespiteMarc8Leader { position: 0 }]
+        );
+        assert_eq!(&decoded.record.leader[9..10], "a");
+
+        // Leader 'a', MARC-8 bytes (no UTF-8 sequence anywhere).
+        let bytes = raw_record(b'a', &[("245", b"10\x1faV\xE2era")]);
+        let decoded = parse_record_checked(&bytes).expect("read as marc-8");
+        assert_eq!(title(&decoded), "Ve\u{301}ra");
+        assert_eq!(
+            decoded.warnings,
+            [Warning::Marc8DespiteUtf8Leader { position: 0 }]
+        );
+
+        // Leader 'a', mostly UTF-8 with one bad byte: reported, not re-read
+        // as MARC-8 (which would "convert" é into ©♭).
+        let mut content = "10\x1faé ".as_bytes().to_vec();
+        content.push(0xE2);
+        let bytes = raw_record(b'a', &[("245", &content)]);
+        assert!(matches!(
+            parse_record_checked(&bytes),
+            Err(MarcError::InvalidUtf8 { .. })
+        ));
+
+        // Blank leader, valid UTF-8 but with MARC-8 escapes that convert:
+        // MARC-8 (Basic Cyrillic in G1, where 0xD0 0xB0 is valid UTF-8).
+        let bytes = raw_record(b' ', &[("245", b"10\x1fa\x1B)N\xD0\xB0")]);
+        let decoded = parse_record_checked(&bytes).expect("read as marc-8");
+        assert!(decoded.warnings.is_empty(), "{:?}", decoded.warnings);
+        assert_eq!(
+            title(&decoded),
+            marc8::marc8_to_utf8(b"\x1B)N\xD0\xB0").expect("converts")
+        );
+
+        // Blank leader, neither valid UTF-8 nor MARC-8: the MARC-8 error.
+        let bytes = raw_record(b' ', &[("245", b"10\x1fa\xC3\xA9\x80")]);
+        assert!(matches!(
+            parse_record(&bytes),
+            Err(MarcError::InvalidMarc8 { .. })
+        ));
+    }
+
+    /// The streaming reader hands out warnings through `with_warnings`.
+    #[test]
+    fn reader_with_warnings() {
+        let mut stream = raw_record(b' ', &[("245", "10\x1faə".as_bytes())]);
+        let second_at = stream.len() as u64;
+        stream.extend(raw_record(b' ', &[("245", "10\x1faə".as_bytes())]));
+        let warnings: Vec<Vec<Warning>> = Reader::new(&stream[..])
+            .with_warnings()
+            .map(|r| r.expect("reads").warnings)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                vec![Warning::Utf8DespiteMarc8Leader { position: 0 }],
+                vec![Warning::Utf8DespiteMarc8Leader {
+                    position: second_at
+                }]
+            ]
+        );
+        assert_eq!(Reader::new(&stream[..]).filter(Result::is_ok).count(), 2);
     }
 
     /// The stream reader goes on after a bad record, skips line breaks

@@ -12,15 +12,23 @@
 //!
 //! - [`marcxml`]: MARCXML parsing (single records and streaming) and writing.
 //! - [`iso2709`]: ISO 2709 parsing (single records and streaming) and writing.
+//! - [`marc8`]: MARC-8 to Unicode conversion (used by the ISO 2709 reader).
 //! - [`MarcError`]: the one error type, with messages fit for a quarantine
-//!   reason.
+//!   reason; [`Warning`]: repairs a reader made to a record it still returns.
 
 mod error;
 pub mod iso2709;
+pub mod marc8;
+// Generated from LC's code tables; its layout is the generator's business.
+#[rustfmt::skip]
+mod marc8_tables;
 pub mod marcxml;
 mod record;
 #[cfg(test)]
 mod test_support;
+mod warning;
 
 pub use error::MarcError;
+pub use marc8::{Marc8Error, Marc8ErrorKind};
 pub use record::{ControlField, DataField, Field, Record, Subfield, LEADER_LEN};
+pub use warning::{Decoded, Warning};

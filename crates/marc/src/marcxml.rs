@@ -22,7 +22,7 @@ use std::io::{self, BufRead, Write};
 use quick_xml::events::{BytesDecl, BytesStart, Event};
 
 use crate::record::LEADER_LEN;
-use crate::{ControlField, DataField, Field, MarcError, Record, Subfield};
+use crate::{ControlField, DataField, Decoded, Field, MarcError, Record, Subfield, Warning};
 
 /// The MARC 21 slim namespace, declared on everything this module writes.
 pub const NAMESPACE: &str = "http://www.loc.gov/MARC21/slim";
@@ -35,7 +35,16 @@ pub const NAMESPACE: &str = "http://www.loc.gov/MARC21/slim";
 /// holding exactly one record. End tags of ancestors that were cut off are
 /// tolerated. No record is [`MarcError::NoRecord`]; a second one is
 /// [`MarcError::MultipleRecords`].
+///
+/// A blank leader/09 (MARC-8) is set to `a`, since MARCXML text is Unicode
+/// whatever the leader says; [`parse_record_checked`] also reports it.
 pub fn parse_record(xml: &str) -> Result<Record, MarcError> {
+    parse_record_checked(xml).map(|decoded| decoded.record)
+}
+
+/// Like [`parse_record`], but also returns the [`Warning`]s raised while
+/// reading the record, for the caller to count.
+pub fn parse_record_checked(xml: &str) -> Result<Decoded, MarcError> {
     let mut reader = Reader::with_mode(xml.as_bytes(), Mode::Fragment);
     let record = match reader.step() {
         Step::Record { result, .. } => result?,
@@ -68,6 +77,9 @@ pub fn parse_record(xml: &str) -> Result<Record, MarcError> {
 ///
 /// Only UTF-8 documents are read; a declaration naming another encoding is
 /// [`MarcError::UnsupportedXmlEncoding`]. A UTF-8 byte order mark is skipped.
+/// A blank leader/09 (MARC-8, often left behind by a conversion that
+/// forgot to update it) is set to `a`, because XML text is Unicode; use
+/// [`Reader::with_warnings`] to count those.
 /// Control characters that XML 1.0 does not allow (typically left-over
 /// MARC-8 escapes written as `&#27;`) are kept as found, since the record is
 /// otherwise usable; [`write_record`] replaces them with U+FFFD.
@@ -92,7 +104,7 @@ enum Mode {
 enum Step {
     Record {
         position: u64,
-        result: Result<Record, MarcError>,
+        result: Result<Decoded, MarcError>,
     },
     Fatal(MarcError),
     End,
@@ -239,10 +251,13 @@ impl<R: BufRead> Reader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for Reader<R> {
-    type Item = Result<Record, MarcError>;
+impl<R: BufRead> Reader<R> {
+    /// Turns the reader into one that also yields each record's warnings.
+    pub fn with_warnings(self) -> WithWarnings<R> {
+        WithWarnings(self)
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next_decoded(&mut self) -> Option<Result<Decoded, MarcError>> {
         match self.step() {
             Step::Record { result, .. } => Some(result),
             Step::Fatal(err) => Some(Err(err)),
@@ -251,7 +266,38 @@ impl<R: BufRead> Iterator for Reader<R> {
     }
 }
 
+impl<R: BufRead> Iterator for Reader<R> {
+    type Item = Result<Record, MarcError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_decoded()
+            .map(|result| result.map(|decoded| decoded.record))
+    }
+}
+
 impl<R: BufRead> std::iter::FusedIterator for Reader<R> {}
+
+/// A [`Reader`] that yields each record together with its [`Warning`]s;
+/// made by [`Reader::with_warnings`].
+#[derive(Debug)]
+pub struct WithWarnings<R: BufRead>(Reader<R>);
+
+impl<R: BufRead> WithWarnings<R> {
+    /// Byte offset in the input up to which the reader has read.
+    pub fn position(&self) -> u64 {
+        self.0.position()
+    }
+}
+
+impl<R: BufRead> Iterator for WithWarnings<R> {
+    type Item = Result<Decoded, MarcError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_decoded()
+    }
+}
+
+impl<R: BufRead> std::iter::FusedIterator for WithWarnings<R> {}
 
 impl<R: BufRead> std::fmt::Debug for Reader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -499,16 +545,32 @@ impl RecordBuilder {
         false
     }
 
-    fn finish(self) -> Result<Record, MarcError> {
+    fn finish(self) -> Result<Decoded, MarcError> {
         if let Some(err) = self.error {
             return Err(err);
         }
-        let leader = self.leader.ok_or(MarcError::MissingLeader {
+        let mut leader = self.leader.ok_or(MarcError::MissingLeader {
             position: self.position,
         })?;
-        Ok(Record {
-            leader,
-            fields: self.fields,
+        let mut warnings = Vec::new();
+        // Leader/09 blank claims MARC-8, but XML text is Unicode by
+        // definition: keeping the claim would make the record contradict
+        // itself, and a later ISO 2709 writer or reader would act on it.
+        if leader
+            .get(..10)
+            .is_some_and(|head| head.is_ascii() && head.ends_with(' '))
+        {
+            leader.replace_range(9..10, "a");
+            warnings.push(Warning::XmlLeaderCharsetFixed {
+                position: self.position,
+            });
+        }
+        Ok(Decoded {
+            record: Record {
+                leader,
+                fields: self.fields,
+            },
+            warnings,
         })
     }
 }
@@ -1025,6 +1087,37 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, ["a", "c"]);
+    }
+
+    /// Leader/09 blank in MARCXML is fixed to 'a' (XML text is Unicode),
+    /// and the checked variants say so.
+    #[test]
+    fn blank_leader_09_is_fixed_with_a_warning() {
+        let xml = "<collection><record><leader>00000nam  2200000 i 4500</leader></record>\
+            <record><leader>00000nam a2200000 i 4500</leader></record></collection>";
+        let first = &xml[12..xml.find("<record><leader>00000nam a").expect("second")];
+        let decoded = parse_record_checked(first).expect("parses");
+        assert_eq!(decoded.record.leader, "00000nam a2200000 i 4500");
+        assert_eq!(
+            decoded.warnings,
+            [Warning::XmlLeaderCharsetFixed { position: 0 }]
+        );
+        assert_eq!(
+            parse_record(first).expect("parses").leader,
+            "00000nam a2200000 i 4500"
+        );
+        let warnings: Vec<usize> = Reader::new(xml.as_bytes())
+            .with_warnings()
+            .map(|r| r.expect("parses").warnings.len())
+            .collect();
+        assert_eq!(warnings, [1, 0]);
+        // A leader with non-ASCII before position 9 is left alone rather
+        // than patched at the wrong character.
+        let odd = "<record><leader>0000ё  a  2200000 i 4500</leader></record>";
+        assert!(parse_record_checked(odd)
+            .expect("parses")
+            .warnings
+            .is_empty());
     }
 
     /// No truncation of a record, however awkward, may panic.
