@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tracing::error;
 
 use crate::config::{self, Config, LogFormat};
+use crate::harvest::HarvestError;
 use crate::jobs::Jobs;
 use crate::store::Store;
 use crate::{daemon, demo, telemetry};
@@ -26,6 +27,9 @@ pub const EXIT_CONFIG: u8 = 78;
 pub const EXIT_TEMPFAIL: u8 = 75;
 /// Exit code: internal software error (EX_SOFTWARE).
 pub const EXIT_SOFTWARE: u8 = 70;
+/// Exit code: the partner is being harvested by another process, e.g. the
+/// daemon (EX_UNAVAILABLE); distinct so scripts can wait and retry.
+pub const EXIT_BUSY: u8 = 69;
 
 /// unicat: a union catalogue built from partner libraries' OAI-PMH feeds.
 #[derive(Debug, Parser)]
@@ -59,7 +63,11 @@ pub enum Command {
     /// Publish the union catalogue now.
     Publish,
     /// Show each partner's last harvest and the catalogue's size.
-    Status,
+    Status {
+        /// Print JSON instead of a table, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the configuration file; exit 78 on errors.
     CheckConfig,
     /// Show which partner records a union record came from and why they were merged.
@@ -95,7 +103,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = match cli.log_format.as_deref() {
         Some("json") => LogFormat::Json,
-        _ => LogFormat::Text,
+        Some(_) => LogFormat::Text,
+        // The config file's `[log] format`, if the file parses; if it does
+        // not, the error is reported below in the default format.
+        None => std::fs::read_to_string(&cli.config)
+            .ok()
+            .and_then(|text| Config::parse(&cli.config, &text).ok())
+            .map_or(LogFormat::Text, |c| c.log.format),
     };
     // A logger before the config is read, so config errors are logged like
     // everything else; the config's own format applies from `run` on.
@@ -151,7 +165,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Demo { dir } => Ok(demo::run(&dir).await?),
         Command::Run => {
             let config = load_config(&cli.config)?;
-            Ok(daemon::run(config, daemon::shutdown_signal()).await?)
+            let events = daemon::signal_events()?;
+            Ok(daemon::run(cli.config.clone(), config, events).await?)
         }
         Command::Harvest { partner, all } => {
             let config = load_config(&cli.config)?;
@@ -195,9 +210,17 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Command::Status => {
+        Command::Status { json } => {
             let config = load_config(&cli.config)?;
-            print!("{}", status_text(&config)?);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status_json(&config)?)
+                        .map_err(anyhow::Error::from)?
+                );
+            } else {
+                print!("{}", status_text(&config)?);
+            }
             Ok(())
         }
         Command::Explain { id } => {
@@ -209,7 +232,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(), Failure> {
-    let jobs = Jobs::new(Arc::new(config))?;
+    let mut jobs = Jobs::new(Arc::new(config))?;
+    if let Some(bars) = crate::progress::Bars::for_terminal() {
+        jobs = jobs.with_observer(Arc::new(bars));
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     // Ctrl-C on an on-demand harvest stops it after the page in flight.
     tokio::spawn(async move {
@@ -226,6 +252,7 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
         });
     }
     let mut failures = Vec::new();
+    let mut busy = Vec::new();
     while let Some(joined) = set.join_next().await {
         let (name, result) = joined.map_err(|e| anyhow::anyhow!("harvest task failed: {e}"))?;
         match result {
@@ -236,19 +263,26 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
                     r.harvest.pages, c.new, c.updated, c.unchanged, c.deleted, c.quarantined
                 );
             }
+            Err(e @ HarvestError::Busy { .. }) => busy.push(e.to_string()),
             Err(e) => {
                 error!(partner = %name, error = %e, "harvest failed");
                 failures.push(format!("{name}: {e}"));
             }
         }
     }
-    if failures.is_empty() {
-        Ok(())
-    } else {
+    if !failures.is_empty() {
+        failures.extend(busy);
         Err(Failure {
             code: EXIT_TEMPFAIL,
             message: format!("harvest failed: {}", failures.join("; ")),
         })
+    } else if !busy.is_empty() {
+        Err(Failure {
+            code: EXIT_BUSY,
+            message: busy.join("; "),
+        })
+    } else {
+        Ok(())
     }
 }
 
@@ -289,6 +323,47 @@ pub fn status_text(config: &Config) -> Result<String> {
         store.current_seq()?
     ));
     Ok(out)
+}
+
+/// The `status` facts as JSON, for scripts.
+pub fn status_json(config: &Config) -> Result<serde_json::Value> {
+    let store = Store::open(&config.state_dir)?;
+    let mut partners = Vec::new();
+    for p in &config.partners {
+        let run = store.last_run(p.name())?.map(|r| {
+            serde_json::json!({
+                "run_id": r.id,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "outcome": r.outcome,
+                "pages": r.pages,
+                "new": r.counts.new,
+                "updated": r.counts.updated,
+                "unchanged": r.counts.unchanged,
+                "deleted": r.counts.deleted,
+                "quarantined": r.counts.quarantined,
+                "next_from": r.next_from,
+                "error": r.error,
+            })
+        });
+        partners.push(serde_json::json!({
+            "name": p.name(),
+            "code": p.code(),
+            "records": store.count_live_records(p.name())?,
+            "quarantined": store.count_quarantined(p.name())?,
+            "last_harvest": run,
+        }));
+    }
+    let (unions, multi) = store.union_counts()?;
+    Ok(serde_json::json!({
+        "partners": partners,
+        "catalogue": {
+            "union_records": unions,
+            "clusters_with_several_members": multi,
+            "change_seq": store.current_seq()?,
+            "published_seq": store.publish_seq(crate::publish::FILE_SINK)?,
+        }
+    }))
 }
 
 /// The `explain` report: members of the union record and the match keys

@@ -38,6 +38,12 @@ pub struct Config {
     pub harvest: HarvestConfig,
     /// Where and when the union catalogue is published.
     pub publish: PublishConfig,
+    /// Daemon behaviour: shutdown grace, catch-up.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    /// The optional Prometheus metrics endpoint.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
     /// The partner libraries, one `[[partner]]` table each.
     #[serde(default, rename = "partner")]
     pub partners: Vec<Partner>,
@@ -101,6 +107,45 @@ impl HarvestConfig {
     }
 }
 
+/// `[daemon]`: how the service starts and stops.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DaemonConfig {
+    /// Seconds that running harvests get to commit their page after
+    /// SIGTERM before the daemon exits anyway (1–3600, default 30; keep it
+    /// below systemd's `TimeoutStopSec`).
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+    /// At start, harvest at once every partner whose scheduled run was
+    /// missed while the daemon was not running (default true).
+    #[serde(default = "default_true")]
+    pub catch_up: bool,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_grace_secs: default_grace(),
+            catch_up: true,
+        }
+    }
+}
+
+/// `[metrics]`: a Prometheus text endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address to listen on, e.g. `127.0.0.1:9464`; serves `GET /metrics`.
+    pub listen: Spanned<String>,
+}
+
+impl MetricsConfig {
+    /// The listen address (checked by `Config::check`).
+    pub fn addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.get_ref().parse().ok()
+    }
+}
+
 /// `[publish]`: the union catalogue's output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -115,7 +160,7 @@ pub struct PublishConfig {
 }
 
 /// One `[[partner]]`: a library whose records are harvested.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Partner {
     /// Short name used on the command line and in logs (letters, digits, `-`, `_`).
@@ -151,6 +196,12 @@ impl Partner {
 
 fn default_catalogue_code() -> String {
     "UNICAT".to_string()
+}
+fn default_grace() -> u64 {
+    30
+}
+fn default_true() -> bool {
+    true
 }
 fn default_timeout() -> u64 {
     120
@@ -316,6 +367,25 @@ impl Config {
                 err(p.schedule.span(), "partner.schedule", e);
             }
         }
+        if let Some(m) = &self.metrics {
+            if m.addr().is_none() {
+                err(
+                    m.listen.span(),
+                    "metrics.listen",
+                    format!(
+                        "`{}` is not an address:port such as 127.0.0.1:9464",
+                        m.listen.get_ref()
+                    ),
+                );
+            }
+        }
+        if !(1..=3600).contains(&self.daemon.shutdown_grace_secs) {
+            err(
+                0..0,
+                "daemon.shutdown-grace-secs",
+                "must be between 1 and 3600 seconds".into(),
+            );
+        }
         if !(1..=3600).contains(&self.harvest.timeout_secs) {
             err(
                 0..0,
@@ -326,14 +396,11 @@ impl Config {
         if self.harvest.max_retries > 100 {
             err(0..0, "harvest.max-retries", "must be at most 100".into());
         }
-        if errors
-            .iter()
-            .any(|e| e.key.as_deref().is_some_and(|k| k.starts_with("harvest.")))
-        {
-            // Those keys are not spanned; find their line by name.
-            for e in &mut errors {
-                if let Some(k) = e.key.as_deref().and_then(|k| k.strip_prefix("harvest.")) {
-                    e.line = find_key_line(text, k);
+        // Numeric keys are not spanned (span 0..0); find their line by name.
+        for e in &mut errors {
+            if e.line == Some(1) {
+                if let Some((_, k)) = e.key.as_deref().and_then(|k| k.split_once('.')) {
+                    e.line = find_key_line(text, k).or(e.line);
                 }
             }
         }

@@ -1,170 +1,542 @@
-//! The daemon: one task per partner that sleeps until its cron schedule
-//! fires and then harvests, one task for the publish schedule, and the
-//! shutdown that stops them all cleanly.
+//! The daemon: a supervisor that owns one task per partner (sleeping until
+//! the partner's cron schedule fires, then harvesting), one publish task,
+//! the optional metrics endpoint, and the reactions to SIGHUP and SIGTERM.
 //!
 //! Tasks and what they wait on:
-//! - partner task (one per partner): the partner's next cron time, or
-//!   shutdown. Runs harvest → dedup/merge → (publish, if no publish
-//!   schedule is configured). A partner's runs are sequential in its own
-//!   task, so the same partner is never harvested twice at once; different
-//!   partners run concurrently.
-//! - publish task (if `publish.schedule` is set): the next cron time, or
-//!   shutdown.
-//! - the main task: the shutdown future (SIGTERM/SIGINT). It flips the
-//!   shutdown channel; harvests stop after the page in flight is
-//!   committed, and the main task waits for every task to finish.
+//! - supervisor (the caller's task): the event channel (reload, shutdown)
+//!   and the systemd watchdog tick. It is the scheduler: if it hangs, the
+//!   watchdog stops being fed and systemd restarts the service.
+//! - partner task, one per partner: its next cron time, a new schedule for
+//!   it (reload), retirement (partner removed by a reload), or shutdown. It
+//!   runs harvest → dedup/merge (→ publish when no publish schedule is
+//!   set). A partner's runs are sequential in its own task, and the
+//!   partner's lock file keeps the command line from running one beside it.
+//! - publish task: the next publish time, a new publish schedule, or shutdown.
+//! - metrics server (if configured): HTTP requests.
 //!
-//! systemd is told READY=1 only after the store is open and migrated and
-//! every task is spawned.
+//! On shutdown the supervisor flips the stop channel: no new work starts,
+//! running harvests commit the page in flight and end, and the supervisor
+//! waits up to the configured grace period for every task.
 
-use std::future::Future;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Result;
-use chrono::Utc;
-use tokio::sync::watch;
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::config::{parse_schedule, Config, Partner};
-use crate::harvest::HarvestError;
+use crate::harvest::{HarvestError, Observer};
 use crate::jobs::Jobs;
+use crate::metrics::Metrics;
 
-/// How long running harvests get to commit their page after shutdown is
-/// requested; below systemd's default `TimeoutStopSec` of 90 s.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// What the outside world asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Re-read the configuration (SIGHUP).
+    Reload,
+    /// Stop (SIGTERM, SIGINT).
+    Shutdown,
+}
 
-/// Run the daemon until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// What systemd's STATUS= line says: which harvests are running and at
+/// which page, or when the next one is due.
+#[derive(Default)]
+pub struct StatusBoard {
+    inner: Mutex<Board>,
+}
+
+#[derive(Default)]
+struct Board {
+    running: BTreeMap<String, u32>,
+    next: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl StatusBoard {
+    /// The status text, e.g. `harvesting anl page 12` or
+    /// `idle, next run 2026-12-01 02:00 UTC natlib-uz`.
+    pub fn render(&self) -> String {
+        let Ok(b) = self.inner.lock() else {
+            return "running".into();
+        };
+        if !b.running.is_empty() {
+            let parts: Vec<String> = b
+                .running
+                .iter()
+                .map(|(p, n)| format!("{p} page {n}"))
+                .collect();
+            return format!("harvesting {}", parts.join(", "));
+        }
+        match b.next.iter().min_by_key(|(_, t)| **t) {
+            Some((p, t)) => format!("idle, next run {} {p}", t.format("%Y-%m-%d %H:%M UTC")),
+            None => "idle, no partner scheduled".into(),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Board)) {
+        if let Ok(mut b) = self.inner.lock() {
+            f(&mut b);
+        }
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&self.render())]);
+    }
+
+    fn set_next(&self, partner: &str, next: Option<DateTime<Utc>>) {
+        self.update(|b| match next {
+            Some(t) => {
+                b.next.insert(partner.to_string(), t);
+            }
+            None => {
+                b.next.remove(partner);
+            }
+        });
+    }
+
+    fn forget(&self, partner: &str) {
+        self.update(|b| {
+            b.next.remove(partner);
+            b.running.remove(partner);
+        });
+    }
+}
+
+impl Observer for StatusBoard {
+    fn run_started(&self, partner: &str, _run_id: i64) {
+        self.update(|b| {
+            b.running.insert(partner.to_string(), 0);
+        });
+    }
+    fn page(&self, partner: &str, pages: u32, _records: u64, _size: Option<u64>) {
+        self.update(|b| {
+            b.running.insert(partner.to_string(), pages);
+        });
+    }
+    fn run_finished(&self, partner: &str, _ok: bool) {
+        self.update(|b| {
+            b.running.remove(partner);
+        });
+    }
+}
+
+/// The daemon's observer: the status board and the metrics counters.
+struct DaemonObserver {
+    board: Arc<StatusBoard>,
+    metrics: Arc<Metrics>,
+}
+
+impl Observer for DaemonObserver {
+    fn run_started(&self, partner: &str, run_id: i64) {
+        self.board.run_started(partner, run_id);
+    }
+    fn request(&self, partner: &str) {
+        self.metrics.request(partner);
+    }
+    fn retry(&self, partner: &str) {
+        self.metrics.retry(partner);
+    }
+    fn page(&self, partner: &str, pages: u32, records: u64, size: Option<u64>) {
+        self.board.page(partner, pages, records, size);
+    }
+    fn run_finished(&self, partner: &str, ok: bool) {
+        self.board.run_finished(partner, ok);
+    }
+}
+
+struct PartnerTask {
+    partner_tx: watch::Sender<Partner>,
+    retire_tx: watch::Sender<bool>,
+}
+
+struct Supervisor {
+    config_path: PathBuf,
+    config: Arc<Config>,
+    jobs_tx: watch::Sender<Jobs>,
+    stop_tx: watch::Sender<bool>,
+    publish_tx: watch::Sender<Option<String>>,
+    partners: HashMap<String, PartnerTask>,
+    tasks: JoinSet<()>,
+    board: Arc<StatusBoard>,
+}
+
+/// Run the daemon until a `Shutdown` event arrives (or the channel closes).
+pub async fn run(
+    config_path: PathBuf,
+    config: Config,
+    mut events: mpsc::Receiver<Event>,
+) -> Result<()> {
     let config = Arc::new(config);
-    let jobs = Jobs::new(config.clone())?;
+    let board = Arc::new(StatusBoard::default());
+    let metrics = Arc::new(Metrics::default());
+    let observer = Arc::new(DaemonObserver {
+        board: board.clone(),
+        metrics: metrics.clone(),
+    });
+    let jobs = Jobs::new(config.clone())?.with_observer(observer);
     // Open (and migrate) the database before declaring readiness, so a
     // broken state directory fails the start, not the first harvest.
     drop(jobs.open_store()?);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let publish_scheduled = config.publish.schedule.is_some();
+    let (stop_tx, _) = watch::channel(false);
+    let (jobs_tx, _) = watch::channel(jobs);
+    let (publish_tx, _) = watch::channel(
+        config
+            .publish
+            .schedule
+            .as_ref()
+            .map(|s| s.get_ref().clone()),
+    );
+    let mut sup = Supervisor {
+        config_path,
+        config: config.clone(),
+        jobs_tx,
+        stop_tx,
+        publish_tx,
+        partners: HashMap::new(),
+        tasks: JoinSet::new(),
+        board: board.clone(),
+    };
+    if let Some(m) = &config.metrics {
+        let addr = m.addr().context("metrics.listen is not an address")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics endpoint to {addr}"))?;
+        info!(addr = %listener.local_addr()?, "metrics endpoint listening");
+        let state_dir = config.state_dir.clone();
+        let stop = sup.stop_tx.subscribe();
+        let jobs_rx = sup.jobs_tx.subscribe();
+        sup.tasks.spawn(crate::metrics::serve(
+            listener, state_dir, metrics, jobs_rx, stop,
+        ));
+    }
     for partner in &config.partners {
-        let jobs = jobs.clone();
-        let partner = partner.clone();
-        let stop = stop_rx.clone();
-        tasks.spawn(async move { partner_loop(jobs, partner, stop, !publish_scheduled).await });
+        sup.spawn_partner(partner.clone());
     }
-    if let Some(schedule) = &config.publish.schedule {
-        let schedule = parse_schedule(schedule.get_ref()).map_err(anyhow::Error::msg)?;
-        let jobs = jobs.clone();
-        let stop = stop_rx.clone();
-        tasks.spawn(async move { publish_loop(jobs, schedule, stop).await });
-    }
+    let publish_rx = sup.publish_tx.subscribe();
+    let (jobs_rx, stop_rx) = (sup.jobs_tx.subscribe(), sup.stop_tx.subscribe());
+    sup.tasks.spawn(publish_loop(jobs_rx, publish_rx, stop_rx));
+
     info!(partners = config.partners.len(), "daemon started");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    board.update(|_| {});
 
-    shutdown.await;
+    let mut usec = 0u64;
+    let watchdog =
+        sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2));
+    let mut tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(Event::Reload) => sup.reload(),
+                Some(Event::Shutdown) | None => break,
+            },
+            _ = tick.tick() => {
+                if watchdog.is_some() {
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                }
+            }
+        }
+    }
+
     info!("shutdown requested; finishing pages in flight");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
+    let _ = sup.stop_tx.send(true);
+    let grace = Duration::from_secs(sup.config.daemon.shutdown_grace_secs);
+    let drained = tokio::time::timeout(grace, async {
+        while sup.tasks.join_next().await.is_some() {}
     })
     .await;
     if drained.is_err() {
         warn!(
-            grace_secs = SHUTDOWN_GRACE.as_secs(),
+            grace_secs = grace.as_secs(),
             "tasks did not stop in time; exiting anyway"
         );
-        tasks.abort_all();
+        sup.tasks.abort_all();
     }
     info!("daemon stopped");
     Ok(())
 }
 
-/// Sleep until the next time `schedule` fires; false if shutdown came first.
-async fn wait_for_next(schedule: &cron::Schedule, stop: &mut watch::Receiver<bool>) -> bool {
-    let Some(next) = schedule.upcoming(Utc).next() else {
-        // A schedule with no future time (e.g. a past year): wait for shutdown.
-        let _ = stop.wait_for(|s| *s).await;
-        return false;
-    };
-    let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    let fired = tokio::select! {
-        _ = tokio::time::sleep(wait) => true,
-        _ = stop.wait_for(|s| *s) => false,
-    };
-    fired && !*stop.borrow()
+impl Supervisor {
+    fn spawn_partner(&mut self, partner: Partner) {
+        let name = partner.name().to_string();
+        let (partner_tx, partner_rx) = watch::channel(partner);
+        let (retire_tx, retire_rx) = watch::channel(false);
+        let ctx = LoopCtx {
+            jobs: self.jobs_tx.subscribe(),
+            stop: self.stop_tx.subscribe(),
+            retire: retire_rx,
+            board: self.board.clone(),
+        };
+        let catch_up = self.config.daemon.catch_up;
+        self.tasks.spawn(partner_loop(ctx, partner_rx, catch_up));
+        self.partners.insert(
+            name,
+            PartnerTask {
+                partner_tx,
+                retire_tx,
+            },
+        );
+    }
+
+    /// SIGHUP: read and check the file; on any error keep the old config.
+    fn reload(&mut self) {
+        info!(file = %self.config_path.display(), "reloading configuration");
+        let new = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(errors) => {
+                for e in errors {
+                    error!(error = %e, "configuration not reloaded; the previous one stays in force");
+                }
+                return;
+            }
+        };
+        if new.state_dir != self.config.state_dir {
+            error!(
+                old = %self.config.state_dir.display(),
+                new = %new.state_dir.display(),
+                "state-dir cannot change on reload; restart unicat to move it. The previous configuration stays in force"
+            );
+            return;
+        }
+        if new.metrics != self.config.metrics {
+            warn!("a change of [metrics] takes effect at the next restart");
+        }
+        let new = Arc::new(new);
+        let jobs = match self.jobs_tx.borrow().reconfigured(new.clone()) {
+            Ok(j) => j,
+            Err(e) => {
+                error!(error = %format!("{e:#}"), "configuration not reloaded");
+                return;
+            }
+        };
+        self.jobs_tx.send_replace(jobs);
+        let names: Vec<String> = self.partners.keys().cloned().collect();
+        for name in names {
+            if new.partner(&name).is_none() {
+                if let Some(task) = self.partners.remove(&name) {
+                    // A running harvest finishes; the task ends after it.
+                    let _ = task.retire_tx.send(true);
+                    self.board.forget(&name);
+                    info!(partner = %name, "partner removed");
+                }
+            }
+        }
+        for p in &new.partners {
+            match self.partners.get(p.name()) {
+                Some(task) => {
+                    let changed = task.partner_tx.send_if_modified(|old| {
+                        if old == p {
+                            false
+                        } else {
+                            *old = p.clone();
+                            true
+                        }
+                    });
+                    if changed {
+                        info!(
+                            partner = p.name(),
+                            schedule = p.schedule.get_ref(),
+                            "partner updated"
+                        );
+                    }
+                }
+                None => {
+                    info!(partner = p.name(), "partner added");
+                    self.spawn_partner(p.clone());
+                }
+            }
+        }
+        let schedule = new.publish.schedule.as_ref().map(|s| s.get_ref().clone());
+        self.publish_tx.send_if_modified(|old| {
+            let changed = *old != schedule;
+            *old = schedule;
+            changed
+        });
+        self.config = new;
+        info!(
+            partners = self.config.partners.len(),
+            "configuration reloaded"
+        );
+    }
+}
+
+struct LoopCtx {
+    jobs: watch::Receiver<Jobs>,
+    stop: watch::Receiver<bool>,
+    retire: watch::Receiver<bool>,
+    board: Arc<StatusBoard>,
+}
+
+/// Whether a scheduled run was missed: the partner never completed a run,
+/// or the schedule fired between its last successful run and now.
+fn missed_run(jobs: &Jobs, partner: &str, schedule: &cron::Schedule) -> bool {
+    let last = jobs
+        .open_store()
+        .and_then(|s| s.last_success_started(partner));
+    match last {
+        Ok(Some(last)) => schedule
+            .after(&last)
+            .next()
+            .is_some_and(|t| t <= Utc::now()),
+        Ok(None) => true,
+        Err(e) => {
+            warn!(partner, error = %format!("{e:#}"), "cannot tell whether a run was missed; not catching up");
+            false
+        }
+    }
 }
 
 async fn partner_loop(
-    jobs: Jobs,
-    partner: Partner,
-    mut stop: watch::Receiver<bool>,
-    publish_after: bool,
+    mut ctx: LoopCtx,
+    mut partner_rx: watch::Receiver<Partner>,
+    mut catch_up: bool,
 ) {
-    let name = partner.name().to_string();
-    let schedule = match parse_schedule(partner.schedule.get_ref()) {
-        Ok(s) => s,
-        Err(e) => {
-            // check() refuses this at start; reaching here is a bug, but it
-            // must not take the other partners down.
-            error!(partner = %name, error = %e, "bad schedule; partner not harvested");
-            return;
+    // A task belongs to one partner name; reloads change everything else.
+    let name = partner_rx.borrow().name().to_string();
+    loop {
+        let partner = partner_rx.borrow_and_update().clone();
+        let schedule = match parse_schedule(partner.schedule.get_ref()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                // check() refuses this at start and reload; if it happens
+                // anyway, this partner waits for a fixed config.
+                error!(partner = %name, error = %e, "bad schedule; partner not harvested");
+                None
+            }
+        };
+        let jobs = ctx.jobs.borrow().clone();
+        let due_now = catch_up
+            && schedule
+                .as_ref()
+                .is_some_and(|s| missed_run(&jobs, &name, s));
+        catch_up = false;
+        if due_now {
+            info!(partner = %name, "a scheduled run was missed; catching up now");
+        } else {
+            let next = schedule.as_ref().and_then(|s| s.upcoming(Utc).next());
+            ctx.board.set_next(&name, next);
+            if let Some(next) = next {
+                info!(partner = %name, next = %next.to_rfc3339(), "next harvest");
+            }
+            let sleep = async {
+                match next {
+                    Some(t) => {
+                        tokio::time::sleep((t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                            .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => {},
+                changed = partner_rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                _ = ctx.retire.wait_for(|r| *r) => break,
+                _ = ctx.stop.wait_for(|s| *s) => break,
+            }
         }
-    };
-    if let Some(next) = schedule.upcoming(Utc).next() {
-        info!(partner = %name, next = %next.to_rfc3339(), "partner scheduled");
-    }
-    while wait_for_next(&schedule, &mut stop).await {
-        match jobs.harvest(&partner, stop.clone()).await {
+        if *ctx.stop.borrow() || *ctx.retire.borrow() {
+            break;
+        }
+        let jobs = ctx.jobs.borrow().clone();
+        match jobs.harvest(&partner, ctx.stop.clone()).await {
             Ok(report) => {
                 let c = report.harvest.counts;
                 let changed = c.new + c.updated + c.deleted > 0;
-                if publish_after && changed {
+                if jobs.config.publish.schedule.is_none() && changed {
                     if let Err(e) = jobs.publish().await {
                         error!(error = %format!("{e:#}"), "publish failed");
                     }
                 }
             }
             Err(HarvestError::Interrupted { .. }) => break,
+            Err(e @ HarvestError::Busy { .. }) => {
+                warn!(partner = %name, error = %e, "scheduled harvest skipped")
+            }
             // Logged by the harvest with its details; the next scheduled
             // run tries again from the same `from`.
             Err(HarvestError::Failed(_)) => {}
         }
-        if let Some(next) = schedule.upcoming(Utc).next() {
-            info!(partner = %name, next = %next.to_rfc3339(), "next harvest");
-        }
     }
+    ctx.board.forget(&name);
 }
 
-async fn publish_loop(jobs: Jobs, schedule: cron::Schedule, mut stop: watch::Receiver<bool>) {
-    while wait_for_next(&schedule, &mut stop).await {
+async fn publish_loop(
+    jobs: watch::Receiver<Jobs>,
+    mut schedule_rx: watch::Receiver<Option<String>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let expr = schedule_rx.borrow_and_update().clone();
+        let next = expr
+            .as_deref()
+            .and_then(|e| parse_schedule(e).ok())
+            .and_then(|s| s.upcoming(Utc).next());
+        let sleep = async {
+            match next {
+                Some(t) => {
+                    tokio::time::sleep((t - Utc::now()).to_std().unwrap_or(Duration::ZERO)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {},
+            changed = schedule_rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let jobs = jobs.borrow().clone();
         if let Err(e) = jobs.publish().await {
             error!(error = %format!("{e:#}"), "scheduled publish failed; will run again next time");
         }
     }
 }
 
-/// A future that resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = int.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+/// Turn SIGHUP into `Reload` and SIGTERM/SIGINT into `Shutdown`.
+pub fn signal_events() -> Result<mpsc::Receiver<Event>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                _ = hup.recv() => Event::Reload,
+                _ = term.recv() => Event::Shutdown,
+                _ = int.recv() => Event::Shutdown,
+            };
+            if tx.send(ev).await.is_err() {
+                return;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    });
+    Ok(rx)
+}
+
+/// A future that resolves on SIGTERM or SIGINT (for on-demand commands).
+pub async fn shutdown_signal() {
+    match signal_events() {
+        Ok(mut rx) => {
+            while let Some(ev) = rx.recv().await {
+                if ev == Event::Shutdown {
+                    return;
+                }
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

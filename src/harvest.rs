@@ -48,10 +48,41 @@ pub enum HarvestError {
         /// Pages committed before stopping.
         pages: u32,
     },
+    /// Another process is harvesting this partner right now.
+    #[error(
+        "partner `{partner}` is already being harvested ({holder}); try again when it is done"
+    )]
+    Busy {
+        /// The partner.
+        partner: String,
+        /// Who holds the lock.
+        holder: String,
+    },
     /// The run failed (network, protocol or store); the message says why.
     #[error("{0:#}")]
     Failed(anyhow::Error),
 }
+
+/// What a harvest reports while it runs: the daemon turns it into systemd
+/// STATUS lines and metrics, the CLI into a progress bar. Every method has
+/// an empty default so an observer implements only what it shows.
+pub trait Observer: Send + Sync {
+    /// A run started (its id is in the store's `harvest_runs`).
+    fn run_started(&self, _partner: &str, _run_id: i64) {}
+    /// An HTTP request is about to be sent.
+    fn request(&self, _partner: &str) {}
+    /// A request failed and will be retried.
+    fn retry(&self, _partner: &str) {}
+    /// A page was committed: pages and records so far, and the list size
+    /// if the repository announced one (`completeListSize`).
+    fn page(&self, _partner: &str, _pages: u32, _records: u64, _complete_list_size: Option<u64>) {}
+    /// The run ended, successfully or not.
+    fn run_finished(&self, _partner: &str, _ok: bool) {}
+}
+
+/// An observer that shows nothing.
+pub struct NoObserver;
+impl Observer for NoObserver {}
 
 /// A shared HTTP client; one per process keeps connections pooled.
 pub fn http_client(cfg: &HarvestConfig) -> Result<reqwest::Client> {
@@ -158,10 +189,12 @@ async fn fetch_with_retry<T>(
     partner: &str,
     url: &str,
     shutdown: &mut watch::Receiver<bool>,
+    observer: &dyn Observer,
     mut accept: impl FnMut(&[u8]) -> Result<T, (bool, String)>,
 ) -> Result<T, HarvestError> {
     let mut attempt = 0u32;
     loop {
+        observer.request(partner);
         let (transient, retry_after, message) = match fetch_once(client, url).await {
             Ok(body) => match accept(&body) {
                 Ok(v) => return Ok(v),
@@ -179,6 +212,7 @@ async fn fetch_with_retry<T>(
             return Err(HarvestError::Failed(anyhow!("{message}{tries} ({url})")));
         }
         let wait = retry_after.map_or_else(|| backoff(cfg, attempt), |d| d.min(MAX_RETRY_WAIT));
+        observer.retry(partner);
         warn!(partner, attempt, wait_ms = wait.as_millis() as u64, url, error = %message, "retrying request");
         if sleep_or_shutdown(wait, shutdown).await {
             return Err(HarvestError::Interrupted { pages: 0 });
@@ -233,11 +267,18 @@ pub async fn harvest_partner(
     partner: &Partner,
     store: Store,
     shutdown: watch::Receiver<bool>,
+    observer: &dyn Observer,
 ) -> Result<HarvestReport, HarvestError> {
-    let span = tracing::info_span!("harvest", partner = partner.name());
-    harvest_inner(client, cfg, partner, store, shutdown)
+    let span = tracing::info_span!(
+        "harvest",
+        partner = partner.name(),
+        run_id = tracing::field::Empty
+    );
+    let result = harvest_inner(client, cfg, partner, store, shutdown, observer)
         .instrument(span)
-        .await
+        .await;
+    observer.run_finished(partner.name(), result.is_ok());
+    result
 }
 
 async fn harvest_inner(
@@ -246,6 +287,7 @@ async fn harvest_inner(
     partner: &Partner,
     mut store: Store,
     mut shutdown: watch::Receiver<bool>,
+    observer: &dyn Observer,
 ) -> Result<HarvestReport, HarvestError> {
     let started = Instant::now();
     let run_started_at = chrono::Utc::now();
@@ -257,12 +299,15 @@ async fn harvest_inner(
     // The run is recorded before the first request, so that `status`
     // shows a partner whose endpoint does not even answer Identify.
     let run_id = store.begin_run(&name).map_err(fail)?;
+    tracing::Span::current().record("run_id", run_id);
+    observer.run_started(&name, run_id);
     let identify = fetch_with_retry(
         client,
         cfg,
         &name,
         &Request::Identify.url(&base),
         &mut shutdown,
+        observer,
         |body| {
             unicat_oai::parse_identify(body)
                 .map_err(|e| (e.is_transient(), format!("Identify: {e}")))
@@ -313,7 +358,7 @@ async fn harvest_inner(
             if *shutdown.borrow() {
                 return Err(HarvestError::Interrupted { pages: machine.pages() });
             }
-            let step = fetch_with_retry(client, cfg, &name, &url, &mut shutdown, |body| {
+            let step = fetch_with_retry(client, cfg, &name, &url, &mut shutdown, observer, |body| {
                 machine
                     .on_response(body)
                     .map_err(|e| (e.is_transient(), e.to_string()))
@@ -332,6 +377,7 @@ async fn harvest_inner(
                 }
             };
             let token = machine.resumption_token().map(str::to_string);
+            let list_size = page.resumption_token.as_ref().and_then(|t| t.complete_list_size);
             let ctx_code = partner.code().to_string();
             let pname = name.clone();
             let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
@@ -362,6 +408,12 @@ async fn harvest_inner(
             let c = res.map_err(|e| fail(e.context(format!("committing page {page_no}"))))?;
             debug!(page = page_no, new = c.new, updated = c.updated, deleted = c.deleted, "page committed");
             counts.add(c);
+            observer.page(
+                &name,
+                page_no,
+                counts.new + counts.updated + counts.unchanged + counts.deleted + counts.quarantined,
+                list_size,
+            );
         }
         Ok(())
     }

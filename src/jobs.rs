@@ -7,6 +7,7 @@
 //! on SQLite's write lock behind each other.
 
 use std::fs::{File, TryLockError};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,36 +15,71 @@ use anyhow::{Context, Result};
 use tokio::sync::{watch, Mutex};
 
 use crate::config::{Config, Partner};
-use crate::harvest::{self, HarvestError, HarvestReport};
+use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
 use crate::pipeline::{self, RefreshSummary};
 use crate::publish::{self, PublishReport};
 use crate::store::Store;
+
+/// Why a partner's harvest lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it; the text says which (pid and role).
+    #[error("held by {0}")]
+    Busy(String),
+    /// The lock file could not be opened.
+    #[error("{0:#}")]
+    Io(anyhow::Error),
+}
 
 /// Take the partner's harvest lock: an exclusive lock on a file in the
 /// state directory, so that an on-demand `unicat harvest` and the daemon
 /// never harvest the same partner at once. The operating system releases
 /// it when the file is closed or the process dies, so a crash leaves no
-/// stale lock behind.
-pub fn lock_partner(state_dir: &Path, partner: &str) -> Result<File> {
+/// stale lock behind. The holder writes its pid and role into the file so
+/// that the refused process can say who is harvesting.
+pub fn lock_partner(state_dir: &Path, partner: &str) -> Result<File, LockError> {
     let dir = state_dir.join("locks");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating {}", dir.display()))
+        .map_err(LockError::Io)?;
     let path = dir.join(format!("{partner}.lock"));
-    let file = File::options()
+    let mut file = File::options()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+        .with_context(|| format!("opening {}", path.display()))
+        .map_err(LockError::Io)?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => {
+            // Best effort: the lock is what matters, the text only informs.
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "pid {} ({})", std::process::id(), process_role());
+            Ok(file)
+        }
         Err(TryLockError::WouldBlock) => {
-            anyhow::bail!(
-                "partner `{partner}` is already being harvested by another unicat process"
-            )
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            Err(LockError::Busy(if holder.is_empty() {
+                "another unicat process".to_string()
+            } else {
+                format!("unicat {holder}")
+            }))
         }
-        Err(TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
-        }
+        Err(TryLockError::Error(e)) => Err(LockError::Io(
+            anyhow::Error::new(e).context(format!("locking {}", path.display())),
+        )),
+    }
+}
+
+/// `daemon` or `command line`, for lock holders' self-description.
+fn process_role() -> &'static str {
+    if std::env::args().any(|a| a == "run") {
+        "daemon"
+    } else {
+        "command line"
     }
 }
 
@@ -63,6 +99,7 @@ pub struct Jobs {
     pub config: Arc<Config>,
     client: reqwest::Client,
     refresh_lock: Arc<Mutex<()>>,
+    observer: Arc<dyn Observer>,
 }
 
 impl Jobs {
@@ -73,6 +110,24 @@ impl Jobs {
             config,
             client,
             refresh_lock: Arc::new(Mutex::new(())),
+            observer: Arc::new(NoObserver),
+        })
+    }
+
+    /// The same jobs reporting progress to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Jobs {
+        self.observer = observer;
+        self
+    }
+
+    /// Jobs for a reloaded configuration, sharing this one's dedup lock
+    /// and observer so that a reload never lets two dedup passes overlap.
+    pub fn reconfigured(&self, config: Arc<Config>) -> Result<Jobs> {
+        Ok(Jobs {
+            client: harvest::http_client(&config.harvest)?,
+            config,
+            refresh_lock: self.refresh_lock.clone(),
+            observer: self.observer.clone(),
         })
     }
 
@@ -87,12 +142,23 @@ impl Jobs {
         partner: &Partner,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestJobReport, HarvestError> {
-        let _lock =
-            lock_partner(&self.config.state_dir, partner.name()).map_err(HarvestError::Failed)?;
+        let _lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
+            LockError::Busy(holder) => HarvestError::Busy {
+                partner: partner.name().to_string(),
+                holder,
+            },
+            LockError::Io(e) => HarvestError::Failed(e),
+        })?;
         let store = self.open_store().map_err(HarvestError::Failed)?;
-        let report =
-            harvest::harvest_partner(&self.client, &self.config.harvest, partner, store, shutdown)
-                .await?;
+        let report = harvest::harvest_partner(
+            &self.client,
+            &self.config.harvest,
+            partner,
+            store,
+            shutdown,
+            self.observer.as_ref(),
+        )
+        .await?;
         let refresh = self.refresh().await.map_err(HarvestError::Failed)?;
         Ok(HarvestJobReport {
             harvest: report,

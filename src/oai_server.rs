@@ -52,6 +52,8 @@ pub struct Repository {
     pub granularity: Granularity,
     /// The one metadataPrefix served.
     pub metadata_prefix: String,
+    /// How long each list response is held back (a slow endpoint).
+    pub list_delay: std::time::Duration,
 }
 
 impl Repository {
@@ -63,6 +65,7 @@ impl Repository {
             page_size: page_size.max(1),
             granularity: Granularity::Seconds,
             metadata_prefix: "marc21".into(),
+            list_delay: std::time::Duration::ZERO,
         }
     }
 
@@ -176,13 +179,27 @@ async fn handle(
     }
     // A poisoned lock means a test thread panicked while editing the
     // repository; answer like a broken server would, with a 500.
-    let (status, body) = match shared.repo.lock() {
-        Ok(repo) => (StatusCode::OK, respond(&repo, &shared.base_url, &params)),
+    let (status, body, delay) = match shared.repo.lock() {
+        Ok(repo) => {
+            let is_list = params.get("verb").is_some_and(|v| v.starts_with("List"));
+            let delay = if is_list {
+                repo.list_delay
+            } else {
+                std::time::Duration::ZERO
+            };
+            (
+                StatusCode::OK,
+                respond(&repo, &shared.base_url, &params),
+                delay,
+            )
+        }
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "repository lock poisoned".to_string(),
+            std::time::Duration::ZERO,
         ),
     };
+    tokio::time::sleep(delay).await;
     (
         status,
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],

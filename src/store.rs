@@ -201,6 +201,25 @@ pub struct RunInfo {
     pub error: Option<String>,
 }
 
+/// A partner's totals over all runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartnerTotals {
+    /// Records received (new, updated or unchanged).
+    pub harvested: u64,
+    /// Deletions applied.
+    pub deleted: u64,
+    /// Records quarantined.
+    pub quarantined: u64,
+    /// Runs that failed.
+    pub failed_runs: u64,
+    /// All runs.
+    pub runs: u64,
+    /// Unix time the last successful run finished.
+    pub last_success: Option<i64>,
+    /// How long the last successful run took, in seconds.
+    pub last_duration_secs: Option<f64>,
+}
+
 /// A source record as stored (live ones only are returned by lookups).
 #[derive(Debug, Clone)]
 pub struct SourceRecord {
@@ -259,10 +278,13 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let version: usize = self
+        // The version is read inside an IMMEDIATE transaction: two
+        // processes (or tasks) opening a new database at once must not both
+        // apply the same migration; the second waits, then sees it done.
+        let tx = self
             .conn
-            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
-            as usize;
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = tx.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
         if version > MIGRATIONS.len() {
             anyhow::bail!(
                 "database {} has schema version {version}, newer than this unicat ({}); upgrade unicat",
@@ -271,13 +293,19 @@ impl Store {
             );
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self.conn.transaction()?;
             tx.execute_batch(sql)
                 .with_context(|| format!("applying schema migration {}", i + 1))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// SQLite's own consistency check: `ok`, or what is wrong.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 
     /// The next incremental `from` for a partner (from its last complete run).
@@ -501,6 +529,63 @@ impl Store {
                 },
             )
             .optional()?)
+    }
+
+    /// Start time of the partner's last successful run.
+    pub fn last_success_started(
+        &self,
+        partner: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let started: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT started_at FROM harvest_runs WHERE partner = ?1 AND outcome = 'ok' ORDER BY id DESC LIMIT 1",
+                [partner],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(started
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)))
+    }
+
+    /// Totals over all of a partner's runs, for metrics.
+    pub fn partner_totals(&self, partner: &str) -> Result<PartnerTotals> {
+        let mut t = self.conn.query_row(
+            "SELECT coalesce(sum(new + updated + unchanged), 0), coalesce(sum(deleted), 0),
+                    coalesce(sum(quarantined), 0), coalesce(sum(outcome = 'failed'), 0), count(*)
+             FROM harvest_runs WHERE partner = ?1",
+            [partner],
+            |r| {
+                Ok(PartnerTotals {
+                    harvested: r.get::<_, i64>(0)? as u64,
+                    deleted: r.get::<_, i64>(1)? as u64,
+                    quarantined: r.get::<_, i64>(2)? as u64,
+                    failed_runs: r.get::<_, i64>(3)? as u64,
+                    runs: r.get::<_, i64>(4)? as u64,
+                    ..PartnerTotals::default()
+                })
+            },
+        )?;
+        let parse =
+            |s: Option<String>| s.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok());
+        if let Some((started, finished)) = self
+            .conn
+            .query_row(
+                "SELECT started_at, finished_at FROM harvest_runs WHERE partner = ?1 AND outcome = 'ok'
+                 ORDER BY id DESC LIMIT 1",
+                [partner],
+                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()?
+        {
+            let (s, f) = (parse(started), parse(finished));
+            t.last_success = f.map(|f| f.timestamp());
+            if let (Some(s), Some(f)) = (s, f) {
+                t.last_duration_secs = Some((f - s).num_milliseconds() as f64 / 1000.0);
+            }
+        }
+        Ok(t)
     }
 
     /// Live source records of a partner.

@@ -141,6 +141,16 @@ fn demo_runs_and_status_and_explain_work_on_it() {
     assert!(out.status.success());
     assert!(status.contains("ok"), "{status}");
 
+    // The same facts as JSON, for scripts.
+    let out = unicat()
+        .args(["--config", cfg.to_str().unwrap(), "status", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(v["partners"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["partners"][0]["last_harvest"]["outcome"], "ok");
+    assert!(v["catalogue"]["union_records"].as_u64().unwrap() > 0);
+
     // Explain the first `same` group's first member.
     let g = common::answer_key()
         .into_iter()
@@ -182,7 +192,11 @@ fn partner_lock_refuses_a_second_harvester() {
     let dir = tempfile::tempdir().unwrap();
     let held = unicat::jobs::lock_partner(dir.path(), "anl").unwrap();
     let err = unicat::jobs::lock_partner(dir.path(), "anl").unwrap_err();
-    assert!(err.to_string().contains("already being harvested"), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
     // Another partner is not affected.
     unicat::jobs::lock_partner(dir.path(), "tsu").unwrap();
     drop(held);

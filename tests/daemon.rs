@@ -92,8 +92,12 @@ async fn daemon_harvests_on_schedule_publishes_and_stops_on_sigterm() {
         ] {
             assert!(line.contains(field), "summary line lacks {field}: {line}");
         }
-        // No own timestamp under journald: lines start with the level.
-        assert!(line.trim_start().starts_with("INFO"), "{line}");
+        // Under journald: a syslog priority prefix, then the level, and no
+        // timestamp of our own.
+        assert!(
+            line.starts_with("<6>") && line[3..].trim_start().starts_with("INFO"),
+            "{line}"
+        );
     }
     assert!(stderr.contains("daemon stopped"), "{stderr}");
 }

@@ -1,0 +1,525 @@
+//! unicat as a service: systemd notifications, reload, graceful stop,
+//! locking beside the command line, JSON logs and metrics — each against a
+//! real `unicat` process and real OAI-PMH servers on 127.0.0.1.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use unicat::demo;
+use unicat::oai_server::OaiServer;
+use unicat::store::Store;
+
+/// A daemon process with its stderr collected as it runs.
+struct Daemon {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    fn start(config: &Path, envs: &[(&str, &str)]) -> Daemon {
+        // Through a shell that execs unicat, so that WATCHDOG_PID can name
+        // the daemon's own pid as systemd does ($$ survives the exec).
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "WATCHDOG_PID=$$ exec \"$0\" --config \"$1\" run"])
+            .arg(env!("CARGO_BIN_EXE_unicat"))
+            .arg(config)
+            .env("UNICAT_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut pipe = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Daemon { child, stderr }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} {}", self.child.id())])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then the exit code (within 40 s).
+    fn stop(mut self) -> (Option<i32>, String) {
+        self.signal("TERM");
+        let started = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                return (s.code(), self.log());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(40),
+                "daemon did not stop: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn list_requests(s: &OaiServer) -> usize {
+    s.requests()
+        .iter()
+        .filter(|q| q.contains("verb=ListRecords"))
+        .count()
+}
+
+/// Write a config for the demo partners at `urls` (only the first
+/// `partners` of them), with every partner on `schedule`.
+fn write_config(
+    dir: &Path,
+    urls: &[String],
+    partners: usize,
+    schedule: &str,
+    tables: &str,
+) -> PathBuf {
+    let text = demo::config_text(
+        &dir.join("state"),
+        &dir.join("publish"),
+        &urls[..partners],
+        tables,
+    )
+    .replace(
+        "schedule = \"0 2 * * *\"",
+        &format!("schedule = \"{schedule}\""),
+    );
+    let path = dir.join("unicat.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const RARELY: &str = "0 0 1 1 *";
+const NO_CATCH_UP: &str = "[daemon]\ncatch-up = false\n";
+
+// systemd learns READY only once the database exists, then STATUS lines,
+// watchdog pings and STOPPING on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_socket_gets_ready_status_watchdog_and_stopping() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 3, RARELY, NO_CATCH_UP);
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let daemon = Daemon::start(
+        &cfg,
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+    );
+    let mut messages = Vec::new();
+    let mut db_at_ready = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).to_string();
+            if m.contains("READY=1") && db_at_ready.is_none() {
+                db_at_ready = Some(dir.path().join("state/unicat.db").exists());
+            }
+            messages.push(m);
+        }
+        let has = |s: &str| messages.iter().any(|m| m.contains(s));
+        if has("READY=1") && has("WATCHDOG=1") && has("STATUS=idle, next run") {
+            break;
+        }
+    }
+    let has = |msgs: &[String], s: &str| msgs.iter().any(|m| m.contains(s));
+    assert!(has(&messages, "READY=1"), "{messages:?}\n{}", daemon.log());
+    assert_eq!(
+        db_at_ready,
+        Some(true),
+        "READY came before the database was opened"
+    );
+    assert!(has(&messages, "WATCHDOG=1"), "{messages:?}");
+    assert!(has(&messages, "STATUS=idle, next run"), "{messages:?}");
+    let (code, log) = daemon.stop();
+    while let Ok(n) = sock.recv(&mut buf) {
+        messages.push(String::from_utf8_lossy(&buf[..n]).to_string());
+    }
+    assert_eq!(code, Some(0), "{log}");
+    assert!(has(&messages, "STOPPING=1"), "{messages:?}");
+}
+
+// SIGHUP with a good config adds a partner without a restart; with a bad
+// one the old config stays in force and the error names file, line, key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_a_good_config_and_refuses_a_bad_one() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 2, RARELY, NO_CATCH_UP);
+    let daemon = Daemon::start(&cfg, &[]);
+    wait_until("daemon start", 20, || {
+        daemon.log().contains("daemon started")
+    })
+    .await;
+    assert_eq!(list_requests(&servers[2]), 0);
+
+    // Add the third partner, harvested every two seconds.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let third = demo::config_text(Path::new("/x"), Path::new("/y"), &urls, "");
+    let tsu_table = &third[third.rfind("[[partner]]").unwrap()..];
+    let good = format!(
+        "{text}\n{}",
+        tsu_table.replace("0 2 * * *", "*/2 * * * * *")
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    daemon.signal("HUP");
+    wait_until("the added partner's harvest", 20, || {
+        list_requests(&servers[2]) > 0
+    })
+    .await;
+    assert!(daemon.log().contains("partner added"), "{}", daemon.log());
+
+    // A typo: refused, named, and the running config keeps working.
+    let bad = good.replacen("catch-up = false", "catch-up = false\ncatchup = true", 1);
+    std::fs::write(&cfg, &bad).unwrap();
+    daemon.signal("HUP");
+    wait_until("the refusal", 20, || {
+        daemon.log().contains("configuration not reloaded")
+    })
+    .await;
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("configuration not reloaded"))
+        .unwrap();
+    assert!(
+        line.contains("unicat.toml:7: key `daemon.catchup`"),
+        "{line}"
+    );
+    let before = list_requests(&servers[2]);
+    wait_until("harvests under the old config", 20, || {
+        list_requests(&servers[2]) > before
+    })
+    .await;
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+async fn slow_anl() -> (Vec<OaiServer>, Vec<String>) {
+    let servers = demo::start_servers(3).await.unwrap();
+    servers[0].repo.lock().unwrap().list_delay = Duration::from_millis(300);
+    let urls = servers.iter().map(|s| s.base_url.clone()).collect();
+    (servers, urls)
+}
+
+// SIGTERM during a harvest: the page in flight is committed, nothing is
+// lost, `from` does not advance, and the next run completes the partner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_harvest_commits_the_page_in_flight() {
+    let (servers, urls) = slow_anl().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Catch-up is on by default: a never-harvested partner starts at once.
+    let cfg = write_config(dir.path(), &urls, 1, RARELY, "");
+    let daemon = Daemon::start(&cfg, &[]);
+    wait_until("two pages", 20, || list_requests(&servers[0]) >= 2).await;
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let served = list_requests(&servers[0]);
+    assert!(
+        served < 8,
+        "the harvest was not interrupted ({served} pages)"
+    );
+    let store = Store::open(&dir.path().join("state")).unwrap();
+    let run = store.last_run("anl").unwrap().unwrap();
+    assert_eq!(run.outcome, "failed");
+    assert!(
+        run.error.as_deref().unwrap_or("").contains("interrupted"),
+        "{run:?}"
+    );
+    assert_eq!(
+        run.pages as usize, served,
+        "a page that was served was not committed"
+    );
+    assert_eq!(
+        store.count_live_records("anl").unwrap() as usize,
+        served * 3
+    );
+    assert_eq!(
+        store.next_from("anl").unwrap(),
+        None,
+        "from advanced after an interrupted run"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "harvest",
+            "--partner",
+            "anl",
+        ])
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(store.count_live_records("anl").unwrap(), 24);
+}
+
+// While the daemon harvests a partner, the command line is refused with a
+// distinct exit code and says who holds the partner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_harvest_is_refused_while_the_daemon_holds_the_partner() {
+    let (servers, urls) = slow_anl().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 1, RARELY, "");
+    let daemon = Daemon::start(&cfg, &[]);
+    wait_until("the daemon's harvest", 20, || {
+        list_requests(&servers[0]) >= 1
+    })
+    .await;
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "harvest",
+            "--partner",
+            "anl",
+        ])
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(
+        err.contains("already being harvested") && err.contains("(daemon)"),
+        "{err}"
+    );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+// A lock holder killed with SIGKILL leaves no stale lock behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_lock_holder_releases_the_lock() {
+    let (servers, urls) = slow_anl().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 1, RARELY, "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "harvest",
+            "--partner",
+            "anl",
+        ])
+        .env("UNICAT_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = dir.path().join("state");
+    wait_until("the harvest to start", 20, || {
+        list_requests(&servers[0]) >= 1
+    })
+    .await;
+    assert!(
+        unicat::jobs::lock_partner(&state, "anl").is_err(),
+        "lock not held during the harvest"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    unicat::jobs::lock_partner(&state, "anl").expect("lock still held after its holder died");
+}
+
+// `--log-format json`: every stderr line is a JSON object, and the summary
+// line carries its fields and the run's span (partner, run id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_log_lines_parse_with_their_fields() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 3, RARELY, "");
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "harvest",
+            "--all",
+        ])
+        .env("UNICAT_LOG", "info")
+        .env_remove("JOURNAL_STREAM")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mut summaries = 0;
+    for line in stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["fields"]["message"] == "harvest complete" {
+            summaries += 1;
+            assert!(v["fields"]["pages"].as_u64().unwrap() >= 1, "{v}");
+            assert!(v["fields"]["new"].is_u64(), "{v}");
+            assert!(
+                v["span"]["run_id"].is_i64() || v["span"]["run_id"].is_u64(),
+                "{v}"
+            );
+            assert!(v["span"]["partner"].is_string(), "{v}");
+        }
+    }
+    assert_eq!(summaries, 3, "{stderr}");
+}
+
+// The metrics endpoint reports the harvest and the catalogue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_reports_harvest_and_catalogue() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tables = format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n");
+    let cfg = write_config(dir.path(), &urls, 3, RARELY, &tables);
+    let daemon = Daemon::start(&cfg, &[]);
+    let merged_away: usize = common::answer_key()
+        .iter()
+        .filter(|g| g.kind == "same")
+        .map(|g| g.members.len() - 1)
+        .sum();
+    let expected_unions = (common::fixture_record_count() - merged_away) as f64;
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let value_in = |text: &str, series: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    // The catch-up harvests run at start; wait until the catalogue is whole.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        if let Ok(resp) = reqwest::get(&url).await {
+            let text = resp.text().await.unwrap_or_default();
+            if value_in(&text, "unicat_union_records") == Some(expected_unions)
+                && value_in(&text, "unicat_records_harvested_total{partner=\"tsu\"}") == Some(25.0)
+            {
+                break text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed the whole catalogue: {}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let value =
+        |series: &str| value_in(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+    assert_eq!(
+        value("unicat_records_harvested_total{partner=\"anl\"}"),
+        24.0
+    );
+    assert!(value("unicat_requests_total{partner=\"anl\"}") >= 4.0);
+    assert_eq!(value("unicat_harvest_failures_total{partner=\"anl\"}"), 0.0);
+    assert!(value("unicat_last_success_timestamp_seconds{partner=\"natlib-uz\"}") > 1.7e9);
+    assert!(value("unicat_last_run_duration_seconds{partner=\"anl\"}") >= 0.0);
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+// The daemon and the command line writing the same database at the same
+// time (different partners): both succeed and the database stays sound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_and_cli_write_the_store_concurrently() {
+    let (servers, urls) = slow_anl().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 3, RARELY, "");
+    // The daemon catches up on all three; anl is slow, so it is still
+    // running while the command line harvests the others again.
+    let daemon = Daemon::start(&cfg, &[]);
+    wait_until("the daemon's anl harvest", 20, || {
+        list_requests(&servers[0]) >= 1
+    })
+    .await;
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "harvest",
+            "--partner",
+            "tsu",
+            "--partner",
+            "natlib-uz",
+        ])
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    // 69 if the daemon's catch-up of that partner was still running; any
+    // other failure is a store problem.
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(69)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("every partner harvested", 30, || {
+        daemon.log().matches("harvest complete").count() >= 3
+    })
+    .await;
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let store = Store::open(&dir.path().join("state")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let total: u64 = ["anl", "natlib-uz", "tsu"]
+        .iter()
+        .map(|p| store.count_live_records(p).unwrap())
+        .sum();
+    assert_eq!(total as usize, common::fixture_record_count());
+}
