@@ -87,7 +87,8 @@ pub const MAX_FIELD_LEN: usize = 9_999;
 ///
 /// # Errors
 ///
-/// - [`MarcError::BadLeader`] if the leader is not 24 ASCII characters.
+/// - [`MarcError::BadLeader`] if the leader is not 24 ASCII characters, or
+///   holds a delimiter in a position that is kept.
 /// - [`MarcError::FieldTooLong`] if a field exceeds [`MAX_FIELD_LEN`] bytes,
 ///   [`MarcError::RecordTooLong`] if the record exceeds [`MAX_RECORD_LEN`].
 /// - [`MarcError::BadTag`], [`MarcError::BadIndicator`],
@@ -101,6 +102,33 @@ pub const MAX_FIELD_LEN: usize = 9_999;
 ///   control fields, so the reader goes by the tag and such fields would come
 ///   back as the other kind.
 pub fn to_bytes(record: &Record) -> Result<Vec<u8>, MarcError> {
+    let mut out = Vec::new();
+    write_record(record, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes `record` as [`to_bytes`] does, into `out` (cleared first), so
+/// that a caller writing many records can reuse one buffer.
+///
+/// # Errors
+///
+/// As [`to_bytes`]; `out` is left empty on error.
+pub fn write_record(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError> {
+    out.clear();
+    let result = encode(record, out);
+    if result.is_err() {
+        out.clear();
+    }
+    result
+}
+
+/// The body of [`write_record`].
+///
+/// The leader and directory are laid out first as placeholders (their size
+/// is known from the number of fields), the data is written after them, and
+/// each directory entry and finally the leader are filled in place: one
+/// buffer, no copies, no allocation per field.
+fn encode(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError> {
     let leader = record.leader.as_bytes();
     if leader.len() != LEADER_LEN || !leader.is_ascii() {
         return Err(MarcError::BadLeader {
@@ -109,13 +137,27 @@ pub fn to_bytes(record: &Record) -> Result<Vec<u8>, MarcError> {
             position: None,
         });
     }
+    // The positions that are kept (05-08, 17-19) must not hold a delimiter,
+    // or a reader would end the record inside its own leader. (Found by
+    // fuzzing: a MARCXML leader with a raw 0x1D.)
+    if leader[5..9]
+        .iter()
+        .chain(&leader[17..20])
+        .any(|&b| is_delimiter(b))
+    {
+        return Err(MarcError::BadLeader {
+            leader: record.leader.clone(),
+            reason: "an iso 2709 leader must not hold a delimiter (0x1d, 0x1e, 0x1f)",
+            position: None,
+        });
+    }
 
-    let mut directory = Vec::with_capacity(record.fields.len() * DIRECTORY_ENTRY_LEN + 1);
-    let mut data = Vec::new();
-    for field in &record.fields {
+    let base_address = LEADER_LEN + record.fields.len() * DIRECTORY_ENTRY_LEN + 1;
+    out.resize(base_address, b'0');
+    for (i, field) in record.fields.iter().enumerate() {
         let tag = field.tag();
         check_tag(tag)?;
-        let start = data.len();
+        let start = out.len() - base_address;
         match field {
             Field::Control(control) => {
                 if !is_control_tag(tag) && is_numeric(tag) {
@@ -126,7 +168,7 @@ pub fn to_bytes(record: &Record) -> Result<Vec<u8>, MarcError> {
                     ));
                 }
                 check_value(tag, None, &control.value)?;
-                data.extend_from_slice(control.value.as_bytes());
+                out.extend_from_slice(control.value.as_bytes());
             }
             Field::Data(field) => {
                 if is_control_tag(tag) {
@@ -143,49 +185,58 @@ pub fn to_bytes(record: &Record) -> Result<Vec<u8>, MarcError> {
                         "a field with a non-numeric tag and no subfields is read back as a control field",
                     ));
                 }
-                data.push(indicator_byte(tag, 1, field.ind1)?);
-                data.push(indicator_byte(tag, 2, field.ind2)?);
+                out.push(indicator_byte(tag, 1, field.ind1)?);
+                out.push(indicator_byte(tag, 2, field.ind2)?);
                 for subfield in &field.subfields {
                     let code = code_byte(tag, subfield.code)?;
                     check_value(tag, Some(subfield.code), &subfield.value)?;
-                    data.push(SUBFIELD_DELIMITER);
-                    data.push(code);
-                    data.extend_from_slice(subfield.value.as_bytes());
+                    out.push(SUBFIELD_DELIMITER);
+                    out.push(code);
+                    out.extend_from_slice(subfield.value.as_bytes());
                 }
             }
         }
-        data.push(FIELD_TERMINATOR);
-        let length = data.len() - start;
+        out.push(FIELD_TERMINATOR);
+        let length = out.len() - base_address - start;
         if length > MAX_FIELD_LEN {
             return Err(MarcError::FieldTooLong {
                 tag: tag.to_owned(),
                 length,
             });
         }
-        // A start beyond five digits is caught by the record length check
-        // below before these bytes are used.
-        directory.extend_from_slice(format!("{tag}{length:04}{start:05}").as_bytes());
+        // A start beyond five digits means the record is too long, which
+        // is reported below; the entry is never written with it.
+        if start <= MAX_RECORD_LEN {
+            let entry = LEADER_LEN + i * DIRECTORY_ENTRY_LEN;
+            let slot = &mut out[entry..entry + DIRECTORY_ENTRY_LEN];
+            slot[..3].copy_from_slice(tag.as_bytes());
+            put_digits(&mut slot[3..7], length);
+            put_digits(&mut slot[7..12], start);
+        }
     }
-    directory.push(FIELD_TERMINATOR);
+    out[base_address - 1] = FIELD_TERMINATOR;
+    out.push(RECORD_TERMINATOR);
 
-    let base_address = LEADER_LEN + directory.len();
-    let length = base_address + data.len() + 1;
+    let length = out.len();
     if length > MAX_RECORD_LEN {
         return Err(MarcError::RecordTooLong { length });
     }
+    out[..LEADER_LEN].copy_from_slice(leader);
+    put_digits(&mut out[0..5], length);
+    out[9..12].copy_from_slice(b"a22");
+    put_digits(&mut out[12..17], base_address);
+    out[20..24].copy_from_slice(b"4500");
+    Ok(())
+}
 
-    let mut out = Vec::with_capacity(length);
-    out.extend_from_slice(format!("{length:05}").as_bytes());
-    out.extend_from_slice(&leader[5..9]);
-    out.extend_from_slice(b"a22");
-    out.extend_from_slice(format!("{base_address:05}").as_bytes());
-    out.extend_from_slice(&leader[17..20]);
-    out.extend_from_slice(b"4500");
-    out.extend_from_slice(&directory);
-    out.extend_from_slice(&data);
-    out.push(RECORD_TERMINATOR);
-    debug_assert_eq!(out.len(), length);
-    Ok(out)
+/// Writes `n` as zero-padded decimal filling `slot`; the callers have
+/// checked that it fits.
+fn put_digits(slot: &mut [u8], mut n: usize) {
+    for byte in slot.iter_mut().rev() {
+        *byte = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    debug_assert_eq!(n, 0, "number does not fit its slot");
 }
 
 /// Parses exactly one ISO 2709 record: `bytes` must run from the first byte
@@ -794,14 +845,13 @@ fn check_tag(tag: &str) -> Result<(), MarcError> {
 }
 
 fn check_value(tag: &str, code: Option<char>, value: &str) -> Result<(), MarcError> {
-    match value
-        .chars()
-        .find(|&c| u8::try_from(c).is_ok_and(is_delimiter))
-    {
-        Some(character) => Err(MarcError::DelimiterInValue {
+    // The delimiters are ASCII, and in UTF-8 an ASCII byte is always that
+    // character, so scanning bytes is exact (and much faster than chars).
+    match value.bytes().find(|&b| is_delimiter(b)) {
+        Some(byte) => Err(MarcError::DelimiterInValue {
             tag: tag.to_owned(),
             code,
-            character,
+            character: char::from(byte),
         }),
         None => Ok(()),
     }
@@ -863,6 +913,19 @@ mod tests {
             bytes,
             b"00058nam a2200049 i 4500001000200000245000600002\x1e1\x1e10\x1faT\x1e\x1d"
         );
+    }
+
+    /// write_record reuses a dirty buffer and leaves it empty on error.
+    #[test]
+    fn write_record_reuses_the_buffer() {
+        let record = awkward_record();
+        let mut buf = b"left over".to_vec();
+        write_record(&record, &mut buf).expect("encodes");
+        assert_eq!(buf, to_bytes(&record).expect("encodes"));
+        let mut bad = record.clone();
+        bad.push(ControlField::new("005", "\u{1e}").into());
+        assert!(write_record(&bad, &mut buf).is_err());
+        assert!(buf.is_empty());
     }
 
     /// Record -> ISO 2709 -> Record is the identity apart from the leader
