@@ -60,6 +60,14 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Compare a partner's full identifier listing with the store and mark
+    /// records that vanished as deleted (for repositories with
+    /// `deletedRecord` `no`); refused if the listing is suspiciously short.
+    Reconcile {
+        /// Partner to reconcile.
+        #[arg(long, short)]
+        partner: String,
+    },
     /// Publish the union catalogue now.
     Publish,
     /// Show each partner's last harvest and the catalogue's size.
@@ -197,6 +205,31 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 v
             };
             harvest_now(config, partners).await
+        }
+        Command::Reconcile { partner } => {
+            let config = load_config(&cli.config)?;
+            let Some(p) = config.partner(&partner).cloned() else {
+                return Err(Failure {
+                    code: EXIT_CONFIG,
+                    message: format!("no partner named `{partner}` in {}", cli.config.display()),
+                });
+            };
+            let jobs = Jobs::new(Arc::new(config))?;
+            let (_stop_tx, stop_rx) = watch::channel(false);
+            match jobs.reconcile(&p, stop_rx).await {
+                Ok((live, listed, deleted)) => {
+                    println!("{partner}: {listed} identifiers listed for {live} records held; {deleted} marked deleted");
+                    Ok(())
+                }
+                Err(e @ HarvestError::Busy { .. }) => Err(Failure {
+                    code: EXIT_BUSY,
+                    message: e.to_string(),
+                }),
+                Err(e) => Err(Failure {
+                    code: EXIT_TEMPFAIL,
+                    message: format!("reconcile failed: {partner}: {e}"),
+                }),
+            }
         }
         Command::Publish => {
             let config = load_config(&cli.config)?;

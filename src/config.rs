@@ -87,6 +87,16 @@ pub struct HarvestConfig {
     /// stamped during the previous run are not missed (default 0).
     #[serde(default)]
     pub overlap_secs: u64,
+    /// Timeout for establishing a connection, in seconds (1–600, default 30).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Largest response accepted, in MiB (1–4096, default 256); a larger
+    /// one fails the run instead of exhausting memory.
+    #[serde(default = "default_max_response")]
+    pub max_response_mib: u64,
+    /// How many partners are harvested at the same time (1–64, default 4).
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent: usize,
 }
 
 impl Default for HarvestConfig {
@@ -96,6 +106,9 @@ impl Default for HarvestConfig {
             max_retries: default_retries(),
             backoff_ms: default_backoff(),
             overlap_secs: 0,
+            connect_timeout_secs: default_connect_timeout(),
+            max_response_mib: default_max_response(),
+            max_concurrent: default_concurrency(),
         }
     }
 }
@@ -177,6 +190,97 @@ pub struct Partner {
     pub set: Option<String>,
     /// Cron expression (5 fields, or 6 with seconds first), in UTC.
     pub schedule: Spanned<String>,
+    /// `list-records` (default) or `identifiers`: ListIdentifiers, then
+    /// GetRecord for each record, for endpoints whose ListRecords breaks.
+    #[serde(default)]
+    pub mode: HarvestMode,
+    /// Pause between two requests to this endpoint, in milliseconds (default 0).
+    #[serde(default)]
+    pub request_delay_ms: u64,
+    /// Overrides `[harvest] timeout-secs` for this partner.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// Overrides `[harvest] max-retries` for this partner.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// User-Agent header (default `unicat/VERSION (OAI-PMH harvester)`).
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// HTTP basic authentication.
+    #[serde(default)]
+    pub auth: Option<BasicAuth>,
+    /// Extra request headers, e.g. an API key.
+    #[serde(default, rename = "header")]
+    pub headers: Vec<HeaderSpec>,
+    /// Cron expression for reconciliation: a full ListIdentifiers run
+    /// compared with the store, for repositories with `deletedRecord` `no`.
+    /// Absent: never.
+    #[serde(default)]
+    pub reconcile_schedule: Option<Spanned<String>>,
+    /// Reconciliation refuses to delete anything if the listing holds fewer
+    /// than this share of the records we have (0–1, default 0.9): a
+    /// near-empty listing is a broken endpoint, not a mass deletion.
+    #[serde(default = "default_ratio")]
+    pub reconcile_min_ratio: f64,
+}
+
+/// How a partner's records are fetched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HarvestMode {
+    /// ListRecords pages.
+    #[default]
+    ListRecords,
+    /// ListIdentifiers pages, then one GetRecord per record.
+    Identifiers,
+}
+
+/// `[partner.auth]`: HTTP basic authentication. The password comes from a
+/// file or an environment variable, never from this file, and is never
+/// logged.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BasicAuth {
+    /// User name.
+    pub user: String,
+    /// File holding the password (trailing newline ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// `[[partner.header]]`: one extra request header; give exactly one of
+/// `value`, `value-file`, `value-env` (use the last two for secrets).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HeaderSpec {
+    /// Header name.
+    pub name: String,
+    /// A literal value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// File holding the value.
+    #[serde(default)]
+    pub value_file: Option<PathBuf>,
+    /// Environment variable holding the value.
+    #[serde(default)]
+    pub value_env: Option<String>,
+}
+
+/// Read a secret from a file or an environment variable. The error names
+/// where it looked, never the value.
+pub fn read_secret(file: Option<&Path>, env: Option<&str>) -> Result<String, String> {
+    match (file, env) {
+        (Some(f), None) => std::fs::read_to_string(f)
+            .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+            .map_err(|e| format!("cannot read secret file {}: {e}", f.display())),
+        (None, Some(v)) => {
+            std::env::var(v).map_err(|_| format!("environment variable {v} is not set"))
+        }
+        _ => Err("give exactly one of a file or an environment variable".into()),
+    }
 }
 
 impl Partner {
@@ -196,6 +300,18 @@ impl Partner {
 
 fn default_catalogue_code() -> String {
     "UNICAT".to_string()
+}
+fn default_connect_timeout() -> u64 {
+    30
+}
+fn default_max_response() -> u64 {
+    256
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_ratio() -> f64 {
+    0.9
 }
 fn default_grace() -> u64 {
     30
@@ -366,6 +482,51 @@ impl Config {
             if let Err(e) = parse_schedule(p.schedule.get_ref()) {
                 err(p.schedule.span(), "partner.schedule", e);
             }
+            if let Some(r) = &p.reconcile_schedule {
+                if let Err(e) = parse_schedule(r.get_ref()) {
+                    err(r.span(), "partner.reconcile-schedule", e);
+                }
+            }
+            if !(0.0..=1.0).contains(&p.reconcile_min_ratio) {
+                err(
+                    p.name.span(),
+                    "partner.reconcile-min-ratio",
+                    "must be between 0 and 1".into(),
+                );
+            }
+            if let Some(a) = &p.auth {
+                if a.password_file.is_some() == a.password_env.is_some() {
+                    err(
+                        p.name.span(),
+                        "partner.auth",
+                        "give exactly one of password-file or password-env".into(),
+                    );
+                }
+            }
+            for h in &p.headers {
+                let given = [
+                    h.value.is_some(),
+                    h.value_file.is_some(),
+                    h.value_env.is_some(),
+                ];
+                if given.iter().filter(|g| **g).count() != 1 {
+                    err(
+                        p.name.span(),
+                        "partner.header",
+                        format!(
+                            "header `{}`: give exactly one of value, value-file, value-env",
+                            h.name
+                        ),
+                    );
+                }
+                if reqwest::header::HeaderName::from_bytes(h.name.as_bytes()).is_err() {
+                    err(
+                        p.name.span(),
+                        "partner.header",
+                        format!("`{}` is not a valid header name", h.name),
+                    );
+                }
+            }
         }
         if let Some(m) = &self.metrics {
             if m.addr().is_none() {
@@ -384,6 +545,27 @@ impl Config {
                 0..0,
                 "daemon.shutdown-grace-secs",
                 "must be between 1 and 3600 seconds".into(),
+            );
+        }
+        if !(1..=600).contains(&self.harvest.connect_timeout_secs) {
+            err(
+                0..0,
+                "harvest.connect-timeout-secs",
+                "must be between 1 and 600 seconds".into(),
+            );
+        }
+        if !(1..=4096).contains(&self.harvest.max_response_mib) {
+            err(
+                0..0,
+                "harvest.max-response-mib",
+                "must be between 1 and 4096".into(),
+            );
+        }
+        if !(1..=64).contains(&self.harvest.max_concurrent) {
+            err(
+                0..0,
+                "harvest.max-concurrent",
+                "must be between 1 and 64".into(),
             );
         }
         if !(1..=3600).contains(&self.harvest.timeout_secs) {

@@ -412,13 +412,32 @@ async fn partner_loop(
                 .as_ref()
                 .is_some_and(|s| missed_run(&jobs, &name, s));
         catch_up = false;
+        // Reconciliation (for repositories that do not report deletions)
+        // runs in the same task as harvests, so the two never overlap.
+        let reconcile = partner
+            .reconcile_schedule
+            .as_ref()
+            .and_then(|s| parse_schedule(s.get_ref()).ok());
+        let mut job = Job::Harvest;
         if due_now {
             info!(partner = %name, "a scheduled run was missed; catching up now");
         } else {
-            let next = schedule.as_ref().and_then(|s| s.upcoming(Utc).next());
+            let next_harvest = schedule.as_ref().and_then(|s| s.upcoming(Utc).next());
+            let next_reconcile = reconcile.as_ref().and_then(|s| s.upcoming(Utc).next());
+            let next = match (next_harvest, next_reconcile) {
+                (Some(h), Some(r)) if r < h => {
+                    job = Job::Reconcile;
+                    Some(r)
+                }
+                (None, Some(r)) => {
+                    job = Job::Reconcile;
+                    Some(r)
+                }
+                (h, _) => h,
+            };
             ctx.board.set_next(&name, next);
             if let Some(next) = next {
-                info!(partner = %name, next = %next.to_rfc3339(), "next harvest");
+                info!(partner = %name, next = %next.to_rfc3339(), job = job.as_str(), "next run");
             }
             let sleep = async {
                 match next {
@@ -445,6 +464,16 @@ async fn partner_loop(
             break;
         }
         let jobs = ctx.jobs.borrow().clone();
+        if job == Job::Reconcile {
+            match jobs.reconcile(&partner, ctx.stop.clone()).await {
+                Ok(_) => {}
+                Err(HarvestError::Interrupted { .. }) => break,
+                Err(e) => {
+                    error!(partner = %name, error = %e, "reconciliation failed; will run again next time")
+                }
+            }
+            continue;
+        }
         match jobs.harvest(&partner, ctx.stop.clone()).await {
             Ok(report) => {
                 let c = report.harvest.counts;
@@ -461,10 +490,26 @@ async fn partner_loop(
             }
             // Logged by the harvest with its details; the next scheduled
             // run tries again from the same `from`.
-            Err(HarvestError::Failed(_)) => {}
+            Err(HarvestError::Failed(_) | HarvestError::Oai(_) | HarvestError::Runaway(_)) => {}
         }
     }
     ctx.board.forget(&name);
+}
+
+/// What a partner task runs next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    Harvest,
+    Reconcile,
+}
+
+impl Job {
+    fn as_str(self) -> &'static str {
+        match self {
+            Job::Harvest => "harvest",
+            Job::Reconcile => "reconcile",
+        }
+    }
 }
 
 async fn publish_loop(

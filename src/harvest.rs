@@ -15,12 +15,14 @@ use rand::Rng;
 use tokio::sync::watch;
 use tracing::{debug, info, warn, Instrument};
 use unicat_marc::marcxml;
-use unicat_oai::{ListHarvest, ListRequest, OaiRecord, Request, Step, Verb};
+use unicat_oai::{
+    ErrorCode, ListHarvest, ListPage, ListRequest, OaiError, OaiRecord, Request, Step, Verb,
+};
 
-use crate::config::{HarvestConfig, Partner};
+use crate::config::{read_secret, HarvestConfig, HarvestMode, Partner};
 use crate::dedup;
 use crate::normalize::{self, PartnerContext};
-use crate::store::{PageCounts, PageItem, Store};
+use crate::store::{Checkpoint, PageCounts, PageItem, Store};
 
 /// The result of a completed harvest run.
 #[derive(Debug, Clone)]
@@ -58,6 +60,13 @@ pub enum HarvestError {
         /// Who holds the lock.
         holder: String,
     },
+    /// The repository answered with an OAI-PMH error (or a response that
+    /// retrying will not fix).
+    #[error("OAI-PMH: {0}")]
+    Oai(OaiError),
+    /// The list does not end (endless pages, a loop past completeListSize).
+    #[error("{0}")]
+    Runaway(String),
     /// The run failed (network, protocol or store); the message says why.
     #[error("{0:#}")]
     Failed(anyhow::Error),
@@ -84,18 +93,64 @@ pub trait Observer: Send + Sync {
 pub struct NoObserver;
 impl Observer for NoObserver {}
 
-/// A shared HTTP client; one per process keeps connections pooled.
-pub fn http_client(cfg: &HarvestConfig) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(cfg.timeout())
-        .connect_timeout(cfg.timeout().min(Duration::from_secs(30)))
-        .user_agent(concat!(
-            "unicat/",
-            env!("CARGO_PKG_VERSION"),
-            " (OAI-PMH harvester)"
-        ))
+/// The settings of one partner's run, with secrets resolved.
+struct RunSettings {
+    client: reqwest::Client,
+    auth: Option<(String, String)>,
+    max_retries: u32,
+    backoff_ms: u64,
+    delay: Duration,
+    max_body: usize,
+}
+
+/// Build the HTTP client for a partner: its timeouts, user agent and
+/// headers. Secrets are read here, at the start of each run, so that a
+/// rotated password is picked up without a restart; errors name where the
+/// secret was looked for, never its value.
+fn run_settings(cfg: &HarvestConfig, p: &Partner) -> Result<RunSettings> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for h in &p.headers {
+        let value = match &h.value {
+            Some(v) => v.clone(),
+            None => read_secret(h.value_file.as_deref(), h.value_env.as_deref())
+                .map_err(|e| anyhow!("header {}: {e}", h.name))?,
+        };
+        let name = reqwest::header::HeaderName::from_bytes(h.name.as_bytes())
+            .with_context(|| format!("header name {}", h.name))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&value)
+            .map_err(|_| anyhow!("header {}: the value is not a valid header value", h.name))?;
+        // Never printed in debug output or logs.
+        value.set_sensitive(h.value.is_none());
+        headers.insert(name, value);
+    }
+    let auth = match &p.auth {
+        Some(a) => Some((
+            a.user.clone(),
+            read_secret(a.password_file.as_deref(), a.password_env.as_deref())
+                .map_err(|e| anyhow!("auth password: {e}"))?,
+        )),
+        None => None,
+    };
+    let timeout = Duration::from_secs(p.timeout_secs.unwrap_or(cfg.timeout_secs));
+    let user_agent = p.user_agent.clone().unwrap_or_else(|| {
+        concat!("unicat/", env!("CARGO_PKG_VERSION"), " (OAI-PMH harvester)").to_string()
+    });
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
+        .user_agent(user_agent)
+        .default_headers(headers)
         .build()
-        .context("building the HTTP client")
+        .context("building the HTTP client")?;
+    Ok(RunSettings {
+        client,
+        auth,
+        max_retries: p.max_retries.unwrap_or(cfg.max_retries),
+        backoff_ms: cfg.backoff_ms,
+        delay: Duration::from_millis(p.request_delay_ms),
+        max_body: usize::try_from(cfg.max_response_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
+    })
 }
 
 /// A failed fetch, classified once: transient failures are retried.
@@ -105,37 +160,14 @@ struct FetchError {
     message: String,
 }
 
-async fn fetch_once(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, FetchError> {
-    let resp = client.get(url).send().await.map_err(|e| FetchError {
-        // Timeouts, refused and reset connections are worth another try;
-        // a malformed URL is not.
-        transient: !e.is_builder(),
-        retry_after: None,
-        message: format!("request failed: {}", error_chain(&e)),
-    })?;
-    let status = resp.status();
-    if !status.is_success() {
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let transient =
-            status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408;
-        return Err(FetchError {
-            transient,
-            retry_after,
-            message: format!("HTTP {status}"),
-        });
-    }
-    resp.bytes()
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| FetchError {
+impl FetchError {
+    fn transient(message: String) -> Self {
+        FetchError {
             transient: true,
             retry_after: None,
-            message: format!("reading the response body failed: {}", error_chain(&e)),
-        })
+            message,
+        }
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -163,14 +195,14 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 /// The longest we ever wait between retries, whatever a server asks for.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(3600);
 
-/// Exponential back-off with jitter for retry number `attempt` (1-based).
-fn backoff(cfg: &HarvestConfig, attempt: u32) -> Duration {
-    let base = cfg
-        .backoff_ms
-        .saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
-    let jitter = rand::thread_rng().gen_range(0..=base / 4 + 1);
-    Duration::from_millis(base + jitter).min(MAX_RETRY_WAIT)
-}
+/// Consecutive pages without a record (but with a token) after which a
+/// list is taken to be endless.
+const MAX_EMPTY_PAGES: u32 = 50;
+
+/// A list that delivers more than twice its announced `completeListSize`
+/// (plus this slack, for repositories that count loosely) is taken to be
+/// looping.
+const LIST_SIZE_SLACK: u64 = 1000;
 
 /// Wait, or return early if shutdown is requested.
 async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
@@ -180,43 +212,116 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
     }
 }
 
-/// Fetch a URL and let `accept` judge the body; retry transient failures
-/// (of the transport or of the body, e.g. an HTML error page with 200)
-/// with back-off, up to the configured bound.
-async fn fetch_with_retry<T>(
-    client: &reqwest::Client,
-    cfg: &HarvestConfig,
-    partner: &str,
-    url: &str,
-    shutdown: &mut watch::Receiver<bool>,
-    observer: &dyn Observer,
-    mut accept: impl FnMut(&[u8]) -> Result<T, (bool, String)>,
-) -> Result<T, HarvestError> {
-    let mut attempt = 0u32;
-    loop {
-        observer.request(partner);
-        let (transient, retry_after, message) = match fetch_once(client, url).await {
-            Ok(body) => match accept(&body) {
-                Ok(v) => return Ok(v),
-                Err((transient, message)) => (transient, None, message),
-            },
-            Err(e) => (e.transient, e.retry_after, e.message),
-        };
-        attempt += 1;
-        if !transient || attempt > cfg.max_retries {
-            let tries = if transient {
-                format!(" after {attempt} attempt(s)")
-            } else {
-                String::new()
+/// Sends one partner's requests: one at a time, with the configured pause
+/// between them, retries with back-off, and a bound on response size.
+struct Fetcher<'a> {
+    settings: RunSettings,
+    partner: &'a str,
+    observer: &'a dyn Observer,
+    shutdown: watch::Receiver<bool>,
+    last_request: Option<Instant>,
+}
+
+impl Fetcher<'_> {
+    async fn fetch_once(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let mut req = self.settings.client.get(url);
+        if let Some((user, pass)) = &self.settings.auth {
+            req = req.basic_auth(user, Some(pass));
+        }
+        let mut resp = req.send().await.map_err(|e| FetchError {
+            // Timeouts, refused and reset connections are worth another
+            // try; a malformed URL is not.
+            transient: !e.is_builder(),
+            retry_after: None,
+            message: format!("request failed: {}", error_chain(&e)),
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let transient = status.is_server_error() || matches!(status.as_u16(), 408 | 429);
+            return Err(FetchError {
+                transient,
+                retry_after,
+                message: format!("HTTP {status}"),
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            FetchError::transient(format!("reading the response failed: {}", error_chain(&e)))
+        })? {
+            if body.len() + chunk.len() > self.settings.max_body {
+                return Err(FetchError {
+                    transient: false,
+                    retry_after: None,
+                    message: format!(
+                        "response larger than the limit of {} MiB (harvest.max-response-mib)",
+                        self.settings.max_body >> 20
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Fetch a URL and let `accept` judge the body; retry transient
+    /// failures (of the transport or of the body, e.g. an HTML error page
+    /// with 200) with back-off, up to the configured bound.
+    async fn fetch<T>(
+        &mut self,
+        url: &str,
+        mut accept: impl FnMut(&[u8]) -> Result<T, OaiError>,
+    ) -> Result<T, HarvestError> {
+        let mut attempt = 0u32;
+        loop {
+            if let Some(last) = self.last_request {
+                let since = last.elapsed();
+                if since < self.settings.delay
+                    && sleep_or_shutdown(self.settings.delay - since, &mut self.shutdown).await
+                {
+                    return Err(HarvestError::Interrupted { pages: 0 });
+                }
+            }
+            self.last_request = Some(Instant::now());
+            self.observer.request(self.partner);
+            let (transient, retry_after, message) = match self.fetch_once(url).await {
+                Ok(body) => match accept(&body) {
+                    Ok(v) => return Ok(v),
+                    Err(e) if e.is_transient() => (true, None, e.to_string()),
+                    Err(e) => return Err(HarvestError::Oai(e)),
+                },
+                Err(e) => (e.transient, e.retry_after, e.message),
             };
-            return Err(HarvestError::Failed(anyhow!("{message}{tries} ({url})")));
+            attempt += 1;
+            if !transient || attempt > self.settings.max_retries {
+                let tries = if transient {
+                    format!(" after {attempt} attempt(s)")
+                } else {
+                    String::new()
+                };
+                return Err(HarvestError::Failed(anyhow!("{message}{tries} ({url})")));
+            }
+            let wait = retry_after.map_or_else(|| self.backoff(attempt), |d| d.min(MAX_RETRY_WAIT));
+            self.observer.retry(self.partner);
+            warn!(partner = self.partner, attempt, wait_ms = wait.as_millis() as u64, url, error = %message, "retrying request");
+            if sleep_or_shutdown(wait, &mut self.shutdown).await {
+                return Err(HarvestError::Interrupted { pages: 0 });
+            }
         }
-        let wait = retry_after.map_or_else(|| backoff(cfg, attempt), |d| d.min(MAX_RETRY_WAIT));
-        observer.retry(partner);
-        warn!(partner, attempt, wait_ms = wait.as_millis() as u64, url, error = %message, "retrying request");
-        if sleep_or_shutdown(wait, shutdown).await {
-            return Err(HarvestError::Interrupted { pages: 0 });
-        }
+    }
+
+    /// Exponential back-off with jitter for retry number `attempt` (1-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .settings
+            .backoff_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
+        let jitter = rand::thread_rng().gen_range(0..=base / 4 + 1);
+        Duration::from_millis(base + jitter).min(MAX_RETRY_WAIT)
     }
 }
 
@@ -259,10 +364,10 @@ pub fn prepare_record(rec: &OaiRecord, partner: &PartnerContext<'_>) -> PageItem
     }
 }
 
-/// Run one harvest of a partner: Identify, then ListRecords from the last
-/// complete run's `from`, committing page by page.
+/// Run one harvest of a partner: Identify, then ListRecords (or
+/// ListIdentifiers + GetRecord) from the last complete run's `from`, or
+/// from the checkpoint of an interrupted run, committing page by page.
 pub async fn harvest_partner(
-    client: &reqwest::Client,
     cfg: &HarvestConfig,
     partner: &Partner,
     store: Store,
@@ -274,60 +379,70 @@ pub async fn harvest_partner(
         partner = partner.name(),
         run_id = tracing::field::Empty
     );
-    let result = harvest_inner(client, cfg, partner, store, shutdown, observer)
+    let result = harvest_inner(cfg, partner, store, shutdown, observer)
         .instrument(span)
         .await;
     observer.run_finished(partner.name(), result.is_ok());
     result
 }
 
+/// What a run tracks besides the state machine.
+#[derive(Default)]
+struct Progress {
+    counts: PageCounts,
+    empty_pages: u32,
+    list_size: Option<u64>,
+}
+
 async fn harvest_inner(
-    client: &reqwest::Client,
     cfg: &HarvestConfig,
     partner: &Partner,
     mut store: Store,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     observer: &dyn Observer,
 ) -> Result<HarvestReport, HarvestError> {
     let started = Instant::now();
     let run_started_at = chrono::Utc::now();
     let name = partner.name().to_string();
     let base = partner.base_url().to_string();
-
     let fail = |e: anyhow::Error| HarvestError::Failed(e);
+
     store.fail_stale_runs(&name).map_err(fail)?;
     // The run is recorded before the first request, so that `status`
     // shows a partner whose endpoint does not even answer Identify.
     let run_id = store.begin_run(&name).map_err(fail)?;
     tracing::Span::current().record("run_id", run_id);
     observer.run_started(&name, run_id);
-    let identify = fetch_with_retry(
-        client,
-        cfg,
-        &name,
-        &Request::Identify.url(&base),
-        &mut shutdown,
+    let mut progress = Progress::default();
+
+    let settings = match run_settings(cfg, partner) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = fail(e);
+            record_failure(
+                &mut store,
+                run_id,
+                &name,
+                &e,
+                0,
+                progress.counts,
+                started.elapsed(),
+            );
+            return Err(e);
+        }
+    };
+    let mut fetcher = Fetcher {
+        settings,
+        partner: &name,
         observer,
-        |body| {
-            unicat_oai::parse_identify(body)
-                .map_err(|e| (e.is_transient(), format!("Identify: {e}")))
-        },
-    )
-    .await;
-    let from = identify.and_then(|identify| {
-        let Some(prev) = store.next_from(&name).map_err(fail)? else {
-            return Ok(None);
-        };
-        let t = unicat_oai::parse_datestamp(&prev).map_err(|e| {
-            fail(anyhow!(
-                "stored next `from` {prev:?} is not a datestamp: {e}"
-            ))
-        })?;
-        let t = t - chrono::Duration::seconds(cfg.overlap_secs as i64);
-        Ok(Some(identify.granularity.format(t)))
-    });
-    let from = match from {
-        Ok(from) => from,
+        shutdown: shutdown.clone(),
+        last_request: None,
+    };
+    let identify = match fetcher
+        .fetch(&Request::Identify.url(&base), unicat_oai::parse_identify)
+        .await
+    {
+        Ok(i) => i,
         Err(e) => {
             record_failure(
                 &mut store,
@@ -335,39 +450,73 @@ async fn harvest_inner(
                 &name,
                 &e,
                 0,
-                PageCounts::default(),
+                progress.counts,
+                started.elapsed(),
+            );
+            return Err(e);
+        }
+    };
+    let (from, mut machine) = match plan_run(&store, cfg, partner, &identify) {
+        Ok(v) => v,
+        Err(e) => {
+            record_failure(
+                &mut store,
+                run_id,
+                &name,
+                &e,
+                0,
+                progress.counts,
                 started.elapsed(),
             );
             return Err(e);
         }
     };
     store.set_run_from(run_id, from.as_deref()).map_err(fail)?;
-    info!(partner = %name, from = from.as_deref().unwrap_or("(full)"), "harvest started");
+    info!(
+        partner = %name,
+        from = from.as_deref().unwrap_or("(full)"),
+        granularity = identify.granularity.as_str(),
+        deleted_record = identify.deleted_record.as_str(),
+        "harvest started"
+    );
 
-    let request = ListRequest {
-        metadata_prefix: partner.metadata_prefix.clone(),
-        set: partner.set.clone(),
-        from: from.clone(),
-        until: None,
-    };
-    let mut machine = ListHarvest::new(base.clone(), Verb::ListRecords, request);
     let mut store = Some(store);
-    let mut counts = PageCounts::default();
+    let mut day_retry_done = false;
     let result: Result<(), HarvestError> = async {
         while let Some(url) = machine.url() {
             if *shutdown.borrow() {
                 return Err(HarvestError::Interrupted { pages: machine.pages() });
             }
-            let step = fetch_with_retry(client, cfg, &name, &url, &mut shutdown, observer, |body| {
-                machine
-                    .on_response(body)
-                    .map_err(|e| (e.is_transient(), e.to_string()))
-            })
-            .await
-            .map_err(|e| match e {
-                HarvestError::Interrupted { .. } => HarvestError::Interrupted { pages: machine.pages() },
-                other => other,
-            })?;
+            let mut repairs = unicat_oai::Repairs::default();
+            let step = fetcher
+                .fetch(&url, |body| {
+                    let (clean, r) = unicat_oai::sanitize(body);
+                    repairs = r;
+                    machine.on_response(&clean)
+                })
+                .await;
+            let step = match step {
+                Ok(step) => step,
+                // A repository that only knows day granularity, although
+                // Identify said seconds: ask once more with a day `from`.
+                Err(HarvestError::Oai(OaiError::Protocol { code: ErrorCode::BadArgument, message }))
+                    if machine.pages() == 0 && !day_retry_done && from.as_deref().is_some_and(|f| f.contains('T')) =>
+                {
+                    day_retry_done = true;
+                    let day = from.as_deref().map(|f| f[..10].to_string());
+                    warn!(partner = %name, error = %message, from = day.as_deref().unwrap_or(""), "badArgument with a seconds `from`; retrying in day granularity");
+                    let req = ListRequest {
+                        from: day,
+                        ..machine.list_request().clone()
+                    };
+                    machine = ListHarvest::new(base.clone(), machine.verb(), req);
+                    continue;
+                }
+                Err(HarvestError::Interrupted { .. }) => {
+                    return Err(HarvestError::Interrupted { pages: machine.pages() })
+                }
+                Err(e) => return Err(e),
+            };
             let page = match step {
                 Step::Page(page) => page,
                 Step::Done => break,
@@ -376,8 +525,24 @@ async fn harvest_inner(
                     continue;
                 }
             };
-            let token = machine.resumption_token().map(str::to_string);
-            let list_size = page.resumption_token.as_ref().and_then(|t| t.complete_list_size);
+            if repairs.total() > 0 {
+                warn!(partner = %name, page = machine.pages(), repaired = repairs.total(), "invalid XML characters removed from the response");
+            }
+            let page = if partner.mode == HarvestMode::Identifiers {
+                fetch_records(&mut fetcher, &base, &partner.metadata_prefix, page).await?
+            } else {
+                page
+            };
+            let checkpoint = Checkpoint {
+                token: machine.resumption_token().map(str::to_string),
+                cursor: page.resumption_token.as_ref().and_then(|t| t.cursor),
+                from: machine.list_request().from.clone(),
+                first_response_date: machine.first_response_date().map(str::to_string),
+            };
+            if let Some(size) = page.resumption_token.as_ref().and_then(|t| t.complete_list_size) {
+                progress.list_size.get_or_insert(size);
+            }
+            let page_records = page.records.len() + page.rejected.len();
             let ctx_code = partner.code().to_string();
             let pname = name.clone();
             let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
@@ -399,7 +564,7 @@ async fn harvest_inner(
                         warn!(oai_id, reason, "record quarantined");
                     }
                 }
-                let res = st.commit_page(run_id, &pname, &items, token.as_deref());
+                let res = st.commit_page(run_id, &pname, &items, &checkpoint, repairs.total());
                 (st, res)
             })
             .await
@@ -407,19 +572,16 @@ async fn harvest_inner(
             store = Some(st);
             let c = res.map_err(|e| fail(e.context(format!("committing page {page_no}"))))?;
             debug!(page = page_no, new = c.new, updated = c.updated, deleted = c.deleted, "page committed");
-            counts.add(c);
-            observer.page(
-                &name,
-                page_no,
-                counts.new + counts.updated + counts.unchanged + counts.deleted + counts.quarantined,
-                list_size,
-            );
+            progress.counts.add(c);
+            observer.page(&name, page_no, progress.counts.seen(), progress.list_size);
+            check_runaway(&mut progress, page_records, machine.resumption_token())?;
         }
         Ok(())
     }
     .await;
     let mut store = store.ok_or_else(|| fail(anyhow!("store lost")))?;
     let duration = started.elapsed();
+    let counts = progress.counts;
     match result {
         Ok(()) => {
             // The repository's own clock is the right base for `from`; if it
@@ -433,16 +595,18 @@ async fn harvest_inner(
                 }
             };
             store
-                .finish_run(run_id, &name, true, next_from.as_deref(), None)
+                .finish_run(run_id, &name, true, next_from.as_deref(), None, true)
                 .map_err(fail)?;
             info!(
                 partner = %name,
                 pages = machine.pages(),
+                seen = counts.seen(),
                 new = counts.new,
                 updated = counts.updated,
                 unchanged = counts.unchanged,
                 deleted = counts.deleted,
                 quarantined = counts.quarantined,
+                repaired = counts.repaired,
                 duration_ms = duration.as_millis() as u64,
                 next_from = next_from.as_deref().unwrap_or(""),
                 "harvest complete"
@@ -471,6 +635,120 @@ async fn harvest_inner(
     }
 }
 
+/// Decide where the run starts: at the checkpoint of an interrupted run,
+/// or with the last complete run's `from` in the repository's granularity.
+fn plan_run(
+    store: &Store,
+    cfg: &HarvestConfig,
+    partner: &Partner,
+    identify: &unicat_oai::Identify,
+) -> Result<(Option<String>, ListHarvest), HarvestError> {
+    let fail = |e: anyhow::Error| HarvestError::Failed(e);
+    let name = partner.name();
+    let base = partner.base_url().to_string();
+    let verb = match partner.mode {
+        HarvestMode::ListRecords => Verb::ListRecords,
+        HarvestMode::Identifiers => Verb::ListIdentifiers,
+    };
+    let request = |from: Option<String>| ListRequest {
+        metadata_prefix: partner.metadata_prefix.clone(),
+        set: partner.set.clone(),
+        from,
+        until: None,
+    };
+    if let Some(cp) = store.checkpoint(name).map_err(fail)? {
+        let token = cp.token.clone().unwrap_or_default();
+        info!(partner = %name, cursor = cp.cursor, "resuming an interrupted run from its checkpoint");
+        let machine = ListHarvest::resume_from(base, verb, request(cp.from.clone()), token)
+            .with_first_response_date(cp.first_response_date.clone().unwrap_or_default());
+        return Ok((cp.from, machine));
+    }
+    let from = match store.next_from(name).map_err(fail)? {
+        Some(prev) => {
+            let t = unicat_oai::parse_datestamp(&prev).map_err(|e| {
+                fail(anyhow!(
+                    "stored next `from` {prev:?} is not a datestamp: {e}"
+                ))
+            })?;
+            let t = t - chrono::Duration::seconds(cfg.overlap_secs as i64);
+            Some(identify.granularity.format(t))
+        }
+        None => None,
+    };
+    let machine = ListHarvest::new(base, verb, request(from.clone()));
+    Ok((from, machine))
+}
+
+/// Stop a list that will not end: endless empty pages, or far more
+/// records than the repository announced.
+fn check_runaway(
+    progress: &mut Progress,
+    page_records: usize,
+    token: Option<&str>,
+) -> Result<(), HarvestError> {
+    let token = token.unwrap_or("");
+    if page_records == 0 && !token.is_empty() {
+        progress.empty_pages += 1;
+        if progress.empty_pages >= MAX_EMPTY_PAGES {
+            return Err(HarvestError::Runaway(format!(
+                "{} pages in a row without a record; the list does not end (last token {token:?})",
+                progress.empty_pages
+            )));
+        }
+    } else {
+        progress.empty_pages = 0;
+    }
+    if let Some(size) = progress.list_size {
+        let seen = progress.counts.seen();
+        if !token.is_empty() && seen > size.saturating_mul(2) + LIST_SIZE_SLACK {
+            return Err(HarvestError::Runaway(format!(
+                "{seen} records received for a list of {size} (completeListSize); the list loops (last token {token:?})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// ListIdentifiers mode: replace each live header of the page by the
+/// record from GetRecord (deleted headers stay as they are).
+async fn fetch_records(
+    fetcher: &mut Fetcher<'_>,
+    base: &str,
+    prefix: &str,
+    mut page: ListPage,
+) -> Result<ListPage, HarvestError> {
+    let mut records = Vec::with_capacity(page.records.len());
+    for header in std::mem::take(&mut page.records) {
+        if header.header.deleted {
+            records.push(header);
+            continue;
+        }
+        let url = Request::GetRecord {
+            identifier: header.header.identifier.clone(),
+            metadata_prefix: prefix.to_string(),
+        }
+        .url(base);
+        match fetcher.fetch(&url, unicat_oai::parse_get_record).await {
+            Ok(rec) => records.push(rec),
+            // A record that vanished between the listing and GetRecord.
+            Err(HarvestError::Oai(OaiError::Protocol {
+                code: ErrorCode::IdDoesNotExist,
+                ..
+            })) => {
+                warn!(identifier = %header.header.identifier, "listed record no longer exists; skipped");
+            }
+            Err(HarvestError::Oai(e)) => page.rejected.push(unicat_oai::RejectedRecord {
+                identifier: Some(header.header.identifier.clone()),
+                reason: format!("GetRecord: {e}"),
+                raw: Vec::new(),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    page.records = records;
+    Ok(page)
+}
+
 /// Close a failed run in the store and log its summary line.
 fn record_failure(
     store: &mut Store,
@@ -482,18 +760,106 @@ fn record_failure(
     duration: Duration,
 ) {
     let msg = e.to_string();
-    if let Err(se) = store.finish_run(run_id, name, false, None, Some(&msg)) {
+    // Resuming would only repeat a protocol failure or a runaway list.
+    let drop_checkpoint = matches!(e, HarvestError::Oai(_) | HarvestError::Runaway(_));
+    if let Err(se) = store.finish_run(run_id, name, false, None, Some(&msg), drop_checkpoint) {
         warn!(partner = %name, error = %format!("{se:#}"), "could not record the failed run");
     }
     warn!(
         partner = %name,
         pages,
+        seen = counts.seen(),
         new = counts.new,
         updated = counts.updated,
+        unchanged = counts.unchanged,
         deleted = counts.deleted,
         quarantined = counts.quarantined,
+        repaired = counts.repaired,
         duration_ms = duration.as_millis() as u64,
         error = %msg,
         "harvest failed; `from` not advanced"
     );
+}
+
+/// Reconciliation for repositories that do not report deletions
+/// (`deletedRecord` `no`): a full ListIdentifiers listing, saved page by
+/// page in the store, then every live record it does not contain is marked
+/// deleted — unless the listing is shorter than `reconcile-min-ratio` of
+/// what we hold. Returns (live records before, identifiers listed, deleted).
+pub async fn reconcile_partner(
+    cfg: &HarvestConfig,
+    partner: &Partner,
+    mut store: Store,
+    shutdown: watch::Receiver<bool>,
+    observer: &dyn Observer,
+) -> Result<(u64, u64, u64), HarvestError> {
+    let name = partner.name().to_string();
+    let fail = |e: anyhow::Error| HarvestError::Failed(e);
+    let settings = run_settings(cfg, partner).map_err(fail)?;
+    let mut fetcher = Fetcher {
+        settings,
+        partner: &name,
+        observer,
+        shutdown: shutdown.clone(),
+        last_request: None,
+    };
+    let request = ListRequest {
+        metadata_prefix: partner.metadata_prefix.clone(),
+        set: partner.set.clone(),
+        from: None,
+        until: None,
+    };
+    let mut machine = ListHarvest::new(
+        partner.base_url().to_string(),
+        Verb::ListIdentifiers,
+        request,
+    );
+    store.reconcile_begin(&name).map_err(fail)?;
+    let mut progress = Progress::default();
+    while let Some(url) = machine.url() {
+        if *shutdown.borrow() {
+            return Err(HarvestError::Interrupted {
+                pages: machine.pages(),
+            });
+        }
+        let step = fetcher
+            .fetch(&url, |body| {
+                let (clean, _) = unicat_oai::sanitize(body);
+                machine.on_response(&clean)
+            })
+            .await?;
+        let page = match step {
+            Step::Page(page) => page,
+            Step::Done => break,
+            Step::Restarted => {
+                store.reconcile_begin(&name).map_err(fail)?;
+                continue;
+            }
+        };
+        if let Some(size) = page
+            .resumption_token
+            .as_ref()
+            .and_then(|t| t.complete_list_size)
+        {
+            progress.list_size.get_or_insert(size);
+        }
+        let ids: Vec<String> = page
+            .records
+            .iter()
+            .filter(|r| !r.header.deleted)
+            .map(|r| r.header.identifier.clone())
+            .collect();
+        progress.counts.unchanged += page.records.len() as u64;
+        store.reconcile_seen(&name, &ids).map_err(fail)?;
+        check_runaway(
+            &mut progress,
+            page.records.len(),
+            machine.resumption_token(),
+        )?;
+    }
+    let (live, listed, deleted) = store
+        .reconcile_apply(&name, partner.reconcile_min_ratio)
+        .map_err(|e| fail(e.context(format!("reconciling {name}"))))?;
+    info!(partner = %name, live, listed, deleted, "reconciliation complete");
+    Ok((live, listed, deleted))
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{watch, Mutex, Semaphore};
 
 use crate::config::{Config, Partner};
 use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
@@ -97,18 +97,18 @@ pub struct HarvestJobReport {
 pub struct Jobs {
     /// The configuration in force.
     pub config: Arc<Config>,
-    client: reqwest::Client,
     refresh_lock: Arc<Mutex<()>>,
+    /// Bounds how many partners are harvested at once (`max-concurrent`).
+    permits: Arc<Semaphore>,
     observer: Arc<dyn Observer>,
 }
 
 impl Jobs {
     /// Prepare to run jobs with this configuration.
     pub fn new(config: Arc<Config>) -> Result<Jobs> {
-        let client = harvest::http_client(&config.harvest)?;
         Ok(Jobs {
+            permits: Arc::new(Semaphore::new(config.harvest.max_concurrent)),
             config,
-            client,
             refresh_lock: Arc::new(Mutex::new(())),
             observer: Arc::new(NoObserver),
         })
@@ -120,13 +120,14 @@ impl Jobs {
         self
     }
 
-    /// Jobs for a reloaded configuration, sharing this one's dedup lock
-    /// and observer so that a reload never lets two dedup passes overlap.
+    /// Jobs for a reloaded configuration, sharing this one's dedup lock,
+    /// harvest permits and observer, so that a reload never lets two dedup
+    /// passes overlap. (A changed `max-concurrent` applies at restart.)
     pub fn reconfigured(&self, config: Arc<Config>) -> Result<Jobs> {
         Ok(Jobs {
-            client: harvest::http_client(&config.harvest)?,
             config,
             refresh_lock: self.refresh_lock.clone(),
+            permits: self.permits.clone(),
             observer: self.observer.clone(),
         })
     }
@@ -142,6 +143,11 @@ impl Jobs {
         partner: &Partner,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestJobReport, HarvestError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?;
         let _lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
             LockError::Busy(holder) => HarvestError::Busy {
                 partner: partner.name().to_string(),
@@ -151,7 +157,6 @@ impl Jobs {
         })?;
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let report = harvest::harvest_partner(
-            &self.client,
             &self.config.harvest,
             partner,
             store,
@@ -164,6 +169,39 @@ impl Jobs {
             harvest: report,
             refresh,
         })
+    }
+
+    /// Reconcile a partner whose repository does not report deletions: list
+    /// every identifier, then mark the records it no longer has as deleted
+    /// (refused if the listing is suspiciously short), then dedup and merge.
+    pub async fn reconcile(
+        &self,
+        partner: &Partner,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(u64, u64, u64), HarvestError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?;
+        let _lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
+            LockError::Busy(holder) => HarvestError::Busy {
+                partner: partner.name().to_string(),
+                holder,
+            },
+            LockError::Io(e) => HarvestError::Failed(e),
+        })?;
+        let store = self.open_store().map_err(HarvestError::Failed)?;
+        let result = harvest::reconcile_partner(
+            &self.config.harvest,
+            partner,
+            store,
+            shutdown,
+            self.observer.as_ref(),
+        )
+        .await?;
+        self.refresh().await.map_err(HarvestError::Failed)?;
+        Ok(result)
     }
 
     /// Run a dedup-and-merge pass over whatever changed.

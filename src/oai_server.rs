@@ -10,12 +10,15 @@
 //! and every request's query string is logged, so a test can assert what a
 //! harvester asked for. Response bodies come from `unicat_oai::write`.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
@@ -54,6 +57,47 @@ pub struct Repository {
     pub metadata_prefix: String,
     /// How long each list response is held back (a slow endpoint).
     pub list_delay: std::time::Duration,
+    /// The `deletedRecord` policy announced in Identify.
+    pub deleted_record: DeletedRecord,
+    /// Compress responses with gzip or deflate when the client accepts it.
+    pub compress: bool,
+    /// Serve every record whatever `from` says (a broken repository).
+    pub ignore_from: bool,
+    /// Answer `badArgument` to a `from`/`until` with a time part, as
+    /// repositories that only support day granularity do.
+    pub day_granularity_only: bool,
+    /// Never end a list: the last page's token starts over at the first
+    /// record with a new, never repeated token.
+    pub endless: bool,
+}
+
+/// A fault injected into the next matching response.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this HTTP status (and `Retry-After` value, if given).
+    Status {
+        /// HTTP status code.
+        code: u16,
+        /// `Retry-After` header value: seconds or an HTTP date.
+        retry_after: Option<String>,
+    },
+    /// Answer 200 with exactly this body (an HTML error page, nothing, …).
+    Body(Vec<u8>),
+    /// The real response cut after this many bytes, with status 200.
+    Truncate(usize),
+    /// The real response with `find` replaced by these bytes.
+    Replace {
+        /// Text to find.
+        find: String,
+        /// Bytes to put instead (may be invalid UTF-8).
+        with: Vec<u8>,
+    },
+    /// Wait this long before answering normally (past a client's timeout).
+    Hang(std::time::Duration),
+    /// Send the headers and part of the body, then break the connection.
+    Reset,
+    /// An OAI-PMH error response with this code.
+    Protocol(ErrorCode),
 }
 
 impl Repository {
@@ -66,6 +110,11 @@ impl Repository {
             granularity: Granularity::Seconds,
             metadata_prefix: "marc21".into(),
             list_delay: std::time::Duration::ZERO,
+            deleted_record: DeletedRecord::Persistent,
+            compress: false,
+            ignore_from: false,
+            day_granularity_only: false,
+            endless: false,
         }
     }
 
@@ -100,9 +149,14 @@ impl Repository {
     }
 }
 
+/// Faults waiting for a request, each with the verb it applies to (any
+/// verb if `None`).
+type FaultQueue = Arc<Mutex<Vec<(Option<String>, Fault)>>>;
+
 struct Shared {
     repo: Arc<Mutex<Repository>>,
     log: Arc<Mutex<Vec<String>>>,
+    faults: FaultQueue,
     base_url: String,
 }
 
@@ -116,6 +170,7 @@ pub struct OaiServer {
     pub repo: Arc<Mutex<Repository>>,
     /// Query strings of every request received, in order.
     pub log: Arc<Mutex<Vec<String>>>,
+    faults: FaultQueue,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -127,9 +182,11 @@ impl OaiServer {
         let base_url = format!("http://{addr}/oai");
         let repo = Arc::new(Mutex::new(repo));
         let log = Arc::new(Mutex::new(Vec::new()));
+        let faults = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
             repo: repo.clone(),
             log: log.clone(),
+            faults: faults.clone(),
             base_url: base_url.clone(),
         });
         let app = Router::new().route("/oai", get(handle)).with_state(shared);
@@ -146,8 +203,22 @@ impl OaiServer {
             base_url,
             repo,
             log,
+            faults,
             stop: Some(stop),
         })
+    }
+
+    /// Inject a fault into the next request with this verb (any verb if
+    /// `None`). Faults queue up in the order given.
+    pub fn push_fault(&self, verb: Option<&str>, fault: Fault) {
+        if let Ok(mut f) = self.faults.lock() {
+            f.push((verb.map(str::to_string), fault));
+        }
+    }
+
+    /// Faults not yet used.
+    pub fn pending_faults(&self) -> usize {
+        self.faults.lock().map(|f| f.len()).unwrap_or(0)
     }
 
     /// The query strings received so far.
@@ -172,60 +243,164 @@ async fn handle(
     State(shared): State<Arc<Shared>>,
     RawQuery(raw): RawQuery,
     Query(params): Query<HashMap<String, String>>,
-) -> impl IntoResponse {
+    headers: HeaderMap,
+) -> Response {
     let raw = raw.unwrap_or_default();
     if let Ok(mut log) = shared.log.lock() {
         log.push(raw.clone());
     }
+    let verb = params.get("verb").cloned().unwrap_or_default();
+    let fault = shared.faults.lock().ok().and_then(|mut f| {
+        let i = f
+            .iter()
+            .position(|(v, _)| v.as_deref().is_none_or(|v| v == verb))?;
+        Some(f.remove(i).1)
+    });
     // A poisoned lock means a test thread panicked while editing the
     // repository; answer like a broken server would, with a 500.
-    let (status, body, delay) = match shared.repo.lock() {
-        Ok(repo) => {
-            let is_list = params.get("verb").is_some_and(|v| v.starts_with("List"));
-            let delay = if is_list {
-                repo.list_delay
-            } else {
-                std::time::Duration::ZERO
-            };
-            (
-                StatusCode::OK,
-                respond(&repo, &shared.base_url, &params),
-                delay,
-            )
-        }
-        Err(_) => (
+    let Ok((body, delay, compress)) = shared.repo.lock().map(|repo| {
+        let delay = if verb.starts_with("List") {
+            repo.list_delay
+        } else {
+            Duration::ZERO
+        };
+        let body = match &fault {
+            Some(Fault::Protocol(code)) => {
+                write::error(&now(), &shared.base_url, code, "injected fault")
+            }
+            _ => respond(&repo, &shared.base_url, &params),
+        };
+        (body.into_bytes(), delay, repo.compress)
+    }) else {
+        return (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "repository lock poisoned".to_string(),
-            std::time::Duration::ZERO,
-        ),
+            "repository lock poisoned",
+        )
+            .into_response();
     };
     tokio::time::sleep(delay).await;
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        body,
-    )
+    let body = match fault {
+        Some(Fault::Status { code, retry_after }) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut resp = (status, format!("<html><body>{code}</body></html>")).into_response();
+            if let Some(v) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        Some(Fault::Body(b)) => b,
+        Some(Fault::Truncate(n)) => body[..n.min(body.len())].to_vec(),
+        Some(Fault::Replace { find, with }) => replace_bytes(&body, find.as_bytes(), &with),
+        Some(Fault::Hang(d)) => {
+            tokio::time::sleep(d).await;
+            body
+        }
+        Some(Fault::Reset) => {
+            let half = body[..body.len() / 2].to_vec();
+            let stream = futures_util::stream::iter(vec![
+                Ok(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected reset",
+                )),
+            ]);
+            return (
+                [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+                Body::from_stream(stream),
+            )
+                .into_response();
+        }
+        Some(Fault::Protocol(_)) | None => body,
+    };
+    let accepts = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut resp = if compress && accepts.contains("gzip") {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = e.write_all(&body);
+        let mut r = e.finish().unwrap_or_default().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else if compress && accepts.contains("deflate") {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = e.write_all(&body);
+        let mut r = e.finish().unwrap_or_default().into_response();
+        r.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("deflate"),
+        );
+        r
+    } else {
+        body.into_response()
+    };
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    resp
 }
 
-/// The state a resumption token carries: where the next page starts and
-/// the original request's arguments. Encoded with characters that need
-/// URL-encoding (`|`, `:`, `+`), so that harvesters' encoding is exercised.
-fn encode_token(offset: usize, prefix: &str, from: Option<&str>, until: Option<&str>) -> String {
-    format!(
-        "{offset}|{prefix}|{}|{}",
-        from.unwrap_or(""),
-        until.unwrap_or("")
-    )
+fn replace_bytes(hay: &[u8], find: &[u8], with: &[u8]) -> Vec<u8> {
+    if find.is_empty() {
+        return hay.to_vec();
+    }
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(find) {
+            out.extend_from_slice(with);
+            i += find.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
-fn decode_token(t: &str) -> Option<(usize, String, Option<String>, Option<String>)> {
-    let mut parts = t.split('|');
-    let offset = parts.next()?.parse().ok()?;
-    let prefix = parts.next()?.to_string();
-    let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
-    let from = opt(parts.next());
-    let until = opt(parts.next());
-    Some((offset, prefix, from, until))
+/// The state a resumption token carries: where the next page starts, the
+/// original request's arguments, and (for an endless list) how many times
+/// the list started over. Encoded with characters that need URL-encoding
+/// (`|`, `:`, `+`), so that harvesters' encoding is exercised.
+struct Token {
+    offset: usize,
+    prefix: String,
+    from: Option<String>,
+    until: Option<String>,
+    round: u64,
+}
+
+impl Token {
+    fn encode(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.offset,
+            self.prefix,
+            self.from.as_deref().unwrap_or(""),
+            self.until.as_deref().unwrap_or(""),
+            self.round
+        )
+    }
+
+    fn decode(t: &str) -> Option<Token> {
+        let mut parts = t.split('|');
+        let offset = parts.next()?.parse().ok()?;
+        let prefix = parts.next()?.to_string();
+        let opt = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+        let from = opt(parts.next());
+        let until = opt(parts.next());
+        let round = parts.next().and_then(|r| r.parse().ok()).unwrap_or(0);
+        Some(Token {
+            offset,
+            prefix,
+            from,
+            until,
+            round,
+        })
+    }
 }
 
 fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) -> String {
@@ -245,7 +420,7 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
                 base_url: base_url.to_string(),
                 protocol_version: "2.0".into(),
                 earliest_datestamp: repo.granularity.format(earliest),
-                deleted_record: DeletedRecord::Persistent,
+                deleted_record: repo.deleted_record,
                 granularity: repo.granularity,
             };
             write::identify(&date, base_url, &id, "admin@example.org")
@@ -259,11 +434,17 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
             } else {
                 Verb::ListIdentifiers
             };
-            let (offset, prefix, from, until) = if let Some(token) = params.get("resumptionToken") {
+            let Token {
+                offset,
+                prefix,
+                from,
+                until,
+                round,
+            } = if let Some(token) = params.get("resumptionToken") {
                 if params.len() != 2 {
                     return err(ErrorCode::BadArgument, "resumptionToken is exclusive");
                 }
-                match decode_token(token) {
+                match Token::decode(token) {
                     Some(t) => t,
                     None => return err(ErrorCode::BadResumptionToken, "unknown token"),
                 }
@@ -271,13 +452,24 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
                 let Some(prefix) = params.get("metadataPrefix") else {
                     return err(ErrorCode::BadArgument, "metadataPrefix is required");
                 };
-                (
-                    0,
-                    prefix.clone(),
-                    params.get("from").cloned(),
-                    params.get("until").cloned(),
-                )
+                Token {
+                    offset: 0,
+                    prefix: prefix.clone(),
+                    from: params.get("from").cloned(),
+                    until: params.get("until").cloned(),
+                    round: 0,
+                }
             };
+            if repo.day_granularity_only
+                && [&from, &until]
+                    .iter()
+                    .any(|v| v.as_deref().is_some_and(|v| v.contains('T')))
+            {
+                return err(
+                    ErrorCode::BadArgument,
+                    "this repository supports day granularity only",
+                );
+            }
             if prefix != repo.metadata_prefix {
                 return err(
                     ErrorCode::CannotDisseminateFormat,
@@ -292,6 +484,11 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
             };
             let (Ok(f), Ok(u)) = (parse(&from), parse(&until)) else {
                 return err(ErrorCode::BadArgument, "bad from/until");
+            };
+            let (f, u) = if repo.ignore_from {
+                (None, None)
+            } else {
+                (f, u)
             };
             // Day granularity `until` covers the whole day.
             let u = u.map(|u| {
@@ -327,9 +524,26 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
                     metadata: (!r.deleted).then(|| r.metadata.clone()),
                 })
                 .collect();
-            let token = if end < matching.len() {
+            let next = |offset, round| {
+                Token {
+                    offset,
+                    prefix: prefix.clone(),
+                    from: from.clone(),
+                    until: until.clone(),
+                    round,
+                }
+                .encode()
+            };
+            let token = if repo.endless && end == matching.len() {
                 Some(ResumptionToken {
-                    token: encode_token(end, &prefix, from.as_deref(), until.as_deref()),
+                    token: next(0, round + 1),
+                    complete_list_size: Some(matching.len() as u64),
+                    cursor: Some(offset as u64),
+                    expiration_date: None,
+                })
+            } else if end < matching.len() {
+                Some(ResumptionToken {
+                    token: next(end, round),
                     complete_list_size: Some(matching.len() as u64),
                     cursor: Some(offset as u64),
                     expiration_date: None,

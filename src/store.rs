@@ -22,7 +22,8 @@ pub const DB_FILE: &str = "unicat.db";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
 INSERT INTO meta VALUES ('seq', 0);
 
@@ -105,7 +106,19 @@ CREATE TABLE publish_state (
     last_seq INTEGER NOT NULL,
     published_at TEXT NOT NULL
 ) STRICT;
-"#];
+"#,
+    r#"
+ALTER TABLE harvest_runs ADD COLUMN repaired INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE harvest_state ADD COLUMN checkpoint_from TEXT;
+ALTER TABLE harvest_state ADD COLUMN checkpoint_first_date TEXT;
+ALTER TABLE harvest_state ADD COLUMN checkpoint_cursor INTEGER;
+CREATE TABLE reconcile_seen (
+    partner TEXT NOT NULL,
+    oai_id TEXT NOT NULL,
+    PRIMARY KEY (partner, oai_id)
+) STRICT, WITHOUT ROWID;
+"#,
+];
 
 /// A handle on the database. One per thread of work; SQLite serialises
 /// writers and the busy timeout makes a second writer wait instead of fail.
@@ -165,6 +178,8 @@ pub struct PageCounts {
     pub deleted: u64,
     /// Records set aside.
     pub quarantined: u64,
+    /// Invalid characters repaired in the responses (not records).
+    pub repaired: u64,
 }
 
 impl PageCounts {
@@ -175,7 +190,27 @@ impl PageCounts {
         self.unchanged += o.unchanged;
         self.deleted += o.deleted;
         self.quarantined += o.quarantined;
+        self.repaired += o.repaired;
     }
+
+    /// Records received: every record of a page lands in exactly one of
+    /// new, updated, unchanged, deleted or quarantined.
+    pub fn seen(&self) -> u64 {
+        self.new + self.updated + self.unchanged + self.deleted + self.quarantined
+    }
+}
+
+/// Where an interrupted run can resume: saved with every page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The resumption token of the next page.
+    pub token: Option<String>,
+    /// The token's cursor, if the repository gave one.
+    pub cursor: Option<u64>,
+    /// The `from` the run sent.
+    pub from: Option<String>,
+    /// The responseDate of the run's first request (the next `from`).
+    pub first_response_date: Option<String>,
 }
 
 /// A harvest run as recorded.
@@ -346,14 +381,18 @@ impl Store {
         run_id: i64,
         partner: &str,
         items: &[PageItem],
-        resumption_token: Option<&str>,
+        checkpoint: &Checkpoint,
+        repaired: u64,
     ) -> Result<PageCounts> {
         // IMMEDIATE takes the write lock up front, so two writers queue on
         // the busy timeout instead of one failing when it upgrades.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut counts = PageCounts::default();
+        let mut counts = PageCounts {
+            repaired,
+            ..PageCounts::default()
+        };
         for item in items {
             match item {
                 PageItem::Upsert {
@@ -444,26 +483,40 @@ impl Store {
         }
         tx.execute(
             "UPDATE harvest_runs SET pages = pages + 1, new = new + ?2, updated = updated + ?3,
-             unchanged = unchanged + ?4, deleted = deleted + ?5, quarantined = quarantined + ?6 WHERE id = ?1",
+             unchanged = unchanged + ?4, deleted = deleted + ?5, quarantined = quarantined + ?6,
+             repaired = repaired + ?7 WHERE id = ?1",
             params![
                 run_id,
                 counts.new as i64,
                 counts.updated as i64,
                 counts.unchanged as i64,
                 counts.deleted as i64,
-                counts.quarantined as i64
+                counts.quarantined as i64,
+                counts.repaired as i64
             ],
         )?;
         tx.execute(
-            "INSERT INTO harvest_state (partner, resumption_token, run_id) VALUES (?1, ?2, ?3)
-             ON CONFLICT (partner) DO UPDATE SET resumption_token = ?2, run_id = ?3",
-            params![partner, resumption_token, run_id],
+            "INSERT INTO harvest_state (partner, resumption_token, run_id, checkpoint_from, checkpoint_first_date,
+                                        checkpoint_cursor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (partner) DO UPDATE SET resumption_token = ?2, run_id = ?3, checkpoint_from = ?4,
+                 checkpoint_first_date = ?5, checkpoint_cursor = ?6",
+            params![
+                partner,
+                checkpoint.token,
+                run_id,
+                checkpoint.from,
+                checkpoint.first_response_date,
+                checkpoint.cursor.map(|c| c as i64)
+            ],
         )?;
         tx.commit()?;
         Ok(counts)
     }
 
     /// Close a run. Only a complete run moves the partner's `from` forward.
+    /// A failed run keeps its checkpoint (the next run resumes there)
+    /// unless `drop_checkpoint`, for failures that resuming would repeat.
     pub fn finish_run(
         &mut self,
         run_id: i64,
@@ -471,8 +524,11 @@ impl Store {
         ok: bool,
         next_from: Option<&str>,
         error: Option<&str>,
+        drop_checkpoint: bool,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE harvest_runs SET finished_at = ?2, outcome = ?3, next_from = ?4, error = ?5 WHERE id = ?1",
             params![run_id, now_rfc3339(), if ok { "ok" } else { "failed" }, next_from, error],
@@ -480,12 +536,103 @@ impl Store {
         if ok {
             tx.execute(
                 "INSERT INTO harvest_state (partner, next_from, resumption_token, run_id) VALUES (?1, ?2, NULL, ?3)
-                 ON CONFLICT (partner) DO UPDATE SET next_from = coalesce(?2, next_from), resumption_token = NULL, run_id = ?3",
+                 ON CONFLICT (partner) DO UPDATE SET next_from = coalesce(?2, next_from), resumption_token = NULL,
+                     checkpoint_from = NULL, checkpoint_first_date = NULL, checkpoint_cursor = NULL, run_id = ?3",
                 params![partner, next_from, run_id],
+            )?;
+        } else if drop_checkpoint {
+            tx.execute(
+                "UPDATE harvest_state SET resumption_token = NULL, checkpoint_from = NULL,
+                     checkpoint_first_date = NULL, checkpoint_cursor = NULL WHERE partner = ?1",
+                [partner],
             )?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The checkpoint of an interrupted run, if there is one to resume.
+    pub fn checkpoint(&self, partner: &str) -> Result<Option<Checkpoint>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT resumption_token, checkpoint_cursor, checkpoint_from, checkpoint_first_date
+                 FROM harvest_state WHERE partner = ?1 AND resumption_token IS NOT NULL",
+                [partner],
+                |r| {
+                    Ok(Checkpoint {
+                        token: r.get(0)?,
+                        cursor: r.get::<_, Option<i64>>(1)?.map(|c| c as u64),
+                        from: r.get(2)?,
+                        first_response_date: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Start a reconciliation listing for a partner (forgets any earlier one).
+    pub fn reconcile_begin(&mut self, partner: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM reconcile_seen WHERE partner = ?1", [partner])?;
+        Ok(())
+    }
+
+    /// Record identifiers seen by a reconciliation listing (one page).
+    pub fn reconcile_seen(&mut self, partner: &str, ids: &[String]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO reconcile_seen (partner, oai_id) VALUES (?1, ?2)",
+            )?;
+            for id in ids {
+                ins.execute(params![partner, id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Finish a reconciliation: mark live records that the listing did not
+    /// contain as deleted, unless the listing holds fewer than `min_ratio`
+    /// of our live records. Returns (live before, listed, deleted).
+    pub fn reconcile_apply(&mut self, partner: &str, min_ratio: f64) -> Result<(u64, u64, u64)> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let live: i64 = tx.query_row(
+            "SELECT count(*) FROM source_records WHERE partner = ?1 AND deleted = 0",
+            [partner],
+            |r| r.get(0),
+        )?;
+        let listed: i64 = tx.query_row(
+            "SELECT count(*) FROM reconcile_seen WHERE partner = ?1",
+            [partner],
+            |r| r.get(0),
+        )?;
+        if live > 0 && (listed as f64) < min_ratio * live as f64 {
+            anyhow::bail!(
+                "the listing has {listed} identifiers for {live} records we hold (below the minimum ratio {min_ratio}); \
+                 refusing to delete, since a near-empty listing is more likely a broken endpoint"
+            );
+        }
+        tx.execute(
+            "DELETE FROM match_keys WHERE record_id IN (
+                SELECT id FROM source_records s WHERE s.partner = ?1 AND s.deleted = 0
+                AND NOT EXISTS (SELECT 1 FROM reconcile_seen r WHERE r.partner = ?1 AND r.oai_id = s.oai_id))",
+            [partner],
+        )?;
+        let deleted = tx.execute(
+            "UPDATE source_records SET deleted = 1, record = NULL, content_hash = NULL, dedup_dirty = 1
+             WHERE partner = ?1 AND deleted = 0
+             AND NOT EXISTS (SELECT 1 FROM reconcile_seen r WHERE r.partner = ?1 AND r.oai_id = source_records.oai_id)",
+            [partner],
+        )?;
+        tx.execute("DELETE FROM reconcile_seen WHERE partner = ?1", [partner])?;
+        tx.commit()?;
+        Ok((live as u64, listed as u64, deleted as u64))
     }
 
     /// Mark runs left `running` by a crashed process as failed, so that
@@ -505,7 +652,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT id, partner, started_at, finished_at, outcome, pages, new, updated, unchanged, deleted,
-                        quarantined, next_from, error
+                        quarantined, next_from, error, repaired
                  FROM harvest_runs WHERE partner = ?1 ORDER BY id DESC LIMIT 1",
                 [partner],
                 |r| {
@@ -522,6 +669,7 @@ impl Store {
                             unchanged: r.get::<_, i64>(8)? as u64,
                             deleted: r.get::<_, i64>(9)? as u64,
                             quarantined: r.get::<_, i64>(10)? as u64,
+                            repaired: r.get::<_, i64>(13)? as u64,
                         },
                         next_from: r.get(11)?,
                         error: r.get(12)?,

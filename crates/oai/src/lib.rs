@@ -24,6 +24,7 @@
 //! - `request`: [`ListRequest`], [`Request`] and URL building with
 //!   percent-encoding done exactly once.
 //! - `harvest`: [`ListHarvest`], the state machine of one list run.
+//! - `sanitize`: repair of characters XML 1.0 forbids, before parsing.
 //! - [`mod@write`]: responses for our own provider, valid against the
 //!   OAI-PMH schema.
 
@@ -33,6 +34,7 @@ mod error;
 mod harvest;
 mod parse;
 mod request;
+mod sanitize;
 mod types;
 pub mod write;
 mod xml;
@@ -44,6 +46,7 @@ pub use parse::{
     parse_list_records,
 };
 pub use request::{percent_encode, ListRequest, Request};
+pub use sanitize::{sanitize, Repairs};
 pub use types::{
     parse_datestamp, DeletedRecord, ErrorCode, Granularity, Header, Identify, ListPage,
     MetadataFormat, OaiRecord, RejectedRecord, ResumptionToken, UnknownVerb, Verb,
