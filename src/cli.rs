@@ -68,6 +68,22 @@ pub enum Command {
         #[arg(long, short)]
         partner: String,
     },
+    /// Load MARC files (MARCXML or ISO 2709, MARC-8 or UTF-8) as a
+    /// partner's records, through the same normalisation and dedup.
+    Import {
+        /// Partner the records belong to.
+        #[arg(long, short)]
+        partner: String,
+        /// Files to load.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Records that could not be read: list them, or show one with its raw text.
+    Quarantine {
+        /// What to do.
+        #[command(subcommand)]
+        action: QuarantineAction,
+    },
     /// Publish the union catalogue now.
     Publish,
     /// Show each partner's last harvest and the catalogue's size.
@@ -88,6 +104,25 @@ pub enum Command {
         /// Directory for the demo's state and output.
         #[arg(long, default_value = "demo-output")]
         dir: PathBuf,
+    },
+}
+
+/// `unicat quarantine …`
+#[derive(Debug, Subcommand)]
+pub enum QuarantineAction {
+    /// List quarantined records (open ones; `--all` includes superseded).
+    List {
+        /// Only this partner's.
+        #[arg(long, short)]
+        partner: Option<String>,
+        /// Include entries a newer, readable version has superseded.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one entry with its reason and the record as received.
+    Show {
+        /// Entry id, as `list` prints it.
+        id: i64,
     },
 }
 
@@ -230,6 +265,89 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     message: format!("reconcile failed: {partner}: {e}"),
                 }),
             }
+        }
+        Command::Import { partner, files } => {
+            let config = load_config(&cli.config)?;
+            let Some(p) = config.partner(&partner).cloned() else {
+                return Err(Failure {
+                    code: EXIT_CONFIG,
+                    message: format!("no partner named `{partner}` in {}", cli.config.display()),
+                });
+            };
+            let jobs = Jobs::new(Arc::new(config))?;
+            match jobs.import(&p, files).await {
+                Ok(r) => {
+                    let c = r.counts;
+                    println!(
+                        "{partner}: {} file(s), {} records: {} new, {} updated, {} unchanged, {} quarantined, {} repaired",
+                        r.files,
+                        c.seen(),
+                        c.new,
+                        c.updated,
+                        c.unchanged,
+                        c.quarantined,
+                        c.repaired
+                    );
+                    Ok(())
+                }
+                Err(e @ HarvestError::Busy { .. }) => Err(Failure {
+                    code: EXIT_BUSY,
+                    message: e.to_string(),
+                }),
+                Err(e) => Err(Failure {
+                    code: EXIT_SOFTWARE,
+                    message: format!("import failed: {e}"),
+                }),
+            }
+        }
+        Command::Quarantine { action } => {
+            let config = load_config(&cli.config)?;
+            let store = Store::open(&config.state_dir)?;
+            match action {
+                QuarantineAction::List { partner, all } => {
+                    let entries = store.quarantine_list(partner.as_deref(), all)?;
+                    for e in &entries {
+                        println!(
+                            "{:>6}  {:<10} {:<32} {}{}",
+                            e.id,
+                            e.partner,
+                            e.oai_id,
+                            e.reason,
+                            e.resolved_at
+                                .as_deref()
+                                .map(|r| format!(" (superseded {r})"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    println!(
+                        "{} entr{}",
+                        entries.len(),
+                        if entries.len() == 1 { "y" } else { "ies" }
+                    );
+                }
+                QuarantineAction::Show { id } => {
+                    let e = store
+                        .quarantine_entry(id)?
+                        .with_context(|| format!("no quarantine entry {id}"))?;
+                    println!("entry:      {}", e.id);
+                    println!("partner:    {}", e.partner);
+                    println!("identifier: {}", e.oai_id);
+                    println!(
+                        "run:        {}",
+                        e.run_id.map(|r| r.to_string()).unwrap_or_default()
+                    );
+                    println!("at:         {}", e.at.unwrap_or_default());
+                    println!("reason:     {}", e.reason);
+                    if let Some(r) = e.resolved_at {
+                        println!("superseded: {r}");
+                    }
+                    println!(
+                        "---\n{}",
+                        e.raw.unwrap_or_else(|| "(raw record not available)".into())
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Publish => {
             let config = load_config(&cli.config)?;

@@ -341,26 +341,46 @@ pub fn prepare_record(rec: &OaiRecord, partner: &PartnerContext<'_>) -> PageItem
             raw: None,
         };
     };
-    match marcxml::parse_record(raw) {
-        Ok(parsed) => {
-            let record = normalize::normalize(parsed, partner);
-            let keys = dedup::match_keys(&record);
-            let xml = marcxml::to_string(&record);
-            PageItem::Upsert {
-                oai_id,
-                datestamp: rec.header.datestamp.clone(),
-                local_id: record.control("001").map(str::to_string),
-                raw: raw.clone(),
-                content_hash: dedup::content_hash(&xml),
-                record: xml,
-                keys,
-            }
-        }
+    match marcxml::parse_record_checked(raw) {
+        Ok(decoded) => prepare_decoded(
+            oai_id,
+            rec.header.datestamp.clone(),
+            raw.clone(),
+            decoded,
+            partner,
+        ),
         Err(e) => PageItem::Quarantine {
             oai_id,
             reason: format!("MARCXML does not parse: {e}"),
             raw: Some(raw.clone()),
         },
+    }
+}
+
+/// Normalise and key a record that was read (from OAI-PMH or a file).
+pub fn prepare_decoded(
+    oai_id: String,
+    datestamp: String,
+    raw: String,
+    decoded: unicat_marc::Decoded,
+    partner: &PartnerContext<'_>,
+) -> PageItem {
+    for w in &decoded.warnings {
+        warn!(oai_id = %oai_id, warning = %w, "record repaired");
+    }
+    let repairs = decoded.warnings.len() as u64;
+    let record = normalize::normalize(decoded.record, partner);
+    let keys = dedup::match_keys(&record);
+    let xml = marcxml::to_string(&record);
+    PageItem::Upsert {
+        oai_id,
+        datestamp,
+        local_id: record.control("001").map(str::to_string),
+        raw,
+        content_hash: dedup::content_hash(&xml),
+        record: xml,
+        keys,
+        repairs,
     }
 }
 
@@ -564,7 +584,7 @@ async fn harvest_inner(
                         warn!(oai_id, reason, "record quarantined");
                     }
                 }
-                let res = st.commit_page(run_id, &pname, &items, &checkpoint, repairs.total());
+                let res = st.commit_page(run_id, &pname, &items, Some(&checkpoint), repairs.total());
                 (st, res)
             })
             .await

@@ -8,7 +8,7 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -16,6 +16,7 @@ use tokio::sync::{watch, Mutex, Semaphore};
 
 use crate::config::{Config, Partner};
 use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
+use crate::import::{self, ImportReport};
 use crate::pipeline::{self, RefreshSummary};
 use crate::publish::{self, PublishReport};
 use crate::store::Store;
@@ -202,6 +203,32 @@ impl Jobs {
         .await?;
         self.refresh().await.map_err(HarvestError::Failed)?;
         Ok(result)
+    }
+
+    /// Import MARC files as a partner's records, then dedup and merge.
+    pub async fn import(
+        &self,
+        partner: &Partner,
+        files: Vec<PathBuf>,
+    ) -> Result<ImportReport, HarvestError> {
+        let _lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
+            LockError::Busy(holder) => HarvestError::Busy {
+                partner: partner.name().to_string(),
+                holder,
+            },
+            LockError::Io(e) => HarvestError::Failed(e),
+        })?;
+        let config = self.config.clone();
+        let partner = partner.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&config.state_dir)?;
+            import::import_files(&mut store, &partner, &files)
+        })
+        .await
+        .map_err(|e| HarvestError::Failed(anyhow::anyhow!("import worker panicked: {e}")))?
+        .map_err(HarvestError::Failed)?;
+        self.refresh().await.map_err(HarvestError::Failed)?;
+        Ok(report)
     }
 
     /// Run a dedup-and-merge pass over whatever changed.

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dedup;
 pub mod demo;
 pub mod harvest;
+pub mod import;
 pub mod jobs;
 pub mod merge;
 pub mod metrics;

@@ -118,6 +118,11 @@ CREATE TABLE reconcile_seen (
     PRIMARY KEY (partner, oai_id)
 ) STRICT, WITHOUT ROWID;
 "#,
+    r#"
+ALTER TABLE quarantine ADD COLUMN resolved_at TEXT;
+ALTER TABLE quarantine ADD COLUMN at TEXT;
+CREATE INDEX quarantine_open ON quarantine(partner, oai_id) WHERE resolved_at IS NULL;
+"#,
 ];
 
 /// A handle on the database. One per thread of work; SQLite serialises
@@ -146,6 +151,8 @@ pub enum PageItem {
         content_hash: String,
         /// Match keys of the normalised record.
         keys: Vec<String>,
+        /// Repairs the reader made (e.g. leader/09 fixed), counted.
+        repairs: u64,
     },
     /// A record the partner deleted.
     Delete {
@@ -381,7 +388,7 @@ impl Store {
         run_id: i64,
         partner: &str,
         items: &[PageItem],
-        checkpoint: &Checkpoint,
+        checkpoint: Option<&Checkpoint>,
         repaired: u64,
     ) -> Result<PageCounts> {
         // IMMEDIATE takes the write lock up front, so two writers queue on
@@ -403,7 +410,15 @@ impl Store {
                     record,
                     content_hash,
                     keys,
+                    repairs,
                 } => {
+                    counts.repaired += repairs;
+                    // A new version that reads: the quarantined ones are
+                    // superseded (kept, marked resolved, for the record).
+                    tx.prepare_cached(
+                        "UPDATE quarantine SET resolved_at = ?3 WHERE partner = ?1 AND oai_id = ?2 AND resolved_at IS NULL",
+                    )?
+                    .execute(params![partner, oai_id, now_rfc3339()])?;
                     let existing: Option<(i64, bool, Option<String>)> = tx
                         .query_row(
                             "SELECT id, deleted, content_hash FROM source_records WHERE partner = ?1 AND oai_id = ?2",
@@ -475,8 +490,8 @@ impl Store {
                 } => {
                     counts.quarantined += 1;
                     tx.execute(
-                        "INSERT INTO quarantine (partner, oai_id, run_id, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![partner, oai_id, run_id, reason, raw],
+                        "INSERT INTO quarantine (partner, oai_id, run_id, reason, raw, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![partner, oai_id, run_id, reason, raw, now_rfc3339()],
                     )?;
                 }
             }
@@ -495,21 +510,24 @@ impl Store {
                 counts.repaired as i64
             ],
         )?;
-        tx.execute(
-            "INSERT INTO harvest_state (partner, resumption_token, run_id, checkpoint_from, checkpoint_first_date,
-                                        checkpoint_cursor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (partner) DO UPDATE SET resumption_token = ?2, run_id = ?3, checkpoint_from = ?4,
-                 checkpoint_first_date = ?5, checkpoint_cursor = ?6",
-            params![
-                partner,
-                checkpoint.token,
-                run_id,
-                checkpoint.from,
-                checkpoint.first_response_date,
-                checkpoint.cursor.map(|c| c as i64)
-            ],
-        )?;
+        // Imports have no checkpoint, and must not clear a harvest's.
+        if let Some(checkpoint) = checkpoint {
+            tx.execute(
+                "INSERT INTO harvest_state (partner, resumption_token, run_id, checkpoint_from, checkpoint_first_date,
+                                            checkpoint_cursor)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (partner) DO UPDATE SET resumption_token = ?2, run_id = ?3, checkpoint_from = ?4,
+                     checkpoint_first_date = ?5, checkpoint_cursor = ?6",
+                params![
+                    partner,
+                    checkpoint.token,
+                    run_id,
+                    checkpoint.from,
+                    checkpoint.first_response_date,
+                    checkpoint.cursor.map(|c| c as i64)
+                ],
+            )?;
+        }
         tx.commit()?;
         Ok(counts)
     }
@@ -679,6 +697,47 @@ impl Store {
             .optional()?)
     }
 
+    /// Quarantine entries, newest first: open ones only unless `all`.
+    pub fn quarantine_list(
+        &self,
+        partner: Option<&str>,
+        all: bool,
+    ) -> Result<Vec<QuarantineEntry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, partner, oai_id, run_id, reason, at, resolved_at, NULL FROM quarantine
+             WHERE (?1 IS NULL OR partner = ?1) AND (?2 OR resolved_at IS NULL) ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map(params![partner, all], quarantine_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One quarantine entry with the raw record as received.
+    pub fn quarantine_entry(&self, id: i64) -> Result<Option<QuarantineEntry>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, partner, oai_id, run_id, reason, at, resolved_at, raw FROM quarantine WHERE id = ?1",
+                [id],
+                quarantine_row,
+            )
+            .optional()?)
+    }
+
+    /// Close an import run (it never moves `from` or touches a harvest's
+    /// checkpoint).
+    pub fn finish_import_run(&mut self, run_id: i64, ok: bool, error: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE harvest_runs SET finished_at = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
+            params![
+                run_id,
+                now_rfc3339(),
+                if ok { "ok" } else { "failed" },
+                error
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Start time of the partner's last successful run.
     pub fn last_success_started(
         &self,
@@ -745,10 +804,10 @@ impl Store {
         )? as u64)
     }
 
-    /// Quarantined records of a partner.
+    /// Quarantined records of a partner that no newer version superseded.
     pub fn count_quarantined(&self, partner: &str) -> Result<u64> {
         Ok(self.conn.query_row(
-            "SELECT count(*) FROM quarantine WHERE partner = ?1",
+            "SELECT count(*) FROM quarantine WHERE partner = ?1 AND resolved_at IS NULL",
             [partner],
             |r| r.get::<_, i64>(0),
         )? as u64)
@@ -896,6 +955,40 @@ impl Store {
         )?;
         Ok(())
     }
+}
+
+/// A quarantined record.
+#[derive(Debug, Clone)]
+pub struct QuarantineEntry {
+    /// Entry id (for `quarantine show`).
+    pub id: i64,
+    /// Partner name.
+    pub partner: String,
+    /// OAI identifier (or `import:…`).
+    pub oai_id: String,
+    /// The run that received it.
+    pub run_id: Option<i64>,
+    /// Why it was set aside.
+    pub reason: String,
+    /// When (RFC 3339).
+    pub at: Option<String>,
+    /// When a newer, readable version superseded it.
+    pub resolved_at: Option<String>,
+    /// The record as received (only filled by `quarantine_entry`).
+    pub raw: Option<String>,
+}
+
+fn quarantine_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantineEntry> {
+    Ok(QuarantineEntry {
+        id: r.get(0)?,
+        partner: r.get(1)?,
+        oai_id: r.get(2)?,
+        run_id: r.get(3)?,
+        reason: r.get(4)?,
+        at: r.get(5)?,
+        resolved_at: r.get(6)?,
+        raw: r.get(7)?,
+    })
 }
 
 fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRecord> {

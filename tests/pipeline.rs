@@ -143,6 +143,27 @@ async fn published_files_are_read_by_independent_tools() {
     let xml = String::from_utf8_lossy(&out.stdout);
     assert_eq!(xml.matches("<record").count() as u64, report.records);
 
+    // pymarc, strict about structure and UTF-8: every record must load.
+    let script = r#"
+import sys, pymarc
+n = 0
+with open(sys.argv[1], 'rb') as f:
+    for r in pymarc.MARCReader(f, to_unicode=True, force_utf8=True, utf8_handling='strict'):
+        if r is None:
+            sys.exit('pymarc could not read a record: %s' % f)
+        n += 1
+print(n)
+"#;
+    let out = tool("python3", "python3")
+        .args(["-c", script])
+        .arg(&mrc)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("No module named"), "pymarc is needed: pip install pymarc (.ci/run does)");
+    assert!(out.status.success(), "pymarc failed: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), report.records.to_string());
+
     let schema = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../shared/data/schemas/MARC21slim.xsd"
