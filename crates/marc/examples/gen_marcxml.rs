@@ -224,16 +224,16 @@ fn record(rng: &mut Rng, n: usize) -> Record {
             .with('c', "21 cm")
             .into(),
     );
-    for (tag, a, b) in [
-        ("336", "text", "txt"),
-        ("337", "unmediated", "n"),
-        ("338", "volume", "nc"),
+    for (tag, a, b, source) in [
+        ("336", "text", "txt", "rdacontent"),
+        ("337", "unmediated", "n", "rdamedia"),
+        ("338", "volume", "nc", "rdacarrier"),
     ] {
         r.push(
             DataField::new(tag, ' ', ' ')
                 .with('a', a)
                 .with('b', b)
-                .with('2', format!("rda{}", &tag[1..]))
+                .with('2', source)
                 .into(),
         );
     }

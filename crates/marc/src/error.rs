@@ -83,6 +83,18 @@ pub enum MarcError {
         position: u64,
     },
 
+    /// A MARCXML element repeats an attribute that this crate reads (XML
+    /// does not allow a repeated attribute at all).
+    #[error("<{element}> at byte {position} has a second {attribute} attribute")]
+    DuplicateAttribute {
+        /// Local name of the element.
+        element: &'static str,
+        /// Name of the repeated attribute.
+        attribute: &'static str,
+        /// Byte offset of the element.
+        position: u64,
+    },
+
     /// A MARCXML record holds an element that has no place there.
     #[error("unexpected element <{name}> inside <{parent}> at byte {position}")]
     UnexpectedElement {

@@ -216,13 +216,13 @@ impl<'a> Decoder<'a> {
                         self.entry(value, byte, ANSEL.name)?;
                     }
                     None => {
-                        return Err(self.fail(
-                            self.at,
-                            Marc8ErrorKind::Unmapped {
-                                byte,
-                                set: "the C1 codes of MARC-8",
-                            },
-                        ))
+                        let set = if byte < 0xA0 {
+                            "the C1 codes of MARC-8"
+                        } else {
+                            // 0xA0 and 0xFF lie outside every 94-character set.
+                            "any MARC-8 set"
+                        };
+                        return Err(self.fail(self.at, Marc8ErrorKind::Unmapped { byte, set }));
                     }
                 },
             }

@@ -90,6 +90,8 @@ pub struct Reader<R: BufRead> {
     /// Depth of open elements outside records, to notice a document that
     /// ends before its root element is closed (a truncated download).
     depth: usize,
+    /// Number of fields in the last record, as a capacity hint.
+    fields_hint: usize,
     done: bool,
 }
 
@@ -130,6 +132,7 @@ impl<R: BufRead> Reader<R> {
             buf: Vec::new(),
             mode,
             depth: 0,
+            fields_hint: 0,
             done: false,
         }
     }
@@ -208,7 +211,7 @@ impl<R: BufRead> Reader<R> {
     /// OAI wrapper as a bad MARC record would hide the MARC record inside it.
     /// The caller then goes on scanning inside it.
     fn record(&mut self, position: u64) -> Option<Step> {
-        let mut builder = RecordBuilder::new(position);
+        let mut builder = RecordBuilder::new(position, self.fields_hint);
         loop {
             self.buf.clear();
             let at = self.xml.buffer_position();
@@ -240,6 +243,7 @@ impl<R: BufRead> Reader<R> {
                         }
                     }
                     if builder.handle(event, at) {
+                        self.fields_hint = builder.fields.len();
                         return Some(Step::Record {
                             position,
                             result: builder.finish(),
@@ -342,14 +346,16 @@ struct RecordBuilder {
 }
 
 impl RecordBuilder {
-    fn new(position: u64) -> Self {
+    /// A builder for the record at `position`; `fields` is a guess at how
+    /// many fields it has (the previous record's count), to avoid regrowing.
+    fn new(position: u64, fields: usize) -> Self {
         RecordBuilder {
             position,
             stack: vec![Frame::Record],
             leader: None,
             leader_seen: false,
             seen_child: false,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(fields),
             data: None,
             text: String::new(),
             error: None,
@@ -373,13 +379,14 @@ impl RecordBuilder {
             }
             Event::End(_) => return self.close(),
             Event::Text(text) => match self.leaf() {
-                Some(true) => match decode_text(&text) {
-                    Ok(value) => self.text.push_str(&value),
-                    Err(source) => self.fail(MarcError::Xml {
-                        position: at,
-                        source,
-                    }),
-                },
+                Some(true) => {
+                    if let Err(source) = push_text(&mut self.text, &text) {
+                        self.fail(MarcError::Xml {
+                            position: at,
+                            source,
+                        });
+                    }
+                }
                 Some(false)
                     if !text
                         .iter()
@@ -463,7 +470,9 @@ impl RecordBuilder {
                 }
                 b"controlfield" => {
                     self.text.clear();
-                    match tag_attribute(start, "controlfield", at) {
+                    match Attributes::of(start, "controlfield", at)
+                        .and_then(|attributes| tag_attribute(&attributes, "controlfield", at))
+                    {
                         Ok(tag) => Frame::Control(Some(tag)),
                         Err(err) => {
                             self.fail(err);
@@ -575,22 +584,99 @@ impl RecordBuilder {
     }
 }
 
+/// The attributes this module reads, as found in one start tag (undecoded).
+#[derive(Default)]
+struct Attributes<'a> {
+    tag: Option<Cow<'a, [u8]>>,
+    ind1: Option<Cow<'a, [u8]>>,
+    ind2: Option<Cow<'a, [u8]>>,
+    code: Option<Cow<'a, [u8]>>,
+}
+
+impl<'a> Attributes<'a> {
+    /// Reads the attributes of `start` in one pass, so that quick-xml
+    /// checks the syntax of the whole tag.
+    ///
+    /// A repeated `tag`, `ind1`, `ind2` or `code` is a duplicate-attribute
+    /// error, as XML requires. quick-xml's own duplicate check is off: it
+    /// allocates for every element, which is most of this reader's time on
+    /// large files, and a repeated attribute that this module does not
+    /// read cannot change the record. Namespace declarations are skipped so
+    /// that `xmlns:tag="..."` is never taken for a `tag` attribute.
+    fn of(start: &'a BytesStart<'_>, element: &'static str, at: u64) -> Result<Self, MarcError> {
+        let mut found = Attributes::default();
+        let mut attributes = start.attributes();
+        attributes.with_checks(false);
+        for attr in attributes {
+            let attr = attr.map_err(|err| MarcError::Xml {
+                position: at,
+                source: err.into(),
+            })?;
+            if attr.key.as_namespace_binding().is_some() {
+                continue;
+            }
+            let (slot, attribute) = match attr.key.local_name().as_ref() {
+                b"tag" => (&mut found.tag, "tag"),
+                b"ind1" => (&mut found.ind1, "ind1"),
+                b"ind2" => (&mut found.ind2, "ind2"),
+                b"code" => (&mut found.code, "code"),
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(MarcError::DuplicateAttribute {
+                    element,
+                    attribute,
+                    position: at,
+                });
+            }
+            *slot = Some(attr.value);
+        }
+        Ok(found)
+    }
+}
+
+/// Decodes an attribute value: UTF-8, whitespace, then references.
+///
+/// Borrows when there is nothing to decode, which is almost always: this
+/// runs for every tag, indicator and subfield code.
+fn attribute_text<'v>(raw: &'v [u8], at: u64) -> Result<Cow<'v, str>, MarcError> {
+    let xml_error = |source: quick_xml::Error| MarcError::Xml {
+        position: at,
+        source,
+    };
+    let text = std::str::from_utf8(raw)
+        .map_err(|err| xml_error(quick_xml::Error::Encoding(err.into())))?;
+    if !text.contains(['\t', '\n', '\r', '&']) {
+        return Ok(Cow::Borrowed(text));
+    }
+    // XML 1.0 §3.3.3: literal line ends and tabs in attribute values are
+    // read as spaces (references such as &#9; are not, which is why the
+    // writer uses them).
+    let normalized = text.replace("\r\n", " ").replace(['\t', '\n', '\r'], " ");
+    let value = quick_xml::escape::unescape(&normalized).map_err(|err| xml_error(err.into()))?;
+    Ok(Cow::Owned(value.into_owned()))
+}
+
 /// Reads and checks the `tag` attribute of a field element.
 fn tag_attribute(
-    start: &BytesStart<'_>,
+    attributes: &Attributes<'_>,
     element: &'static str,
     at: u64,
 ) -> Result<String, MarcError> {
-    let tag = attribute(start, b"tag", at)?.ok_or(MarcError::MissingAttribute {
-        element,
-        attribute: "tag",
-        position: at,
-    })?;
+    let raw = attributes
+        .tag
+        .as_deref()
+        .ok_or(MarcError::MissingAttribute {
+            element,
+            attribute: "tag",
+            position: at,
+        })?;
+    let tag = attribute_text(raw, at)?;
     if tag.len() == 3 && tag.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(tag)
+        Ok(tag.into_owned())
     } else {
         Err(MarcError::BadTag {
-            tag,
+            tag: tag.into_owned(),
             position: Some(at),
         })
     }
@@ -598,21 +684,16 @@ fn tag_attribute(
 
 /// Reads the attributes of a `<datafield>` start tag.
 fn data_field(start: &BytesStart<'_>, at: u64) -> Result<DataField, MarcError> {
-    let tag = tag_attribute(start, "datafield", at)?;
-    let ind1 = indicator(start, b"ind1", 1, &tag, at)?;
-    let ind2 = indicator(start, b"ind2", 2, &tag, at)?;
+    let attributes = Attributes::of(start, "datafield", at)?;
+    let tag = tag_attribute(&attributes, "datafield", at)?;
+    let ind1 = indicator(attributes.ind1.as_deref(), 1, &tag, at)?;
+    let ind2 = indicator(attributes.ind2.as_deref(), 2, &tag, at)?;
     Ok(DataField::new(tag, ind1, ind2))
 }
 
 /// Reads an indicator attribute; missing or empty means blank.
-fn indicator(
-    start: &BytesStart<'_>,
-    name: &[u8],
-    which: u8,
-    tag: &str,
-    at: u64,
-) -> Result<char, MarcError> {
-    let value = attribute(start, name, at)?.unwrap_or_default();
+fn indicator(raw: Option<&[u8]>, which: u8, tag: &str, at: u64) -> Result<char, MarcError> {
+    let value = attribute_text(raw.unwrap_or_default(), at)?;
     let mut chars = value.chars();
     match (chars.next(), chars.next()) {
         (None, _) => Ok(' '),
@@ -620,7 +701,7 @@ fn indicator(
         (Some(_), Some(_)) => Err(MarcError::BadIndicator {
             tag: tag.to_owned(),
             which,
-            value,
+            value: value.into_owned(),
             position: Some(at),
             iso2709: false,
         }),
@@ -629,59 +710,39 @@ fn indicator(
 
 /// Reads the `code` attribute of a `<subfield>`.
 fn subfield_code(start: &BytesStart<'_>, tag: &str, at: u64) -> Result<char, MarcError> {
-    let code = attribute(start, b"code", at)?.ok_or(MarcError::MissingAttribute {
-        element: "subfield",
-        attribute: "code",
-        position: at,
-    })?;
+    let attributes = Attributes::of(start, "subfield", at)?;
+    let raw = attributes
+        .code
+        .as_deref()
+        .ok_or(MarcError::MissingAttribute {
+            element: "subfield",
+            attribute: "code",
+            position: at,
+        })?;
+    let code = attribute_text(raw, at)?;
     let mut chars = code.chars();
     match (chars.next(), chars.next()) {
         (Some(c), None) => Ok(c),
         _ => Err(MarcError::BadSubfieldCode {
             tag: tag.to_owned(),
-            code,
+            code: code.into_owned(),
             position: Some(at),
             iso2709: false,
         }),
     }
 }
 
-/// The decoded value of the attribute with local name `name`, if present.
-///
-/// Namespace declarations are skipped so that `xmlns:tag="..."` is never
-/// taken for a `tag` attribute.
-fn attribute(start: &BytesStart<'_>, name: &[u8], at: u64) -> Result<Option<String>, MarcError> {
-    let xml_error = |source: quick_xml::Error| MarcError::Xml {
-        position: at,
-        source,
-    };
-    for attr in start.attributes() {
-        let attr = attr.map_err(|err| xml_error(err.into()))?;
-        if attr.key.as_namespace_binding().is_some() || attr.key.local_name().as_ref() != name {
-            continue;
-        }
-        let raw = std::str::from_utf8(&attr.value)
-            .map_err(|err| xml_error(quick_xml::Error::Encoding(err.into())))?;
-        // XML 1.0 §3.3.3: literal line ends and tabs in attribute values are
-        // read as spaces (references such as &#9; are not, which is why the
-        // writer uses them).
-        let normalized: Cow<'_, str> = if raw.contains(['\t', '\n', '\r']) {
-            Cow::Owned(raw.replace("\r\n", " ").replace(['\t', '\n', '\r'], " "))
-        } else {
-            Cow::Borrowed(raw)
-        };
-        let value =
-            quick_xml::escape::unescape(&normalized).map_err(|err| xml_error(err.into()))?;
-        return Ok(Some(value.into_owned()));
-    }
-    Ok(None)
-}
-
-/// Decodes the raw bytes of a text node: UTF-8, line ends, then references.
-fn decode_text(raw: &[u8]) -> Result<String, quick_xml::Error> {
+/// Appends the decoded text of a text node to `out`: UTF-8, line ends, then
+/// references; without an intermediate copy when there is nothing to decode.
+fn push_text(out: &mut String, raw: &[u8]) -> Result<(), quick_xml::Error> {
     let text = std::str::from_utf8(raw).map_err(|err| quick_xml::Error::Encoding(err.into()))?;
+    if !text.contains(['&', '\r']) {
+        out.push_str(text);
+        return Ok(());
+    }
     let text = normalize_line_ends(text);
-    Ok(quick_xml::escape::unescape(&text)?.into_owned())
+    out.push_str(&quick_xml::escape::unescape(&text)?);
+    Ok(())
 }
 
 /// XML 1.0 §2.11: a literal CR LF or lone CR in the document is read as LF.
@@ -975,6 +1036,10 @@ mod tests {
             (
                 "<controlfield tag=\"001\">&nbsp;</controlfield>",
                 "malformed xml",
+            ),
+            (
+                "<datafield tag=\"245\" ind1=\"1\" ind1=\"2\"/>",
+                "<datafield> at byte 49 has a second ind1 attribute",
             ),
         ];
         for (body, expected) in cases {
