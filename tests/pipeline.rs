@@ -160,9 +160,15 @@ print(n)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("No module named"), "pymarc is needed: pip install pymarc (.ci/run does)");
+    assert!(
+        !stderr.contains("No module named"),
+        "pymarc is needed: pip install pymarc (.ci/run does)"
+    );
     assert!(out.status.success(), "pymarc failed: {stderr}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), report.records.to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        report.records.to_string()
+    );
 
     let schema = concat!(
         env!("CARGO_MANIFEST_DIR"),
