@@ -218,24 +218,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             } else {
                 let mut v = Vec::new();
                 for name in &partner {
-                    match config.partner(name) {
-                        Some(p) => v.push(p.clone()),
-                        None => {
-                            return Err(Failure {
-                                code: EXIT_CONFIG,
-                                message: format!(
-                                    "no partner named `{name}` in {} (known: {})",
-                                    cli.config.display(),
-                                    config
-                                        .partners
-                                        .iter()
-                                        .map(|p| p.name())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            })
-                        }
-                    }
+                    v.push(find_partner(&config, &cli.config, name)?);
                 }
                 v
             };
@@ -243,12 +226,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Reconcile { partner } => {
             let config = load_config(&cli.config)?;
-            let Some(p) = config.partner(&partner).cloned() else {
-                return Err(Failure {
-                    code: EXIT_CONFIG,
-                    message: format!("no partner named `{partner}` in {}", cli.config.display()),
-                });
-            };
+            let p = find_partner(&config, &cli.config, &partner)?;
             let jobs = Jobs::new(Arc::new(config))?;
             let (_stop_tx, stop_rx) = watch::channel(false);
             match jobs.reconcile(&p, stop_rx).await {
@@ -268,12 +246,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Import { partner, files } => {
             let config = load_config(&cli.config)?;
-            let Some(p) = config.partner(&partner).cloned() else {
-                return Err(Failure {
-                    code: EXIT_CONFIG,
-                    message: format!("no partner named `{partner}` in {}", cli.config.display()),
-                });
-            };
+            let p = find_partner(&config, &cli.config, &partner)?;
             let jobs = Jobs::new(Arc::new(config))?;
             match jobs.import(&p, files).await {
                 Ok(r) => {
@@ -380,6 +353,23 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The partner with this name, or a config error listing the known ones.
+fn find_partner(config: &Config, path: &Path, name: &str) -> Result<config::Partner, Failure> {
+    config.partner(name).cloned().ok_or_else(|| Failure {
+        code: EXIT_CONFIG,
+        message: format!(
+            "no partner named `{name}` in {} (known: {})",
+            path.display(),
+            config
+                .partners
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }
 
 async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(), Failure> {

@@ -458,25 +458,16 @@ async fn harvest_inner(
         shutdown: shutdown.clone(),
         last_request: None,
     };
-    let identify = match fetcher
+    let planned = match fetcher
         .fetch(&Request::Identify.url(&base), unicat_oai::parse_identify)
         .await
     {
-        Ok(i) => i,
-        Err(e) => {
-            record_failure(
-                &mut store,
-                run_id,
-                &name,
-                &e,
-                0,
-                progress.counts,
-                started.elapsed(),
-            );
-            return Err(e);
+        Ok(identify) => {
+            plan_run(&store, cfg, partner, &identify).map(|(from, m)| (identify, from, m))
         }
+        Err(e) => Err(e),
     };
-    let (from, mut machine) = match plan_run(&store, cfg, partner, &identify) {
+    let (identify, from, mut machine) = match planned {
         Ok(v) => v,
         Err(e) => {
             record_failure(
@@ -497,6 +488,7 @@ async fn harvest_inner(
         from = from.as_deref().unwrap_or("(full)"),
         granularity = identify.granularity.as_str(),
         deleted_record = identify.deleted_record.as_str(),
+        earliest = %identify.earliest_datestamp,
         "harvest started"
     );
 

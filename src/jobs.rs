@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::sync::{watch, Mutex, Semaphore};
+use tokio::sync::{watch, Mutex, Semaphore, SemaphorePermit};
 
 use crate::config::{Config, Partner};
 use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
@@ -138,24 +138,40 @@ impl Jobs {
         Store::open(&self.config.state_dir)
     }
 
-    /// Harvest one partner, then bring clusters and union records up to date.
-    pub async fn harvest(
+    /// Claim a partner for a job: its lock (so no other process works on
+    /// it) and, for network jobs, one of the `max-concurrent` permits.
+    async fn claim(
         &self,
         partner: &Partner,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<HarvestJobReport, HarvestError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?;
-        let _lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
+        network: bool,
+    ) -> Result<(Option<SemaphorePermit<'_>>, File), HarvestError> {
+        let permit = if network {
+            Some(
+                self.permits
+                    .acquire()
+                    .await
+                    .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?,
+            )
+        } else {
+            None
+        };
+        let lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
             LockError::Busy(holder) => HarvestError::Busy {
                 partner: partner.name().to_string(),
                 holder,
             },
             LockError::Io(e) => HarvestError::Failed(e),
         })?;
+        Ok((permit, lock))
+    }
+
+    /// Harvest one partner, then bring clusters and union records up to date.
+    pub async fn harvest(
+        &self,
+        partner: &Partner,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<HarvestJobReport, HarvestError> {
+        let _claim = self.claim(partner, true).await?;
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let report = harvest::harvest_partner(
             &self.config.harvest,
@@ -180,18 +196,7 @@ impl Jobs {
         partner: &Partner,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(u64, u64, u64), HarvestError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?;
-        let _lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
-            LockError::Busy(holder) => HarvestError::Busy {
-                partner: partner.name().to_string(),
-                holder,
-            },
-            LockError::Io(e) => HarvestError::Failed(e),
-        })?;
+        let _claim = self.claim(partner, true).await?;
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let result = harvest::reconcile_partner(
             &self.config.harvest,
@@ -211,13 +216,7 @@ impl Jobs {
         partner: &Partner,
         files: Vec<PathBuf>,
     ) -> Result<ImportReport, HarvestError> {
-        let _lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
-            LockError::Busy(holder) => HarvestError::Busy {
-                partner: partner.name().to_string(),
-                holder,
-            },
-            LockError::Io(e) => HarvestError::Failed(e),
-        })?;
+        let _claim = self.claim(partner, false).await?;
         let config = self.config.clone();
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {

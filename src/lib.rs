@@ -25,3 +25,4 @@ pub mod progress;
 pub mod publish;
 pub mod store;
 pub mod telemetry;
+pub mod translit;

@@ -1,0 +1,1032 @@
+//! Script-independent skeletons of titles and names, for match keys.
+//!
+//! Partners catalogue one book in Uzbek Cyrillic and Uzbek Latin, in
+//! Azerbaijani Cyrillic and Latin, and in Russian Cyrillic or one of several
+//! romanisations of it (ALA-LC, ISO 9, BGN/PCGN). [`skeleton`] folds all of
+//! these into one comparable form: Cyrillic is first transliterated by the
+//! language's own scheme, then the Latin text is reduced to a deliberately
+//! lossy set of letter classes in which the romanisations agree. The result
+//! is a key for finding candidates, never a text to show: it merges letters
+//! that some languages keep apart (see "Lossy on purpose" below), and it is
+//! only safe next to the other parts of a match key (author, year, volume).
+//! Pure functions: no I/O, no clock, no panics, one pass over the text.
+//!
+//! # The skeleton table
+//!
+//! Case is folded, combining marks (accents, ALA-LC ligature ties such as
+//! `t͡s`) are removed, apostrophe-like marks (`` ' ‘ ’ ` ʻ ʼ ʹ ʺ ″ ′ ´ ``) and the
+//! Cyrillic hard and soft signs are deleted, and then:
+//!
+//! | skeleton | Latin spellings                         | Cyrillic letters                        |
+//! |----------|-----------------------------------------|-----------------------------------------|
+//! | `e`      | e é è ê ë ė ə ä                         | е э ә, ё in Russian                     |
+//! | `i`      | i ı ī í y ĭ ẏ                           | и ы і ӣ й ј ѵ                           |
+//! | `o`      | o ó ö ø ŭ, Uzbek oʻ                     | о ў ө                                   |
+//! | `u`      | u ú ü ū                                 | у ү ұ ӯ                                 |
+//! | `g`      | g ğ gh, Uzbek gʻ                        | г ғ ҝ                                   |
+//! | `q`      | q                                       | қ, Azerbaijani г                        |
+//! | `x`      | x h kh ḥ ḣ                              | х ҳ һ                                   |
+//! | `j`      | j zh ž                                  | ж, Tajik ҷ                              |
+//! | `c`      | c ts (ALA-LC t͡s)                        | ц, Azerbaijani ҹ                        |
+//! | `sh`     | sh š ş ŝ shch sch                       | ш щ                                     |
+//! | `ch`     | ch č ç                                  | ч                                       |
+//! | `ia` `iu`| ya ia i͡a â, yu iu i͡u û                  | я ю                                     |
+//! | `io`     | yo                                      | ё in Uzbek, Azerbaijani, Tajik          |
+//!
+//! Two rules look at neighbours: a `y` before an `e` is dropped (so the
+//! `ye` that Uzbek Latin and BGN/PCGN write for a word-initial or iotated
+//! е agrees with ALA-LC and Cyrillic `e`), and `yy` is one `y` (BGN/PCGN
+//! `-yye` for -ые). Every other Latin letter stands for itself; `h` and `y`
+//! never appear alone in a skeleton, so `sh` and `ch` are unambiguous.
+//! Digits are kept. Everything that is neither letter nor digit separates
+//! words; the result has single spaces and no leading or trailing space.
+//! Letters of other scripts are kept lower-cased (Greek without accents;
+//! Arabic and Hebrew without vowel points), so a text with letters never
+//! gets an empty skeleton.
+//!
+//! # Cyrillic schemes
+//!
+//! - Uzbek: the official 1995 Latin alphabet (ш sh, ч ch, ў oʻ, ғ gʻ, қ q,
+//!   ҳ h, х x, ж j, й y, ё yo, ю yu, я ya, ъ ʼ, ц s at the start of a word
+//!   and after a consonant but ts after a vowel). The `ye` the alphabet
+//!   writes for a word-initial е is not produced: the `ye` rule above would
+//!   remove it again.
+//! - Azerbaijani: the 1991 Latin alphabet (ә ə, г q, ғ ğ, ҝ g, к k, ы ı,
+//!   ј y, ҹ c, ч ç, ш ş, ж j, х x, һ h, ө ö, ү ü), and for the 1939-1958
+//!   Cyrillic alphabet also қ g, ҷ c, й y.
+//! - Russian and every other Cyrillic text: BGN/PCGN without its `ye`/`yë`
+//!   rules (х kh, ц ts, щ shch, ы y, й y, ю iu, я ia as in ALA-LC), with ё
+//!   as е because Russian print mostly omits the dots. The letters of the
+//!   other Cyrillic alphabets have fixed values too (ң ng, ұ u, і i, ҷ j,
+//!   pre-1918 ѣ e, ѳ f, ѵ i) so that a mislabelled text still folds sensibly.
+//!   Kazakh, Kyrgyz and Tajik use this table but write ё as yo.
+//!
+//! The table is built so that most letters reach the same class whichever
+//! scheme is chosen; a wrong language guess changes a skeleton only through
+//! г and қ (q or g), ҷ (j or c), ц (s or c), ё (e or io) and ы before е.
+//!
+//! # Lossy on purpose, and what still differs
+//!
+//! Merged: h, x and kh (Uzbek `hol`/`xol`); ə and e (Azerbaijani `əl`/`el`);
+//! i, ı, y and ы (`мыл`/`мил`); ö/o and ü/u; the soft and hard signs
+//! (`угол`/`уголь`); ё and е in Russian; sch, shch and sh; gh and g; c and ts
+//! (Azerbaijani c is /dʒ/); â and û read as ISO 9 я and ю (Turkish `kâr`
+//! becomes `kiar`). Kept apart: k, q and g (`qoʻl`/`koʻl`, `Sharq`/`shark`,
+//! `Oʻtgan`/`Oʻtkan`), a and o (`Tashkent`/`Toshkent`), s and ts (Uzbek
+//! `sirk`, Russian `tsirk`), i and ii (volume `I`/`II`). Not reconciled:
+//! ISO 9 й written j (j is ж here, as in Uzbek and Azerbaijani Latin) and
+//! the name forms of another language (Nizami Gəncəvi, Nizomiy Ganjaviy).
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// A language as far as script folding cares: the Cyrillic alphabets that
+/// need their own scheme, plus the Latin-script languages partners use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// Uzbek (MARC `uzb`), written in Latin and in Cyrillic.
+    Uzbek,
+    /// Azerbaijani (MARC `aze`), Latin since 1991, Cyrillic before.
+    Azerbaijani,
+    /// Russian (MARC `rus`).
+    Russian,
+    /// Kazakh (MARC `kaz`).
+    Kazakh,
+    /// Kyrgyz (MARC `kir`).
+    Kyrgyz,
+    /// Tajik (MARC `tgk`).
+    Tajik,
+    /// Turkish (MARC `tur`).
+    Turkish,
+    /// English (MARC `eng`).
+    English,
+    /// Any other language that has a code or recognisable letters.
+    Other,
+}
+
+/// The language of a MARC 21 language code (008/35-37, 041 $a), ignoring
+/// case and surrounding blanks. Blank, fill (`|||`), malformed, undetermined
+/// (`und`), no linguistic content (`zxx`) and multiple languages (`mul`)
+/// give `None`; any other well-formed code not listed gives `Some(Other)`.
+pub fn lang_from_marc(code: &str) -> Option<Lang> {
+    let code = code.trim().as_bytes();
+    let [a, b, c] = code else {
+        return None;
+    };
+    if !code.iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    match [
+        a.to_ascii_lowercase(),
+        b.to_ascii_lowercase(),
+        c.to_ascii_lowercase(),
+    ]
+    .as_slice()
+    {
+        b"uzb" => Some(Lang::Uzbek),
+        b"aze" => Some(Lang::Azerbaijani),
+        b"rus" => Some(Lang::Russian),
+        b"kaz" => Some(Lang::Kazakh),
+        b"kir" => Some(Lang::Kyrgyz),
+        // `taj` is the obsolete code older records still carry.
+        b"tgk" | b"taj" => Some(Lang::Tajik),
+        b"tur" => Some(Lang::Turkish),
+        b"eng" => Some(Lang::English),
+        b"und" | b"zxx" | b"mul" => None,
+        _ => Some(Lang::Other),
+    }
+}
+
+/// Which letters a text uses, gathered in one pass for [`guess_lang`].
+#[derive(Default)]
+struct Evidence {
+    cyrillic: bool,
+    /// ў: Uzbek (or Belarusian, which also has і).
+    short_u: bool,
+    /// ӣ ӯ: only Tajik.
+    tajik: bool,
+    /// ҷ: Tajik, or Azerbaijani of 1939-1958 (which also has ә).
+    che: bool,
+    /// ҝ ј ҹ: only Azerbaijani among our languages (ј is also Serbian).
+    az_only: bool,
+    /// ұ: only Kazakh.
+    kazakh_u: bool,
+    /// і: Kazakh, Ukrainian, Belarusian, pre-1918 Russian.
+    dotted_i: bool,
+    /// ї є ґ љ њ ћ ђ џ ѓ ќ ѕ: Ukrainian, Serbian, Macedonian.
+    slavic: bool,
+    /// ә: Azerbaijani or Kazakh.
+    schwa: bool,
+    /// ң: Kazakh or Kyrgyz.
+    eng: bool,
+    /// ө ү: Azerbaijani, Kazakh, Kyrgyz (and Mongolian).
+    oe_ue: bool,
+    /// һ: Azerbaijani or Kazakh.
+    shha: bool,
+    /// ҳ: Uzbek or Tajik.
+    ha: bool,
+    /// қ: Uzbek, Kazakh or Tajik.
+    qa: bool,
+    /// ғ: Uzbek, Azerbaijani, Kazakh or Tajik.
+    gha: bool,
+    /// ə: Azerbaijani Latin.
+    latin_schwa: bool,
+    /// ğ ı: Azerbaijani or Turkish Latin.
+    latin_turkic: bool,
+    /// q x: in Azerbaijani Latin, never in native Turkish words.
+    latin_qx: bool,
+    /// oʻ gʻ in any of their apostrophe forms: Uzbek Latin.
+    uzbek_apostrophe: bool,
+    latin_letters: usize,
+}
+
+/// Guess the language of a text from the letters it uses, or `None` when
+/// the letters do not decide it. Cyrillic letters that only one of our
+/// alphabets has decide first (ӣ ӯ Tajik, ў Uzbek, ҝ ј ҹ Azerbaijani,
+/// ұ Kazakh); letters shared by several (ә ғ қ ҳ ө ү һ ң, and ҷ, which
+/// 1939-1958 Azerbaijani also used) decide by what else is there; Cyrillic
+/// with none of them is Russian. In Latin, ə is Azerbaijani, oʻ and gʻ are
+/// Uzbek, and ğ or ı are Azerbaijani unless a longer text has neither ə, q
+/// nor x, which Turkish lacks.
+pub fn guess_lang(text: &str) -> Option<Lang> {
+    let mut e = Evidence::default();
+    // The two previous characters, for the Uzbek oʻ/gʻ test.
+    let (mut p2, mut p1) = (' ', ' ');
+    for c in text.nfc() {
+        if is_apostrophe(p1)
+            && matches!(p2, 'o' | 'g' | 'O' | 'G')
+            && c.is_alphabetic()
+            && !is_apostrophe(c)
+        {
+            // A straight or right quote after a capital O before a capital
+            // is an Irish name (O'Brien), not Uzbek; the turned comma ʻ and
+            // the left quote are never used there.
+            let uzbek_only_mark = matches!(p1, '\u{02BB}' | '\u{2018}');
+            if uzbek_only_mark || !(p2 == 'O' && c.is_uppercase()) {
+                e.uzbek_apostrophe = true;
+            }
+        }
+        (p2, p1) = (p1, c);
+        for l in c.to_lowercase() {
+            e.note(l);
+        }
+    }
+    e.decide()
+}
+
+impl Evidence {
+    fn note(&mut self, c: char) {
+        if is_cyrillic(c) {
+            self.cyrillic = true;
+        }
+        match c {
+            'ў' => self.short_u = true,
+            'ӣ' | 'ӯ' => self.tajik = true,
+            'ҷ' => self.che = true,
+            'ҝ' | 'ј' | 'ҹ' => self.az_only = true,
+            'ұ' => self.kazakh_u = true,
+            'і' => self.dotted_i = true,
+            'ї' | 'є' | 'ґ' | 'љ' | 'њ' | 'ћ' | 'ђ' | 'џ' | 'ѓ' | 'ќ' | 'ѕ' => {
+                self.slavic = true
+            }
+            'ә' => self.schwa = true,
+            'ң' => self.eng = true,
+            'ө' | 'ү' => self.oe_ue = true,
+            'һ' => self.shha = true,
+            'ҳ' => self.ha = true,
+            'қ' => self.qa = true,
+            'ғ' => self.gha = true,
+            'ə' | 'ǝ' => self.latin_schwa = true,
+            'ğ' | 'ı' => self.latin_turkic = true,
+            'q' | 'x' => self.latin_qx = true,
+            _ => {}
+        }
+        if is_latin(c) {
+            self.latin_letters += 1;
+        }
+    }
+
+    fn decide(&self) -> Option<Lang> {
+        if self.cyrillic {
+            if self.tajik {
+                return Some(Lang::Tajik);
+            }
+            if self.che {
+                return Some(if self.schwa {
+                    Lang::Azerbaijani
+                } else {
+                    Lang::Tajik
+                });
+            }
+            if self.slavic {
+                return Some(Lang::Other);
+            }
+            if self.short_u {
+                // Belarusian has ў and і; Uzbek has no і.
+                return Some(if self.dotted_i {
+                    Lang::Other
+                } else {
+                    Lang::Uzbek
+                });
+            }
+            if self.az_only {
+                return Some(Lang::Azerbaijani);
+            }
+            let kazakh_letters =
+                self.schwa || self.eng || self.qa || self.gha || self.oe_ue || self.shha;
+            if self.kazakh_u || (self.dotted_i && kazakh_letters) {
+                return Some(Lang::Kazakh);
+            }
+            if self.dotted_i {
+                return Some(Lang::Other);
+            }
+            if self.schwa {
+                return Some(if self.eng || self.qa {
+                    Lang::Kazakh
+                } else {
+                    Lang::Azerbaijani
+                });
+            }
+            if self.eng {
+                return Some(if self.qa || self.gha || self.shha {
+                    Lang::Kazakh
+                } else {
+                    Lang::Kyrgyz
+                });
+            }
+            // Kazakh and Tajik texts nearly always show one of their own
+            // letters, checked above; left with ҳ or қ, Uzbek is the answer.
+            if self.ha || self.qa {
+                return Some(Lang::Uzbek);
+            }
+            if self.gha {
+                return Some(if self.oe_ue || self.shha {
+                    Lang::Azerbaijani
+                } else {
+                    Lang::Uzbek
+                });
+            }
+            if self.shha {
+                return Some(Lang::Azerbaijani);
+            }
+            // ө and ү alone: Azerbaijani, Kyrgyz, Kazakh or Mongolian.
+            if self.oe_ue {
+                return None;
+            }
+        }
+        if self.latin_schwa {
+            return Some(Lang::Azerbaijani);
+        }
+        if self.uzbek_apostrophe {
+            return Some(Lang::Uzbek);
+        }
+        if self.cyrillic {
+            return Some(Lang::Russian);
+        }
+        if self.latin_turkic {
+            // ə, q and x are frequent in Azerbaijani; a text of some length
+            // without any of them is Turkish. A short one could be either,
+            // and Azerbaijani is the likelier partner language.
+            return Some(if self.latin_qx || self.latin_letters < 20 {
+                Lang::Azerbaijani
+            } else {
+                Lang::Turkish
+            });
+        }
+        None
+    }
+}
+
+/// The skeleton of a title or name: the folded form in which Cyrillic and
+/// Latin spellings of one word agree (see the module documentation for the
+/// table). `lang` chooses the Cyrillic scheme; when it is `None` or a
+/// Latin-script language (which says nothing about how Cyrillic in the text
+/// is spelt), the scheme comes from [`guess_lang`], and Russian when that
+/// cannot decide. The result is empty only when the text has no letters or
+/// digits.
+pub fn skeleton(text: &str, lang: Option<Lang>) -> String {
+    let mut fold = Fold::with_capacity(text.len());
+    // The scheme is worked out at the first Cyrillic letter, so Latin-only
+    // text (most of the catalogue) never pays for the guess.
+    let mut scheme = None;
+    let mut feed = |c: char| {
+        for l in c.to_lowercase() {
+            fold.feed(l, || {
+                *scheme.get_or_insert_with(|| cyrillic_scheme(lang, text))
+            });
+        }
+    };
+    // ASCII is its own NFKC form; skipping the normaliser for it roughly
+    // halves the cost for English and apostrophe-typed Uzbek titles.
+    if text.is_ascii() {
+        text.chars().for_each(&mut feed);
+    } else {
+        text.nfkc().for_each(&mut feed);
+    }
+    let out = fold.out;
+    if out.is_empty() {
+        fallback(text)
+    } else {
+        out
+    }
+}
+
+fn cyrillic_scheme(lang: Option<Lang>, text: &str) -> Lang {
+    let is_cyrillic_lang = |l: Lang| {
+        matches!(
+            l,
+            Lang::Uzbek
+                | Lang::Azerbaijani
+                | Lang::Russian
+                | Lang::Kazakh
+                | Lang::Kyrgyz
+                | Lang::Tajik
+        )
+    };
+    match lang {
+        Some(l) if is_cyrillic_lang(l) => l,
+        _ => guess_lang(text)
+            .filter(|l| is_cyrillic_lang(*l))
+            .unwrap_or(Lang::Russian),
+    }
+}
+
+/// The skeleton of a text whose letters all fold away (a lone soft sign, an
+/// apostrophe-like modifier letter): its letters as they are, lower-cased,
+/// because an empty key would match every other empty key.
+fn fallback(text: &str) -> String {
+    let mut out = String::new();
+    let mut gap = false;
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if is_combining_mark(c) || is_apostrophe(c) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(c);
+        } else {
+            gap = true;
+        }
+    }
+    out
+}
+
+/// What the digraph rules need to know about something already written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok {
+    /// The start of a word: nothing to combine with.
+    Start,
+    /// A Latin letter written as itself (never `h` or `y`).
+    L(u8),
+    /// The glide y (Latin y, ĭ, й, ј, Russian ы), written `i`; kept apart
+    /// from `i` because it drops before `e` and merges with another `y`.
+    Y,
+    /// Written `sh`.
+    Sh,
+    /// Written `ch`.
+    Ch,
+    /// t + s, written `c`; remembered so that `tsh` can become t + sh.
+    Ts,
+    /// Anything the rules never look back at: digits, other scripts, or a
+    /// merged letter whose predecessor is no longer known.
+    Opaque,
+}
+
+impl Tok {
+    /// The written form of a Latin token (Opaque and Start are never
+    /// rewritten, so they need none).
+    fn text(self) -> &'static str {
+        match self {
+            Tok::L(b) => LETTERS
+                .get(usize::from(b.wrapping_sub(b'a')))
+                .map_or("", |s| *s),
+            Tok::Y => "i",
+            Tok::Sh => "sh",
+            Tok::Ch => "ch",
+            Tok::Ts => "c",
+            Tok::Start | Tok::Opaque => "",
+        }
+    }
+}
+
+const LETTERS: [&str; 26] = [
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
+    "t", "u", "v", "w", "x", "y", "z",
+];
+
+/// The skeleton being written, with the last two tokens of the current word.
+struct Fold {
+    out: String,
+    last: Tok,
+    prev: Tok,
+    /// A separator was seen since the last character written.
+    gap: bool,
+    /// Combining marks after the last letter are kept: they carry vowels in
+    /// Indic and South-East Asian scripts, unlike Latin accents, Cyrillic
+    /// breves (already composed into ў and й) or Arabic and Hebrew points.
+    keep_marks: bool,
+}
+
+impl Fold {
+    fn with_capacity(n: usize) -> Self {
+        Fold {
+            out: String::with_capacity(n),
+            last: Tok::Start,
+            prev: Tok::Start,
+            gap: false,
+            keep_marks: false,
+        }
+    }
+
+    /// Fold one lower-cased character. `scheme` is asked only for Cyrillic.
+    fn feed(&mut self, c: char, scheme: impl FnOnce() -> Lang) {
+        if is_apostrophe(c) {
+            // Deleted without a trace: oʻ and o agree, and so do sʻh and sh.
+            // Marks after it belong to no letter (and kept, they could come
+            // out of canonical order).
+            self.keep_marks = false;
+            return;
+        }
+        if is_combining_mark(c) {
+            if self.keep_marks {
+                self.out.push(c);
+            }
+            return;
+        }
+        self.keep_marks = false;
+        if c.is_ascii_lowercase() {
+            self.latin(c as u8);
+        } else if c.is_ascii_digit() {
+            self.opaque(c);
+        } else if is_cyrillic(c) {
+            let after_vowel = matches!(self.last, Tok::L(b'a' | b'e' | b'i' | b'o' | b'u'));
+            match cyrillic(c, scheme(), after_vowel) {
+                Some(s) => s.bytes().for_each(|b| self.latin(b)),
+                None => self.opaque(c),
+            }
+        } else if is_latin(c) {
+            match latin_special(c).or_else(|| ascii_base(c)) {
+                Some(s) => s.bytes().for_each(|b| self.latin(b)),
+                None => self.opaque(c),
+            }
+        } else if c.is_alphanumeric() {
+            if is_greek(c) {
+                let base = base_char(c);
+                self.opaque(if base == 'ς' { 'σ' } else { base });
+            } else {
+                self.opaque(c);
+                self.keep_marks = !matches!(c, '\u{0590}'..='\u{08FF}');
+            }
+        } else {
+            self.gap = true;
+            self.last = Tok::Start;
+            self.prev = Tok::Start;
+        }
+    }
+
+    /// Fold one ASCII lower-case letter, merging it with what came before.
+    fn latin(&mut self, b: u8) {
+        match (b, self.last) {
+            (b'h', Tok::L(b's')) => self.replace(Tok::Sh),
+            // sch and shch are one sound (щ, or с + ч) in every scheme.
+            (b'h', Tok::L(b'c')) if matches!(self.prev, Tok::L(b's') | Tok::Sh) => {
+                self.pop();
+                self.replace(Tok::Sh);
+            }
+            (b'h', Tok::L(b'c')) => self.replace(Tok::Ch),
+            (b'h', Tok::Ts) => {
+                self.pop();
+                self.push(Tok::L(b't'));
+                self.push(Tok::Sh);
+            }
+            (b'h', Tok::L(b'k')) => self.replace(Tok::L(b'x')),
+            (b'h', Tok::L(b'z')) => self.replace(Tok::L(b'j')),
+            // gh is ғ (ALA-LC Uzbek, English-style spellings).
+            (b'h', Tok::L(b'g')) => {}
+            (b'h', _) => self.push(Tok::L(b'x')),
+            (b's', Tok::L(b't')) => self.replace(Tok::Ts),
+            (b'y', Tok::Y) => {}
+            (b'y', _) => self.push(Tok::Y),
+            (b'e', Tok::Y) => self.replace(Tok::L(b'e')),
+            _ if b.is_ascii_lowercase() => self.push(Tok::L(b)),
+            _ => {}
+        }
+    }
+
+    fn begin_char(&mut self) {
+        if self.gap {
+            if !self.out.is_empty() {
+                self.out.push(' ');
+            }
+            self.gap = false;
+        }
+    }
+
+    fn push(&mut self, t: Tok) {
+        self.begin_char();
+        self.out.push_str(t.text());
+        self.prev = self.last;
+        self.last = t;
+    }
+
+    fn opaque(&mut self, c: char) {
+        self.begin_char();
+        self.out.push(c);
+        self.prev = self.last;
+        self.last = Tok::Opaque;
+    }
+
+    /// Take back the last token; the one before it becomes the last, and
+    /// the one before that is no longer known.
+    fn pop(&mut self) {
+        let keep = self.out.len().saturating_sub(self.last.text().len());
+        if self.out.is_char_boundary(keep) {
+            self.out.truncate(keep);
+        }
+        self.last = self.prev;
+        self.prev = Tok::Opaque;
+    }
+
+    fn replace(&mut self, t: Tok) {
+        self.pop();
+        self.push(t);
+    }
+}
+
+/// Latin letters whose diacritic matters, with their folded spelling. Other
+/// Latin letters lose their diacritics.
+fn latin_special(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ə' | 'ǝ' | 'ä' => "e",
+        'ı' | 'ɨ' => "i",
+        'ğ' | 'ǧ' => "g",
+        'š' | 'ş' | 'ș' => "sh",
+        'č' | 'ç' => "ch",
+        'ž' => "zh",
+        // ISO 9 щ, я, ю.
+        'ŝ' => "shch",
+        'â' => "ya",
+        'û' => "yu",
+        // ALA-LC й, and ALA-LC Uzbek and Belarusian ў.
+        'ĭ' => "y",
+        'ŭ' => "o",
+        'ł' => "l",
+        'ø' => "o",
+        'đ' => "dj",
+        'ð' => "d",
+        'þ' => "th",
+        'æ' => "ae",
+        'œ' => "oe",
+        'ß' => "ss",
+        'ŋ' => "ng",
+        'ħ' => "h",
+        'ȷ' => "j",
+        _ => return None,
+    })
+}
+
+/// The ASCII letter under a Latin letter's diacritics, if there is one.
+fn ascii_base(c: char) -> Option<&'static str> {
+    let base = base_char(c).to_ascii_lowercase();
+    base.is_ascii_lowercase()
+        .then(|| LETTERS[usize::from(base as u8 - b'a')])
+}
+
+/// The first character of a character's canonical decomposition: the
+/// letter without its accents.
+fn base_char(c: char) -> char {
+    std::iter::once(c).nfd().next().unwrap_or(c)
+}
+
+/// A lower-case Cyrillic letter in the given scheme, as ASCII letters for
+/// the Latin fold (empty for the signs); `None` for a letter no scheme
+/// knows, which is then kept as it is.
+fn cyrillic(c: char, scheme: Lang, after_vowel: bool) -> Option<&'static str> {
+    let own = match scheme {
+        Lang::Uzbek => uzbek(c, after_vowel),
+        Lang::Azerbaijani => azerbaijani(c),
+        Lang::Kazakh | Lang::Kyrgyz | Lang::Tajik if c == 'ё' => Some("yo"),
+        _ => None,
+    };
+    own.or_else(|| russian(c))
+}
+
+/// The Uzbek letters whose 1995 Latin spelling differs from the Russian
+/// table (ў oʻ, ғ gʻ, қ q, ҳ h fold the same from either).
+fn uzbek(c: char, after_vowel: bool) -> Option<&'static str> {
+    Some(match c {
+        'ж' => "j",
+        'х' => "x",
+        'ц' if after_vowel => "ts",
+        'ц' => "s",
+        'ы' => "i",
+        'ё' => "yo",
+        'ю' => "yu",
+        'я' => "ya",
+        _ => return None,
+    })
+}
+
+/// The Azerbaijani letters whose Latin spelling differs from the Russian
+/// table (ә ə, ҝ g, ҹ c, ј y, һ h, ө ö, ү ü, ч ç, ш ş fold the same from
+/// either). The 1939-1958 alphabet wrote g as қ and c as ҷ.
+fn azerbaijani(c: char) -> Option<&'static str> {
+    Some(match c {
+        'г' => "q",
+        'қ' => "g",
+        'ҷ' => "c",
+        'ж' => "j",
+        'х' => "x",
+        'ы' => "i",
+        'ё' => "yo",
+        'ю' => "yu",
+        'я' => "ya",
+        _ => return None,
+    })
+}
+
+/// The Russian table, also used for the letters of other Cyrillic
+/// alphabets.
+fn russian(c: char) -> Option<&'static str> {
+    Some(match c {
+        'а' => "a",
+        'б' => "b",
+        'в' => "v",
+        'г' => "g",
+        'д' => "d",
+        'е' | 'ё' | 'э' => "e",
+        'ж' => "zh",
+        'з' => "z",
+        'и' => "i",
+        'й' => "y",
+        'к' => "k",
+        'л' => "l",
+        'м' => "m",
+        'н' => "n",
+        'о' => "o",
+        'п' => "p",
+        'р' => "r",
+        'с' => "s",
+        'т' => "t",
+        'у' => "u",
+        'ф' => "f",
+        'х' => "kh",
+        'ц' => "ts",
+        'ч' => "ch",
+        'ш' => "sh",
+        'щ' => "shch",
+        'ъ' | 'ь' => "",
+        'ы' => "y",
+        'ю' => "iu",
+        'я' => "ia",
+        // Uzbek, Azerbaijani, Kazakh, Kyrgyz, Tajik, Tatar.
+        'ў' | 'ө' => "o",
+        'қ' => "q",
+        'ғ' | 'ҝ' | 'ґ' | 'ѓ' => "g",
+        'ҳ' | 'һ' => "h",
+        'ә' | 'ӗ' => "e",
+        'ҹ' | 'ћ' => "c",
+        'ј' => "y",
+        'ү' | 'ұ' | 'ӯ' => "u",
+        'ң' => "ng",
+        'і' | 'ӣ' | 'ѵ' => "i",
+        'ҷ' | 'җ' => "j",
+        'ҙ' => "z",
+        'ҫ' => "s",
+        'ӑ' => "a",
+        // Ukrainian, Serbian, Macedonian.
+        'ї' => "yi",
+        'є' => "ye",
+        'ђ' => "dj",
+        'љ' => "lj",
+        'њ' => "nj",
+        'џ' => "dzh",
+        'ќ' => "k",
+        'ѕ' => "dz",
+        // Pre-1918 Russian.
+        'ѣ' => "e",
+        'ѳ' => "f",
+        _ => return None,
+    })
+}
+
+/// The marks partners type for the Uzbek ʻ and ʼ, the Russian hard and
+/// soft signs in romanisation (ʺ ʹ ″ ′), and plain apostrophes.
+fn is_apostrophe(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '`'
+            | '\u{00B4}'
+            | '\u{2018}'
+            | '\u{2019}'
+            | '\u{201B}'
+            | '\u{2032}'
+            | '\u{2033}'
+            | '\u{2035}'
+            | '\u{02B9}'
+            | '\u{02BA}'
+            | '\u{02BB}'
+            | '\u{02BC}'
+            | '\u{02BD}'
+            | '\u{02BE}'
+            | '\u{02BF}'
+            | '\u{02C8}'
+            | '\u{02CA}'
+            | '\u{02CB}'
+            | '\u{FF07}'
+    )
+}
+
+fn is_cyrillic(c: char) -> bool {
+    matches!(c, '\u{0400}'..='\u{052F}' | '\u{1C80}'..='\u{1C8F}' | '\u{A640}'..='\u{A69F}')
+}
+
+/// Latin letters beyond ASCII: Latin-1 to Latin Extended-B, IPA (ə), Latin
+/// Extended Additional, C and D.
+fn is_latin(c: char) -> bool {
+    matches!(
+        c,
+        'a'..='z'
+            | 'A'..='Z'
+            | '\u{00C0}'..='\u{00D6}'
+            | '\u{00D8}'..='\u{00F6}'
+            | '\u{00F8}'..='\u{02AF}'
+            | '\u{1E00}'..='\u{1EFF}'
+            | '\u{2C60}'..='\u{2C7F}'
+            | '\u{A720}'..='\u{A7FF}'
+    )
+}
+
+fn is_greek(c: char) -> bool {
+    matches!(c, '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sk(text: &str, lang: Option<Lang>) -> String {
+        skeleton(text, lang)
+    }
+
+    // The canonical form is part of the contract with stored keys: pin a
+    // few skeletons so that a change to the table is a visible decision.
+    #[test]
+    fn skeletons_are_pinned() {
+        assert_eq!(sk("Щедрин", None), "shedrin");
+        assert_eq!(sk("Shchedrin", None), "shedrin");
+        assert_eq!(sk("Ўтган кунлар : роман", None), "otgan kunlar roman");
+        assert_eq!(sk("Oʻtgan  kunlar", None), "otgan kunlar");
+        assert_eq!(sk("Ҹәлил Мәммәдгулузадә", None), "celil memmedquluzade");
+        assert_eq!(sk("Likhachev, D. S.", None), "lixachev d s");
+        assert_eq!(sk("Izbrannye sochinenii͡a", None), "izbranne sochineniia");
+        assert_eq!(sk("Т. 2, ч. 1", Some(Lang::Russian)), "t 2 ch 1");
+        assert_eq!(sk("  ¿Qué?  ", None), "que");
+    }
+
+    // The scheme follows the language: г is q in Azerbaijani, g elsewhere,
+    // and ц is s at the start of an Uzbek word but ts after a vowel.
+    #[test]
+    fn scheme_follows_language() {
+        assert_eq!(sk("Шәрг", Some(Lang::Azerbaijani)), "sherq");
+        assert_eq!(sk("Шәрг", None), "sherq");
+        assert_eq!(sk("гора", Some(Lang::Russian)), "gora");
+        assert_eq!(sk("цирк", Some(Lang::Uzbek)), "sirk");
+        assert_eq!(sk("цирк", Some(Lang::Russian)), "cirk");
+        assert_eq!(sk("ацетон", Some(Lang::Uzbek)), "aceton");
+        // A Latin-script language says nothing about Cyrillic: guess.
+        assert_eq!(sk("Шәрг", Some(Lang::English)), "sherq");
+    }
+
+    // MARC codes as they come out of 008/35-37 and 041.
+    #[test]
+    fn marc_codes() {
+        assert_eq!(lang_from_marc("uzb"), Some(Lang::Uzbek));
+        assert_eq!(lang_from_marc("AZE"), Some(Lang::Azerbaijani));
+        assert_eq!(lang_from_marc(" rus "), Some(Lang::Russian));
+        assert_eq!(lang_from_marc("kaz"), Some(Lang::Kazakh));
+        assert_eq!(lang_from_marc("kir"), Some(Lang::Kyrgyz));
+        assert_eq!(lang_from_marc("tgk"), Some(Lang::Tajik));
+        assert_eq!(lang_from_marc("taj"), Some(Lang::Tajik));
+        assert_eq!(lang_from_marc("tur"), Some(Lang::Turkish));
+        assert_eq!(lang_from_marc("eng"), Some(Lang::English));
+        assert_eq!(lang_from_marc("ger"), Some(Lang::Other));
+        for none in [
+            "", "   ", "|||", "und", "zxx", "MUL", "uz", "uzbe", "u1b", "ўзб",
+        ] {
+            assert_eq!(lang_from_marc(none), None, "{none:?}");
+        }
+    }
+
+    // Each alphabet's own letters decide; shared letters decide by company.
+    #[test]
+    fn guesses_language_from_letters() {
+        let cases = [
+            ("Ўтган кунлар", Some(Lang::Uzbek)),
+            ("Қодирий, Абдулла", Some(Lang::Uzbek)),
+            ("Эркин Воҳидов", Some(Lang::Uzbek)),
+            ("Ғафур Ғулом", Some(Lang::Uzbek)),
+            ("Низами Ҝәнҹәви", Some(Lang::Azerbaijani)),
+            ("Азәрбајҹан", Some(Lang::Azerbaijani)),
+            ("Шәрг", Some(Lang::Azerbaijani)),
+            ("Вурғун, Сәмәд", Some(Lang::Azerbaijani)),
+            ("Муған ҝүнләри", Some(Lang::Azerbaijani)),
+            ("Ғөһрәт", Some(Lang::Azerbaijani)),
+            ("Nizami Gəncəvi", Some(Lang::Azerbaijani)),
+            ("Bakı", Some(Lang::Azerbaijani)),
+            ("Oʻtgan kunlar", Some(Lang::Uzbek)),
+            ("G'afur G'ulom", Some(Lang::Uzbek)),
+            ("O`zbekiston", Some(Lang::Uzbek)),
+            ("Поэтика древнерусской литературы", Some(Lang::Russian)),
+            ("Кеча ва кундуз", Some(Lang::Russian)),
+            ("Қазақ әдебиеті", Some(Lang::Kazakh)),
+            ("Ұлы дала", Some(Lang::Kazakh)),
+            ("Менің елім", Some(Lang::Kazakh)),
+            (
+                "Кыргыз тили жана адабияты, Манас эңсегөй",
+                Some(Lang::Kyrgyz),
+            ),
+            ("Садриддин Айнӣ", Some(Lang::Tajik)),
+            ("Ҷумҳурии Тоҷикистон", Some(Lang::Tajik)),
+            // The 1939-1958 Azerbaijani alphabet: ҷ and қ next to ә.
+            ("Қәнҷә", Some(Lang::Azerbaijani)),
+            ("Україна", Some(Lang::Other)),
+            ("Беларусь і ўсход", Some(Lang::Other)),
+            // Serbian without љ њ ћ ђ џ shows only ј, and looks Azerbaijani.
+            ("Југославија", Some(Lang::Azerbaijani)),
+            ("Љубав и мржња", Some(Lang::Other)),
+            (
+                "Türkiye Cumhuriyeti tarihi ve dağılımı",
+                Some(Lang::Turkish),
+            ),
+            ("Өмүр", None),
+            ("O'Brien and O'Neill", None),
+            ("English grammar in use", None),
+            ("Kecha va kunduz", None),
+            ("", None),
+            ("1998", None),
+            ("Ελληνικά", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(guess_lang(text), want, "{text:?}");
+        }
+    }
+
+    // Decomposed input (у + combining breve) is the same letter as ў.
+    #[test]
+    fn decomposed_letters_count() {
+        assert_eq!(guess_lang("У\u{306}збекистон"), Some(Lang::Uzbek));
+        assert_eq!(
+            sk("У\u{306}збекистон", None),
+            sk("O\u{2018}zbekiston", None)
+        );
+        assert_eq!(sk("S\u{327}", None), sk("ş", None));
+    }
+
+    // Every letter of every script must leave a trace: an empty key would
+    // match every other empty key. Apostrophe-like modifier letters and
+    // combining marks are the deliberate exceptions.
+    #[test]
+    fn no_letter_folds_to_nothing() {
+        for cp in 0..=0x10FFFF_u32 {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            if !c.is_alphanumeric() || is_apostrophe(c) || is_combining_mark(c) {
+                continue;
+            }
+            let s = c.to_string();
+            assert!(!sk(&s, None).is_empty(), "U+{cp:04X} {c}");
+        }
+        for lang in ALL_LANGS {
+            for c in ('\u{0400}'..='\u{052F}').filter(|c| c.is_alphabetic()) {
+                let s = format!("{c}{}", c.to_uppercase());
+                assert!(!sk(&s, Some(lang)).is_empty(), "{lang:?} {c}");
+            }
+        }
+        assert_eq!(sk("ь", None), "ь");
+        assert_eq!(sk("Ъ", Some(Lang::Russian)), "ъ");
+        assert_eq!(sk("Ελλάδα", None), "ελλαδα");
+        assert_eq!(sk("كِتَاب", None), "كتاب");
+        assert_eq!(sk("中国", None), "中国");
+    }
+
+    const ALL_LANGS: [Lang; 9] = [
+        Lang::Uzbek,
+        Lang::Azerbaijani,
+        Lang::Russian,
+        Lang::Kazakh,
+        Lang::Kyrgyz,
+        Lang::Tajik,
+        Lang::Turkish,
+        Lang::English,
+        Lang::Other,
+    ];
+
+    // Millions of harvested titles include garbage; none may panic, and
+    // folding a skeleton again must not change it (it is a canonical form).
+    #[test]
+    fn arbitrary_text_never_panics_and_is_stable() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Characters from where trouble lives, and from anywhere.
+        let pools: [(u32, u32); 9] = [
+            (0x20, 0x7F),
+            (0x300, 0x36F),
+            (0x400, 0x52F),
+            (0xC0, 0x24F),
+            (0x2018, 0x2035),
+            (0x2B0, 0x2FF),
+            (0x590, 0x8FF),
+            (0x1F300, 0x1F6FF),
+            (0, 0x10FFFF),
+        ];
+        for round in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .filter_map(|_| {
+                    let r = next();
+                    let (lo, hi) = pools[(r % pools.len() as u64) as usize];
+                    char::from_u32(lo + ((r >> 8) as u32) % (hi - lo + 1))
+                })
+                .collect();
+            let lang = if round % 10 == 9 {
+                None
+            } else {
+                Some(ALL_LANGS[round % ALL_LANGS.len()])
+            };
+            let _ = guess_lang(&text);
+            let s = skeleton(&text, lang);
+            assert_eq!(s, s.trim(), "{text:?}");
+            assert!(!s.contains("  "), "{text:?}");
+            assert_eq!(skeleton(&s, lang), s, "not stable: {text:?}");
+        }
+        // Random bytes read as (lossy) UTF-8, as a broken MARC-8 record
+        // might arrive.
+        for _ in 0..5_000 {
+            let bytes: Vec<u8> = (0..(next() % 40)).map(|_| next() as u8).collect();
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = guess_lang(&text);
+            let _ = skeleton(&text, None);
+        }
+        for odd in [
+            "\u{301}\u{301}",
+            "\u{361}",
+            "\u{200F}\u{202E}",
+            "👍🏽",
+            "\0",
+            "ʻʼʹ",
+        ] {
+            assert_eq!(sk(odd, None), "", "{odd:?}");
+        }
+        assert_eq!(sk("שָׁלוֹם", None), "שלום");
+    }
+}
