@@ -4,7 +4,9 @@
 //! two indicators, one-byte subfield codes, a 4-digit field length and a
 //! 5-digit starting position in each directory entry (leader/10-11 `22`,
 //! leader/20-23 `4500`). The writer recomputes those leader positions and the
-//! record length and base address; every other leader position is kept.
+//! record length and base address, and builds the directory from the fields,
+//! on every write: nothing of a leader or directory read earlier is trusted.
+//! Every other leader position is kept.
 //! It refuses, with an error naming the field, anything that would not read
 //! back as the same record: an over-long field or record, a delimiter
 //! character inside a value, a multi-byte indicator or subfield code, or a

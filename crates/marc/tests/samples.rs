@@ -172,3 +172,68 @@ fn every_sample_file_reads_without_panicking() {
         assert!(count > 0, "{}", path.display());
     }
 }
+
+/// 2,000 real MARC-8 records (University of Virginia) all convert, with no
+/// warning, and come back marked as Unicode (leader/09 'a').
+#[test]
+fn marc8_records_convert() {
+    let decoded: Vec<_> = iso2709::Reader::new(open("solrmarc/uva_001_2000.mrc"))
+        .with_warnings()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|err| panic!("a marc-8 record failed: {err}"));
+    assert_eq!(decoded.len(), 2_000);
+    assert!(decoded.iter().all(|d| d.warnings.is_empty()));
+    assert!(decoded.iter().all(|d| &d.record.leader[9..10] == "a"));
+
+    // MARC::Charset's Cyrillic sample: G0 escapes to Basic and Extended
+    // Cyrillic inside one value.
+    let cyrillic = all_ok(read_iso("marc-charset/cyrillic.marc"));
+    let titles: Vec<&str> = cyrillic[0]
+        .data_fields("880")
+        .filter_map(|f| f.subfield('a'))
+        .collect();
+    assert!(
+        titles.contains(&"Одлуке и решења Савезног уставног суда."),
+        "{titles:?}"
+    );
+
+    // MARC 21's lossless convention: &#xHHHH; in MARC-8 is the character.
+    let ncr = all_ok(read_iso("traject/escaped_character_reference.marc8.marc"));
+    let imprint = ncr[0]
+        .data_fields("260")
+        .next()
+        .and_then(|f| f.subfield('a'));
+    assert_eq!(
+        imprint,
+        Some("Rio de Janeiro escaped replacement char: \u{FFFD} .")
+    );
+}
+
+/// marc4j's broken MARC-8 records (a missing escape back to ASCII, a cut
+/// escape sequence, mangled EACC) are reported with the field and byte,
+/// and the good records in the same files are still read.
+#[test]
+fn broken_marc8_samples_are_reported_not_dropped() {
+    for (file, good, expected) in [
+        (
+            "marc4j/greekmissingcharsetchange.mrc",
+            2,
+            "invalid marc-8 in field 880 $a at byte 1639: byte 0x3A has no character in Basic Greek",
+        ),
+        (
+            "marc4j/incomplete_esc_seq.mrc",
+            0,
+            "invalid marc-8 in field 880 $c at byte 2616",
+        ),
+        (
+            "marc4j/chinese_mangled_multibyte.mrc",
+            3,
+            "invalid marc-8 in field 880 $a at byte 2503: 0x4A2148 is not an EACC character",
+        ),
+    ] {
+        let results = read_iso(file);
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), good, "{file}");
+        let err = first_error(results);
+        assert!(err.starts_with(expected), "{file}: {err}");
+    }
+}
