@@ -40,6 +40,17 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         .map(|p| (p.name(), p.code()))
         .collect();
     let tx = store.transaction()?;
+    if tx.keys_version()? != dedup::KEYS_VERSION {
+        // Keys from another version of the algorithm must not meet new ones.
+        let n = tx.rekey_all(dedup::KEYS_VERSION, |xml| {
+            Ok(dedup::match_keys(&marcxml::parse_record(xml)?))
+        })?;
+        info!(
+            records = n,
+            version = dedup::KEYS_VERSION,
+            "match keys recomputed for a new key version"
+        );
+    }
     let dirty = tx.dirty_records()?;
     let mut summary = RefreshSummary {
         examined: dirty.len(),

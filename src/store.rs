@@ -339,6 +339,13 @@ impl Store {
                 .with_context(|| format!("applying schema migration {}", i + 1))?;
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         }
+        if version == 0 {
+            // A new database: its keys will all be made by this version.
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('keys_version', ?1)",
+                [crate::dedup::KEYS_VERSION],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -1007,6 +1014,54 @@ pub struct DedupTx<'a> {
 }
 
 impl DedupTx<'_> {
+    /// The version of the match keys in the store (0 if never recorded).
+    pub fn keys_version(&self) -> Result<i64> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'keys_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Recompute every live record's keys with `keys` (from its stored,
+    /// normalised MARCXML), mark them all for dedup, and record `version`.
+    pub fn rekey_all(
+        &self,
+        version: i64,
+        keys: impl Fn(&str) -> Result<Vec<String>>,
+    ) -> Result<u64> {
+        let ids: Vec<(i64, String)> = {
+            let mut stmt = self.tx.prepare(
+                "SELECT id, record FROM source_records WHERE deleted = 0 AND record IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        self.tx.execute("DELETE FROM match_keys", [])?;
+        let mut ins = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)")?;
+        for (id, record) in &ids {
+            for key in keys(record)? {
+                ins.execute(params![key, id])?;
+            }
+        }
+        self.tx.execute(
+            "UPDATE source_records SET dedup_dirty = 1 WHERE deleted = 0",
+            [],
+        )?;
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('keys_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = ?1",
+            [version],
+        )?;
+        Ok(ids.len() as u64)
+    }
+
     /// Ids of records changed since the last dedup, in id order.
     pub fn dirty_records(&self) -> Result<Vec<i64>> {
         let mut stmt = self

@@ -430,12 +430,7 @@ async fn metrics_endpoint_reports_harvest_and_catalogue() {
     let tables = format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n");
     let cfg = write_config(dir.path(), &urls, 3, RARELY, &tables);
     let daemon = Daemon::start(&cfg, &[]);
-    let merged_away: usize = common::answer_key()
-        .iter()
-        .filter(|g| g.kind == "same")
-        .map(|g| g.members.len() - 1)
-        .sum();
-    let expected_unions = (common::fixture_record_count() - merged_away) as f64;
+    let expected_unions = common::expected_union_count() as f64;
     let url = format!("http://127.0.0.1:{port}/metrics");
     let value_in = |text: &str, series: &str| -> Option<f64> {
         text.lines()

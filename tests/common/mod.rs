@@ -42,6 +42,17 @@ pub fn answer_key() -> Vec<Group> {
         .collect()
 }
 
+/// Union records the demo fixtures must give: every `same` and `script`
+/// group of the answer key merged, everything else on its own.
+pub fn expected_union_count() -> usize {
+    let merged_away: usize = answer_key()
+        .iter()
+        .filter(|g| g.kind == "same" || g.kind == "script")
+        .map(|g| g.members.len() - 1)
+        .sum();
+    fixture_record_count() - merged_away
+}
+
 /// Number of records in all demo fixtures.
 pub fn fixture_record_count() -> usize {
     demo::PARTNERS
