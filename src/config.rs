@@ -44,6 +44,9 @@ pub struct Config {
     /// The optional Prometheus metrics endpoint.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// The optional OAI-PMH endpoint serving the union catalogue.
+    #[serde(default)]
+    pub provider: Option<ProviderConfig>,
     /// The partner libraries, one `[[partner]]` table each.
     #[serde(default, rename = "partner")]
     pub partners: Vec<Partner>,
@@ -157,6 +160,49 @@ impl MetricsConfig {
     pub fn addr(&self) -> Option<std::net::SocketAddr> {
         self.listen.get_ref().parse().ok()
     }
+}
+
+/// `[provider]`: the union catalogue as an OAI-PMH 2.0 repository.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Address to listen on (default `127.0.0.1:8080`: local only; put a
+    /// reverse proxy in front to publish it).
+    #[serde(default = "default_provider_listen")]
+    pub listen: Spanned<String>,
+    /// repositoryName in Identify (default "unicat union catalogue").
+    #[serde(default = "default_repository_name")]
+    pub repository_name: String,
+    /// The base URL harvesters use, as it appears in responses (default
+    /// `http://LISTEN/oai`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// adminEmail in Identify (default `root@localhost`).
+    #[serde(default = "default_admin_email")]
+    pub admin_email: String,
+    /// Records per list response (1–1000, default 100).
+    #[serde(default = "default_provider_page")]
+    pub page_size: usize,
+}
+
+impl ProviderConfig {
+    /// The listen address (checked by `Config::check`).
+    pub fn addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen.get_ref().parse().ok()
+    }
+}
+
+fn default_provider_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:8080".to_string())
+}
+fn default_repository_name() -> String {
+    "unicat union catalogue".to_string()
+}
+fn default_admin_email() -> String {
+    "root@localhost".to_string()
+}
+fn default_provider_page() -> usize {
+    100
 }
 
 /// `[publish]`: the union catalogue's output.
@@ -537,6 +583,25 @@ impl Config {
                         "`{}` is not an address:port such as 127.0.0.1:9464",
                         m.listen.get_ref()
                     ),
+                );
+            }
+        }
+        if let Some(p) = &self.provider {
+            if p.addr().is_none() {
+                err(
+                    p.listen.span(),
+                    "provider.listen",
+                    format!(
+                        "`{}` is not an address:port such as 127.0.0.1:8080",
+                        p.listen.get_ref()
+                    ),
+                );
+            }
+            if !(1..=1000).contains(&p.page_size) {
+                err(
+                    0..0,
+                    "provider.page-size",
+                    "must be between 1 and 1000".into(),
                 );
             }
         }

@@ -123,6 +123,13 @@ ALTER TABLE quarantine ADD COLUMN resolved_at TEXT;
 ALTER TABLE quarantine ADD COLUMN at TEXT;
 CREATE INDEX quarantine_open ON quarantine(partner, oai_id) WHERE resolved_at IS NULL;
 "#,
+    r#"
+CREATE TABLE meta_text (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+"#,
+    r#"
+ALTER TABLE union_records ADD COLUMN updated_at TEXT;
+CREATE INDEX union_updated ON union_records(updated_at, cluster_id);
+"#,
 ];
 
 /// A handle on the database. One per thread of work; SQLite serialises
@@ -745,6 +752,95 @@ impl Store {
         Ok(())
     }
 
+    /// A batch of a partner's live records with their raw text, after the
+    /// record id `after`, in id order: reprocessing pages through a
+    /// partner this way, so memory stays bounded.
+    pub fn raw_batch(
+        &self,
+        partner: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, oai_id, raw FROM source_records
+             WHERE partner = ?1 AND deleted = 0 AND raw IS NOT NULL AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![partner, after, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replace records' normalised form and keys after reprocessing, in one
+    /// transaction. A record whose normalised form did not change is left
+    /// alone (and not re-deduplicated). Returns how many changed.
+    pub fn update_normalized(&mut self, batch: &[Renormalized]) -> Result<u64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changed = 0;
+        for r in batch {
+            let n = tx.execute(
+                "UPDATE source_records SET record = ?2, content_hash = ?3, local_id = ?4, dedup_dirty = 1
+                 WHERE id = ?1 AND content_hash IS NOT ?3",
+                params![r.id, r.record, r.content_hash, r.local_id],
+            )?;
+            if n > 0 {
+                changed += 1;
+                tx.execute("DELETE FROM match_keys WHERE record_id = ?1", [r.id])?;
+                let mut ins = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)",
+                )?;
+                for key in &r.keys {
+                    ins.execute(params![key, r.id])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// How many of a partner's live records share their union record with
+    /// another partner's record.
+    pub fn count_merged_with_others(&self, partner: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM source_records s JOIN cluster_members c ON c.record_id = s.id
+             WHERE s.partner = ?1 AND s.deleted = 0 AND EXISTS (
+                SELECT 1 FROM cluster_members c2 JOIN source_records s2 ON s2.id = c2.record_id
+                WHERE c2.cluster_id = c.cluster_id AND s2.partner <> ?1 AND s2.deleted = 0)",
+            [partner],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Sum of repairs made in a partner's runs.
+    pub fn count_repaired(&self, partner: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(sum(repaired), 0) FROM harvest_runs WHERE partner = ?1",
+            [partner],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// A value from the meta table (e.g. a partner's rules fingerprint).
+    pub fn meta_text(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta_text WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Set a value in the meta table.
+    pub fn set_meta_text(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta_text (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
     /// Start time of the partner's last successful run.
     pub fn last_success_started(
         &self,
@@ -964,6 +1060,21 @@ impl Store {
     }
 }
 
+/// A record's new normalised form, from reprocessing.
+#[derive(Debug, Clone)]
+pub struct Renormalized {
+    /// Row id.
+    pub id: i64,
+    /// Normalised MARCXML.
+    pub record: String,
+    /// Its content hash.
+    pub content_hash: String,
+    /// Its 001.
+    pub local_id: Option<String>,
+    /// Its match keys.
+    pub keys: Vec<String>,
+}
+
 /// A quarantined record.
 #[derive(Debug, Clone)]
 pub struct QuarantineEntry {
@@ -1171,11 +1282,15 @@ impl DedupTx<'_> {
             }
         }
         let seq = self.next_seq()?;
+        // updated_at is the OAI-PMH datestamp of the union record; it is
+        // never written into the record itself, so output stays
+        // deterministic.
         self.tx.execute(
-            "INSERT INTO union_records (cluster_id, seq, deleted, record, content_hash, members)
-             VALUES (?1, ?2, 0, ?3, ?4, ?5)
-             ON CONFLICT (cluster_id) DO UPDATE SET seq = ?2, deleted = 0, record = ?3, content_hash = ?4, members = ?5",
-            params![cluster_id, seq, record, hash, members as i64],
+            "INSERT INTO union_records (cluster_id, seq, deleted, record, content_hash, members, updated_at)
+             VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)
+             ON CONFLICT (cluster_id) DO UPDATE SET seq = ?2, deleted = 0, record = ?3, content_hash = ?4,
+                 members = ?5, updated_at = ?6",
+            params![cluster_id, seq, record, hash, members as i64, now_rfc3339()],
         )?;
         Ok(true)
     }
@@ -1196,9 +1311,9 @@ impl DedupTx<'_> {
         }
         let seq = self.next_seq()?;
         self.tx.execute(
-            "UPDATE union_records SET deleted = 1, seq = ?2, record = NULL, content_hash = NULL, members = 0
-             WHERE cluster_id = ?1",
-            params![cluster_id, seq],
+            "UPDATE union_records SET deleted = 1, seq = ?2, record = NULL, content_hash = NULL, members = 0,
+                 updated_at = ?3 WHERE cluster_id = ?1",
+            params![cluster_id, seq, now_rfc3339()],
         )?;
         Ok(true)
     }
