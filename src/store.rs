@@ -313,7 +313,7 @@ impl Store {
         // synchronous=NORMAL in WAL mode still never corrupts the database,
         // at worst it loses the last transaction on power loss, which the
         // next harvest re-fetches because `from` only advances on success.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        set_wal(&conn).with_context(|| format!("switching {} to WAL mode", path.display()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store { conn, path };
@@ -1107,6 +1107,25 @@ fn quarantine_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantineEntry> {
         resolved_at: r.get(6)?,
         raw: r.get(7)?,
     })
+}
+
+/// Switch to WAL. Switching takes an exclusive lock for which SQLite does
+/// not wait on the busy timeout, so two processes opening a new database at
+/// the same moment can see "database is locked": retry for a few seconds.
+fn set_wal(conn: &Connection) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 500 =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRecord> {
