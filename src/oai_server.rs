@@ -10,6 +10,7 @@
 //! and every request's query string is logged, so a test can assert what a
 //! harvester asked for. Response bodies come from `unicat_oai::write`.
 
+use futures_util::StreamExt;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -156,6 +157,7 @@ type FaultQueue = Arc<Mutex<Vec<(Option<String>, Fault)>>>;
 struct Shared {
     repo: Arc<Mutex<Repository>>,
     log: Arc<Mutex<Vec<String>>>,
+    headers: Arc<Mutex<Vec<HeaderMap>>>,
     faults: FaultQueue,
     base_url: String,
 }
@@ -170,6 +172,8 @@ pub struct OaiServer {
     pub repo: Arc<Mutex<Repository>>,
     /// Query strings of every request received, in order.
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Headers of every request received, in order.
+    pub headers: Arc<Mutex<Vec<HeaderMap>>>,
     faults: FaultQueue,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -183,9 +187,11 @@ impl OaiServer {
         let repo = Arc::new(Mutex::new(repo));
         let log = Arc::new(Mutex::new(Vec::new()));
         let faults = Arc::new(Mutex::new(Vec::new()));
+        let headers = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
             repo: repo.clone(),
             log: log.clone(),
+            headers: headers.clone(),
             faults: faults.clone(),
             base_url: base_url.clone(),
         });
@@ -203,9 +209,15 @@ impl OaiServer {
             base_url,
             repo,
             log,
+            headers,
             faults,
             stop: Some(stop),
         })
+    }
+
+    /// Headers of the requests received so far.
+    pub fn request_headers(&self) -> Vec<HeaderMap> {
+        self.headers.lock().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// Inject a fault into the next request with this verb (any verb if
@@ -248,6 +260,9 @@ async fn handle(
     let raw = raw.unwrap_or_default();
     if let Ok(mut log) = shared.log.lock() {
         log.push(raw.clone());
+    }
+    if let Ok(mut log) = shared.headers.lock() {
+        log.push(headers.clone());
     }
     let verb = params.get("verb").cloned().unwrap_or_default();
     let fault = shared.faults.lock().ok().and_then(|mut f| {
@@ -297,13 +312,17 @@ async fn handle(
         }
         Some(Fault::Reset) => {
             let half = body[..body.len() / 2].to_vec();
-            let stream = futures_util::stream::iter(vec![
-                Ok(half),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "injected reset",
-                )),
-            ]);
+            // The pause lets the headers and the first half go out before
+            // the connection breaks, so the client fails while reading the
+            // body, not before the response starts.
+            let stream =
+                futures_util::stream::iter([Ok(half)]).chain(futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected reset",
+                    ))
+                }));
             return (
                 [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
                 Body::from_stream(stream),
