@@ -84,6 +84,13 @@ pub enum Command {
         #[command(subcommand)]
         action: QuarantineAction,
     },
+    /// Re-normalise a partner's stored records from their raw text with the
+    /// current rules (done automatically by the daemon when rules change).
+    Reprocess {
+        /// Partner to reprocess.
+        #[arg(long, short)]
+        partner: String,
+    },
     /// Publish the union catalogue now.
     Publish,
     /// Show each partner's last harvest and the catalogue's size.
@@ -321,6 +328,28 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 }
             }
             Ok(())
+        }
+        Command::Reprocess { partner } => {
+            let config = load_config(&cli.config)?;
+            let p = find_partner(&config, &cli.config, &partner)?;
+            let jobs = Jobs::new(Arc::new(config))?;
+            match jobs.reprocess(&p).await {
+                Ok(r) => {
+                    println!(
+                        "{partner}: {} records reprocessed, {} changed, {} unreadable",
+                        r.records, r.changed, r.unreadable
+                    );
+                    Ok(())
+                }
+                Err(e @ HarvestError::Busy { .. }) => Err(Failure {
+                    code: EXIT_BUSY,
+                    message: e.to_string(),
+                }),
+                Err(e) => Err(Failure {
+                    code: EXIT_SOFTWARE,
+                    message: format!("reprocess failed: {partner}: {e}"),
+                }),
+            }
         }
         Command::Publish => {
             let config = load_config(&cli.config)?;

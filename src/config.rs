@@ -268,6 +268,10 @@ pub struct Partner {
     /// near-empty listing is a broken endpoint, not a mass deletion.
     #[serde(default = "default_ratio")]
     pub reconcile_min_ratio: f64,
+    /// `[[partner.rule]]`: this partner's local fixes, applied in order to
+    /// each record before the built-in normalisation (see `rules`).
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Spanned<crate::rules::RuleSpec>>,
 }
 
 /// How a partner's records are fetched.
@@ -341,6 +345,17 @@ impl Partner {
     /// The partner's OAI-PMH base URL.
     pub fn base_url(&self) -> &str {
         self.base_url.get_ref()
+    }
+
+    /// The partner's rules, compiled. `Config::check` has refused a config
+    /// whose rules do not compile, so an error here cannot happen after a
+    /// successful load; it still yields no rules rather than a panic.
+    pub fn compiled_rules(&self) -> crate::rules::Rules {
+        crate::rules::Rules::compile(&self.rule_specs()).unwrap_or_default()
+    }
+
+    fn rule_specs(&self) -> Vec<crate::rules::RuleSpec> {
+        self.rules.iter().map(|r| r.get_ref().clone()).collect()
     }
 }
 
@@ -547,6 +562,12 @@ impl Config {
                         "partner.auth",
                         "give exactly one of password-file or password-env".into(),
                     );
+                }
+            }
+            if let Err(rule_errors) = crate::rules::Rules::compile(&p.rule_specs()) {
+                for e in rule_errors {
+                    let span = p.rules.get(e.index).map_or(p.name.span(), |r| r.span());
+                    err(span, "partner.rule", format!("partner `{}`: {e}", p.name()));
                 }
             }
             for h in &p.headers {

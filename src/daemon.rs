@@ -407,6 +407,15 @@ async fn partner_loop(
             }
         };
         let jobs = ctx.jobs.borrow().clone();
+        // Rules or normalisation settings changed (at start, or by a
+        // reload): rebuild the partner's records from their raw text.
+        match jobs.reprocess_if_changed(&partner).await {
+            Ok(_) => {}
+            Err(e @ HarvestError::Busy { .. }) => {
+                warn!(partner = %name, error = %e, "reprocessing postponed")
+            }
+            Err(e) => error!(partner = %name, error = %e, "reprocessing failed"),
+        }
         let due_now = catch_up
             && schedule
                 .as_ref()

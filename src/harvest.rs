@@ -22,6 +22,7 @@ use unicat_oai::{
 use crate::config::{read_secret, HarvestConfig, HarvestMode, Partner};
 use crate::dedup;
 use crate::normalize::{self, PartnerContext};
+use crate::rules::Rules;
 use crate::store::{Checkpoint, PageCounts, PageItem, Store};
 
 /// The result of a completed harvest run.
@@ -326,7 +327,7 @@ impl Fetcher<'_> {
 }
 
 /// Parse, normalise and key one OAI record into what the store writes.
-pub fn prepare_record(rec: &OaiRecord, partner: &PartnerContext<'_>) -> PageItem {
+pub fn prepare_record(rec: &OaiRecord, partner: &PartnerContext<'_>, rules: &Rules) -> PageItem {
     let oai_id = rec.header.identifier.clone();
     if rec.header.deleted {
         return PageItem::Delete {
@@ -348,6 +349,7 @@ pub fn prepare_record(rec: &OaiRecord, partner: &PartnerContext<'_>) -> PageItem
             raw.clone(),
             decoded,
             partner,
+            rules,
         ),
         Err(e) => PageItem::Quarantine {
             oai_id,
@@ -364,12 +366,17 @@ pub fn prepare_decoded(
     raw: String,
     decoded: unicat_marc::Decoded,
     partner: &PartnerContext<'_>,
+    rules: &Rules,
 ) -> PageItem {
     for w in &decoded.warnings {
         warn!(oai_id = %oai_id, warning = %w, "record repaired");
     }
     let repairs = decoded.warnings.len() as u64;
-    let record = normalize::normalize(decoded.record, partner);
+    // The partner's own fixes first, so that the built-in steps see (say)
+    // its 952 already moved to 852. The raw text stays as received.
+    let mut record = decoded.record;
+    rules.apply(&mut record);
+    let record = normalize::normalize(record, partner);
     let keys = dedup::match_keys(&record);
     let xml = marcxml::to_string(&record);
     PageItem::Upsert {
@@ -556,6 +563,7 @@ async fn harvest_inner(
             }
             let page_records = page.records.len() + page.rejected.len();
             let ctx_code = partner.code().to_string();
+            let rules = partner.compiled_rules();
             let pname = name.clone();
             let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
             let page_no = machine.pages();
@@ -563,7 +571,7 @@ async fn harvest_inner(
             // work; keep them off the async threads.
             let (st, res) = tokio::task::spawn_blocking(move || {
                 let ctx = PartnerContext { code: &ctx_code };
-                let mut items: Vec<PageItem> = page.records.iter().map(|r| prepare_record(r, &ctx)).collect();
+                let mut items: Vec<PageItem> = page.records.iter().map(|r| prepare_record(r, &ctx, &rules)).collect();
                 // Records the protocol layer could not use (no identifier,
                 // invalid UTF-8) are quarantined too, never dropped.
                 items.extend(page.rejected.iter().map(|r| PageItem::Quarantine {

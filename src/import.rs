@@ -86,6 +86,7 @@ fn import_inner(
     let ctx = PartnerContext {
         code: partner.code(),
     };
+    let rules = partner.compiled_rules();
     let now = now_rfc3339();
     for path in files {
         let name = path.display().to_string();
@@ -100,7 +101,7 @@ fn import_inner(
                 Ok(decoded) => match decoded.record.control("001").map(str::trim).filter(|s| !s.is_empty()) {
                     Some(id) => {
                         let raw = marcxml::to_string(&decoded.record);
-                        prepare_decoded(import_identifier(id), now.clone(), raw, decoded, &ctx)
+                        prepare_decoded(import_identifier(id), now.clone(), raw, decoded, &ctx, &rules)
                     }
                     None => PageItem::Quarantine {
                         oai_id: format!("import:{name}#{}", n + 1),

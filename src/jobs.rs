@@ -19,6 +19,7 @@ use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
 use crate::import::{self, ImportReport};
 use crate::pipeline::{self, RefreshSummary};
 use crate::publish::{self, PublishReport};
+use crate::reprocess::{self, ReprocessReport};
 use crate::store::Store;
 
 /// Why a partner's harvest lock could not be taken.
@@ -181,6 +182,14 @@ impl Jobs {
             self.observer.as_ref(),
         )
         .await?;
+        // A partner's first harvest is normalised with the current settings:
+        // record that, so a later change of rules is noticed.
+        if let Err(e) = self
+            .open_store()
+            .and_then(|mut s| reprocess::ensure_marked(&mut s, partner))
+        {
+            tracing::warn!(partner = partner.name(), error = %format!("{e:#}"), "could not record processing settings");
+        }
         let refresh = self.refresh().await.map_err(HarvestError::Failed)?;
         Ok(HarvestJobReport {
             harvest: report,
@@ -221,13 +230,49 @@ impl Jobs {
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut store = Store::open(&config.state_dir)?;
-            import::import_files(&mut store, &partner, &files)
+            let report = import::import_files(&mut store, &partner, &files)?;
+            reprocess::ensure_marked(&mut store, &partner)?;
+            Ok::<_, anyhow::Error>(report)
         })
         .await
         .map_err(|e| HarvestError::Failed(anyhow::anyhow!("import worker panicked: {e}")))?
         .map_err(HarvestError::Failed)?;
         self.refresh().await.map_err(HarvestError::Failed)?;
         Ok(report)
+    }
+
+    /// Re-normalise a partner's records from their raw text (after its
+    /// rules or settings changed), then dedup and merge what changed.
+    pub async fn reprocess(&self, partner: &Partner) -> Result<ReprocessReport, HarvestError> {
+        let _claim = self.claim(partner, false).await?;
+        let config = self.config.clone();
+        let partner = partner.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&config.state_dir)?;
+            reprocess::reprocess(&mut store, &partner)
+        })
+        .await
+        .map_err(|e| HarvestError::Failed(anyhow::anyhow!("reprocess worker panicked: {e}")))?
+        .map_err(HarvestError::Failed)?;
+        self.refresh().await.map_err(HarvestError::Failed)?;
+        Ok(report)
+    }
+
+    /// Reprocess the partner if its rules or settings changed since its
+    /// records were normalised; returns whether it did.
+    pub async fn reprocess_if_changed(&self, partner: &Partner) -> Result<bool, HarvestError> {
+        let needed = {
+            let store = self.open_store().map_err(HarvestError::Failed)?;
+            reprocess::needs_reprocess(&store, partner).map_err(HarvestError::Failed)?
+        };
+        if needed {
+            tracing::info!(
+                partner = partner.name(),
+                "rules or normalisation settings changed; reprocessing"
+            );
+            self.reprocess(partner).await?;
+        }
+        Ok(needed)
     }
 
     /// Run a dedup-and-merge pass over whatever changed.

@@ -23,6 +23,7 @@ pub mod oai_server;
 pub mod pipeline;
 pub mod progress;
 pub mod publish;
+pub mod reprocess;
 pub mod rules;
 pub mod store;
 pub mod telemetry;

@@ -518,3 +518,42 @@ async fn daemon_and_cli_write_the_store_concurrently() {
         .sum();
     assert_eq!(total as usize, common::fixture_record_count());
 }
+
+// A reload that changes a partner's rules re-normalises its stored records
+// from their raw text, without a harvest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_with_changed_rules_reprocesses_the_partner() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 1, RARELY, "");
+    let daemon = Daemon::start(&cfg, &[]);
+    wait_until("the catch-up harvest", 20, || {
+        daemon.log().contains("harvest complete")
+    })
+    .await;
+    let requests = list_requests(&servers[0]);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}[[partner.rule]]\ndrop = \"650\"\n")).unwrap();
+    daemon.signal("HUP");
+    wait_until("the reprocessing", 20, || {
+        daemon.log().contains("reprocessed from raw records")
+    })
+    .await;
+    assert_eq!(
+        list_requests(&servers[0]),
+        requests,
+        "reprocessing must not re-harvest"
+    );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let conn = rusqlite::Connection::open(dir.path().join("state/unicat.db")).unwrap();
+    let with_650: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM source_records WHERE record LIKE '%tag=\"650\"%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(with_650, 0);
+}
