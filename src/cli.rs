@@ -91,6 +91,16 @@ pub enum Command {
         #[arg(long, short)]
         partner: String,
     },
+    /// A partner's data-quality report: what its records lack, what
+    /// normalisation had to fix, which rules fired, how many were merged.
+    Report {
+        /// Partner to report on.
+        #[arg(long, short)]
+        partner: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Publish the union catalogue now.
     Publish,
     /// Show each partner's last harvest and the catalogue's size.
@@ -351,6 +361,22 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 }),
             }
         }
+        Command::Report { partner, json } => {
+            let config = load_config(&cli.config)?;
+            let p = find_partner(&config, &cli.config, &partner)?;
+            let store = Store::open(&config.state_dir)?;
+            let report =
+                crate::quality::report(&store, &p, &p.normalize_options(&config.catalogue_code))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
+                );
+            } else {
+                print!("{}", crate::quality::render(&report));
+            }
+            Ok(())
+        }
         Command::Publish => {
             let config = load_config(&cli.config)?;
             let jobs = Jobs::new(Arc::new(config))?;
@@ -482,6 +508,13 @@ pub fn status_text(config: &Config) -> Result<String> {
                 if let Some(e) = &r.error {
                     out.push_str(&format!("            error: {e}\n"));
                 }
+                out.push_str(&format!(
+                    "            quality: {} quarantined, {} repairs, {} records merged with other partners (details: unicat report --partner {})\n",
+                    store.count_quarantined(p.name())?,
+                    store.count_repaired(p.name())?,
+                    store.count_merged_with_others(p.name())?,
+                    p.name()
+                ));
             }
             None => out.push_str(&format!("{:<11} never harvested\n", p.name())),
         }
@@ -521,6 +554,8 @@ pub fn status_json(config: &Config) -> Result<serde_json::Value> {
             "code": p.code(),
             "records": store.count_live_records(p.name())?,
             "quarantined": store.count_quarantined(p.name())?,
+            "repairs": store.count_repaired(p.name())?,
+            "merged_with_other_partners": store.count_merged_with_others(p.name())?,
             "last_harvest": run,
         }));
     }

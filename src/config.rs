@@ -216,6 +216,67 @@ pub struct PublishConfig {
     /// harvest that changed something.
     #[serde(default)]
     pub schedule: Option<Spanned<String>>,
+    /// More sinks, each with its own progress (`[[publish.sink]]`).
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// `[[publish.sink]]`: one more place the union catalogue goes to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Name (its progress is kept under it; letters, digits, `-`, `_`).
+    pub name: Spanned<String>,
+    /// Directory for dump files (a `files` sink).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// URL to POST changes to (an `http` sink).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Formats: `marcxml`, `iso2709`, `json` (MARC-in-JSON lines). Files:
+    /// default all three; HTTP: the first one given (default `json`).
+    #[serde(default)]
+    pub formats: Vec<SinkFormat>,
+    /// Compress dump files with gzip (files sinks; default false).
+    #[serde(default)]
+    pub gzip: bool,
+    /// How many publishes' files a files sink keeps (default 7, at least 1).
+    #[serde(default = "default_retention")]
+    pub retention: usize,
+    /// Records per HTTP request (1–10000, default 500).
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Retries of a failed HTTP request (default 5).
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First retry delay in milliseconds, doubling (default 1000).
+    #[serde(default = "default_backoff")]
+    pub backoff_ms: u64,
+    /// HTTP basic authentication for the push.
+    #[serde(default)]
+    pub auth: Option<BasicAuth>,
+    /// Extra request headers for the push.
+    #[serde(default, rename = "header")]
+    pub headers: Vec<HeaderSpec>,
+}
+
+/// A dump or push format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkFormat {
+    /// MARCXML collection.
+    Marcxml,
+    /// ISO 2709 (UTF-8).
+    Iso2709,
+    /// MARC-in-JSON, one record per line.
+    Json,
+}
+
+fn default_retention() -> usize {
+    7
+}
+fn default_batch() -> usize {
+    500
 }
 
 /// One `[[partner]]`: a library whose records are harvested.
@@ -272,6 +333,10 @@ pub struct Partner {
     /// each record before the built-in normalisation (see `rules`).
     #[serde(default, rename = "rule")]
     pub rules: Vec<Spanned<crate::rules::RuleSpec>>,
+    /// `[partner.normalize]`: switch built-in normalisation steps off (all
+    /// on by default) or choose NFD.
+    #[serde(default)]
+    pub normalize: crate::normalize::NormalizeOptions,
 }
 
 /// How a partner's records are fetched.
@@ -345,6 +410,15 @@ impl Partner {
     /// The partner's OAI-PMH base URL.
     pub fn base_url(&self) -> &str {
         self.base_url.get_ref()
+    }
+
+    /// The partner's normalisation options, with the union catalogue's code
+    /// (for 040 $d) filled in.
+    pub fn normalize_options(&self, catalogue_code: &str) -> crate::normalize::NormalizeOptions {
+        crate::normalize::NormalizeOptions {
+            union_code: catalogue_code.to_string(),
+            ..self.normalize.clone()
+        }
     }
 
     /// The partner's rules, compiled. `Config::check` has refused a config
@@ -607,6 +681,48 @@ impl Config {
                 );
             }
         }
+        let mut sink_names = HashSet::new();
+        for sink in &self.publish.sinks {
+            let name = sink.name.get_ref();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                err(
+                    sink.name.span(),
+                    "publish.sink.name",
+                    format!("`{name}` is not a valid sink name"),
+                );
+            } else if name == crate::publish::FILE_SINK || !sink_names.insert(name.clone()) {
+                err(
+                    sink.name.span(),
+                    "publish.sink.name",
+                    format!("sink name `{name}` is already used"),
+                );
+            }
+            if sink.dir.is_some() == sink.url.is_some() {
+                err(
+                    sink.name.span(),
+                    "publish.sink",
+                    format!("sink `{name}`: give exactly one of dir (files) or url (http)"),
+                );
+            }
+            if sink.retention == 0 {
+                err(
+                    sink.name.span(),
+                    "publish.sink.retention",
+                    format!("sink `{name}`: retention must be at least 1"),
+                );
+            }
+            if !(1..=10_000).contains(&sink.batch_size) {
+                err(
+                    sink.name.span(),
+                    "publish.sink.batch-size",
+                    format!("sink `{name}`: batch-size must be 1–10000"),
+                );
+            }
+        }
         if let Some(p) = &self.provider {
             if p.addr().is_none() {
                 err(
@@ -802,6 +918,22 @@ schedule = "0 2 * * *"
             .collect();
         assert!(keys.contains(&("partner.base-url".into(), 9)), "{keys:?}");
         assert!(keys.contains(&("partner.schedule".into(), 10)), "{keys:?}");
+    }
+
+    // Per-partner normalisation switches and rules are read from the file;
+    // an unknown step name is refused like any other unknown key.
+    #[test]
+    fn partner_normalize_and_rules_parse() {
+        let text =
+            format!("{GOOD}[partner.normalize]\nisbd = false\n[[partner.rule]]\ndrop = \"9XX\"\n");
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        c.check(Path::new("u.toml"), &text).unwrap();
+        assert!(!c.partners[0].normalize.isbd);
+        assert!(c.partners[0].normalize.isbn);
+        assert_eq!(c.partners[0].compiled_rules().len(), 1);
+        let bad = format!("{GOOD}[partner.normalize]\nisdb = false\n");
+        let e = Config::parse(Path::new("u.toml"), &bad).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("partner.normalize.isdb"), "{e}");
     }
 
     // Five-field cron (what sysadmins write) and six-field both work.

@@ -210,6 +210,25 @@ pub async fn run(
             listener, state_dir, metrics, jobs_rx, stop,
         ));
     }
+    if let Some(state) = crate::provider::ProviderState::new(&config) {
+        let addr = config
+            .provider
+            .as_ref()
+            .and_then(|p| p.addr())
+            .context("provider.listen is not an address")?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the OAI-PMH provider to {addr}"))?;
+        info!(addr = %listener.local_addr()?, base_url = state.base_url(), "OAI-PMH provider listening");
+        let mut stop = sup.stop_tx.subscribe();
+        sup.tasks.spawn(crate::provider::serve(
+            listener,
+            Arc::new(state),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ));
+    }
     for partner in &config.partners {
         sup.spawn_partner(partner.clone());
     }
@@ -300,8 +319,8 @@ impl Supervisor {
             );
             return;
         }
-        if new.metrics != self.config.metrics {
-            warn!("a change of [metrics] takes effect at the next restart");
+        if new.metrics != self.config.metrics || new.provider != self.config.provider {
+            warn!("a change of [metrics] or [provider] takes effect at the next restart");
         }
         let new = Arc::new(new);
         let jobs = match self.jobs_tx.borrow().reconfigured(new.clone()) {

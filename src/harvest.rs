@@ -21,7 +21,7 @@ use unicat_oai::{
 
 use crate::config::{read_secret, HarvestConfig, HarvestMode, Partner};
 use crate::dedup;
-use crate::normalize::{self, PartnerContext};
+use crate::normalize::{self, NormalizeOptions, NormalizeReport, PartnerContext};
 use crate::rules::Rules;
 use crate::store::{Checkpoint, PageCounts, PageItem, Store};
 
@@ -327,7 +327,12 @@ impl Fetcher<'_> {
 }
 
 /// Parse, normalise and key one OAI record into what the store writes.
-pub fn prepare_record(rec: &OaiRecord, partner: &PartnerContext<'_>, rules: &Rules) -> PageItem {
+pub fn prepare_record(
+    rec: &OaiRecord,
+    partner: &PartnerContext<'_>,
+    rules: &Rules,
+    options: &NormalizeOptions,
+) -> PageItem {
     let oai_id = rec.header.identifier.clone();
     if rec.header.deleted {
         return PageItem::Delete {
@@ -350,6 +355,7 @@ pub fn prepare_record(rec: &OaiRecord, partner: &PartnerContext<'_>, rules: &Rul
             decoded,
             partner,
             rules,
+            options,
         ),
         Err(e) => PageItem::Quarantine {
             oai_id,
@@ -367,6 +373,7 @@ pub fn prepare_decoded(
     decoded: unicat_marc::Decoded,
     partner: &PartnerContext<'_>,
     rules: &Rules,
+    options: &NormalizeOptions,
 ) -> PageItem {
     for w in &decoded.warnings {
         warn!(oai_id = %oai_id, warning = %w, "record repaired");
@@ -376,7 +383,8 @@ pub fn prepare_decoded(
     // its 952 already moved to 852. The raw text stays as received.
     let mut record = decoded.record;
     rules.apply(&mut record);
-    let record = normalize::normalize(record, partner);
+    let record =
+        normalize::normalize_with(record, partner, options, &mut NormalizeReport::default());
     let keys = dedup::match_keys(&record);
     let xml = marcxml::to_string(&record);
     PageItem::Upsert {
@@ -396,6 +404,7 @@ pub fn prepare_decoded(
 /// from the checkpoint of an interrupted run, committing page by page.
 pub async fn harvest_partner(
     cfg: &HarvestConfig,
+    catalogue_code: &str,
     partner: &Partner,
     store: Store,
     shutdown: watch::Receiver<bool>,
@@ -406,7 +415,7 @@ pub async fn harvest_partner(
         partner = partner.name(),
         run_id = tracing::field::Empty
     );
-    let result = harvest_inner(cfg, partner, store, shutdown, observer)
+    let result = harvest_inner(cfg, catalogue_code, partner, store, shutdown, observer)
         .instrument(span)
         .await;
     observer.run_finished(partner.name(), result.is_ok());
@@ -423,6 +432,7 @@ struct Progress {
 
 async fn harvest_inner(
     cfg: &HarvestConfig,
+    catalogue_code: &str,
     partner: &Partner,
     mut store: Store,
     shutdown: watch::Receiver<bool>,
@@ -564,6 +574,7 @@ async fn harvest_inner(
             let page_records = page.records.len() + page.rejected.len();
             let ctx_code = partner.code().to_string();
             let rules = partner.compiled_rules();
+            let options = partner.normalize_options(catalogue_code);
             let pname = name.clone();
             let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
             let page_no = machine.pages();
@@ -571,7 +582,7 @@ async fn harvest_inner(
             // work; keep them off the async threads.
             let (st, res) = tokio::task::spawn_blocking(move || {
                 let ctx = PartnerContext { code: &ctx_code };
-                let mut items: Vec<PageItem> = page.records.iter().map(|r| prepare_record(r, &ctx, &rules)).collect();
+                let mut items: Vec<PageItem> = page.records.iter().map(|r| prepare_record(r, &ctx, &rules, &options)).collect();
                 // Records the protocol layer could not use (no identifier,
                 // invalid UTF-8) are quarantined too, never dropped.
                 items.extend(page.rejected.iter().map(|r| PageItem::Quarantine {

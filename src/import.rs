@@ -51,9 +51,10 @@ pub fn import_files(
     store: &mut Store,
     partner: &Partner,
     files: &[PathBuf],
+    catalogue_code: &str,
 ) -> Result<ImportReport> {
     let run_id = store.begin_run(partner.name())?;
-    let result = import_inner(store, partner, files, run_id);
+    let result = import_inner(store, partner, files, run_id, catalogue_code);
     let (ok, error) = match &result {
         Ok(_) => (true, None),
         Err(e) => (false, Some(format!("{e:#}"))),
@@ -81,12 +82,14 @@ fn import_inner(
     partner: &Partner,
     files: &[PathBuf],
     run_id: i64,
+    catalogue_code: &str,
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
     let ctx = PartnerContext {
         code: partner.code(),
     };
     let rules = partner.compiled_rules();
+    let options = partner.normalize_options(catalogue_code);
     let now = now_rfc3339();
     for path in files {
         let name = path.display().to_string();
@@ -101,7 +104,7 @@ fn import_inner(
                 Ok(decoded) => match decoded.record.control("001").map(str::trim).filter(|s| !s.is_empty()) {
                     Some(id) => {
                         let raw = marcxml::to_string(&decoded.record);
-                        prepare_decoded(import_identifier(id), now.clone(), raw, decoded, &ctx, &rules)
+                        prepare_decoded(import_identifier(id), now.clone(), raw, decoded, &ctx, &rules, &options)
                     }
                     None => PageItem::Quarantine {
                         oai_id: format!("import:{name}#{}", n + 1),

@@ -20,6 +20,7 @@ use crate::import::{self, ImportReport};
 use crate::pipeline::{self, RefreshSummary};
 use crate::publish::{self, PublishReport};
 use crate::reprocess::{self, ReprocessReport};
+use crate::sinks;
 use crate::store::Store;
 
 /// Why a partner's harvest lock could not be taken.
@@ -176,6 +177,7 @@ impl Jobs {
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let report = harvest::harvest_partner(
             &self.config.harvest,
+            &self.config.catalogue_code,
             partner,
             store,
             shutdown,
@@ -184,10 +186,9 @@ impl Jobs {
         .await?;
         // A partner's first harvest is normalised with the current settings:
         // record that, so a later change of rules is noticed.
-        if let Err(e) = self
-            .open_store()
-            .and_then(|mut s| reprocess::ensure_marked(&mut s, partner))
-        {
+        if let Err(e) = self.open_store().and_then(|mut s| {
+            reprocess::ensure_marked(&mut s, partner, &self.config.catalogue_code)
+        }) {
             tracing::warn!(partner = partner.name(), error = %format!("{e:#}"), "could not record processing settings");
         }
         let refresh = self.refresh().await.map_err(HarvestError::Failed)?;
@@ -230,8 +231,9 @@ impl Jobs {
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut store = Store::open(&config.state_dir)?;
-            let report = import::import_files(&mut store, &partner, &files)?;
-            reprocess::ensure_marked(&mut store, &partner)?;
+            let code = &config.catalogue_code;
+            let report = import::import_files(&mut store, &partner, &files, code)?;
+            reprocess::ensure_marked(&mut store, &partner, code)?;
             Ok::<_, anyhow::Error>(report)
         })
         .await
@@ -249,7 +251,7 @@ impl Jobs {
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut store = Store::open(&config.state_dir)?;
-            reprocess::reprocess(&mut store, &partner)
+            reprocess::reprocess(&mut store, &partner, &config.catalogue_code)
         })
         .await
         .map_err(|e| HarvestError::Failed(anyhow::anyhow!("reprocess worker panicked: {e}")))?
@@ -263,7 +265,8 @@ impl Jobs {
     pub async fn reprocess_if_changed(&self, partner: &Partner) -> Result<bool, HarvestError> {
         let needed = {
             let store = self.open_store().map_err(HarvestError::Failed)?;
-            reprocess::needs_reprocess(&store, partner).map_err(HarvestError::Failed)?
+            reprocess::needs_reprocess(&store, partner, &self.config.catalogue_code)
+                .map_err(HarvestError::Failed)?
         };
         if needed {
             tracing::info!(
@@ -288,13 +291,42 @@ impl Jobs {
     }
 
     /// Publish the union catalogue now.
+    ///
+    /// Then every `[[publish.sink]]`, each on its own: a failing sink is
+    /// logged and reported, and does not stop the others.
     pub async fn publish(&self) -> Result<PublishReport> {
         let config = self.config.clone();
-        tokio::task::spawn_blocking(move || {
+        let report = tokio::task::spawn_blocking(move || {
             let mut store = Store::open(&config.state_dir)?;
             publish::publish(&mut store, &config.publish.output_dir)
         })
         .await
-        .context("publish worker panicked")?
+        .context("publish worker panicked")??;
+        let mut failed = Vec::new();
+        for sink in &self.config.publish.sinks {
+            let name = sink.name.get_ref().clone();
+            let result = if sink.dir.is_some() {
+                let (config, sink) = (self.config.clone(), sink.clone());
+                let n = name.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut store = Store::open(&config.state_dir)?;
+                    sinks::publish_files(&mut store, &n, &sink)
+                })
+                .await
+                .context("publish worker panicked")
+                .and_then(|r| r)
+            } else {
+                sinks::publish_http(&self.config.state_dir, &name, sink).await
+            };
+            if let Err(e) = result {
+                tracing::error!(sink = %name, error = %format!("{e:#}"), "publishing to sink failed; it will catch up next time");
+                failed.push(format!("{name}: {e:#}"));
+            }
+        }
+        if failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(anyhow::anyhow!("sink(s) failed: {}", failed.join("; ")))
+        }
     }
 }

@@ -44,16 +44,24 @@ pub struct PublishReport {
     pub files: Vec<PathBuf>,
 }
 
+/// The byte stream of an `AtomicFile`: plain, or gzip-compressed.
+enum Sink {
+    Plain(BufWriter<File>),
+    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
+}
+
 /// A file being written next to its final name, renamed into place on
-/// `commit`; dropped without commit, it is removed.
-struct AtomicFile {
+/// `commit`; dropped without commit, it is removed. A reader of the
+/// directory therefore sees the old file or the new one, never half.
+pub(crate) struct AtomicFile {
     tmp: PathBuf,
     dest: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: Option<Sink>,
 }
 
 impl AtomicFile {
-    fn create(dest: PathBuf) -> Result<AtomicFile> {
+    /// Start writing `dest` (gzip-compressed if `gzip`).
+    pub(crate) fn create(dest: PathBuf, gzip: bool) -> Result<AtomicFile> {
         let name = dest
             .file_name()
             .context("output path has no file name")?
@@ -61,20 +69,32 @@ impl AtomicFile {
             .to_string();
         let tmp = dest.with_file_name(format!(".{name}.tmp"));
         let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let buf = BufWriter::with_capacity(1 << 20, file);
+        let out = if gzip {
+            Sink::Gzip(flate2::write::GzEncoder::new(
+                buf,
+                flate2::Compression::default(),
+            ))
+        } else {
+            Sink::Plain(buf)
+        };
         Ok(AtomicFile {
             tmp,
             dest,
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: Some(out),
         })
     }
 
-    fn writer(&mut self) -> &mut BufWriter<File> {
-        self.out.as_mut().expect("writer present until commit")
-    }
-
-    fn commit(mut self) -> Result<PathBuf> {
-        let out = self.out.take().expect("writer present until commit");
-        let file = out
+    /// Flush, fsync and rename into place.
+    pub(crate) fn commit(mut self) -> Result<PathBuf> {
+        let buf = match self.out.take() {
+            Some(Sink::Plain(b)) => b,
+            Some(Sink::Gzip(g)) => g
+                .finish()
+                .with_context(|| format!("compressing {}", self.tmp.display()))?,
+            None => anyhow::bail!("{} was already committed", self.dest.display()),
+        };
+        let file = buf
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {}", self.tmp.display()))?;
@@ -86,6 +106,24 @@ impl AtomicFile {
     }
 }
 
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            Some(Sink::Plain(b)) => b.write(buf),
+            Some(Sink::Gzip(g)) => g.write(buf),
+            None => Err(std::io::Error::other("file already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Some(Sink::Plain(b)) => b.flush(),
+            Some(Sink::Gzip(g)) => g.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.out.is_some() {
@@ -94,7 +132,7 @@ impl Drop for AtomicFile {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("syncing directory {}", dir.display()))
@@ -106,10 +144,10 @@ pub fn publish(store: &mut Store, out_dir: &Path) -> Result<PublishReport> {
     let last = store.publish_seq(FILE_SINK)?;
     let (seq, report) = store.read_snapshot(|store| {
         let seq = store.current_seq()?;
-        let mut xml = AtomicFile::create(out_dir.join(XML_FILE))?;
-        let mut mrc = AtomicFile::create(out_dir.join(MRC_FILE))?;
-        let mut del = AtomicFile::create(out_dir.join(DELETED_FILE))?;
-        let mut collection = marcxml::CollectionWriter::new(xml.writer())?;
+        let mut xml = AtomicFile::create(out_dir.join(XML_FILE), false)?;
+        let mut mrc = AtomicFile::create(out_dir.join(MRC_FILE), false)?;
+        let mut del = AtomicFile::create(out_dir.join(DELETED_FILE), false)?;
+        let mut collection = marcxml::CollectionWriter::new(&mut xml)?;
         let mut records = 0u64;
         let mut too_long = 0u64;
         store.for_each_live_union(|row| {
@@ -118,7 +156,7 @@ pub fn publish(store: &mut Store, out_dir: &Path) -> Result<PublishReport> {
             })?;
             collection.write(&rec)?;
             match iso2709::to_bytes(&rec) {
-                Ok(bytes) => mrc.writer().write_all(&bytes)?,
+                Ok(bytes) => mrc.write_all(&bytes)?,
                 Err(e) => {
                     too_long += 1;
                     warn!(union_id = %row.cluster_id, error = %e, "left out of the ISO 2709 dump");
@@ -130,7 +168,7 @@ pub fn publish(store: &mut Store, out_dir: &Path) -> Result<PublishReport> {
         collection.finish()?;
         let deleted = store.deleted_unions_since(last)?;
         for id in &deleted {
-            writeln!(del.writer(), "{id}")?;
+            writeln!(del, "{id}")?;
         }
         let files = vec![xml.commit()?, mrc.commit()?, del.commit()?];
         Ok((

@@ -39,11 +39,17 @@ fn fingerprint_key(partner: &str) -> String {
 
 /// A fingerprint of everything that shapes a partner's normalised records:
 /// its rules, its normalisation settings, and the key version.
-pub fn fingerprint(partner: &Partner) -> String {
+pub fn fingerprint(partner: &Partner, catalogue_code: &str) -> String {
+    let settings = format!(
+        "{:?}|{:?}",
+        partner.code(),
+        partner.normalize_options(catalogue_code)
+    );
     format!(
-        "{}|{}|keys{}",
+        "{}|{}|norm{}|keys{}",
         partner.compiled_rules().fingerprint(),
-        dedup::content_hash(&format!("{:?}", partner.code())),
+        dedup::content_hash(&settings),
+        crate::normalize::NORMALIZE_VERSION,
         dedup::KEYS_VERSION
     )
 }
@@ -51,32 +57,40 @@ pub fn fingerprint(partner: &Partner) -> String {
 /// Whether the partner's records were normalised with other settings than
 /// the current ones (false for a partner never processed: its first
 /// harvest normalises with the current settings anyway).
-pub fn needs_reprocess(store: &Store, partner: &Partner) -> Result<bool> {
+pub fn needs_reprocess(store: &Store, partner: &Partner, catalogue_code: &str) -> Result<bool> {
     Ok(store
         .meta_text(&fingerprint_key(partner.name()))?
-        .is_some_and(|f| f != fingerprint(partner)))
+        .is_some_and(|f| f != fingerprint(partner, catalogue_code)))
 }
 
 /// Record that the partner's records match the current settings.
-pub fn mark_current(store: &mut Store, partner: &Partner) -> Result<()> {
-    store.set_meta_text(&fingerprint_key(partner.name()), &fingerprint(partner))
+pub fn mark_current(store: &mut Store, partner: &Partner, catalogue_code: &str) -> Result<()> {
+    store.set_meta_text(
+        &fingerprint_key(partner.name()),
+        &fingerprint(partner, catalogue_code),
+    )
 }
 
 /// Record the current settings for a partner that has none recorded yet
 /// (after its first harvest or import).
-pub fn ensure_marked(store: &mut Store, partner: &Partner) -> Result<()> {
+pub fn ensure_marked(store: &mut Store, partner: &Partner, catalogue_code: &str) -> Result<()> {
     if store.meta_text(&fingerprint_key(partner.name()))?.is_none() {
-        mark_current(store, partner)?;
+        mark_current(store, partner, catalogue_code)?;
     }
     Ok(())
 }
 
 /// Re-normalise all of a partner's live records from their raw text.
-pub fn reprocess(store: &mut Store, partner: &Partner) -> Result<ReprocessReport> {
+pub fn reprocess(
+    store: &mut Store,
+    partner: &Partner,
+    catalogue_code: &str,
+) -> Result<ReprocessReport> {
     let ctx = PartnerContext {
         code: partner.code(),
     };
     let rules = partner.compiled_rules();
+    let options = partner.normalize_options(catalogue_code);
     let mut report = ReprocessReport::default();
     let mut after = 0;
     loop {
@@ -94,6 +108,7 @@ pub fn reprocess(store: &mut Store, partner: &Partner) -> Result<ReprocessReport
                     decoded,
                     &ctx,
                     &rules,
+                    &options,
                 ),
                 Err(e) => {
                     report.unreadable += 1;
@@ -120,7 +135,7 @@ pub fn reprocess(store: &mut Store, partner: &Partner) -> Result<ReprocessReport
         }
         report.changed += store.update_normalized(&out)?;
     }
-    mark_current(store, partner)?;
+    mark_current(store, partner, catalogue_code)?;
     info!(
         partner = partner.name(),
         records = report.records,

@@ -64,7 +64,7 @@ async fn import_loads_marc8_iso2709_and_marcxml_files() {
         .expect("imported by its 001");
     assert!(
         rec.record
-            .contains("Одлуке и решења Савезног уставног суда."),
+            .contains("Одлуке и решења Савезног уставног суда"),
         "{}",
         rec.record
     );

@@ -557,3 +557,61 @@ async fn reload_with_changed_rules_reprocesses_the_partner() {
         .unwrap();
     assert_eq!(with_650, 0);
 }
+
+// The daemon serves the union catalogue over OAI-PMH when [provider] is
+// configured, and stops serving on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_serves_the_oai_pmh_provider() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tables = format!("[provider]\nlisten = \"127.0.0.1:{port}\"\n");
+    let cfg = write_config(dir.path(), &urls, 3, RARELY, &tables);
+    let daemon = Daemon::start(&cfg, &[]);
+    let url = format!("http://127.0.0.1:{port}/oai?verb=ListIdentifiers&metadataPrefix=marc21");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let expected = common::expected_union_count();
+    loop {
+        // Page through the identifiers once the catch-up harvests are in.
+        // Union records retired while partners' clusters merged are listed
+        // as deleted; only live ones count.
+        let mut seen = 0;
+        let mut next = Some(url.clone());
+        while let Some(u) = next.take() {
+            let Ok(resp) = reqwest::get(&u).await else {
+                break;
+            };
+            let body = resp.text().await.unwrap_or_default();
+            let Ok(page) = unicat_oai::parse_list_identifiers(body.as_bytes()) else {
+                break;
+            };
+            seen += page.records.iter().filter(|r| !r.header.deleted).count();
+            if let Some(t) = page.next_token() {
+                next = Some(format!(
+                    "http://127.0.0.1:{port}/oai?verb=ListIdentifiers&resumptionToken={}",
+                    unicat_oai::percent_encode(t)
+                ));
+            }
+        }
+        if seen == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "provider never listed the whole catalogue ({seen}): {}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        reqwest::get(&url).await.is_err(),
+        "provider still answering after stop"
+    );
+}
