@@ -44,6 +44,9 @@ pub struct Config {
     /// The optional Prometheus metrics endpoint.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// How clusters become union records.
+    #[serde(default)]
+    pub merge: MergeConfig,
     /// The optional OAI-PMH endpoint serving the union catalogue.
     #[serde(default)]
     pub provider: Option<ProviderConfig>,
@@ -159,6 +162,36 @@ impl MetricsConfig {
     /// The listen address (checked by `Config::check`).
     pub fn addr(&self) -> Option<std::net::SocketAddr> {
         self.listen.get_ref().parse().ok()
+    }
+}
+
+/// `[merge]`: how the base record of a union record is chosen and what is
+/// unioned from the other members (see `merge` for the score).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MergeConfig {
+    /// Partner names, most trusted first: their records are preferred as
+    /// the base (default: none).
+    #[serde(default)]
+    pub partner_priority: Vec<String>,
+    /// Union the other members' 5XX notes too (default false: notes are
+    /// often copy-specific).
+    #[serde(default)]
+    pub merge_notes: bool,
+    /// Cataloguing agencies (040 $a codes, e.g. "DLC") whose records are
+    /// preferred as the base (default: none).
+    #[serde(default)]
+    pub trusted_sources: Vec<String>,
+}
+
+impl MergeConfig {
+    /// The options the merge functions take.
+    pub fn options(&self) -> crate::merge::MergeOptions {
+        crate::merge::MergeOptions {
+            partner_priority: self.partner_priority.clone(),
+            merge_notes: self.merge_notes,
+            trusted_sources: self.trusted_sources.clone(),
+        }
     }
 }
 
@@ -680,6 +713,10 @@ impl Config {
                     ),
                 );
             }
+        }
+        let partner_names: Vec<&str> = self.partners.iter().map(|p| p.name()).collect();
+        for problem in self.merge.options().problems(&partner_names) {
+            err(0..0, "merge.partner-priority", problem);
         }
         let mut sink_names = HashSet::new();
         for sink in &self.publish.sinks {

@@ -16,7 +16,7 @@ use unicat_marc::marcxml;
 
 use crate::config::Config;
 use crate::dedup::{self, MAX_KEY_FANOUT};
-use crate::merge::{self, Member};
+use crate::merge::{self, Member, MergeOptions};
 use crate::store::{DedupTx, SourceRecord, Store};
 
 /// What one dedup-and-merge pass did.
@@ -39,7 +39,21 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         .iter()
         .map(|p| (p.name(), p.code()))
         .collect();
+    let merge_options = config.merge.options();
     let tx = store.transaction()?;
+    // Union records made by another merge version or with other [merge]
+    // settings are rebuilt: every live record is re-examined once.
+    let merge_fingerprint = format!("v{}|{:?}", merge::MERGE_VERSION, merge_options);
+    if tx.meta_text("merge")?.as_deref() != Some(merge_fingerprint.as_str()) {
+        let n = tx.mark_all_dirty()?;
+        tx.set_meta_text("merge", &merge_fingerprint)?;
+        if n > 0 {
+            info!(
+                records = n,
+                "merge rules changed; rebuilding every union record"
+            );
+        }
+    }
     if tx.keys_version()? != dedup::KEYS_VERSION {
         // Keys from another version of the algorithm must not meet new ones.
         let n = tx.rekey_all(dedup::KEYS_VERSION, |xml| {
@@ -101,7 +115,14 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
             }
             tx.set_cluster(m.id, Some(&cid))?;
         }
-        if write_union(&tx, &cid, &component, &codes, &config.catalogue_code)? {
+        if write_union(
+            &tx,
+            &cid,
+            &component,
+            &codes,
+            &config.catalogue_code,
+            &merge_options,
+        )? {
             summary.unions_changed += 1;
         }
         new_clusters.insert(cid);
@@ -171,6 +192,7 @@ fn write_union(
     members: &[SourceRecord],
     codes: &HashMap<&str, &str>,
     catalogue_code: &str,
+    options: &MergeOptions,
 ) -> Result<bool> {
     let mut parsed = Vec::with_capacity(members.len());
     for m in members {
@@ -191,7 +213,7 @@ fn write_union(
             record: r,
         })
         .collect();
-    let Some(union) = merge::merge(cluster_id, catalogue_code, &view) else {
+    let Some(union) = merge::merge_with(cluster_id, catalogue_code, &view, options) else {
         return Ok(false);
     };
     let xml = marcxml::to_string(&union);

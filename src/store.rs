@@ -1144,6 +1144,33 @@ pub struct DedupTx<'a> {
 }
 
 impl DedupTx<'_> {
+    /// A text value from the meta table, inside this transaction.
+    pub fn meta_text(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta_text WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Set a text value in the meta table, inside this transaction.
+    pub fn set_meta_text(&self, key: &str, value: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO meta_text (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Mark every live record for dedup (and so its cluster for merging).
+    pub fn mark_all_dirty(&self) -> Result<u64> {
+        Ok(self.tx.execute(
+            "UPDATE source_records SET dedup_dirty = 1 WHERE deleted = 0",
+            [],
+        )? as u64)
+    }
+
     /// The version of the match keys in the store (0 if never recorded).
     pub fn keys_version(&self) -> Result<i64> {
         Ok(self

@@ -355,3 +355,53 @@ async fn malformed_record_is_quarantined_not_fatal() {
         fixture_record_count()
     );
 }
+
+// [merge] partner-priority weighs in the base choice: after it changes,
+// every union record is rebuilt once, and more clusters holding the
+// preferred partner's record take it as their base (its 040 $a names that
+// library). Priority adds points; it does not override a far richer record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_priority_change_rebuilds_union_records() {
+    let setup = Setup::new(10).await;
+    setup.harvest_all().await;
+    let tsu_based = |setup: &Setup| {
+        answer_key()
+            .iter()
+            .filter(|g| g.kind == "same" && g.members.iter().any(|(p, _)| p == "tsu"))
+            .filter(|g| {
+                let (p, id) = &g.members[0];
+                let (_, _, xml) = setup
+                    .store()
+                    .union_record(&setup.cluster_of(p, id))
+                    .unwrap()
+                    .unwrap();
+                let rec = marcxml::parse_record(&xml.unwrap()).unwrap();
+                let source = rec.data_fields("040").next().and_then(|f| f.subfield('a'));
+                source == Some("UZ-TaSU")
+            })
+            .count()
+    };
+    let before = tsu_based(&setup);
+    let seq = setup.store().current_seq().unwrap();
+    let text = std::fs::read_to_string(&setup.config_path).unwrap();
+    let text = text.replacen(
+        "[publish]",
+        "[merge]\npartner-priority = [\"tsu\"]\n\n[publish]",
+        1,
+    );
+    std::fs::write(&setup.config_path, text).unwrap();
+    let config = unicat::config::Config::load(&setup.config_path).unwrap();
+    let jobs = unicat::jobs::Jobs::new(std::sync::Arc::new(config)).unwrap();
+    let summary = jobs.refresh().await.unwrap();
+    assert_eq!(
+        summary.examined,
+        fixture_record_count(),
+        "not every record was re-examined"
+    );
+    let after = tsu_based(&setup);
+    assert!(
+        after > before,
+        "priority changed no base ({before} -> {after})"
+    );
+    assert!(setup.store().current_seq().unwrap() > seq);
+}
