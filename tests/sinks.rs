@@ -266,3 +266,59 @@ async fn failing_http_sink_does_not_advance() {
     // The default file sink still published.
     assert!(setup.publish_dir().join("union.xml").exists());
 }
+
+// A publish that fails halfway (here: a stored union record that no longer
+// parses) leaves the previous dump in place and the sink's number where it
+// was, and leaves no half-written file behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_failing_halfway_keeps_the_previous_dump() {
+    let setup = Setup::new(10).await;
+    let dumps = setup.dir.path().join("dumps");
+    let jobs = jobs_with(
+        &setup,
+        &format!(
+            "[[publish.sink]]\nname = \"dumps\"\ndir = {:?}\nformats = [\"json\"]\n",
+            dumps.display().to_string()
+        ),
+    );
+    harvest(&jobs).await;
+    jobs.publish().await.unwrap();
+    let before: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&dumps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    let seq = setup.store().publish_seq("dumps").unwrap();
+    let default_dump = std::fs::read(setup.publish_dir().join("union.xml")).unwrap();
+
+    // Something changes, and one stored union record is damaged.
+    retitle_one(&setup, "A change that will not be published");
+    harvest(&jobs).await;
+    {
+        let conn = rusqlite::Connection::open(setup.dir.path().join("state/unicat.db")).unwrap();
+        conn.execute(
+            "UPDATE union_records SET record = '<record><leader>broken' WHERE cluster_id = (
+                SELECT cluster_id FROM union_records WHERE deleted = 0 ORDER BY cluster_id DESC LIMIT 1)",
+            [],
+        )
+        .unwrap();
+    }
+    assert!(jobs.publish().await.is_err());
+    // The files sink on its own, too (the default dump failed first above).
+    let sink = jobs.config.publish.sinks[0].clone();
+    let err = unicat::sinks::publish_files(&mut setup.store(), "dumps", &sink).unwrap_err();
+    assert!(format!("{err:#}").contains("does not parse"), "{err:#}");
+    assert_eq!(setup.store().publish_seq("dumps").unwrap(), seq);
+    assert_eq!(
+        std::fs::read(setup.publish_dir().join("union.xml")).unwrap(),
+        default_dump
+    );
+    let after: Vec<PathBuf> = std::fs::read_dir(&dumps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(after.len(), before.len(), "{after:?}");
+    for (p, bytes) in before {
+        assert_eq!(std::fs::read(&p).unwrap(), bytes, "{p:?} changed");
+    }
+}
