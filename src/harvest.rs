@@ -500,6 +500,16 @@ async fn harvest_inner(
         }
     };
     store.set_run_from(run_id, from.as_deref()).map_err(fail)?;
+    if identify.deleted_record == unicat_oai::DeletedRecord::No
+        && partner.reconcile_schedule.is_none()
+    {
+        // Such a repository never reports deletions: without a scheduled
+        // reconciliation, records it drops stay in the union catalogue.
+        warn!(
+            partner = %name,
+            "the repository does not report deletions (deletedRecord no); set reconcile-schedule for this partner"
+        );
+    }
     info!(
         partner = %name,
         from = from.as_deref().unwrap_or("(full)"),
