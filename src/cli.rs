@@ -251,14 +251,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     println!("{partner}: {listed} identifiers listed for {live} records held; {deleted} marked deleted");
                     Ok(())
                 }
-                Err(e @ HarvestError::Busy { .. }) => Err(Failure {
-                    code: EXIT_BUSY,
-                    message: e.to_string(),
-                }),
-                Err(e) => Err(Failure {
-                    code: EXIT_TEMPFAIL,
-                    message: format!("reconcile failed: {partner}: {e}"),
-                }),
+                Err(e) => Err(job_failure(e, "reconcile", Some(&partner), EXIT_TEMPFAIL)),
             }
         }
         Command::Import { partner, files } => {
@@ -280,14 +273,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     );
                     Ok(())
                 }
-                Err(e @ HarvestError::Busy { .. }) => Err(Failure {
-                    code: EXIT_BUSY,
-                    message: e.to_string(),
-                }),
-                Err(e) => Err(Failure {
-                    code: EXIT_SOFTWARE,
-                    message: format!("import failed: {e}"),
-                }),
+                Err(e) => Err(job_failure(e, "import", None, EXIT_SOFTWARE)),
             }
         }
         Command::Quarantine { action } => {
@@ -351,14 +337,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     );
                     Ok(())
                 }
-                Err(e @ HarvestError::Busy { .. }) => Err(Failure {
-                    code: EXIT_BUSY,
-                    message: e.to_string(),
-                }),
-                Err(e) => Err(Failure {
-                    code: EXIT_SOFTWARE,
-                    message: format!("reprocess failed: {partner}: {e}"),
-                }),
+                Err(e) => Err(job_failure(e, "reprocess", Some(&partner), EXIT_SOFTWARE)),
             }
         }
         Command::Report { partner, json } => {
@@ -407,6 +386,24 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             print!("{}", explain_text(&config, &id)?);
             Ok(())
         }
+    }
+}
+
+/// A failed job as a failure: a busy partner always exits 69, anything
+/// else with `code`, the message naming the job and the partner.
+fn job_failure(e: HarvestError, what: &str, partner: Option<&str>, code: u8) -> Failure {
+    match e {
+        HarvestError::Busy { .. } => Failure {
+            code: EXIT_BUSY,
+            message: e.to_string(),
+        },
+        e => Failure {
+            code,
+            message: match partner {
+                Some(p) => format!("{what} failed: {p}: {e}"),
+                None => format!("{what} failed: {e}"),
+            },
+        },
     }
 }
 

@@ -399,6 +399,15 @@ pub struct BasicAuth {
     pub password_env: Option<String>,
 }
 
+impl BasicAuth {
+    /// (user, password) with the password read from its file or variable.
+    pub fn resolve(&self) -> anyhow::Result<(String, String)> {
+        let password = read_secret(self.password_file.as_deref(), self.password_env.as_deref())
+            .map_err(|e| anyhow::anyhow!("auth password: {e}"))?;
+        Ok((self.user.clone(), password))
+    }
+}
+
 /// `[[partner.header]]`: one extra request header; give exactly one of
 /// `value`, `value-file`, `value-env` (use the last two for secrets).
 #[derive(Debug, Clone, PartialEq, Deserialize)]

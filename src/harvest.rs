@@ -19,7 +19,7 @@ use unicat_oai::{
     ErrorCode, ListHarvest, ListPage, ListRequest, OaiError, OaiRecord, Request, Step, Verb,
 };
 
-use crate::config::{read_secret, HarvestConfig, HarvestMode, Partner};
+use crate::config::{read_secret, BasicAuth, HarvestConfig, HarvestMode, HeaderSpec, Partner};
 use crate::dedup;
 use crate::normalize::{self, NormalizeOptions, NormalizeReport, PartnerContext};
 use crate::rules::Rules;
@@ -104,13 +104,12 @@ struct RunSettings {
     max_body: usize,
 }
 
-/// Build the HTTP client for a partner: its timeouts, user agent and
-/// headers. Secrets are read here, at the start of each run, so that a
-/// rotated password is picked up without a restart; errors name where the
-/// secret was looked for, never its value.
-fn run_settings(cfg: &HarvestConfig, p: &Partner) -> Result<RunSettings> {
+/// Extra request headers with their secrets read. Secret values are
+/// marked sensitive, so they are never printed in debug output or logs;
+/// errors name where a secret was looked for, never its value.
+pub fn resolve_headers(specs: &[HeaderSpec]) -> Result<reqwest::header::HeaderMap> {
     let mut headers = reqwest::header::HeaderMap::new();
-    for h in &p.headers {
+    for h in specs {
         let value = match &h.value {
             Some(v) => v.clone(),
             None => read_secret(h.value_file.as_deref(), h.value_env.as_deref())
@@ -120,18 +119,19 @@ fn run_settings(cfg: &HarvestConfig, p: &Partner) -> Result<RunSettings> {
             .with_context(|| format!("header name {}", h.name))?;
         let mut value = reqwest::header::HeaderValue::from_str(&value)
             .map_err(|_| anyhow!("header {}: the value is not a valid header value", h.name))?;
-        // Never printed in debug output or logs.
         value.set_sensitive(h.value.is_none());
         headers.insert(name, value);
     }
-    let auth = match &p.auth {
-        Some(a) => Some((
-            a.user.clone(),
-            read_secret(a.password_file.as_deref(), a.password_env.as_deref())
-                .map_err(|e| anyhow!("auth password: {e}"))?,
-        )),
-        None => None,
-    };
+    Ok(headers)
+}
+
+/// Build the HTTP client for a partner: its timeouts, user agent and
+/// headers. Secrets are read here, at the start of each run, so that a
+/// rotated password is picked up without a restart; errors name where the
+/// secret was looked for, never its value.
+fn run_settings(cfg: &HarvestConfig, p: &Partner) -> Result<RunSettings> {
+    let headers = resolve_headers(&p.headers)?;
+    let auth = p.auth.as_ref().map(BasicAuth::resolve).transpose()?;
     let timeout = Duration::from_secs(p.timeout_secs.unwrap_or(cfg.timeout_secs));
     let user_agent = p.user_agent.clone().unwrap_or_else(|| {
         concat!("unicat/", env!("CARGO_PKG_VERSION"), " (OAI-PMH harvester)").to_string()

@@ -19,7 +19,8 @@ use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 use unicat_marc::{iso2709, marcxml, Field, Record};
 
-use crate::config::{read_secret, SinkConfig, SinkFormat};
+use crate::config::{SinkConfig, SinkFormat};
+use crate::harvest::resolve_headers;
 use crate::publish::{sync_dir, AtomicFile};
 use crate::store::{Store, UnionRow};
 
@@ -358,24 +359,9 @@ pub async fn publish_http(state_dir: &Path, name: &str, cfg: &SinkConfig) -> Res
 }
 
 fn http_client(cfg: &SinkConfig) -> Result<reqwest::Client> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    for h in &cfg.headers {
-        let value = match &h.value {
-            Some(v) => v.clone(),
-            None => read_secret(h.value_file.as_deref(), h.value_env.as_deref())
-                .map_err(|e| anyhow!("header {}: {e}", h.name))?,
-        };
-        let mut v = reqwest::header::HeaderValue::from_str(&value)
-            .map_err(|_| anyhow!("header {}: the value is not a valid header value", h.name))?;
-        v.set_sensitive(h.value.is_none());
-        headers.insert(
-            reqwest::header::HeaderName::from_bytes(h.name.as_bytes())?,
-            v,
-        );
-    }
     Ok(reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
-        .default_headers(headers)
+        .default_headers(resolve_headers(&cfg.headers)?)
         .build()?)
 }
 
@@ -386,14 +372,7 @@ async fn post(
     content_type: &str,
     body: Vec<u8>,
 ) -> Result<()> {
-    let auth = match &cfg.auth {
-        Some(a) => Some((
-            a.user.clone(),
-            read_secret(a.password_file.as_deref(), a.password_env.as_deref())
-                .map_err(|e| anyhow!("auth: {e}"))?,
-        )),
-        None => None,
-    };
+    let auth = cfg.auth.as_ref().map(|a| a.resolve()).transpose()?;
     let mut attempt = 0u32;
     loop {
         let mut req = client
