@@ -623,5 +623,42 @@ pub fn explain_text(config: &Config, id: &str) -> Result<String> {
     if members.len() == 1 {
         out.push_str("  (no other record shares a match key with it)\n");
     }
+    // The pair decisions behind the links: every pair of members that
+    // shares a key, with the score per field and any veto.
+    let features: Vec<_> = members
+        .iter()
+        .map(|m| unicat_marc::marcxml::parse_record(&m.record).map(|r| crate::score::features(&r)))
+        .collect::<Result<_, _>>()?;
+    for i in 0..members.len() {
+        for j in i + 1..members.len() {
+            if !keys[i].iter().any(|k| keys[j].contains(k)) {
+                continue;
+            }
+            let d = crate::score::compare(&features[i], &features[j], &config.dedup);
+            out.push_str(&format!(
+                "  {}:{} ~ {}:{}: {} (score {:.1}, threshold {:.1})\n",
+                members[i].partner,
+                members[i].local_id.as_deref().unwrap_or("-"),
+                members[j].partner,
+                members[j].local_id.as_deref().unwrap_or("-"),
+                if d.same {
+                    "same edition"
+                } else {
+                    "not the same edition"
+                },
+                d.score,
+                config.dedup.threshold
+            ));
+            for f in d.fields.iter().filter(|f| f.score != 0.0) {
+                out.push_str(&format!(
+                    "      {:<10} {:+.1} x {:.1}  {}\n",
+                    f.field, f.score, f.weight, f.note
+                ));
+            }
+            for v in &d.vetoes {
+                out.push_str(&format!("      veto: {v}\n"));
+            }
+        }
+    }
     Ok(out)
 }

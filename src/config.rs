@@ -44,6 +44,10 @@ pub struct Config {
     /// The optional Prometheus metrics endpoint.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// How candidate records are judged the same edition (weights,
+    /// threshold, vetoes, ignored identifiers, overrides; see `score`).
+    #[serde(default)]
+    pub dedup: crate::score::ScoreOptions,
     /// How clusters become union records.
     #[serde(default)]
     pub merge: MergeConfig,
@@ -722,6 +726,9 @@ impl Config {
                     ),
                 );
             }
+        }
+        for problem in self.dedup.problems() {
+            err(0..0, "dedup", problem);
         }
         let partner_names: Vec<&str> = self.partners.iter().map(|p| p.name()).collect();
         for problem in self.merge.options().problems(&partner_names) {

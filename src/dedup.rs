@@ -23,7 +23,7 @@ use crate::translit::{lang_from_marc, skeleton, Lang};
 /// version are recomputed from the stored records before the next dedup
 /// pass (see `pipeline::refresh`), so an upgrade never compares old keys
 /// with new ones. Bump it whenever `match_keys` changes its output.
-pub const KEYS_VERSION: i64 = 2;
+pub const KEYS_VERSION: i64 = 3;
 
 /// A key shared by more records than this is not used to link them: it is
 /// almost certainly a series ISBN or a placeholder, and linking on it would
@@ -62,6 +62,7 @@ pub fn match_keys(record: &Record) -> Vec<String> {
         }
     }
     keys.extend(title_author_year_keys(record));
+    keys.extend(title_proper_keys(record));
     keys.sort();
     keys.dedup();
     keys
@@ -164,6 +165,59 @@ pub fn title_author_year_keys(record: &Record) -> Vec<String> {
         .filter_map(|f| title_skeleton(f, lang))
         .map(|t| format!("tay:{t}|{author}|{year}"))
         .collect();
+    keys.dedup();
+    keys
+}
+
+/// Keys from the *title proper* (245 $a up to a `:` `;` `=` or `/`, plus
+/// $n and $p, without $b) and the year: once with the first author
+/// (`tpa:`), so that a record that lost its subtitle still meets its twin,
+/// and once without (`tpy:`), so that a record without 1XX/7XX (a corporate
+/// work, a record that lost its 100) does. The authorless key is broad on
+/// purpose: it only proposes candidates, and the pair decision (`score`)
+/// and `MAX_KEY_FANOUT` keep it from merging different books.
+pub fn title_proper_keys(record: &Record) -> Vec<String> {
+    let Some(year) = publication_year(record) else {
+        return Vec::new();
+    };
+    let lang = record_language(record);
+    let author = first_author_surname(record, lang);
+    let mut keys = Vec::new();
+    let titles = record.data_fields("245").take(1).chain(
+        record
+            .data_fields("880")
+            .filter(|f| f.subfield('6').is_some_and(|l| l.starts_with("245"))),
+    );
+    for f in titles {
+        let skip = f.ind2.to_digit(10).unwrap_or(0) as usize;
+        let mut text = String::new();
+        let mut first_a = true;
+        for sf in &f.subfields {
+            match sf.code {
+                'a' if first_a => {
+                    first_a = false;
+                    let v = sf.value.as_str();
+                    let v = match v.char_indices().nth(skip) {
+                        Some((i, _)) if skip > 0 => &v[i..],
+                        _ => v,
+                    };
+                    text.push_str(&v[..v.find([':', ';', '=', '/']).unwrap_or(v.len())]);
+                }
+                'n' | 'p' => text.push_str(&sf.value),
+                _ => continue,
+            }
+            text.push(' ');
+        }
+        let t = skeleton(&text, lang);
+        if t.is_empty() {
+            continue;
+        }
+        if let Some(a) = &author {
+            keys.push(format!("tpa:{t}|{a}|{year}"));
+        }
+        keys.push(format!("tpy:{t}|{year}"));
+    }
+    keys.sort();
     keys.dedup();
     keys
 }

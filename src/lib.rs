@@ -27,6 +27,7 @@ pub mod publish;
 pub mod quality;
 pub mod reprocess;
 pub mod rules;
+pub mod score;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;

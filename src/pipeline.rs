@@ -17,6 +17,7 @@ use unicat_marc::marcxml;
 use crate::config::Config;
 use crate::dedup::{self, MAX_KEY_FANOUT};
 use crate::merge::{self, Member, MergeOptions};
+use crate::score::{self, Features, ScoreOptions};
 use crate::store::{DedupTx, SourceRecord, Store};
 
 /// What one dedup-and-merge pass did.
@@ -92,11 +93,19 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
     let mut visited = HashSet::new();
     let mut hubs_warned = HashSet::new();
     let mut new_clusters = BTreeSet::new();
-    for &seed in &seeds {
+    let mut linker = Linker {
+        options: &config.dedup,
+        features: HashMap::new(),
+    };
+    // A worklist: when a component takes a record from a cluster nobody
+    // looked at yet, that cluster's other members are examined too, so a
+    // cluster that loses a member is rebuilt rather than left stale.
+    let mut work = seeds;
+    while let Some(seed) = work.pop_first() {
         if visited.contains(&seed) {
             continue;
         }
-        let component = component_of(&tx, seed, &mut visited, &mut hubs_warned)?;
+        let component = component_of(&tx, seed, &mut visited, &mut hubs_warned, &mut linker)?;
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
             tx.set_cluster(seed, None)?;
@@ -111,7 +120,13 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
             // A new record can pull an existing cluster under a new lowest
             // member and so a new id; the old id must then be retired.
             if let Some(old) = tx.cluster_of(m.id)? {
-                old_clusters.insert(old);
+                if old_clusters.insert(old.clone()) {
+                    for other in tx.members_of(&old)? {
+                        if !visited.contains(&other) {
+                            work.insert(other);
+                        }
+                    }
+                }
             }
             tx.set_cluster(m.id, Some(&cid))?;
         }
@@ -149,11 +164,48 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
 
 /// The live records connected to `seed` through shared match keys
 /// (breadth-first over the key index). Empty if `seed` is not live.
+/// Decides whether two candidate records are the same edition, with the
+/// records' features extracted once per pass.
+struct Linker<'a> {
+    options: &'a ScoreOptions,
+    features: HashMap<i64, Option<Features>>,
+}
+
+impl Linker<'_> {
+    fn features(&mut self, tx: &DedupTx<'_>, id: i64) -> Result<Option<&Features>> {
+        let f = match self.features.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let f = match tx.live_source(id)? {
+                    Some(src) => Some(score::features(&marcxml::parse_record(&src.record)?)),
+                    None => None,
+                };
+                e.insert(f)
+            }
+        };
+        Ok(f.as_ref())
+    }
+
+    /// Sharing a key makes two records candidates; the pair decision says
+    /// whether they are the same edition (vetoes included).
+    fn same(&mut self, tx: &DedupTx<'_>, a: i64, b: i64) -> Result<bool> {
+        let options = self.options;
+        let Some(fa) = self.features(tx, a)?.cloned() else {
+            return Ok(false);
+        };
+        let Some(fb) = self.features(tx, b)? else {
+            return Ok(false);
+        };
+        Ok(score::compare(&fa, fb, options).same)
+    }
+}
+
 fn component_of(
     tx: &DedupTx<'_>,
     seed: i64,
     visited: &mut HashSet<i64>,
     hubs_warned: &mut HashSet<String>,
+    linker: &mut Linker<'_>,
 ) -> Result<Vec<SourceRecord>> {
     let mut out = Vec::new();
     let mut queue = VecDeque::from([seed]);
@@ -175,7 +227,8 @@ fn component_of(
                 continue;
             }
             for h in holders {
-                if visited.insert(h) {
+                if h != id && !visited.contains(&h) && linker.same(tx, id, h)? {
+                    visited.insert(h);
                     queue.push_back(h);
                 }
             }

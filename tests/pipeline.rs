@@ -405,3 +405,50 @@ async fn merge_priority_change_rebuilds_union_records() {
     );
     assert!(setup.store().current_seq().unwrap() > seq);
 }
+
+// Sharing a key only makes two records candidates: two volumes of one set
+// that both carry the set's ISBN stay separate union records (the pair
+// decision vetoes different volume numbers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_isbn_does_not_merge_different_volumes() {
+    let setup = Setup::new(10).await;
+    let volume = |id: &str, n: &str| {
+        let mut r = unicat_marc::Record::new("00000nam a2200000 i 4500");
+        r.push(unicat_marc::Field::Control(unicat_marc::ControlField::new(
+            "001", id,
+        )));
+        r.push(unicat_marc::Field::Control(unicat_marc::ControlField::new(
+            "008",
+            "200101s2020    uz            000 1 uzb d",
+        )));
+        for f in [
+            unicat_marc::DataField::new("020", ' ', ' ').with('a', "9789943012346"),
+            unicat_marc::DataField::new("100", '0', ' ').with('a', "Alisher Navoiy."),
+            unicat_marc::DataField::new("245", '1', '0')
+                .with('a', "Toʻla asarlar toʻplami.")
+                .with('n', n),
+            unicat_marc::DataField::new("264", ' ', '1').with('c', "2020."),
+        ] {
+            r.push(unicat_marc::Field::Data(f));
+        }
+        marcxml::to_string(&r)
+    };
+    let when = Utc::now() - chrono::Duration::days(3);
+    setup.servers[0].repo.lock().unwrap().upsert(RepoRecord {
+        identifier: "oai:anl:VOL1".into(),
+        datestamp: when,
+        deleted: false,
+        metadata: volume("VOL1", "1-jild."),
+    });
+    setup.servers[1].repo.lock().unwrap().upsert(RepoRecord {
+        identifier: "oai:natlib-uz:VOL2".into(),
+        datestamp: when,
+        deleted: false,
+        metadata: volume("VOL2", "2-jild."),
+    });
+    setup.harvest_all().await;
+    assert_ne!(
+        setup.cluster_of("anl", "VOL1"),
+        setup.cluster_of("natlib-uz", "VOL2")
+    );
+}

@@ -1,0 +1,1608 @@
+//! The pair decision: do two candidate records describe the same edition?
+//!
+//! `dedup` finds *candidates*: records that share a match key (an ISBN, an
+//! OCLC number, a title + author + year skeleton). A shared key is not proof:
+//! publishers reuse ISBNs, volumes of a set share the set ISBN, an e-book
+//! record carries the print ISBN, and "Saylanma" by two authors in one year
+//! shares a title key with nothing else in common. This module looks at the
+//! two records as a cataloguer would and says yes or no, with the reasons.
+//!
+//! Pure and deterministic: no I/O, no clock, no state between calls. Work is
+//! split in two so that a record is read once however many candidates it
+//! has: [`features`] extracts what the comparison needs from one normalised
+//! record, [`compare`] decides a pair from two [`Features`] and the
+//! [`ScoreOptions`].
+//!
+//! **Architecture invariant:** the decision depends on the two records'
+//! content and the options alone, never on the order in which pairs are
+//! asked about; `compare(a, b)` and `compare(b, a)` agree.
+//!
+//! # How a pair is decided
+//!
+//! 1. An operator override wins: a pair listed in
+//!    [`ScoreOptions::never_merge`] is never the same, one listed in
+//!    [`ScoreOptions::always_merge`] always is (whatever follows says).
+//! 2. Hard **vetoes**, which no shared identifier overrides (a reused ISBN is
+//!    exactly the case they exist for):
+//!    - different volume or part numbers (245 $n, else a volume named in an
+//!      ISBN's qualifier, `978… (2-jild)`);
+//!    - different edition numbers (250, ordinal words of the four languages
+//!      read as numbers, see below);
+//!    - different carriers: print, electronic, audio, microform;
+//!    - publication years more than [`ScoreOptions::max_year_gap`] apart;
+//!    - a reprint and a record of another year (see "Reprints");
+//!    - both records have ISBNs of their own and share none;
+//!    - different languages of the text (a translation is another record).
+//! 3. Otherwise the **score** decides: the sum over the fields below of
+//!    `weight × agreement`, where the agreement is in −1 ..= 1 (1: agree,
+//!    −1: disagree, 0: unknown or inconclusive). The pair is the same edition
+//!    when the score reaches [`ScoreOptions::threshold`].
+//!
+//! # Fields and default weights
+//!
+//! All weights and the threshold are options (the defaults are in
+//! [`ScoreOptions::default`] and nowhere else):
+//!
+//! | field | weight | agreement |
+//! |---|---:|---|
+//! | `identifier` | 3 | 1 if they share an ISBN of their own, an OCLC number, an LCCN or an ISSN |
+//! | `set-identifier` | 1 | 1 if the only shared ISBN is a set ISBN (qualifier `set`, `toʻplam`, `общ.`, `çoxcildli nəşr`, …) |
+//! | `title` | 4 | `(sim − 0.7) / 0.3` clamped to −1 ..= 1; `sim` is the best token similarity of any title form of one record with any of the other (below) |
+//! | `author` | 3 | 1 if the main entries are one person (same surname, initial and birth year, or the same words in another order); 0.5 if one's main entry is among the other's added entries, or if both have the same birth year under other name forms; −1 if both have one and they are not the same person; else 0 |
+//! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
+//! | `edition` | 1 | 1 if both state the same edition number |
+//! | `publisher` | 1 | `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons |
+//! | `extent` | 2 | 1 if the page counts differ by at most 4 or 3 %, −1 if by 10 % or more |
+//! | `series` | 1 | 1 if a 490/830 $v number is shared, −1 if both have numbers and share none |
+//! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
+//! | `part-title` | 1 | 1 if the 245 $p part titles agree, −1 if they clearly do not |
+//! | `language` | 0.5 | 1 if both state the same language (different ones are a veto) |
+//!
+//! The default threshold is 7: a matching title (4) needs three more points
+//! of corroboration, such as a matching author or a shared identifier (3
+//! each), or the year and the page count; and every contradiction (another
+//! year −1, another extent −2, another author −3) has to be outweighed. The
+//! threshold leans to precision, because a wrong merge hides an edition
+//! while a missed one only leaves a duplicate. On the evaluation set
+//! (`fixtures/eval`) the weakest duplicate scores 8.5 and the strongest
+//! non-duplicate that no veto stops 5.5; 7 is the middle of that gap.
+//! Examples:
+//!
+//! - a Cyrillic record and its Latin twin without ISBN: title 4 + author 3 +
+//!   year 1 + publisher 1 + extent 2 + language 0.5 = 11.5;
+//! - the same when one record lost its 100: title 4 + year 1 + publisher 1 +
+//!   extent 2 + language 0.5 = 8.5, still the same; when it lost its 300
+//!   too, 6.5: not enough;
+//! - two books that print one ISBN: identifier 3 − title 4 − author 3 − …,
+//!   far below;
+//! - "Избранное" by L. N. and by A. N. Tolstoy, same year and publisher:
+//!   title 4 − author 3 (other initial) + year 1 + publisher 1 + language
+//!   0.5 = 3.5;
+//! - volume 2 of a collected works against a record of volume 3 that lacks
+//!   245 $n, a year later: title 4 + author 3 + publisher 1 + language 0.5
+//!   − year 1 − extent 2 = 5.5.
+//!
+//! # Missing values are neutral
+//!
+//! A value that one record does not have neither helps nor hurts: no veto and
+//! agreement 0. In particular a record without 250 is **not** taken to be a
+//! first edition (a common convention, but partners often leave 250 out for
+//! later editions too); only two *explicit* different numbers veto. The same
+//! holds for volume numbers, language (008/35-37 blank, fill, `und`, `mul`
+//! or `zxx`, and no 041), year and carrier signals of any kind.
+//!
+//! # How values are read
+//!
+//! - Titles: 245 $a $b, and the same from each 880 linked to a 245, as
+//!   `translit::skeleton`s with the record's language, the non-filing
+//!   characters of ind2 skipped (and a leading English article in English
+//!   records, for a wrong indicator). Each record has two forms per 245: the
+//!   title proper ($a up to a `:` `;` `=` or `/` in it) and the full title
+//!   ($a $b). The similarity of two forms is a token Jaccard index in which
+//!   two words match when equal, or (without digits) within edit distance 1
+//!   from 4 letters and 2 from 8; a character-level ratio over the text
+//!   without spaces counts too when it is 0.9 or more (run-together words).
+//!   Script differences are gone in the skeleton, so a Cyrillic title and its
+//!   Latin transliteration compare as equal.
+//! - Authors: 100/110/111 (main entry) and 700/710/711 (added) $a, as
+//!   skeletons: the part before the first comma is the surname, the first
+//!   letter of the rest the forename initial; $d gives the birth year.
+//!   Surnames match within edit distance 1 from 5 letters.
+//! - Year: `dedup::publication_year` (264 ind2 1 or 260 $c, else 008/07-10).
+//! - Edition: the first number in 250 $a: digits (`2-e`, `2nd`, `2-ci`,
+//!   `2-nashr`, `Izd. 2-e`; up to three digits, so a year is not an edition)
+//!   or an ordinal word in Azerbaijani, Uzbek (both scripts), Russian (any
+//!   case ending, Cyrillic or romanised) or English (`ikinci`, `ikkinchi`,
+//!   `второе`, `vtoroe`, `second`).
+//! - Volume: every 245 $n (digits, a Roman numeral such as `II cild`, or an
+//!   ordinal word); when there is none, a 020 $q that names a volume
+//!   (`2-jild`, `т. 2`, `v. 2`, `II cild`, `1-kitob`).
+//! - Extent: the largest number in 300 $a outside square brackets, so
+//!   `1 online resource (384 p.)` is 384 and `[2], 384 p.` is 384.
+//! - Series numbering: the numbers in 490 $v and 830 $v.
+//! - Language: 008/35-37, else the first 041 $a.
+//! - Carrier: audio if leader/06 is `i` or `j` or 337 $b is `s`; electronic
+//!   if leader/06 is `m`, 008 form of item is `o`, `q` or `s`, 007/00 is `c`,
+//!   337 $b is `c`, 338 $b starts with `c`, or an 856 (not ind2 2, a related
+//!   resource) comes without any print indication (337 $b `n`, 338 $b `n…`,
+//!   007/00 `t`, 300 $c dimensions); microform if the form of item is `a`,
+//!   `b` or `c`, 007/00 `h` or 337 $b `h`; print otherwise.
+//! - Identifiers, in match-key form (`isbn:978…`, `oclc:…`, `lccn:…`,
+//!   `issn:…`): valid ISBNs from 020 $a (an invalid one is in $z after
+//!   normalisation and is not used), OCLC numbers from 035, 010, 022. An ISBN
+//!   whose qualifier names a set is a *set* ISBN; one whose qualifier names
+//!   another carrier than the record's (`bosma`, `print`, `печ.` in an
+//!   e-book record; `elektron kitob`, `ebook` in a print one) belongs to that
+//!   other manifestation and is neither evidence for the pair nor counted
+//!   for the disjoint-ISBN veto. Identifiers listed in
+//!   [`ScoreOptions::ignored_identifiers`] are treated as absent.
+//!
+//! # Reprints
+//!
+//! A reprint is a new issue with its own date (the evaluation set's label
+//! policy, `fixtures/eval/README.md`): it is not the same as the issue it
+//! reprints, even with the same ISBN. A record is a reprint when 008/06 is
+//! `r` or a 500 note says so (`Reprint`, `Репринт`, `Перепечатка`, `təkrar
+//! çap`, `qayta bosilgan`). When either record is a reprint and both years
+//! are known, they must be equal; a one-year gap is not forgiven.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use unicat_marc::{DataField, Field, Record};
+
+use crate::dedup::{normalize_issn, normalize_lccn, oclc_number, publication_year};
+use crate::normalize::parse_isbn;
+use crate::translit::{lang_from_marc, skeleton, Lang};
+
+/// Options for [`compare`]: the threshold, the weights and the operator's
+/// lists. Every field has a default, so a configuration names only what it
+/// changes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct ScoreOptions {
+    /// The score (sum of weight × agreement) a pair needs to be the same
+    /// edition when nothing vetoes it. Default 7.0; any finite number.
+    pub threshold: f64,
+    /// Publication years further apart than this veto the pair (years;
+    /// default 1, which forgives a record that gives the copyright or
+    /// printing year). Does not apply to reprints, which must agree exactly.
+    pub max_year_gap: u32,
+    /// Identifiers known to be wrong or reused, in match-key form
+    /// (`isbn:9785…`, `oclc:12345`, `lccn:…`, `issn:NNNN-NNNC`): treated as
+    /// if no record had them. Default: empty.
+    pub ignored_identifiers: Vec<String>,
+    /// Record pairs that are always the same edition, whatever the records
+    /// say. A record is named `(003)001`, its provenance 035 (see
+    /// [`Features::id`]). Default: empty.
+    pub always_merge: Vec<[String; 2]>,
+    /// Record pairs that are never the same edition; wins over
+    /// `always_merge`. Default: empty.
+    pub never_merge: Vec<[String; 2]>,
+    /// Weight of a shared ISBN (not a set ISBN), OCLC number, LCCN or ISSN.
+    /// Default 3.
+    pub identifier_weight: f64,
+    /// Weight of a shared set ISBN when nothing else is shared. Default 1.
+    pub set_identifier_weight: f64,
+    /// Weight of title similarity. Default 4.
+    pub title_weight: f64,
+    /// Weight of the authors' agreement. Default 3.
+    pub author_weight: f64,
+    /// Weight of an equal (1) or nearly equal (−1) publication year.
+    /// Default 1.
+    pub year_weight: f64,
+    /// Weight of an equal explicit edition number. Default 1.
+    pub edition_weight: f64,
+    /// Weight of publisher similarity. Default 1.
+    pub publisher_weight: f64,
+    /// Weight of agreement of the page counts. Default 2.
+    pub extent_weight: f64,
+    /// Weight of series numbering (490/830 $v). Default 1.
+    pub series_weight: f64,
+    /// Weight of equal volume/part numbers. Default 1.
+    pub volume_weight: f64,
+    /// Weight of part titles (245 $p). Default 1.
+    pub part_title_weight: f64,
+    /// Weight of an equal language of the text. Default 0.5.
+    pub language_weight: f64,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions {
+            threshold: 7.0,
+            max_year_gap: 1,
+            ignored_identifiers: Vec::new(),
+            always_merge: Vec::new(),
+            never_merge: Vec::new(),
+            identifier_weight: 3.0,
+            set_identifier_weight: 1.0,
+            title_weight: 4.0,
+            author_weight: 3.0,
+            year_weight: 1.0,
+            edition_weight: 1.0,
+            publisher_weight: 1.0,
+            extent_weight: 2.0,
+            series_weight: 1.0,
+            volume_weight: 1.0,
+            part_title_weight: 1.0,
+            language_weight: 0.5,
+        }
+    }
+}
+
+impl ScoreOptions {
+    /// Meaning-level problems, for the configuration check: a threshold that
+    /// is not a finite number, a negative or non-finite weight, an ignored
+    /// identifier that is not in match-key form (it would never match), and
+    /// an override pair naming one record twice. Empty if all is well.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.threshold.is_finite() {
+            out.push("threshold must be a finite number".to_string());
+        }
+        for (name, w) in self.weights() {
+            if !w.is_finite() || w < 0.0 {
+                out.push(format!(
+                    "{name} is {w}; weights must be finite and not negative (0 switches a field off)"
+                ));
+            }
+        }
+        for id in &self.ignored_identifiers {
+            match canonical_identifier(id) {
+                Some(c) if &c == id => {}
+                Some(c) => out.push(format!(
+                    "ignored-identifiers has {id:?}, which never matches; write it as {c:?}"
+                )),
+                None => out.push(format!(
+                    "ignored-identifiers has {id:?}, which is not an identifier; \
+                     use the match-key form, e.g. \"isbn:9789943000001\" or \"oclc:12345\""
+                )),
+            }
+        }
+        for (list, pairs) in [
+            ("always-merge", &self.always_merge),
+            ("never-merge", &self.never_merge),
+        ] {
+            for [a, b] in pairs {
+                if a == b {
+                    out.push(format!("{list} pairs {a:?} with itself; remove it"));
+                }
+            }
+        }
+        out
+    }
+
+    fn weights(&self) -> [(&'static str, f64); 12] {
+        [
+            ("identifier-weight", self.identifier_weight),
+            ("set-identifier-weight", self.set_identifier_weight),
+            ("title-weight", self.title_weight),
+            ("author-weight", self.author_weight),
+            ("year-weight", self.year_weight),
+            ("edition-weight", self.edition_weight),
+            ("publisher-weight", self.publisher_weight),
+            ("extent-weight", self.extent_weight),
+            ("series-weight", self.series_weight),
+            ("volume-weight", self.volume_weight),
+            ("part-title-weight", self.part_title_weight),
+            ("language-weight", self.language_weight),
+        ]
+    }
+
+    fn is_ignored(&self, id: &str) -> bool {
+        self.ignored_identifiers.iter().any(|i| i == id)
+    }
+
+    fn listed(pairs: &[[String; 2]], a: &str, b: &str) -> bool {
+        pairs
+            .iter()
+            .any(|[x, y]| (x == a && y == b) || (x == b && y == a))
+    }
+}
+
+/// The match-key form of an identifier as a sysadmin might type it
+/// (`ISBN 978-5-…`, `oclc:ocm0012345`), or `None` if it is not one.
+fn canonical_identifier(id: &str) -> Option<String> {
+    let (kind, value) = id.split_once(':')?;
+    let value = value.trim();
+    match kind.trim().to_ascii_lowercase().as_str() {
+        "isbn" => parse_isbn(value)?.isbn13.map(|i| format!("isbn:{i}")),
+        "issn" => normalize_issn(value).map(|i| format!("issn:{i}")),
+        "lccn" => normalize_lccn(value).map(|i| format!("lccn:{i}")),
+        "oclc" => oclc_number(&format!("(OCoLC){value}")).map(|n| format!("oclc:{n}")),
+        _ => None,
+    }
+}
+
+/// The carrier of a record, as far as the pair decision cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Carrier {
+    /// Printed text (the default when nothing says otherwise).
+    #[default]
+    Print,
+    /// An online or other computer resource.
+    Electronic,
+    /// A sound recording.
+    Audio,
+    /// Microfilm, microfiche, micro-opaque.
+    Microform,
+}
+
+impl fmt::Display for Carrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Carrier::Print => "print",
+            Carrier::Electronic => "electronic",
+            Carrier::Audio => "audio",
+            Carrier::Microform => "microform",
+        })
+    }
+}
+
+/// A reason two records cannot be the same edition, whatever else they
+/// share.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Veto {
+    /// Different volume or part numbers (in order, e.g. `[2, 1]` for
+    /// "T. 2, kn. 1").
+    Volume {
+        /// The first record's numbers.
+        a: Vec<u32>,
+        /// The second record's numbers.
+        b: Vec<u32>,
+    },
+    /// Different explicit edition numbers.
+    Edition {
+        /// The first record's edition number.
+        a: u32,
+        /// The second record's edition number.
+        b: u32,
+    },
+    /// Different carriers.
+    Format {
+        /// The first record's carrier.
+        a: Carrier,
+        /// The second record's carrier.
+        b: Carrier,
+    },
+    /// Publication years further apart than the allowed gap.
+    Year {
+        /// The first record's year.
+        a: u16,
+        /// The second record's year.
+        b: u16,
+    },
+    /// One record is a reprint and the other has another year: another
+    /// issue.
+    Reprint {
+        /// The first record's year.
+        a: u16,
+        /// The second record's year.
+        b: u16,
+    },
+    /// Both records have ISBNs of their own and share none.
+    DisjointIsbns,
+    /// Different languages of the text (MARC codes).
+    Language {
+        /// The first record's language.
+        a: String,
+        /// The second record's language.
+        b: String,
+    },
+}
+
+impl fmt::Display for Veto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nums = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(".");
+        match self {
+            Veto::Volume { a, b } => write!(f, "different volumes: {} vs {}", nums(a), nums(b)),
+            Veto::Edition { a, b } => write!(f, "different editions: {a} vs {b}"),
+            Veto::Format { a, b } => write!(f, "different carriers: {a} vs {b}"),
+            Veto::Year { a, b } => write!(f, "years too far apart: {a} vs {b}"),
+            Veto::Reprint { a, b } => {
+                write!(f, "a reprint is its own issue: {a} vs {b}")
+            }
+            Veto::DisjointIsbns => f.write_str("both have ISBNs and share none"),
+            Veto::Language { a, b } => write!(f, "different languages: {a} vs {b}"),
+        }
+    }
+}
+
+/// An operator's decision that replaced the computed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Override {
+    /// The pair is in [`ScoreOptions::always_merge`].
+    AlwaysMerge,
+    /// The pair is in [`ScoreOptions::never_merge`].
+    NeverMerge,
+}
+
+/// One field's part in the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldScore {
+    /// The field's name, as in the module documentation's table.
+    pub field: &'static str,
+    /// Agreement, −1 ..= 1 (0 when unknown); the contribution to the score
+    /// is `score × weight`.
+    pub score: f64,
+    /// The weight from the options.
+    pub weight: f64,
+    /// What was compared, for `explain` and for people tuning weights.
+    pub note: String,
+}
+
+/// The decision on one pair, with its reasons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairDecision {
+    /// Whether the two records describe the same edition.
+    pub same: bool,
+    /// The sum of `score × weight` over `fields`.
+    pub score: f64,
+    /// Each field's part, in a fixed order.
+    pub fields: Vec<FieldScore>,
+    /// The vetoes that apply (the decision is `false` if there is one,
+    /// unless an operator override says otherwise).
+    pub vetoes: Vec<Veto>,
+    /// Identifiers (match-key form) both records have, ignored ones left
+    /// out, sorted.
+    pub shared_identifiers: Vec<String>,
+    /// Set when an operator's override list decided the pair.
+    pub overridden: Option<Override>,
+}
+
+/// One author as the comparison sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The surname (the part before the first comma) as a skeleton.
+    pub surname: String,
+    /// The first letter of the forename's skeleton, if there is a forename.
+    pub initial: Option<char>,
+    /// The birth year from $d, if it starts with four digits.
+    pub born: Option<u16>,
+    /// Every word of $a as a skeleton, sorted: the same person written
+    /// forename first ("Alisher Navoiy", 100 ind1 0, usual for Central
+    /// Asian classics) or inverted ("Navoiy, Alisher") has the same words.
+    pub words: Vec<String>,
+}
+
+/// The title forms of one 245 (or 880 linked to a 245).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TitleForm {
+    /// $a up to a `:` `;` `=` or `/` inside it, as a skeleton.
+    pub proper: String,
+    /// $a and $b, as a skeleton.
+    pub full: String,
+}
+
+/// What [`compare`] needs from one record, extracted once by [`features`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Features {
+    /// The record's name for the override lists: `(003)001`, or `001` alone
+    /// without 003 (the form of the provenance 035 the normaliser adds).
+    /// The caller may replace it with another stable name.
+    pub id: Option<String>,
+    /// Title forms: the 245 first, then 880s linked to a 245.
+    pub titles: Vec<TitleForm>,
+    /// The main entry (100/110/111).
+    pub main_author: Option<Author>,
+    /// Added entries (700/710/711).
+    pub added_authors: Vec<Author>,
+    /// Publication year.
+    pub year: Option<u16>,
+    /// Whether the record is a reprint (008/06 `r` or a reprint note).
+    pub reprint: bool,
+    /// Explicit edition number from 250.
+    pub edition: Option<u32>,
+    /// Publisher names (260/264 $b, and 880s of them) as skeletons.
+    pub publishers: Vec<String>,
+    /// Page count (see the module documentation).
+    pub extent: Option<u32>,
+    /// Series numbers from 490/830 $v.
+    pub series_numbers: Vec<u32>,
+    /// Volume/part numbers (245 $n, else an ISBN qualifier).
+    pub volumes: Vec<u32>,
+    /// Part titles (245 $p) as one skeleton; empty if none.
+    pub part_title: String,
+    /// Language of the text, a MARC code in lower case.
+    pub language: Option<String>,
+    /// The carrier.
+    pub carrier: Carrier,
+    /// ISBNs of this manifestation, `isbn:` + ISBN-13.
+    pub isbns: Vec<String>,
+    /// ISBNs of the set the record belongs to.
+    pub set_isbns: Vec<String>,
+    /// ISBNs of another carrier of the same book (e-book vs print).
+    pub related_isbns: Vec<String>,
+    /// OCLC numbers, LCCNs and ISSNs in match-key form.
+    pub other_ids: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------
+// Feature extraction.
+
+/// Extract the comparison features of a (normalised) record.
+pub fn features(record: &Record) -> Features {
+    let language = record_language_code(record);
+    let lang = language.as_deref().and_then(lang_from_marc);
+    let carrier = carrier(record);
+    let (isbns, set_isbns, related_isbns, isbn_volume) = isbns(record, carrier);
+    let mut volumes: Vec<u32> = record
+        .data_fields("245")
+        .take(1)
+        .flat_map(|f| f.subfields_of('n'))
+        .filter_map(|n| volume_number(n, lang))
+        .collect();
+    if volumes.is_empty() {
+        volumes.extend(isbn_volume);
+    }
+    let part_title = record
+        .data_fields("245")
+        .take(1)
+        .flat_map(|f| f.subfields_of('p'))
+        .map(|p| skeleton(p, lang))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Features {
+        id: record.control("001").map(|id| match record.control("003") {
+            Some(code) if !code.trim().is_empty() => format!("({}){}", code.trim(), id.trim()),
+            _ => id.trim().to_string(),
+        }),
+        titles: titles(record, lang),
+        main_author: ["100", "110", "111"]
+            .iter()
+            .flat_map(|t| record.data_fields(t))
+            .find_map(|f| author(f, lang)),
+        added_authors: ["700", "710", "711"]
+            .iter()
+            .flat_map(|t| record.data_fields(t))
+            .filter_map(|f| author(f, lang))
+            .collect(),
+        year: publication_year(record).and_then(|y| y.parse().ok()),
+        reprint: is_reprint(record, lang),
+        edition: record
+            .data_fields("250")
+            .flat_map(|f| f.subfields_of('a'))
+            .find_map(|a| edition_number(a, lang)),
+        publishers: publishers(record, lang),
+        extent: record
+            .data_fields("300")
+            .flat_map(|f| f.subfields_of('a'))
+            .find_map(page_count),
+        series_numbers: ["490", "830"]
+            .iter()
+            .flat_map(|t| record.data_fields(t))
+            .flat_map(|f| f.subfields_of('v'))
+            .filter_map(|v| volume_number(v, lang))
+            .collect(),
+        volumes,
+        part_title,
+        language,
+        carrier,
+        isbns,
+        set_isbns,
+        related_isbns,
+        other_ids: other_ids(record),
+    }
+}
+
+/// 008/35-37, else the first 041 $a, when it names one language.
+fn record_language_code(record: &Record) -> Option<String> {
+    let valid = |code: &str| {
+        let code = code.trim().to_ascii_lowercase();
+        (code.len() == 3
+            && code.bytes().all(|b| b.is_ascii_lowercase())
+            && !matches!(code.as_str(), "und" | "mul" | "zxx"))
+        .then_some(code)
+    };
+    record
+        .control("008")
+        .and_then(|f| f.get(35..38))
+        .and_then(valid)
+        .or_else(|| {
+            record
+                .data_fields("041")
+                .find_map(|f| f.subfield('a'))
+                .and_then(|a| a.get(..3))
+                .and_then(valid)
+        })
+}
+
+fn titles(record: &Record, lang: Option<Lang>) -> Vec<TitleForm> {
+    let fields = record.data_fields("245").take(1).chain(
+        record
+            .data_fields("880")
+            .filter(|f| f.subfield('6').is_some_and(|l| l.starts_with("245"))),
+    );
+    let mut out: Vec<TitleForm> = Vec::new();
+    for f in fields {
+        if let Some(t) = title_form(f, lang) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
+    let skip = f.ind2.to_digit(10).unwrap_or(0) as usize;
+    let mut proper = String::new();
+    let mut full = String::new();
+    let mut first_a = true;
+    for sf in &f.subfields {
+        let mut v = sf.value.as_str();
+        match sf.code {
+            'a' if first_a => {
+                first_a = false;
+                if skip > 0 && skip < v.chars().count() {
+                    let idx = v.char_indices().nth(skip).map_or(v.len(), |(i, _)| i);
+                    v = &v[idx..];
+                }
+                let cut = v.find([':', ';', '=', '/']).unwrap_or(v.len());
+                proper.push_str(&v[..cut]);
+            }
+            'a' | 'b' => {}
+            _ => continue,
+        }
+        full.push_str(v);
+        full.push(' ');
+    }
+    let english = lang == Some(Lang::English);
+    let proper = strip_article(skeleton(&proper, lang), english);
+    let full = strip_article(skeleton(&full, lang), english);
+    if full.is_empty() {
+        return None;
+    }
+    let proper = if proper.is_empty() {
+        full.clone()
+    } else {
+        proper
+    };
+    Some(TitleForm { proper, full })
+}
+
+/// A leading English article, for records whose ind2 forgot it.
+fn strip_article(s: String, english: bool) -> String {
+    if !english {
+        return s;
+    }
+    for art in ["the ", "a ", "an "] {
+        if let Some(rest) = s.strip_prefix(art) {
+            if !rest.is_empty() {
+                return rest.to_string();
+            }
+        }
+    }
+    s
+}
+
+fn author(f: &DataField, lang: Option<Lang>) -> Option<Author> {
+    let a = f.subfield('a')?;
+    let (sur, fore) = match a.split_once(',') {
+        Some((s, r)) => (s, Some(r)),
+        None => (a, None),
+    };
+    let surname = skeleton(sur, lang);
+    if surname.is_empty() {
+        return None;
+    }
+    let initial = fore
+        .map(|r| skeleton(r, lang))
+        .and_then(|s| s.chars().next());
+    let born = f.subfield('d').and_then(|d| {
+        let d = d.trim_start_matches(|c: char| !c.is_ascii_digit());
+        d.get(..4)
+            .filter(|y| y.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|y| y.parse().ok())
+    });
+    let mut words: Vec<String> = skeleton(a, lang)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    words.sort_unstable();
+    Some(Author {
+        surname,
+        initial,
+        born,
+        words,
+    })
+}
+
+fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
+    let is_imprint = |f: &&DataField| f.tag == "260" || (f.tag == "264" && f.ind2 == '1');
+    let linked = |f: &&DataField| {
+        f.subfield('6')
+            .is_some_and(|l| l.starts_with("260") || (l.starts_with("264") && f.ind2 == '1'))
+    };
+    let mut out: Vec<String> = Vec::new();
+    let fields = record
+        .data_fields("260")
+        .chain(record.data_fields("264"))
+        .filter(is_imprint)
+        .chain(record.data_fields("880").filter(linked));
+    for f in fields {
+        for b in f.subfields_of('b') {
+            let s = skeleton(b, lang);
+            if !s.is_empty() && !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// The largest number in a 300 $a outside square brackets.
+fn page_count(a: &str) -> Option<u32> {
+    let mut depth = 0u32;
+    let mut best: Option<u32> = None;
+    let mut cur: Option<u32> = None;
+    for c in a.chars().chain([' ']) {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if let Some(d) = c.to_digit(10) {
+            if depth == 0 {
+                cur = Some(cur.unwrap_or(0).saturating_mul(10).saturating_add(d));
+            }
+        } else if let Some(n) = cur.take() {
+            best = best.max(Some(n));
+        }
+    }
+    best.filter(|n| *n > 0)
+}
+
+fn is_reprint(record: &Record, lang: Option<Lang>) -> bool {
+    if record
+        .control("008")
+        .is_some_and(|f| f.as_bytes().get(6) == Some(&b'r'))
+    {
+        return true;
+    }
+    record
+        .data_fields("500")
+        .flat_map(|f| f.subfields_of('a'))
+        .any(|a| {
+            let s = skeleton(a, lang);
+            REPRINT_NOTES.iter().any(|w| s.contains(w))
+        })
+}
+
+/// Skeletons of the words that mark a reprint note: English and Russian
+/// `reprint`/`Репринт`, Russian `Перепечатка`, Azerbaijani `təkrar çap`
+/// (`тәкрар чап`), Uzbek `qayta bosilgan` (`қайта босилган`).
+const REPRINT_NOTES: &[&str] = &["reprint", "perepechat", "tekrar chap", "qaita bosil"];
+
+fn carrier(record: &Record) -> Carrier {
+    let leader = record.leader.as_bytes();
+    let rtype = leader.get(6).copied().unwrap_or(b' ');
+    if matches!(rtype, b'i' | b'j') {
+        return Carrier::Audio;
+    }
+    // Form of item: 008/23 for books, serials, music, mixed materials;
+    // 008/29 for maps and visual materials.
+    let form_pos = if matches!(rtype, b'e' | b'f' | b'g' | b'k' | b'o' | b'r') {
+        29
+    } else {
+        23
+    };
+    let form = record
+        .control("008")
+        .and_then(|f| f.as_bytes().get(form_pos).copied());
+    let f007: Vec<u8> = record
+        .fields
+        .iter()
+        .filter_map(|f| match f {
+            Field::Control(c) if c.tag == "007" => c.value.bytes().next(),
+            _ => None,
+        })
+        .collect();
+    let b337: Vec<String> = record
+        .data_fields("337")
+        .flat_map(|f| f.subfields_of('b'))
+        .map(|b| b.trim().to_ascii_lowercase())
+        .collect();
+    let b338: Vec<String> = record
+        .data_fields("338")
+        .flat_map(|f| f.subfields_of('b'))
+        .map(|b| b.trim().to_ascii_lowercase())
+        .collect();
+    if b337.iter().any(|b| b == "s") {
+        return Carrier::Audio;
+    }
+    let electronic = rtype == b'm'
+        || matches!(form, Some(b'o' | b'q' | b's'))
+        || f007.contains(&b'c')
+        || b337.iter().any(|b| b == "c")
+        || b338.iter().any(|b| b.starts_with('c'));
+    if electronic {
+        return Carrier::Electronic;
+    }
+    let print_indication = b337.iter().any(|b| b == "n")
+        || b338.iter().any(|b| b.starts_with('n'))
+        || f007.contains(&b't')
+        || record
+            .data_fields("300")
+            .any(|f| f.subfields_of('c').any(|c| !c.trim().is_empty()));
+    let online_link = record
+        .data_fields("856")
+        .any(|f| f.ind2 != '2' && f.subfield('u').is_some());
+    if online_link && !print_indication {
+        return Carrier::Electronic;
+    }
+    if matches!(form, Some(b'a' | b'b' | b'c'))
+        || f007.contains(&b'h')
+        || b337.iter().any(|b| b == "h")
+    {
+        return Carrier::Microform;
+    }
+    Carrier::Print
+}
+
+/// What an ISBN qualifier says about the number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Qualified {
+    /// The record's own number (no qualifier, a binding, its own carrier).
+    Own,
+    /// The number of the whole set.
+    Set,
+    /// The number of the same book on another carrier.
+    Other,
+}
+
+/// Skeleton words of ISBN qualifiers that name a whole set.
+const SET_WORDS: &[&str] = &[
+    "set",
+    "toplam",
+    "obsh",
+    "komplekt",
+    "choxcildli",
+    "coxcildli",
+];
+/// Skeleton words of qualifiers that name a print carrier (bindings are
+/// print too, but they are what print records normally say, so only the
+/// words that contrast with electronic are listed).
+const PRINT_WORDS: &[&str] = &["print", "bosma", "chap", "pech", "printed"];
+/// Skeleton words of qualifiers that name an electronic carrier.
+const ELECTRONIC_WORDS: &[&str] = &[
+    "ebook",
+    "elektron",
+    "electronic",
+    "online",
+    "onlain",
+    "pdf",
+    "epub",
+];
+
+fn isbns(
+    record: &Record,
+    carrier: Carrier,
+) -> (Vec<String>, Vec<String>, Vec<String>, Option<u32>) {
+    let (mut own, mut set, mut related) = (Vec::new(), Vec::new(), Vec::new());
+    let mut volume = None;
+    for f in record.data_fields("020") {
+        let qualifiers: Vec<String> = f
+            .subfields_of('q')
+            .map(str::to_string)
+            .chain(f.subfields_of('a').filter_map(|a| parse_isbn(a)?.qualifier))
+            .collect();
+        let mut kind = Qualified::Own;
+        for q in &qualifiers {
+            let s = skeleton(q, None);
+            let words: Vec<&str> = s.split(' ').collect();
+            let has = |list: &[&str]| words.iter().any(|w| list.contains(w));
+            let e_book = s.contains("e book") || s.contains("e kitob") || s.contains("e kitab");
+            let other_print = carrier != Carrier::Print && has(PRINT_WORDS);
+            let other_electronic =
+                carrier != Carrier::Electronic && (e_book || has(ELECTRONIC_WORDS));
+            if has(SET_WORDS) {
+                kind = Qualified::Set;
+            } else if other_print || other_electronic {
+                kind = Qualified::Other;
+            }
+            if volume.is_none() && words.iter().any(|w| VOLUME_WORDS.contains(w)) {
+                volume = volume_number(q, None);
+            }
+        }
+        for a in f.subfields_of('a') {
+            let Some(isbn) = parse_isbn(a).and_then(|p| p.isbn13) else {
+                continue;
+            };
+            let key = format!("isbn:{isbn}");
+            let list = match kind {
+                Qualified::Own => &mut own,
+                Qualified::Set => &mut set,
+                Qualified::Other => &mut related,
+            };
+            if !list.contains(&key) {
+                list.push(key);
+            }
+        }
+    }
+    // A number given both as the record's own and as a set ISBN is the
+    // record's own (a one-volume "set").
+    set.retain(|s| !own.contains(s));
+    (own, set, related, volume)
+}
+
+/// Skeleton words that name a volume or part in an ISBN qualifier.
+const VOLUME_WORDS: &[&str] = &[
+    "jild", "cild", "tom", "t", "v", "vol", "volume", "kitob", "kn", "kniga", "chast", "ch",
+    "qism", "xisse", "part", "pt", "bd", "band",
+];
+
+fn other_ids(record: &Record) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in record.data_fields("035") {
+        for a in f.subfields_of('a') {
+            if let Some(n) = oclc_number(a) {
+                out.push(format!("oclc:{n}"));
+            }
+        }
+    }
+    for f in record.data_fields("010") {
+        for a in f.subfields_of('a') {
+            if let Some(n) = normalize_lccn(a) {
+                out.push(format!("lccn:{n}"));
+            }
+        }
+    }
+    for f in record.data_fields("022") {
+        for a in f.subfields_of('a') {
+            if let Some(n) = normalize_issn(a) {
+                out.push(format!("issn:{n}"));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Numbers in words.
+
+/// Ordinal words in Azerbaijani and Uzbek (1-10, Latin and Cyrillic),
+/// Russian (1-10, stems that take any case ending: `второе`, `второго`) and
+/// English (1-20); romanised Russian comes out of the Cyrillic through the
+/// skeleton (`vtoroe`). Each entry is (number, words, language used to fold
+/// Cyrillic).
+const ORDINALS: &[(u32, &[&str], Option<Lang>)] = &[
+    (1, &["birinci", "биринҹи"], Some(Lang::Azerbaijani)),
+    (2, &["ikinci", "икинҹи"], Some(Lang::Azerbaijani)),
+    (3, &["üçüncü", "үчүнҹү"], Some(Lang::Azerbaijani)),
+    (4, &["dördüncü", "дөрдүнҹү"], Some(Lang::Azerbaijani)),
+    (5, &["beşinci", "бешинҹи"], Some(Lang::Azerbaijani)),
+    (6, &["altıncı", "алтынҹы"], Some(Lang::Azerbaijani)),
+    (7, &["yeddinci", "једдинҹи"], Some(Lang::Azerbaijani)),
+    (8, &["səkkizinci", "сәккизинҹи"], Some(Lang::Azerbaijani)),
+    (9, &["doqquzuncu", "доггузунҹу"], Some(Lang::Azerbaijani)),
+    (10, &["onuncu", "онунҹу"], Some(Lang::Azerbaijani)),
+    (1, &["birinchi", "биринчи"], Some(Lang::Uzbek)),
+    (2, &["ikkinchi", "иккинчи"], Some(Lang::Uzbek)),
+    (3, &["uchinchi", "учинчи"], Some(Lang::Uzbek)),
+    (4, &["toʻrtinchi", "тўртинчи"], Some(Lang::Uzbek)),
+    (5, &["beshinchi", "бешинчи"], Some(Lang::Uzbek)),
+    (6, &["oltinchi", "олтинчи"], Some(Lang::Uzbek)),
+    (7, &["yettinchi", "еттинчи"], Some(Lang::Uzbek)),
+    (8, &["sakkizinchi", "саккизинчи"], Some(Lang::Uzbek)),
+    (9, &["toʻqqizinchi", "тўққизинчи"], Some(Lang::Uzbek)),
+    (10, &["oʻninchi", "ўнинчи"], Some(Lang::Uzbek)),
+    // Russian: stems, matched with any case ending (see `ordinal_table`).
+    (1, &["перв"], Some(Lang::Russian)),
+    (2, &["втор"], Some(Lang::Russian)),
+    (3, &["трет"], Some(Lang::Russian)),
+    (4, &["четверт", "четвёрт"], Some(Lang::Russian)),
+    (5, &["пят"], Some(Lang::Russian)),
+    (6, &["шест"], Some(Lang::Russian)),
+    (7, &["седьм"], Some(Lang::Russian)),
+    (8, &["восьм"], Some(Lang::Russian)),
+    (9, &["девят"], Some(Lang::Russian)),
+    (10, &["десят"], Some(Lang::Russian)),
+    (1, &["first"], None),
+    (2, &["second"], None),
+    (3, &["third"], None),
+    (4, &["fourth"], None),
+    (5, &["fifth"], None),
+    (6, &["sixth"], None),
+    (7, &["seventh"], None),
+    (8, &["eighth"], None),
+    (9, &["ninth"], None),
+    (10, &["tenth"], None),
+    (11, &["eleventh"], None),
+    (12, &["twelfth"], None),
+    (13, &["thirteenth"], None),
+    (14, &["fourteenth"], None),
+    (15, &["fifteenth"], None),
+    (16, &["sixteenth"], None),
+    (17, &["seventeenth"], None),
+    (18, &["eighteenth"], None),
+    (19, &["nineteenth"], None),
+    (20, &["twentieth"], None),
+];
+
+/// The ordinal table folded to skeletons: (skeleton, number, whether it is
+/// a stem that a case ending of one to four letters must follow).
+fn ordinal_table() -> &'static [(String, u32, bool)] {
+    static TABLE: OnceLock<Vec<(String, u32, bool)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut out = Vec::new();
+        for (n, words, lang) in ORDINALS {
+            for w in *words {
+                out.push((skeleton(w, *lang), *n, *lang == Some(Lang::Russian)));
+            }
+        }
+        out
+    })
+}
+
+fn ordinal_word(token: &str) -> Option<u32> {
+    ordinal_table().iter().find_map(|(w, n, stem)| {
+        let hit = if *stem {
+            token.starts_with(w.as_str()) && (1..=4).contains(&(token.len() - w.len()))
+        } else {
+            token == w
+        };
+        hit.then_some(*n)
+    })
+}
+
+/// The edition number a 250 $a states, if it states one.
+pub fn edition_number(text: &str, lang: Option<Lang>) -> Option<u32> {
+    let s = skeleton(text, lang);
+    s.split(' ').find_map(|tok| {
+        if tok.starts_with(|c: char| c.is_ascii_digit()) {
+            let digits: String = tok.chars().take_while(char::is_ascii_digit).collect();
+            (digits.len() <= 3)
+                .then(|| digits.parse().ok())
+                .flatten()
+                .filter(|n| *n > 0)
+        } else {
+            ordinal_word(tok)
+        }
+    })
+}
+
+/// The volume or part number a 245 $n (or a qualifier, or a 490 $v) states:
+/// the first Arabic number, else a Roman numeral, else an ordinal word. A
+/// single letter followed by a full stop (`v.`, `c.`) is taken for an
+/// abbreviation when another Roman numeral follows (`v. II`), so that
+/// `T. I.` is one and `v. II` two.
+pub fn volume_number(text: &str, lang: Option<Lang>) -> Option<u32> {
+    let mut words: Vec<(&str, bool)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        if c.is_alphanumeric() {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
+            words.push((&text[s..i], c == '.'));
+        }
+    }
+    // A range (`1-3`, `1–3`) names several volumes: a set, not one of them.
+    let bytes: Vec<char> = text.chars().collect();
+    if bytes
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && matches!(w[1], '-' | '\u{2013}') && w[2].is_ascii_digit())
+    {
+        return None;
+    }
+    if let Some(n) = words.iter().find_map(|(w, _)| {
+        let digits: String = w.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty() && digits.len() <= 4)
+            .then(|| digits.parse().ok())
+            .flatten()
+    }) {
+        return Some(n);
+    }
+    let romans: Vec<(u32, bool)> = words
+        .iter()
+        .filter_map(|(w, dot)| roman(w).map(|n| (n, w.len() == 1 && *dot)))
+        .collect();
+    if let Some((n, _)) = romans
+        .iter()
+        .find(|(_, abbreviation)| !abbreviation)
+        .or(romans.last())
+    {
+        return Some(*n);
+    }
+    skeleton(text, lang).split(' ').find_map(ordinal_word)
+}
+
+/// The value of a Roman numeral (I to about C), or `None`.
+fn roman(w: &str) -> Option<u32> {
+    if w.is_empty() || w.len() > 8 {
+        return None;
+    }
+    let upper = w.to_ascii_uppercase();
+    let mut total = 0u32;
+    let mut prev = 0u32;
+    for c in upper.chars().rev() {
+        let v = match c {
+            'I' => 1,
+            'V' => 5,
+            'X' => 10,
+            'L' => 50,
+            'C' => 100,
+            _ => return None,
+        };
+        if v < prev {
+            total = total.checked_sub(v)?;
+        } else {
+            total += v;
+            prev = v;
+        }
+    }
+    // Only canonical spellings: "IIII" or "VX" are words, not numbers.
+    (to_roman(total) == upper).then_some(total)
+}
+
+fn to_roman(mut n: u32) -> String {
+    let mut s = String::new();
+    for (v, r) in [
+        (100, "C"),
+        (90, "XC"),
+        (50, "L"),
+        (40, "XL"),
+        (10, "X"),
+        (9, "IX"),
+        (5, "V"),
+        (4, "IV"),
+        (1, "I"),
+    ] {
+        while n >= v {
+            s.push_str(r);
+            n -= v;
+        }
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------
+// Comparison.
+
+/// Decide whether two records describe the same edition.
+pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision {
+    let mut vetoes = Vec::new();
+    let mut fields = Vec::new();
+    let mut field = |field: &'static str, score: f64, weight: f64, note: String| {
+        fields.push(FieldScore {
+            field,
+            score,
+            weight,
+            note,
+        });
+    };
+
+    // Identifiers.
+    let (ia, ib) = (Ids::of(a, opts), Ids::of(b, opts));
+    let strong: Vec<&str> = ia
+        .strong()
+        .filter(|i| ib.strong().any(|j| j == *i))
+        .collect();
+    let set_level = ia
+        .set
+        .iter()
+        .any(|i| ib.set.contains(i) || ib.own.contains(i))
+        || ib.set.iter().any(|i| ia.own.contains(i));
+    if !strong.is_empty() {
+        field("identifier", 1.0, opts.identifier_weight, strong.join(" "));
+    } else {
+        let note = "none shared".to_string();
+        field("identifier", 0.0, opts.identifier_weight, note);
+        if set_level {
+            let note = "a set ISBN is shared".to_string();
+            field("set-identifier", 1.0, opts.set_identifier_weight, note);
+        }
+    }
+    if !ia.own.is_empty() && !ib.own.is_empty() && !ia.own.iter().any(|i| ib.own.contains(i)) {
+        vetoes.push(Veto::DisjointIsbns);
+    }
+    let mut shared: Vec<String> = ia
+        .all()
+        .filter(|i| ib.all().any(|j| j == *i))
+        .cloned()
+        .collect();
+    shared.sort();
+    shared.dedup();
+
+    // Title.
+    let sim = title_similarity(&a.titles, &b.titles);
+    match sim {
+        Some(sim) => field(
+            "title",
+            clamp((sim - 0.7) / 0.3),
+            opts.title_weight,
+            format!("similarity {sim:.2}"),
+        ),
+        None => field("title", 0.0, opts.title_weight, "missing".into()),
+    }
+
+    // Authors.
+    let (s, note) = author_agreement(a, b);
+    field("author", s, opts.author_weight, note);
+
+    // Year and reprints.
+    match (a.year, b.year) {
+        (Some(ya), Some(yb)) => {
+            let gap = u32::from(ya.abs_diff(yb));
+            if gap > opts.max_year_gap {
+                vetoes.push(Veto::Year { a: ya, b: yb });
+            } else if gap > 0 && (a.reprint || b.reprint) {
+                vetoes.push(Veto::Reprint { a: ya, b: yb });
+            }
+            let s = if gap == 0 { 1.0 } else { -1.0 };
+            field("year", s, opts.year_weight, format!("{ya} vs {yb}"));
+        }
+        _ => field("year", 0.0, opts.year_weight, "missing".into()),
+    }
+
+    // Edition.
+    match (a.edition, b.edition) {
+        (Some(ea), Some(eb)) if ea != eb => {
+            vetoes.push(Veto::Edition { a: ea, b: eb });
+            field("edition", 0.0, opts.edition_weight, format!("{ea} vs {eb}"));
+        }
+        (Some(e), Some(_)) => field("edition", 1.0, opts.edition_weight, format!("{e}")),
+        _ => field(
+            "edition",
+            0.0,
+            opts.edition_weight,
+            "not stated on both".into(),
+        ),
+    }
+
+    // Publisher.
+    let psim = best_similarity(&a.publishers, &b.publishers);
+    match psim {
+        Some(p) => field(
+            "publisher",
+            clamp((p - 0.55) / 0.25),
+            opts.publisher_weight,
+            format!("similarity {p:.2}"),
+        ),
+        None => field("publisher", 0.0, opts.publisher_weight, "missing".into()),
+    }
+
+    // Extent.
+    match (a.extent, b.extent) {
+        (Some(pa), Some(pb)) => {
+            let d = pa.abs_diff(pb);
+            let big = pa.max(pb);
+            let s = if d <= 4 || d * 100 <= big * 3 {
+                1.0
+            } else if d * 10 >= big {
+                -1.0
+            } else {
+                0.0
+            };
+            field("extent", s, opts.extent_weight, format!("{pa} vs {pb}"));
+        }
+        _ => field("extent", 0.0, opts.extent_weight, "missing".into()),
+    }
+
+    // Series numbering.
+    if !a.series_numbers.is_empty() && !b.series_numbers.is_empty() {
+        let s = if a
+            .series_numbers
+            .iter()
+            .any(|n| b.series_numbers.contains(n))
+        {
+            1.0
+        } else {
+            -1.0
+        };
+        field(
+            "series",
+            s,
+            opts.series_weight,
+            format!("{:?} vs {:?}", a.series_numbers, b.series_numbers),
+        );
+    }
+
+    // Volume and part.
+    if !a.volumes.is_empty() && !b.volumes.is_empty() {
+        if a.volumes == b.volumes {
+            field(
+                "volume",
+                1.0,
+                opts.volume_weight,
+                format!("{:?}", a.volumes),
+            );
+        } else {
+            vetoes.push(Veto::Volume {
+                a: a.volumes.clone(),
+                b: b.volumes.clone(),
+            });
+        }
+    }
+    if !a.part_title.is_empty() && !b.part_title.is_empty() {
+        let p = token_similarity(&a.part_title, &b.part_title);
+        let s = if p >= 0.8 {
+            1.0
+        } else if p < 0.5 {
+            -1.0
+        } else {
+            0.0
+        };
+        field(
+            "part-title",
+            s,
+            opts.part_title_weight,
+            format!("similarity {p:.2}"),
+        );
+    }
+
+    // Language.
+    match (&a.language, &b.language) {
+        (Some(la), Some(lb)) if la != lb => vetoes.push(Veto::Language {
+            a: la.clone(),
+            b: lb.clone(),
+        }),
+        (Some(l), Some(_)) => field("language", 1.0, opts.language_weight, l.clone()),
+        _ => {}
+    }
+
+    // Carrier.
+    if a.carrier != b.carrier {
+        vetoes.push(Veto::Format {
+            a: a.carrier,
+            b: b.carrier,
+        });
+    }
+
+    let score: f64 = fields.iter().map(|f| f.score * f.weight).sum();
+    let mut same = vetoes.is_empty() && score >= opts.threshold;
+    let mut overridden = None;
+    if let (Some(ia), Some(ib)) = (&a.id, &b.id) {
+        if ScoreOptions::listed(&opts.never_merge, ia, ib) {
+            same = false;
+            overridden = Some(Override::NeverMerge);
+        } else if ScoreOptions::listed(&opts.always_merge, ia, ib) {
+            same = true;
+            overridden = Some(Override::AlwaysMerge);
+        }
+    }
+    PairDecision {
+        same,
+        score,
+        fields,
+        vetoes,
+        shared_identifiers: shared,
+        overridden,
+    }
+}
+
+/// One record's identifiers without the ignored ones.
+struct Ids {
+    own: Vec<String>,
+    set: Vec<String>,
+    related: Vec<String>,
+    other: Vec<String>,
+}
+
+impl Ids {
+    fn of(f: &Features, opts: &ScoreOptions) -> Ids {
+        let keep = |ids: &[String]| -> Vec<String> {
+            ids.iter()
+                .filter(|i| !opts.is_ignored(i))
+                .cloned()
+                .collect()
+        };
+        Ids {
+            own: keep(&f.isbns),
+            set: keep(&f.set_isbns),
+            related: keep(&f.related_isbns),
+            other: keep(&f.other_ids),
+        }
+    }
+
+    /// The manifestation's own identifiers: own ISBNs, OCLC, LCCN, ISSN.
+    fn strong(&self) -> impl Iterator<Item = &str> {
+        self.own.iter().chain(&self.other).map(String::as_str)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &String> {
+        self.own
+            .iter()
+            .chain(&self.set)
+            .chain(&self.related)
+            .chain(&self.other)
+    }
+}
+
+fn clamp(x: f64) -> f64 {
+    x.clamp(-1.0, 1.0)
+}
+
+/// How far the authors agree, −1 ..= 1, with a note.
+fn author_agreement(a: &Features, b: &Features) -> (f64, String) {
+    match (&a.main_author, &b.main_author) {
+        (Some(ma), Some(mb)) => {
+            if same_person(ma, mb) {
+                (1.0, format!("{} = {}", ma.surname, mb.surname))
+            } else if b.added_authors.iter().any(|x| same_person(ma, x))
+                || a.added_authors.iter().any(|x| same_person(mb, x))
+            {
+                (
+                    0.5,
+                    "main entry of one is an added entry of the other".into(),
+                )
+            } else if ma.born.is_some() && ma.born == mb.born {
+                // The same birth year under another name form: a classic
+                // named by each nation's own spelling (Nizami Gəncəvi /
+                // Nizomiy Ganjaviy). Weak agreement, not a contradiction.
+                (
+                    0.5,
+                    format!(
+                        "{} and {}: other name forms, same birth year",
+                        describe(ma),
+                        describe(mb)
+                    ),
+                )
+            } else {
+                (-1.0, format!("{} vs {}", describe(ma), describe(mb)))
+            }
+        }
+        (Some(m), None) | (None, Some(m)) => {
+            let others = if a.main_author.is_some() {
+                &b.added_authors
+            } else {
+                &a.added_authors
+            };
+            if others.iter().any(|x| same_person(m, x)) {
+                (
+                    0.5,
+                    "main entry of one is an added entry of the other".into(),
+                )
+            } else {
+                (0.0, "main entry on one side only".into())
+            }
+        }
+        (None, None) => {
+            if a.added_authors
+                .iter()
+                .any(|x| b.added_authors.iter().any(|y| same_person(x, y)))
+            {
+                (0.5, "shared added entry".into())
+            } else {
+                (0.0, "no main entries".into())
+            }
+        }
+    }
+}
+
+fn describe(a: &Author) -> String {
+    let mut s = a.surname.clone();
+    if let Some(i) = a.initial {
+        s.push_str(&format!(", {i}."));
+    }
+    if let Some(y) = a.born {
+        s.push_str(&format!(" ({y})"));
+    }
+    s
+}
+
+fn same_person(a: &Author, b: &Author) -> bool {
+    let born_agrees = match (a.born, b.born) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    // Name order differs between cataloguing traditions; the same words
+    // (at least two) are the same name.
+    if a.words.len() >= 2 && a.words == b.words && born_agrees {
+        return true;
+    }
+    let surname = a.surname == b.surname
+        || (a.surname.chars().count() >= 5
+            && b.surname.chars().count() >= 5
+            && levenshtein(&a.surname, &b.surname) <= 1);
+    let initial = match (a.initial, b.initial) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    let born = match (a.born, b.born) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    };
+    surname && initial && born
+}
+
+/// The best similarity of any title form of one record with any of the
+/// other's; `None` when either has no title.
+fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    for x in a {
+        for y in b {
+            let s = token_similarity(&x.proper, &y.proper).max(token_similarity(&x.full, &y.full));
+            best = Some(best.map_or(s, |b: f64| b.max(s)));
+        }
+    }
+    best
+}
+
+fn best_similarity(a: &[String], b: &[String]) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    for x in a {
+        for y in b {
+            let s = token_similarity(x, y);
+            best = Some(best.map_or(s, |b: f64| b.max(s)));
+        }
+    }
+    best
+}
+
+/// Similarity of two skeletons, 0 ..= 1: the fuzzy token Jaccard index, or
+/// the character ratio of the texts without spaces when that is 0.9 or more.
+pub fn token_similarity(a: &str, b: &str) -> f64 {
+    if a == b {
+        return 1.0;
+    }
+    let ta: Vec<&str> = a.split(' ').filter(|t| !t.is_empty()).collect();
+    let tb: Vec<&str> = b.split(' ').filter(|t| !t.is_empty()).collect();
+    if ta.is_empty() || tb.is_empty() {
+        return 0.0;
+    }
+    let mut used = vec![false; tb.len()];
+    let mut matched = 0usize;
+    for x in &ta {
+        let hit = tb
+            .iter()
+            .enumerate()
+            .position(|(j, y)| !used[j] && *y == *x)
+            .or_else(|| {
+                tb.iter()
+                    .enumerate()
+                    .position(|(j, y)| !used[j] && words_match(x, y))
+            });
+        if let Some(j) = hit {
+            used[j] = true;
+            matched += 1;
+        }
+    }
+    let jaccard = matched as f64 / (ta.len() + tb.len() - matched) as f64;
+    let ca: String = ta.concat();
+    let cb: String = tb.concat();
+    let longest = ca.chars().count().max(cb.chars().count());
+    let ratio = 1.0 - levenshtein(&ca, &cb) as f64 / longest as f64;
+    if ratio >= 0.9 {
+        jaccard.max(ratio)
+    } else {
+        jaccard
+    }
+}
+
+/// Two different words match when neither has digits and they are within
+/// edit distance 1 (from 4 letters) or 2 (from 8).
+fn words_match(x: &str, y: &str) -> bool {
+    if x.chars().any(|c| c.is_ascii_digit()) || y.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let n = x.chars().count().min(y.chars().count());
+    let allowed = if n >= 8 {
+        2
+    } else if n >= 4 {
+        1
+    } else {
+        0
+    };
+    allowed > 0 && levenshtein(x, y) <= allowed
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
