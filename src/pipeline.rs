@@ -106,6 +106,9 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
             continue;
         }
         let component = component_of(&tx, seed, &mut visited, &mut hubs_warned, &mut linker)?;
+        // Features are only reused within a component; dropping them here
+        // keeps memory bounded by the largest cluster, not the catalogue.
+        linker.features.clear();
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
             tx.set_cluster(seed, None)?;
