@@ -452,3 +452,45 @@ async fn shared_isbn_does_not_merge_different_volumes() {
         setup.cluster_of("natlib-uz", "VOL2")
     );
 }
+
+// Incremental clustering (partner by partner, then changes) must give the
+// same catalogue as clustering everything again from scratch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_clustering_equals_full_reclustering() {
+    let setup = Setup::new(7).await;
+    setup.harvest_all().await;
+    // Some changes, harvested incrementally: a record retitled, one deleted.
+    {
+        let mut repo = setup.servers[1].repo.lock().unwrap();
+        let now = Utc::now();
+        let id = repo.records[5].identifier.clone();
+        repo.delete(&id, now);
+        let r = &mut repo.records[7];
+        r.metadata =
+            r.metadata
+                .replacen("<subfield code=\"a\">", "<subfield code=\"a\">Revised: ", 1);
+        r.datestamp = now;
+    }
+    setup.harvest_all().await;
+    setup.jobs.publish().await.unwrap();
+    let incremental = std::fs::read(setup.publish_dir().join("union.xml")).unwrap();
+
+    // Everything again: every live record re-examined from scratch.
+    {
+        let mut store = setup.store();
+        let tx = store.transaction().unwrap();
+        tx.mark_all_dirty().unwrap();
+        tx.commit().unwrap();
+    }
+    let summary = setup.jobs.refresh().await.unwrap();
+    assert_eq!(
+        summary.unions_changed, 0,
+        "a full re-clustering changed union records"
+    );
+    setup.jobs.publish().await.unwrap();
+    let full = std::fs::read(setup.publish_dir().join("union.xml")).unwrap();
+    assert!(
+        incremental == full,
+        "incremental and full clustering differ"
+    );
+}
