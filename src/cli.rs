@@ -115,6 +115,9 @@ pub enum Command {
     Explain {
         /// A union record id (`uc…`) or `PARTNER:ID` (the partner's 001 or OAI identifier).
         id: String,
+        /// Print the evidence as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the bundled demo: local endpoints, harvest, dedup, publish, summary.
     Demo {
@@ -381,9 +384,17 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Explain { id } => {
+        Command::Explain { id, json } => {
             let config = load_config(&cli.config)?;
-            print!("{}", explain_text(&config, &id)?);
+            if json {
+                let e = explain(&config, &id)?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&e).map_err(anyhow::Error::from)?
+                );
+            } else {
+                print!("{}", explain_text(&config, &id)?);
+            }
             Ok(())
         }
     }
@@ -568,9 +579,58 @@ pub fn status_json(config: &Config) -> Result<serde_json::Value> {
     }))
 }
 
-/// The `explain` report: members of the union record and the match keys
-/// each shares with the others.
-pub fn explain_text(config: &Config, id: &str) -> Result<String> {
+/// Why a union record holds its members: the members with their match
+/// keys, and the pair decision for every pair of members that shares a key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    /// The union record (cluster) id.
+    pub union_id: String,
+    /// Its change sequence number.
+    pub seq: i64,
+    /// Whether the union record is deleted.
+    pub deleted: bool,
+    /// The members.
+    pub members: Vec<ExplainedMember>,
+    /// The decisions between members sharing a key.
+    pub pairs: Vec<ExplainedPair>,
+}
+
+/// One member of an explained union record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExplainedMember {
+    /// Partner name.
+    pub partner: String,
+    /// The partner's 001.
+    pub local_id: Option<String>,
+    /// OAI identifier.
+    pub oai_id: String,
+    /// Its match keys.
+    pub keys: Vec<String>,
+}
+
+/// The pair decision between two members.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExplainedPair {
+    /// `partner:001` of the first member.
+    pub a: String,
+    /// `partner:001` of the second member.
+    pub b: String,
+    /// The keys they share.
+    pub shared_keys: Vec<String>,
+    /// The decision: same edition or not.
+    pub same: bool,
+    /// The weighted score.
+    pub score: f64,
+    /// The threshold in force.
+    pub threshold: f64,
+    /// (field, agreement −1..1, weight, note) for every field that counted.
+    pub fields: Vec<(String, f64, f64, String)>,
+    /// Vetoes, as text.
+    pub vetoes: Vec<String>,
+}
+
+/// Explain a union record given by its id or by `PARTNER:ID`.
+pub fn explain(config: &Config, id: &str) -> Result<Explanation> {
     let store = Store::open(&config.state_dir)?;
     let cluster = if id.starts_with("uc") && !id.contains(':') {
         id.to_string()
@@ -585,79 +645,105 @@ pub fn explain_text(config: &Config, id: &str) -> Result<String> {
             .cluster_of(src.id)?
             .with_context(|| format!("record {id} is not in a cluster yet (run a harvest)"))?
     };
-    let members = store.cluster_members(&cluster)?;
-    let mut out = String::new();
-    match store.union_record(&cluster)? {
-        Some((seq, false, _)) => {
-            out.push_str(&format!("union record {cluster} (version seq {seq})\n"))
-        }
-        Some((seq, true, _)) => {
-            out.push_str(&format!("union record {cluster} was deleted (seq {seq})\n"))
-        }
-        None => bail!("no union record {cluster}"),
+    let Some((seq, deleted, _)) = store.union_record(&cluster)? else {
+        bail!("no union record {cluster}");
+    };
+    let sources = store.cluster_members(&cluster)?;
+    let mut members = Vec::new();
+    let mut features = Vec::new();
+    for m in &sources {
+        members.push(ExplainedMember {
+            partner: m.partner.clone(),
+            local_id: m.local_id.clone(),
+            oai_id: m.oai_id.clone(),
+            keys: store.keys_of(m.id)?,
+        });
+        features.push(crate::score::features(&unicat_marc::marcxml::parse_record(
+            &m.record,
+        )?));
     }
-    let keys: Vec<Vec<String>> = members
-        .iter()
-        .map(|m| store.keys_of(m.id))
-        .collect::<Result<_>>()?;
-    out.push_str(&format!("{} member(s):\n", members.len()));
-    for (i, m) in members.iter().enumerate() {
+    let name =
+        |m: &ExplainedMember| format!("{}:{}", m.partner, m.local_id.as_deref().unwrap_or("-"));
+    let mut pairs = Vec::new();
+    for i in 0..members.len() {
+        for j in i + 1..members.len() {
+            let shared: Vec<String> = members[i]
+                .keys
+                .iter()
+                .filter(|k| members[j].keys.contains(k))
+                .cloned()
+                .collect();
+            if shared.is_empty() {
+                continue;
+            }
+            let d = crate::score::compare(&features[i], &features[j], &config.dedup);
+            pairs.push(ExplainedPair {
+                a: name(&members[i]),
+                b: name(&members[j]),
+                shared_keys: shared,
+                same: d.same,
+                score: d.score,
+                threshold: config.dedup.threshold,
+                fields: d
+                    .fields
+                    .iter()
+                    .filter(|f| f.score != 0.0)
+                    .map(|f| (f.field.to_string(), f.score, f.weight, f.note.clone()))
+                    .collect(),
+                vetoes: d.vetoes.iter().map(ToString::to_string).collect(),
+            });
+        }
+    }
+    Ok(Explanation {
+        union_id: cluster,
+        seq,
+        deleted,
+        members,
+        pairs,
+    })
+}
+
+/// The `explain` report as text.
+pub fn explain_text(config: &Config, id: &str) -> Result<String> {
+    let e = explain(config, id)?;
+    let mut out = if e.deleted {
+        format!("union record {} was deleted (seq {})\n", e.union_id, e.seq)
+    } else {
+        format!("union record {} (version seq {})\n", e.union_id, e.seq)
+    };
+    out.push_str(&format!("{} member(s):\n", e.members.len()));
+    for m in &e.members {
         out.push_str(&format!(
             "  {}:{}  ({})\n",
             m.partner,
             m.local_id.as_deref().unwrap_or("-"),
             m.oai_id
         ));
-        for k in &keys[i] {
-            let shared: Vec<String> = members
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i && keys[*j].contains(k))
-                .map(|(_, o)| format!("{}:{}", o.partner, o.local_id.as_deref().unwrap_or("-")))
-                .collect();
-            if !shared.is_empty() {
-                out.push_str(&format!("      shares {k} with {}\n", shared.join(", ")));
-            }
-        }
     }
-    if members.len() == 1 {
+    if e.members.len() == 1 {
         out.push_str("  (no other record shares a match key with it)\n");
     }
-    // The pair decisions behind the links: every pair of members that
-    // shares a key, with the score per field and any veto.
-    let features: Vec<_> = members
-        .iter()
-        .map(|m| unicat_marc::marcxml::parse_record(&m.record).map(|r| crate::score::features(&r)))
-        .collect::<Result<_, _>>()?;
-    for i in 0..members.len() {
-        for j in i + 1..members.len() {
-            if !keys[i].iter().any(|k| keys[j].contains(k)) {
-                continue;
-            }
-            let d = crate::score::compare(&features[i], &features[j], &config.dedup);
+    for p in &e.pairs {
+        out.push_str(&format!(
+            "  {} ~ {}: {} (score {:.1}, threshold {:.1})\n",
+            p.a,
+            p.b,
+            if p.same {
+                "same edition"
+            } else {
+                "not the same edition"
+            },
+            p.score,
+            p.threshold
+        ));
+        out.push_str(&format!("      shares {}\n", p.shared_keys.join(", ")));
+        for (field, score, weight, note) in &p.fields {
             out.push_str(&format!(
-                "  {}:{} ~ {}:{}: {} (score {:.1}, threshold {:.1})\n",
-                members[i].partner,
-                members[i].local_id.as_deref().unwrap_or("-"),
-                members[j].partner,
-                members[j].local_id.as_deref().unwrap_or("-"),
-                if d.same {
-                    "same edition"
-                } else {
-                    "not the same edition"
-                },
-                d.score,
-                config.dedup.threshold
+                "      {field:<10} {score:+.1} x {weight:.1}  {note}\n"
             ));
-            for f in d.fields.iter().filter(|f| f.score != 0.0) {
-                out.push_str(&format!(
-                    "      {:<10} {:+.1} x {:.1}  {}\n",
-                    f.field, f.score, f.weight, f.note
-                ));
-            }
-            for v in &d.vetoes {
-                out.push_str(&format!("      veto: {v}\n"));
-            }
+        }
+        for v in &p.vetoes {
+            out.push_str(&format!("      veto: {v}\n"));
         }
     }
     Ok(out)

@@ -177,6 +177,28 @@ fn demo_runs_and_status_and_explain_work_on_it() {
         assert!(text.contains(&format!("{op}:{oid}")), "{text}");
     }
 
+    // The same evidence as JSON: every linked pair decided "same edition".
+    let out = unicat()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "explain",
+            "--json",
+            &format!("{p}:{id}"),
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("explain --json is JSON");
+    assert_eq!(v["members"].as_array().map(Vec::len), Some(g.members.len()));
+    let pairs = v["pairs"].as_array().unwrap();
+    assert!(!pairs.is_empty());
+    assert!(
+        pairs
+            .iter()
+            .all(|p| p["same"] == true && p["vetoes"].as_array().unwrap().is_empty()),
+        "{v}"
+    );
+
     // Running the demo again into the same directory works (it starts over).
     let out = unicat()
         .args(["demo", "--dir", demo_dir.to_str().unwrap()])
