@@ -8,7 +8,7 @@
 //! not a pass over the catalogue. The decisions themselves (keys, cluster
 //! ids, merging) are the pure functions in `dedup` and `merge`.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use anyhow::{Context, Result};
 use tracing::{info, warn};
@@ -106,44 +106,49 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
             continue;
         }
         let component = component_of(&tx, seed, &mut visited, &mut hubs_warned, &mut linker)?;
-        // Features are only reused within a component; dropping them here
-        // keeps memory bounded by the largest cluster, not the catalogue.
-        linker.features.clear();
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
             tx.set_cluster(seed, None)?;
+            linker.features.clear();
             continue;
         }
-        let lowest = component
-            .iter()
-            .min_by(|a, b| (&a.partner, &a.oai_id).cmp(&(&b.partner, &b.oai_id)))
-            .context("empty component")?;
-        let cid = dedup::cluster_id(&lowest.partner, &lowest.oai_id);
-        for m in &component {
-            // A new record can pull an existing cluster under a new lowest
-            // member and so a new id; the old id must then be retired.
-            if let Some(old) = tx.cluster_of(m.id)? {
-                if old_clusters.insert(old.clone()) {
-                    for other in tx.members_of(&old)? {
-                        if !visited.contains(&other) {
-                            work.insert(other);
+        let groups = split_on_vetoes(&tx, component, &mut linker)?;
+        // Features are only reused within a component; dropping them here
+        // keeps memory bounded by the largest cluster, not the catalogue.
+        linker.features.clear();
+        for group in groups {
+            let lowest = group
+                .iter()
+                .min_by(|a, b| (&a.partner, &a.oai_id).cmp(&(&b.partner, &b.oai_id)))
+                .context("empty group")?;
+            let cid = dedup::cluster_id(&lowest.partner, &lowest.oai_id);
+            for m in &group {
+                // A new record can pull an existing cluster under a new
+                // lowest member and so a new id; the old id must then be
+                // retired.
+                if let Some(old) = tx.cluster_of(m.id)? {
+                    if old_clusters.insert(old.clone()) {
+                        for other in tx.members_of(&old)? {
+                            if !visited.contains(&other) {
+                                work.insert(other);
+                            }
                         }
                     }
                 }
+                tx.set_cluster(m.id, Some(&cid))?;
             }
-            tx.set_cluster(m.id, Some(&cid))?;
+            if write_union(
+                &tx,
+                &cid,
+                &group,
+                &codes,
+                &config.catalogue_code,
+                &merge_options,
+            )? {
+                summary.unions_changed += 1;
+            }
+            new_clusters.insert(cid);
         }
-        if write_union(
-            &tx,
-            &cid,
-            &component,
-            &codes,
-            &config.catalogue_code,
-            &merge_options,
-        )? {
-            summary.unions_changed += 1;
-        }
-        new_clusters.insert(cid);
     }
     summary.clusters = new_clusters.len();
     for c in old_clusters.difference(&new_clusters) {
@@ -201,6 +206,75 @@ impl Linker<'_> {
         };
         Ok(score::compare(&fa, fb, options).same)
     }
+}
+
+/// Split a component so that no two records of one cluster are vetoed
+/// against each other: A~B and B~C must not put A and C together when a
+/// veto (other volume, edition, carrier, …) separates A and C.
+///
+/// The component (connected by "same edition" links) is unique whatever
+/// order records arrived in, and the split depends only on it: links are
+/// taken strongest first (ties by member order) and two groups join only if
+/// no pair across them is vetoed. So incremental and full clustering agree.
+fn split_on_vetoes(
+    tx: &DedupTx<'_>,
+    mut component: Vec<SourceRecord>,
+    linker: &mut Linker<'_>,
+) -> Result<Vec<Vec<SourceRecord>>> {
+    if component.len() <= 2 {
+        // Two records are in one component only if their decision said
+        // "same", which a veto would have prevented.
+        return Ok(vec![component]);
+    }
+    component.sort_by(|a, b| (&a.partner, &a.oai_id).cmp(&(&b.partner, &b.oai_id)));
+    let n = component.len();
+    let mut feats = Vec::with_capacity(n);
+    for m in &component {
+        feats.push(linker.features(tx, m.id)?.cloned());
+    }
+    let mut vetoed = vec![vec![false; n]; n];
+    let mut links = Vec::new();
+    let mut any_veto = false;
+    for i in 0..n {
+        for j in i + 1..n {
+            let (Some(a), Some(b)) = (&feats[i], &feats[j]) else {
+                continue;
+            };
+            let d = score::compare(a, b, linker.options);
+            if !d.vetoes.is_empty() || (d.overridden.is_some() && !d.same) {
+                vetoed[i][j] = true;
+                vetoed[j][i] = true;
+                any_veto = true;
+            } else if d.same {
+                links.push((d.score, i, j));
+            }
+        }
+    }
+    if !any_veto {
+        return Ok(vec![component]);
+    }
+    links.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+    let mut group: Vec<usize> = (0..n).collect();
+    for (_, i, j) in links {
+        let (gi, gj) = (group[i], group[j]);
+        if gi == gj {
+            continue;
+        }
+        let clash =
+            (0..n).any(|x| group[x] == gi && (0..n).any(|y| group[y] == gj && vetoed[x][y]));
+        if !clash {
+            for g in group.iter_mut() {
+                if *g == gj {
+                    *g = gi;
+                }
+            }
+        }
+    }
+    let mut out: BTreeMap<usize, Vec<SourceRecord>> = BTreeMap::new();
+    for (m, g) in component.into_iter().zip(group) {
+        out.entry(g).or_default().push(m);
+    }
+    Ok(out.into_values().collect())
 }
 
 fn component_of(

@@ -422,7 +422,7 @@ async fn shared_isbn_does_not_merge_different_volumes() {
             "200101s2020    uz            000 1 uzb d",
         )));
         for f in [
-            unicat_marc::DataField::new("020", ' ', ' ').with('a', "9789943012346"),
+            unicat_marc::DataField::new("020", ' ', ' ').with('a', "9789943012349"),
             unicat_marc::DataField::new("100", '0', ' ').with('a', "Alisher Navoiy."),
             unicat_marc::DataField::new("245", '1', '0')
                 .with('a', "Toʻla asarlar toʻplami.")
@@ -493,4 +493,59 @@ async fn incremental_clustering_equals_full_reclustering() {
         incremental == full,
         "incremental and full clustering differ"
     );
+}
+
+// No chaining across a veto: a record dated 2020 matches its twins dated
+// 2019 and 2021 (a year apart is within max-year-gap), but 2019 and 2021
+// are vetoed against each other, so they never share a union record
+// through the middle one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_transitive_chaining_across_a_veto() {
+    let setup = Setup::new(10).await;
+    let record = |id: &str, year: &str| {
+        let mut r = unicat_marc::Record::new("00000nam a2200000 i 4500");
+        r.push(unicat_marc::Field::Control(unicat_marc::ControlField::new(
+            "001", id,
+        )));
+        r.push(unicat_marc::Field::Control(unicat_marc::ControlField::new(
+            "008",
+            format!("200101s{year}    uz            000 1 uzb d"),
+        )));
+        for f in [
+            unicat_marc::DataField::new("020", ' ', ' ').with('a', "9789943012349"),
+            unicat_marc::DataField::new("100", '0', ' ').with('a', "Alisher Navoiy."),
+            unicat_marc::DataField::new("245", '1', '0').with('a', "Xamsa."),
+            unicat_marc::DataField::new("264", ' ', '1').with('c', format!("{year}.")),
+            unicat_marc::DataField::new("300", ' ', ' ').with('a', "320 b."),
+        ] {
+            r.push(unicat_marc::Field::Data(f));
+        }
+        marcxml::to_string(&r)
+    };
+    let when = Utc::now() - chrono::Duration::days(3);
+    for (server, id, year) in [
+        (0, "Y2019", "2019"),
+        (1, "Y2020", "2020"),
+        (2, "Y2021", "2021"),
+    ] {
+        let partner = ["anl", "natlib-uz", "tsu"][server];
+        setup.servers[server]
+            .repo
+            .lock()
+            .unwrap()
+            .upsert(RepoRecord {
+                identifier: format!("oai:{partner}:{id}"),
+                datestamp: when,
+                deleted: false,
+                metadata: record(id, year),
+            });
+    }
+    setup.harvest_all().await;
+    let (a, b, c) = (
+        setup.cluster_of("anl", "Y2019"),
+        setup.cluster_of("natlib-uz", "Y2020"),
+        setup.cluster_of("tsu", "Y2021"),
+    );
+    assert_ne!(a, c, "2019 and 2021 chained into one union record");
+    assert!(b == a || b == c, "the 2020 record joins one of its twins");
 }
