@@ -48,6 +48,9 @@ pub struct QualityReport {
     pub encoding_repairs: u64,
     /// Records that share their union record with another partner's record.
     pub merged_with_other_partners: u64,
+    /// Union records holding two or more of this partner's own records:
+    /// the library catalogued the same edition more than once.
+    pub intra_partner_duplicates: u64,
     /// Changes made by each built-in normalisation step (records touched).
     pub normalisation_changes: BTreeMap<String, u64>,
     /// Problems normalisation found but could not fix, most frequent first.
@@ -98,6 +101,7 @@ pub fn report(
         quarantined: store.count_quarantined(partner.name())?,
         encoding_repairs: store.count_repaired(partner.name())?,
         merged_with_other_partners: store.count_merged_with_others(partner.name())?,
+        intra_partner_duplicates: store.count_intra_partner_duplicates(partner.name())?,
         ..QualityReport::default()
     };
     let mut problems = BTreeMap::new();
@@ -171,6 +175,10 @@ pub fn render(r: &QualityReport) -> String {
     line(
         "records merged with other partners' records",
         r.merged_with_other_partners,
+    );
+    line(
+        "editions this library catalogued twice",
+        r.intra_partner_duplicates,
     );
     if !r.normalisation_changes.is_empty() {
         s.push_str("  records changed by normalisation, per step:\n");

@@ -813,6 +813,20 @@ impl Store {
         )? as u64)
     }
 
+    /// Union records holding more than one live record of this partner:
+    /// the partner catalogued the same edition twice (a data-quality
+    /// finding, reported rather than hidden).
+    pub fn count_intra_partner_duplicates(&self, partner: &str) -> Result<u64> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM (
+                SELECT c.cluster_id FROM cluster_members c JOIN source_records s ON s.id = c.record_id
+                WHERE s.partner = ?1 AND s.deleted = 0
+                GROUP BY c.cluster_id HAVING count(*) > 1)",
+            [partner],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
     /// Sum of repairs made in a partner's runs.
     pub fn count_repaired(&self, partner: &str) -> Result<u64> {
         Ok(self.conn.query_row(

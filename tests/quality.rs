@@ -71,3 +71,26 @@ async fn report_counts_match_the_fixtures() {
     assert_eq!(hits[0][1], with_650);
     assert!(r["normalisation_changes"]["provenance"].as_u64().unwrap() > 0);
 }
+
+// A library that catalogued the same edition twice: both records end up in
+// one union record, and the report says so, for the library to clean up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intra_partner_duplicates_are_reported() {
+    let setup = Setup::new(10).await;
+    {
+        let mut repo = setup.servers[0].repo.lock().unwrap();
+        let twin = repo.records[0].clone();
+        let metadata = twin.metadata.replacen(">AZNL", ">TWIN-AZNL", 1);
+        assert_ne!(metadata, twin.metadata, "the twin needs its own 001");
+        repo.upsert(unicat::oai_server::RepoRecord {
+            identifier: format!("{}-twin", twin.identifier),
+            metadata,
+            ..twin
+        });
+    }
+    setup.harvest_all().await;
+    let r = report_json(&setup.config_path, "anl");
+    assert_eq!(r["intra_partner_duplicates"], 1, "{r}");
+    let r = report_json(&setup.config_path, "tsu");
+    assert_eq!(r["intra_partner_duplicates"], 0, "{r}");
+}
