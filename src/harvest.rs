@@ -462,7 +462,7 @@ async fn harvest_inner(
                 &name,
                 &e,
                 0,
-                progress.counts,
+                PageCounts::default(),
                 started.elapsed(),
             );
             return Err(e);
@@ -487,13 +487,14 @@ async fn harvest_inner(
     let (identify, from, mut machine) = match planned {
         Ok(v) => v,
         Err(e) => {
+            let e = e;
             record_failure(
                 &mut store,
                 run_id,
                 &name,
                 &e,
                 0,
-                progress.counts,
+                PageCounts::default(),
                 started.elapsed(),
             );
             return Err(e);

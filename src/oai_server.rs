@@ -43,6 +43,21 @@ pub struct RepoRecord {
     pub metadata: String,
 }
 
+impl RepoRecord {
+    /// The record as an OAI-PMH response carries it (deleted: header only).
+    fn to_oai(&self, granularity: Granularity) -> OaiRecord {
+        OaiRecord {
+            header: Header {
+                identifier: self.identifier.clone(),
+                datestamp: granularity.format(self.datestamp),
+                deleted: self.deleted,
+                sets: Vec::new(),
+            },
+            metadata: (!self.deleted).then(|| self.metadata.clone()),
+        }
+    }
+}
+
 /// The repository's contents and behaviour.
 #[derive(Debug, Clone)]
 pub struct Repository {
@@ -533,15 +548,7 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
             let end = (offset + repo.page_size).min(matching.len());
             let page: Vec<OaiRecord> = matching[offset..end]
                 .iter()
-                .map(|r| OaiRecord {
-                    header: Header {
-                        identifier: r.identifier.clone(),
-                        datestamp: repo.granularity.format(r.datestamp),
-                        deleted: r.deleted,
-                        sets: Vec::new(),
-                    },
-                    metadata: (!r.deleted).then(|| r.metadata.clone()),
-                })
+                .map(|r| r.to_oai(repo.granularity))
                 .collect();
             let next = |offset, round| {
                 Token {
@@ -584,18 +591,7 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
                 return err(ErrorCode::BadArgument, "identifier is required");
             };
             match repo.records.iter().find(|r| &r.identifier == id) {
-                Some(r) => {
-                    let rec = OaiRecord {
-                        header: Header {
-                            identifier: r.identifier.clone(),
-                            datestamp: repo.granularity.format(r.datestamp),
-                            deleted: r.deleted,
-                            sets: Vec::new(),
-                        },
-                        metadata: (!r.deleted).then(|| r.metadata.clone()),
-                    };
-                    write::get_record(&date, base_url, &rec)
-                }
+                Some(r) => write::get_record(&date, base_url, &r.to_oai(repo.granularity)),
                 None => err(ErrorCode::IdDoesNotExist, "no such record"),
             }
         }
