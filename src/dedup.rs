@@ -290,14 +290,28 @@ fn four_digits(s: &str) -> Option<String> {
     })
 }
 
-/// A cluster's stable identifier, derived from its lowest member (partner,
-/// OAI identifier). The same input always gives the same identifiers, and a
-/// cluster keeps its id as long as its lowest member stays in it.
+/// A new cluster's identifier, derived from its lowest member (partner,
+/// OAI identifier), so that clustering the same data from scratch gives the
+/// same identifiers. Once given, an id stays with its cluster (see
+/// `pipeline::refresh`): a cluster that grows, or loses members, keeps it,
+/// and one that splits keeps it on the part holding most of its members.
 pub fn cluster_id(partner: &str, oai_id: &str) -> String {
+    cluster_id_variant(partner, oai_id, 0)
+}
+
+/// The `n`-th candidate id for a new cluster whose lowest member is
+/// (partner, oai_id); variant 0 is [`cluster_id`]. A later variant is used
+/// only while an earlier one is still held by another cluster (one that
+/// kept the id when this record left it).
+pub fn cluster_id_variant(partner: &str, oai_id: &str, n: u32) -> String {
     let mut h = Sha256::new();
     h.update(partner.as_bytes());
     h.update([0]);
     h.update(oai_id.as_bytes());
+    if n > 0 {
+        h.update([0]);
+        h.update(n.to_string().as_bytes());
+    }
     let digest = h.finalize();
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("uc{hex}")

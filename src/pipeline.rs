@@ -86,16 +86,28 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
             old_clusters.insert(c);
         }
     }
+    // How many members each touched cluster had before this pass, taken
+    // before any of them is moved: a cluster that splits keeps its id on
+    // the part that holds most of these.
+    let mut old_sizes: HashMap<String, usize> = HashMap::new();
     for c in &old_clusters {
-        seeds.extend(tx.members_of(c)?);
+        let members = tx.members_of(c)?;
+        old_sizes.insert(c.clone(), members.len());
+        seeds.extend(members);
     }
 
     let mut visited = HashSet::new();
     let mut hubs_warned = HashSet::new();
     let mut new_clusters = BTreeSet::new();
+    let mut deferred = Vec::new();
     let mut linker = Linker {
         options: &config.dedup,
         features: HashMap::new(),
+    };
+    let writer = UnionWriter {
+        codes: &codes,
+        catalogue_code: &config.catalogue_code,
+        options: &merge_options,
     };
     // A worklist: when a component takes a record from a cluster nobody
     // looked at yet, that cluster's other members are examined too, so a
@@ -119,36 +131,88 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         for group in groups {
             let lowest = group
                 .iter()
-                .min_by(|a, b| (&a.partner, &a.oai_id).cmp(&(&b.partner, &b.oai_id)))
+                .map(|m| (m.partner.clone(), m.oai_id.clone()))
+                .min()
                 .context("empty group")?;
-            let cid = dedup::cluster_id(&lowest.partner, &lowest.oai_id);
+            let mut shares: BTreeMap<String, usize> = BTreeMap::new();
             for m in &group {
-                // A new record can pull an existing cluster under a new
-                // lowest member and so a new id; the old id must then be
-                // retired.
-                if let Some(old) = tx.cluster_of(m.id)? {
-                    if old_clusters.insert(old.clone()) {
-                        for other in tx.members_of(&old)? {
-                            if !visited.contains(&other) {
-                                work.insert(other);
-                            }
-                        }
-                    }
+                let Some(old) = tx.cluster_of(m.id)? else {
+                    continue;
+                };
+                if !old_sizes.contains_key(&old) {
+                    // A cluster nobody looked at yet loses a member to this
+                    // group: its other members must be re-examined.
+                    let members = tx.members_of(&old)?;
+                    old_sizes.insert(old.clone(), members.len());
+                    work.extend(members.into_iter().filter(|o| !visited.contains(o)));
+                    old_clusters.insert(old.clone());
                 }
-                tx.set_cluster(m.id, Some(&cid))?;
+                *shares.entry(old).or_default() += 1;
             }
-            if write_union(
-                &tx,
-                &cid,
-                &group,
-                &codes,
-                &config.catalogue_code,
-                &merge_options,
-            )? {
-                summary.unions_changed += 1;
+            // The common cases are decided at once: a new cluster, or one
+            // cluster that kept all its members (and perhaps gained some).
+            // A split or a merge waits until every part is known.
+            let whole = match shares.iter().next() {
+                None => Some(None),
+                Some((old, &n)) if shares.len() == 1 && old_sizes.get(old) == Some(&n) => {
+                    Some(Some(old.clone()))
+                }
+                _ => None,
+            };
+            match whole {
+                Some(kept) => {
+                    let cid = match kept {
+                        Some(old) => old,
+                        None => fresh_id(&tx, &lowest, &new_clusters)?,
+                    };
+                    summary.unions_changed += writer.assign(&tx, &cid, &group)? as usize;
+                    new_clusters.insert(cid);
+                }
+                None => deferred.push(Deferred {
+                    members: group.iter().map(|m| m.id).collect(),
+                    shares,
+                    lowest,
+                }),
             }
-            new_clusters.insert(cid);
         }
+    }
+
+    // Splits and merges: each old id goes to the part that took most of
+    // its members (ties to the part with the lowest member), each part gets
+    // at most one old id, and parts left without one get a new id.
+    let mut claims: Vec<(usize, &String, usize)> = Vec::new();
+    for (i, d) in deferred.iter().enumerate() {
+        for (old, &n) in &d.shares {
+            claims.push((n, old, i));
+        }
+    }
+    claims.sort_by(|x, y| {
+        y.0.cmp(&x.0)
+            .then_with(|| x.1.cmp(y.1))
+            .then_with(|| deferred[x.2].lowest.cmp(&deferred[y.2].lowest))
+    });
+    let mut ids: Vec<Option<String>> = vec![None; deferred.len()];
+    let mut taken = HashSet::new();
+    for (_, old, i) in claims {
+        if ids[i].is_none() && taken.insert(old.clone()) {
+            ids[i] = Some(old.clone());
+            new_clusters.insert(old.clone());
+        }
+    }
+    for (d, id) in deferred.iter().zip(ids) {
+        let cid = match id {
+            Some(id) => id,
+            None => {
+                let id = fresh_id(&tx, &d.lowest, &new_clusters)?;
+                new_clusters.insert(id.clone());
+                id
+            }
+        };
+        let mut group = Vec::with_capacity(d.members.len());
+        for &id in &d.members {
+            group.push(tx.live_source(id)?.context("a clustered record vanished")?);
+        }
+        summary.unions_changed += writer.assign(&tx, &cid, &group)? as usize;
     }
     summary.clusters = new_clusters.len();
     for c in old_clusters.difference(&new_clusters) {
@@ -313,6 +377,60 @@ fn component_of(
         out.push(rec);
     }
     Ok(out)
+}
+
+/// A group of records whose id waits until the whole pass is known.
+struct Deferred {
+    /// Member record ids, in group order.
+    members: Vec<i64>,
+    /// Members each old cluster contributed.
+    shares: BTreeMap<String, usize>,
+    /// The lowest member (partner, OAI id), for a new id.
+    lowest: (String, String),
+}
+
+/// A new cluster's id: derived from its lowest member, so that the same
+/// data clustered from scratch gives the same ids. If that id is still
+/// held by another cluster (which kept it when its lowest member left),
+/// the next variant is taken.
+fn fresh_id(
+    tx: &DedupTx<'_>,
+    lowest: &(String, String),
+    assigned: &BTreeSet<String>,
+) -> Result<String> {
+    let mut variant = 0;
+    loop {
+        let cid = dedup::cluster_id_variant(&lowest.0, &lowest.1, variant);
+        if !assigned.contains(&cid) && tx.members_of(&cid)?.is_empty() {
+            return Ok(cid);
+        }
+        variant += 1;
+    }
+}
+
+/// Writes clusters and their union records.
+struct UnionWriter<'a> {
+    codes: &'a HashMap<&'a str, &'a str>,
+    catalogue_code: &'a str,
+    options: &'a MergeOptions,
+}
+
+impl UnionWriter<'_> {
+    /// Put the group's records in cluster `cid` and store its union
+    /// record; true if the union record changed.
+    fn assign(&self, tx: &DedupTx<'_>, cid: &str, group: &[SourceRecord]) -> Result<bool> {
+        for m in group {
+            tx.set_cluster(m.id, Some(cid))?;
+        }
+        write_union(
+            tx,
+            cid,
+            group,
+            self.codes,
+            self.catalogue_code,
+            self.options,
+        )
+    }
 }
 
 /// Merge a cluster's members and store the union record; true if it changed.

@@ -549,3 +549,154 @@ async fn no_transitive_chaining_across_a_veto() {
     assert_ne!(a, c, "2019 and 2021 chained into one union record");
     assert!(b == a || b == c, "the 2020 record joins one of its twins");
 }
+
+/// The clusters as sets of `partner:oai_id`, whatever their ids.
+fn partition(setup: &Setup) -> BTreeSet<BTreeSet<String>> {
+    let conn = rusqlite::Connection::open(setup.dir.path().join("state/unicat.db")).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.cluster_id, s.partner || ':' || s.oai_id FROM cluster_members c
+             JOIN source_records s ON s.id = c.record_id",
+        )
+        .unwrap();
+    let mut by_id: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+    {
+        let (cluster, member) = row.unwrap();
+        by_id.entry(cluster).or_default().insert(member);
+    }
+    by_id.into_values().collect()
+}
+
+/// Forget every cluster and cluster the same records again from nothing.
+async fn recluster_from_scratch(setup: &Setup) {
+    {
+        let conn = rusqlite::Connection::open(setup.dir.path().join("state/unicat.db")).unwrap();
+        conn.execute("DELETE FROM cluster_members", []).unwrap();
+    }
+    let mut store = setup.store();
+    let tx = store.transaction().unwrap();
+    tx.mark_all_dirty().unwrap();
+    tx.commit().unwrap();
+    setup.jobs.refresh().await.unwrap();
+}
+
+/// Replace a demo record's metadata on its server (a changed record).
+fn change_record(setup: &Setup, server: usize, local: &str, edit: impl Fn(&str) -> String) {
+    let mut repo = setup.servers[server].repo.lock().unwrap();
+    let r = repo
+        .records
+        .iter_mut()
+        .find(|r| r.identifier.ends_with(&format!(":{local}")))
+        .unwrap_or_else(|| panic!("no record {local}"));
+    r.metadata = edit(&r.metadata);
+    r.datestamp = Utc::now();
+}
+
+// A cluster that splits keeps its id on the larger part, even when the
+// record that leaves is the one the id was first derived from; and the
+// clusters equal those of clustering the same data from nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_cluster_keeps_its_id_on_the_larger_part() {
+    let setup = Setup::new(10).await;
+    setup.harvest_all().await;
+    // G1 of the answer key: three libraries, anl's record is the lowest.
+    let old = setup.cluster_of("anl", "AZNL000123");
+    assert_eq!(old, unicat::dedup::cluster_id("anl", "oai:anl:AZNL000123"));
+    assert_eq!(setup.cluster_of("natlib-uz", "uz-0001234"), old);
+    assert_eq!(setup.cluster_of("tsu", "TSU-7781"), old);
+
+    // anl's record turns out to describe another book: new title, author,
+    // ISBN and year.
+    change_record(&setup, 0, "AZNL000123", |xml| {
+        let rec = marcxml::parse_record(xml).unwrap();
+        let mut out = unicat_marc::Record::new(&rec.leader);
+        for f in rec.fields {
+            match f {
+                unicat_marc::Field::Data(d)
+                    if matches!(d.tag.as_str(), "020" | "100" | "245" | "260" | "264") => {}
+                other => out.push(other),
+            }
+        }
+        for f in [
+            unicat_marc::DataField::new("020", ' ', ' ').with('a', "9785170913473"),
+            unicat_marc::DataField::new("100", '1', ' ').with('a', "Zeynalov, Rauf."),
+            unicat_marc::DataField::new("245", '1', '0').with('a', "Dəniz fənərləri"),
+            unicat_marc::DataField::new("264", ' ', '1').with('c', "1987"),
+        ] {
+            out.push(unicat_marc::Field::Data(f));
+        }
+        marcxml::to_string(&out)
+    });
+    setup.harvest_all().await;
+    assert_eq!(
+        setup.cluster_of("natlib-uz", "uz-0001234"),
+        old,
+        "the larger part lost the cluster's id"
+    );
+    assert_eq!(setup.cluster_of("tsu", "TSU-7781"), old);
+    let moved = setup.cluster_of("anl", "AZNL000123");
+    assert_ne!(moved, old, "the record that left kept the id");
+    let (_, deleted, _) = setup
+        .store()
+        .union_record(&old)
+        .unwrap()
+        .expect("union record");
+    assert!(!deleted, "the kept id's union record was deleted");
+
+    // From nothing, the same data gives the same clusters (ids aside).
+    let incremental = partition(&setup);
+    recluster_from_scratch(&setup).await;
+    assert_eq!(partition(&setup), incremental);
+}
+
+// Two clusters that become one keep the id of the larger; the smaller's
+// union record is deleted, not left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_clusters_keep_the_larger_ones_id() {
+    let setup = Setup::new(10).await;
+    setup.harvest_all().await;
+    // G6: natlib-uz + tsu. An anl singleton becomes a third copy of it (its
+    // own 001 kept), so the cluster grows by a record whose id sorts lowest.
+    let g6 = setup.cluster_of("natlib-uz", "uz-0001452");
+    assert_eq!(setup.cluster_of("tsu", "TSU-7846"), g6);
+    let single = setup.cluster_of("anl", "AZNL001315");
+    assert_ne!(single, g6);
+    let twin = {
+        let repo = setup.servers[1].repo.lock().unwrap();
+        let r = repo
+            .records
+            .iter()
+            .find(|r| r.identifier.ends_with(":uz-0001452"))
+            .unwrap();
+        r.metadata.clone()
+    };
+    change_record(&setup, 0, "AZNL001315", |_| {
+        let rec = marcxml::parse_record(&twin).unwrap();
+        let mut out = unicat_marc::Record::new(&rec.leader);
+        for f in rec.fields {
+            match f {
+                unicat_marc::Field::Control(c) if c.tag == "001" => {
+                    out.push(unicat_marc::Field::Control(unicat_marc::ControlField::new(
+                        "001",
+                        "AZNL001315",
+                    )))
+                }
+                unicat_marc::Field::Control(c) if c.tag == "003" => {}
+                other => out.push(other),
+            }
+        }
+        marcxml::to_string(&out)
+    });
+    setup.harvest_all().await;
+    assert_eq!(setup.cluster_of("anl", "AZNL001315"), g6);
+    assert_eq!(setup.cluster_of("natlib-uz", "uz-0001452"), g6);
+    let (_, deleted, _) = setup
+        .store()
+        .union_record(&single)
+        .unwrap()
+        .expect("kept as deleted");
+    assert!(deleted, "the smaller cluster's union record stayed live");
+}
