@@ -451,7 +451,7 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
         let jobs = jobs.clone();
         let stop = stop_rx.clone();
         set.spawn(async move {
-            let r = jobs.harvest(&p, stop).await;
+            let r = jobs.harvest_records(&p, stop).await;
             (p.name().to_string(), r)
         });
     }
@@ -461,10 +461,10 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
         let (name, result) = joined.map_err(|e| anyhow::anyhow!("harvest task failed: {e}"))?;
         match result {
             Ok(r) => {
-                let c = r.harvest.counts;
+                let c = r.counts;
                 println!(
                     "{name}: ok, {} pages, {} new, {} updated, {} unchanged, {} deleted, {} quarantined",
-                    r.harvest.pages, c.new, c.updated, c.unchanged, c.deleted, c.quarantined
+                    r.pages, c.new, c.updated, c.unchanged, c.deleted, c.quarantined
                 );
             }
             Err(e @ HarvestError::Busy { .. }) => busy.push(e.to_string()),
@@ -474,6 +474,13 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
             }
         }
     }
+    // One dedup pass after all partners (also after a failure: what was
+    // stored before it is in the catalogue).
+    let r = jobs.refresh().await?;
+    println!(
+        "dedup and merge: {} records examined, {} union records changed, {} deleted",
+        r.examined, r.unions_changed, r.unions_deleted
+    );
     if !failures.is_empty() {
         failures.extend(busy);
         Err(Failure {

@@ -2,10 +2,16 @@
 //! I/O; the pipeline module walks the store with them.
 //!
 //! Two records are candidates for one cluster when they share a match key:
-//! a normalised identifier (ISBN-13, ISSN, OCLC number, LCCN) or a
-//! title + first author's surname + year key. Keys are strings with a type
-//! prefix (`isbn:`, `issn:`, `oclc:`, `lccn:`, `tay:`) so that one index
-//! serves them all and `explain` can say which one linked two records.
+//! a normalised identifier (ISBN-13; ISSN, OCLC number, LCCN, national
+//! bibliography and agency numbers, 024 numbers: [`identifier_keys`]) or a
+//! title key (title, first author's surname and year; title proper, author
+//! and year; title proper and year). Keys are strings with a type prefix
+//! (`isbn:`, `issn:`, `oclc:`, `lccn:`, `nbn:`, `nac:`, `std:`, `tay:`,
+//! `tpa:`, `tpy:`) so that one index serves them all and `explain` can say
+//! which one linked two records. A key held by more than
+//! [`MAX_KEY_FANOUT`] records (a very common title in one year, a reused
+//! ISBN) makes candidates only together with a second shared key (see
+//! `pipeline`), so a big block is never compared all against all.
 //!
 //! Title and author go into the key as script-independent skeletons
 //! (`translit::skeleton`): Cyrillic is transliterated by the record's
@@ -23,11 +29,13 @@ use crate::translit::{lang_from_marc, skeleton, Lang};
 /// version are recomputed from the stored records before the next dedup
 /// pass (see `pipeline::refresh`), so an upgrade never compares old keys
 /// with new ones. Bump it whenever `match_keys` changes its output.
-pub const KEYS_VERSION: i64 = 3;
+pub const KEYS_VERSION: i64 = 4;
 
-/// A key shared by more records than this is not used to link them: it is
-/// almost certainly a series ISBN or a placeholder, and linking on it would
-/// pull unrelated books into one giant cluster.
+/// A key shared by more records than this does not make candidates on its
+/// own: it is a very common title in one year, a series ISBN or a
+/// placeholder, and comparing its whole block would cost the square of its
+/// size. Records in such a block are candidates only if they share a second
+/// key.
 pub const MAX_KEY_FANOUT: usize = 50;
 
 /// The match keys of a normalised record, sorted and de-duplicated.
@@ -40,9 +48,37 @@ pub fn match_keys(record: &Record) -> Vec<String> {
             }
         }
     }
+    keys.extend(identifier_keys(record));
+    keys.extend(title_author_year_keys(record));
+    keys.extend(title_proper_keys(record));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The identifiers other than ISBNs, in match-key form, sorted and
+/// de-duplicated:
+///
+/// - `issn:NNNN-NNNC` from 022 $a and the linking ISSN in 022 $l;
+/// - `oclc:N` from 035 $a `(OCoLC)…` and from 019 $a (OCLC numbers the
+///   record had before WorldCat merged it, bare digits);
+/// - `lccn:…` from 010 $a;
+/// - `nbn:SOURCE:NUMBER` from 015 $a (national bibliography number; the
+///   source is $2, e.g. `bnb`, or empty);
+/// - `nac:AGENCY:NUMBER` from 016 $a (a national bibliographic agency's
+///   control number; ind1 blank is Library and Archives Canada, `7` names
+///   the agency in $2);
+/// - `std:KIND:NUMBER` from 024 $a (ind1 0 ISRC, 1 UPC, 2 ISMN, 3 EAN,
+///   4 SICI, 7 the source in $2, 8 unspecified).
+///
+/// Numbers keep their letters and digits only, upper-cased, so spacing and
+/// hyphenation do not matter; a value with fewer than four digits is not
+/// taken (placeholders such as `n/a` or `0`).
+pub fn identifier_keys(record: &Record) -> Vec<String> {
+    let mut keys = Vec::new();
     for f in record.data_fields("022") {
-        for a in f.subfields_of('a') {
-            if let Some(issn) = normalize_issn(a) {
+        for v in f.subfields.iter().filter(|s| matches!(s.code, 'a' | 'l')) {
+            if let Some(issn) = normalize_issn(&v.value) {
                 keys.push(format!("issn:{issn}"));
             }
         }
@@ -54,6 +90,13 @@ pub fn match_keys(record: &Record) -> Vec<String> {
             }
         }
     }
+    for f in record.data_fields("019") {
+        for a in f.subfields_of('a') {
+            if let Some(n) = oclc_number(&format!("(OCoLC){}", a.trim())) {
+                keys.push(format!("oclc:{n}"));
+            }
+        }
+    }
     for f in record.data_fields("010") {
         for a in f.subfields_of('a') {
             if let Some(n) = normalize_lccn(a) {
@@ -61,11 +104,70 @@ pub fn match_keys(record: &Record) -> Vec<String> {
             }
         }
     }
-    keys.extend(title_author_year_keys(record));
-    keys.extend(title_proper_keys(record));
+    for f in record.data_fields("015") {
+        let source = source_code(f.subfield('2').unwrap_or(""));
+        for a in f.subfields_of('a') {
+            if let Some(n) = standard_number(a) {
+                keys.push(format!("nbn:{source}:{n}"));
+            }
+        }
+    }
+    for f in record.data_fields("016") {
+        let agency = match f.ind1 {
+            '7' => source_code(f.subfield('2').unwrap_or("")),
+            _ => "lac".to_string(),
+        };
+        for a in f.subfields_of('a') {
+            if let Some(n) = standard_number(a) {
+                keys.push(format!("nac:{agency}:{n}"));
+            }
+        }
+    }
+    for f in record.data_fields("024") {
+        let kind = match f.ind1 {
+            '0' => "isrc".to_string(),
+            '1' => "upc".to_string(),
+            '2' => "ismn".to_string(),
+            '3' => "ean".to_string(),
+            '4' => "sici".to_string(),
+            '7' => source_code(f.subfield('2').unwrap_or("")),
+            _ => "other".to_string(),
+        };
+        for a in f.subfields_of('a') {
+            if let Some(n) = standard_number(a) {
+                keys.push(format!("std:{kind}:{n}"));
+            }
+        }
+    }
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// A standard number's letters and digits, upper-cased; `None` for a value
+/// with fewer than four digits (a placeholder, not a number). Anything from
+/// the first space after the number on is a qualifier and dropped
+/// (`B67-25185 (pbk.)`).
+pub fn standard_number(value: &str) -> Option<String> {
+    let value = value.trim();
+    let number = value.split(" (").next().unwrap_or(value);
+    let n: String = number
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (n.chars().filter(char::is_ascii_digit).count() >= 4).then_some(n)
+}
+
+/// A $2 source code as it goes into a key: lower case, letters, digits
+/// and hyphens only.
+pub fn source_code(value: &str) -> String {
+    value
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// ISSN as `NNNN-NNNC` if the check digit is right.
@@ -390,6 +492,51 @@ mod tests {
             title_author_year_key(&a).as_deref(),
             Some("tay:silk road a new xistori|smitx|2012")
         );
+    }
+
+    // Every identifier field the issue names becomes a key, in one form
+    // whatever the spacing, hyphens or case.
+    #[test]
+    fn identifier_fields_become_keys() {
+        let a = rec(vec![
+            DataField::new("015", ' ', ' ')
+                .with('a', "b67-25185")
+                .with('2', "bnb"),
+            DataField::new("016", '7', ' ')
+                .with('a', "1234 5678")
+                .with('2', "DE-101"),
+            DataField::new("016", ' ', ' ').with('a', "20019001234"),
+            DataField::new("019", ' ', ' ').with('a', "ocm00054321"),
+            DataField::new("022", ' ', ' ')
+                .with('a', "0378-5955")
+                .with('l', "0264-2875"),
+            DataField::new("024", '3', ' ').with('a', "4 006381 333931"),
+            DataField::new("024", '2', ' ').with('a', "M-2306-7118-7"),
+            DataField::new("024", '8', ' ').with('a', "n/a"),
+        ]);
+        assert_eq!(
+            identifier_keys(&a),
+            vec![
+                "issn:0264-2875",
+                "issn:0378-5955",
+                "nac:de-101:12345678",
+                "nac:lac:20019001234",
+                "nbn:bnb:B6725185",
+                "oclc:54321",
+                "std:ean:4006381333931",
+                "std:ismn:M230671187",
+            ]
+        );
+        // The same numbers written another way give the same keys.
+        let b = rec(vec![
+            DataField::new("015", ' ', ' ')
+                .with('a', "B6725185 (pbk.)")
+                .with('2', "BNB"),
+            DataField::new("035", ' ', ' ').with('a', "(OCoLC)54321"),
+        ]);
+        for k in identifier_keys(&b) {
+            assert!(identifier_keys(&a).contains(&k), "{k}");
+        }
     }
 
     #[test]

@@ -173,6 +173,20 @@ impl Jobs {
         partner: &Partner,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestJobReport, HarvestError> {
+        let harvest = self.harvest_records(partner, shutdown).await?;
+        let refresh = self.refresh().await.map_err(HarvestError::Failed)?;
+        Ok(HarvestJobReport { harvest, refresh })
+    }
+
+    /// Harvest one partner into the store, leaving dedup and merge to a
+    /// later [`Jobs::refresh`]: an on-demand harvest of several partners
+    /// runs them in parallel and then clusters once, so that the result
+    /// does not depend on which partner finished first.
+    pub async fn harvest_records(
+        &self,
+        partner: &Partner,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<HarvestReport, HarvestError> {
         let _claim = self.claim(partner, true).await?;
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let report = harvest::harvest_partner(
@@ -191,11 +205,7 @@ impl Jobs {
         }) {
             tracing::warn!(partner = partner.name(), error = %format!("{e:#}"), "could not record processing settings");
         }
-        let refresh = self.refresh().await.map_err(HarvestError::Failed)?;
-        Ok(HarvestJobReport {
-            harvest: report,
-            refresh,
-        })
+        Ok(report)
     }
 
     /// Reconcile a partner whose repository does not report deletions: list

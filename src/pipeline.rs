@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use anyhow::{Context, Result};
-use tracing::{info, warn};
+use tracing::info;
 use unicat_marc::marcxml;
 
 use crate::config::Config;
@@ -97,7 +97,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
     }
 
     let mut visited = HashSet::new();
-    let mut hubs_warned = HashSet::new();
+    let mut blocks = Blocks::default();
     let mut new_clusters = BTreeSet::new();
     let mut deferred = Vec::new();
     let mut linker = Linker {
@@ -117,7 +117,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         if visited.contains(&seed) {
             continue;
         }
-        let component = component_of(&tx, seed, &mut visited, &mut hubs_warned, &mut linker)?;
+        let component = component_of(&tx, seed, &mut visited, &mut blocks, &mut linker)?;
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
             tx.set_cluster(seed, None)?;
@@ -214,6 +214,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         }
         summary.unions_changed += writer.assign(&tx, &cid, &group)? as usize;
     }
+    blocks.report();
     summary.clusters = new_clusters.len();
     for c in old_clusters.difference(&new_clusters) {
         if tx.members_of(c)?.is_empty() && tx.delete_union(c)? {
@@ -345,7 +346,7 @@ fn component_of(
     tx: &DedupTx<'_>,
     seed: i64,
     visited: &mut HashSet<i64>,
-    hubs_warned: &mut HashSet<String>,
+    blocks: &mut Blocks,
     linker: &mut Linker<'_>,
 ) -> Result<Vec<SourceRecord>> {
     let mut out = Vec::new();
@@ -355,28 +356,98 @@ fn component_of(
         let Some(rec) = tx.live_source(id)? else {
             continue;
         };
+        let mut oversized = Vec::new();
+        let mut candidates = Vec::new();
         for key in tx.keys_of(id)? {
             let holders = tx.records_with_key(&key, MAX_KEY_FANOUT)?;
             if holders.len() > MAX_KEY_FANOUT {
-                if hubs_warned.insert(key.clone()) {
-                    warn!(
-                        key,
-                        limit = MAX_KEY_FANOUT,
-                        "match key shared by too many records; not linking on it"
-                    );
-                }
-                continue;
+                blocks.note(&key);
+                oversized.push(key);
+            } else {
+                candidates.extend(holders);
             }
-            for h in holders {
-                if h != id && !visited.contains(&h) && linker.same(tx, id, h)? {
-                    visited.insert(h);
-                    queue.push_back(h);
-                }
+        }
+        for (i, a) in oversized.iter().enumerate() {
+            for b in &oversized[i + 1..] {
+                candidates.extend(blocks.both(tx, a, b)?.iter().copied());
+            }
+        }
+        for h in candidates {
+            if h != id && !visited.contains(&h) && linker.same(tx, id, h)? {
+                visited.insert(h);
+                queue.push_back(h);
             }
         }
         out.push(rec);
     }
     Ok(out)
+}
+
+/// Oversized blocks: a key held by more than `MAX_KEY_FANOUT` records (a
+/// very common title in a year, "Tanlangan asarlar|2019"; an ISBN a
+/// publisher printed in many books) does not make candidates on its own,
+/// or every record would be compared with every other one in the block.
+/// Within such a block a record meets only those that also share a second
+/// key with it: a key of normal size does that by itself, and for two
+/// oversized keys the records holding both are looked up here (once per
+/// pair and pass). Keys held by more than `MAX_BLOCK` records (placeholders
+/// such as `isbn:9780000000002`) are not used at all.
+#[derive(Default)]
+struct Blocks {
+    /// Holders of both keys of a pair of oversized keys; empty when there
+    /// are too many to use.
+    pairs: HashMap<(String, String), Vec<i64>>,
+    /// Oversized keys seen in this pass, for the log.
+    seen: BTreeSet<String>,
+}
+
+/// Above this many holders a key is not even intersected with another.
+const MAX_BLOCK: usize = 5_000;
+
+/// Cached pair intersections kept per pass; past this the cache restarts,
+/// so memory stays bounded on a catalogue with many big blocks.
+const MAX_CACHED_PAIRS: usize = 10_000;
+
+impl Blocks {
+    fn note(&mut self, key: &str) {
+        if !self.seen.contains(key) {
+            self.seen.insert(key.to_string());
+        }
+    }
+
+    fn both(&mut self, tx: &DedupTx<'_>, a: &str, b: &str) -> Result<&[i64]> {
+        let pair = (a.to_string(), b.to_string());
+        if !self.pairs.contains_key(&pair) {
+            if self.pairs.len() >= MAX_CACHED_PAIRS {
+                self.pairs.clear();
+            }
+            let mut holders = Vec::new();
+            if tx.records_with_key(a, MAX_BLOCK)?.len() <= MAX_BLOCK
+                && tx.records_with_key(b, MAX_BLOCK)?.len() <= MAX_BLOCK
+            {
+                holders = tx.records_with_keys(a, b, MAX_KEY_FANOUT)?;
+                if holders.len() > MAX_KEY_FANOUT {
+                    holders.clear();
+                }
+            }
+            self.pairs.insert(pair.clone(), holders);
+        }
+        Ok(&self.pairs[&pair])
+    }
+
+    /// One log line for the pass, not one per key.
+    fn report(&self) {
+        if self.seen.is_empty() {
+            return;
+        }
+        let examples: Vec<&str> = self.seen.iter().take(5).map(String::as_str).collect();
+        info!(
+            keys = self.seen.len(),
+            limit = MAX_KEY_FANOUT,
+            examples = examples.join(" "),
+            "match keys shared by too many records linked only together with a second key"
+        );
+    }
 }
 
 /// A group of records whose id waits until the whole pass is known.

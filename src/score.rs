@@ -26,6 +26,8 @@
 //!    exactly the case they exist for):
 //!    - different volume or part numbers (245 $n, else a volume named in an
 //!      ISBN's qualifier, `978… (2-jild)`);
+//!    - a record of a whole multi-volume set (ISBN qualifiers naming two or
+//!      more volumes, or `3 v.` in 300 $a) against a record of one volume;
 //!    - different edition numbers (250, ordinal words of the four languages
 //!      read as numbers, see below);
 //!    - different carriers: print, electronic, audio, microform;
@@ -45,8 +47,9 @@
 //!
 //! | field | weight | agreement |
 //! |---|---:|---|
-//! | `identifier` | 3 | 1 if they share an ISBN of their own, an OCLC number, an LCCN or an ISSN |
+//! | `identifier` | 3 | 1 if they share an ISBN of their own or another identifier of `dedup::identifier_keys` (ISSN, OCLC number, LCCN, 015, 016, 024) |
 //! | `set-identifier` | 1 | 1 if the only shared ISBN is a set ISBN (qualifier `set`, `toʻplam`, `общ.`, `çoxcildli nəşr`, …) |
+//! | `cancelled-isbn` | 1 | 1 if, with no identifier shared, a cancelled/invalid ISBN (020 $z) of one record is among the other's ISBNs or cancelled ISBNs: weak evidence |
 //! | `title` | 4 | `(sim − 0.7) / 0.3` clamped to −1 ..= 1; `sim` is the best token similarity of any title form of one record with any of the other (below) |
 //! | `author` | 3 | 1 if the main entries are one person (same surname, initial and birth year, or the same words in another order); 0.5 if one's main entry is among the other's added entries, or if both have the same birth year under other name forms; −1 if both have one and they are not the same person; else 0 |
 //! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
@@ -129,7 +132,9 @@
 //!   `b` or `c`, 007/00 `h` or 337 $b `h`; print otherwise.
 //! - Identifiers, in match-key form (`isbn:978…`, `oclc:…`, `lccn:…`,
 //!   `issn:…`): valid ISBNs from 020 $a (an invalid one is in $z after
-//!   normalisation and is not used), OCLC numbers from 035, 010, 022. An ISBN
+//!   normalisation and counts only as weak evidence, `cancelled-isbn`), and
+//!   the other identifiers of `dedup::identifier_keys` (022 $a $l, 035 and
+//!   019 OCLC numbers, 010, 015, 016, 024). An ISBN
 //!   whose qualifier names a set is a *set* ISBN; one whose qualifier names
 //!   another carrier than the record's (`bosma`, `print`, `печ.` in an
 //!   e-book record; `elektron kitob`, `ebook` in a print one) belongs to that
@@ -146,6 +151,7 @@
 //! çap`, `qayta bosilgan`). When either record is a reprint and both years
 //! are known, they must be equal; a one-year gap is not forgiven.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -185,6 +191,10 @@ pub struct ScoreOptions {
     pub identifier_weight: f64,
     /// Weight of a shared set ISBN when nothing else is shared. Default 1.
     pub set_identifier_weight: f64,
+    /// Weight of a cancelled or invalid ISBN (020 $z) of one record found
+    /// among the other's ISBNs, when nothing stronger is shared. Default 1:
+    /// weak evidence, because a $z is often a typo of someone else's number.
+    pub cancelled_isbn_weight: f64,
     /// Weight of title similarity. Default 4.
     pub title_weight: f64,
     /// Weight of the authors' agreement. Default 3.
@@ -218,6 +228,7 @@ impl Default for ScoreOptions {
             never_merge: Vec::new(),
             identifier_weight: 3.0,
             set_identifier_weight: 1.0,
+            cancelled_isbn_weight: 1.0,
             title_weight: 4.0,
             author_weight: 3.0,
             year_weight: 1.0,
@@ -274,10 +285,11 @@ impl ScoreOptions {
         out
     }
 
-    fn weights(&self) -> [(&'static str, f64); 12] {
+    fn weights(&self) -> [(&'static str, f64); 13] {
         [
             ("identifier-weight", self.identifier_weight),
             ("set-identifier-weight", self.set_identifier_weight),
+            ("cancelled-isbn-weight", self.cancelled_isbn_weight),
             ("title-weight", self.title_weight),
             ("author-weight", self.author_weight),
             ("year-weight", self.year_weight),
@@ -312,6 +324,14 @@ fn canonical_identifier(id: &str) -> Option<String> {
         "issn" => normalize_issn(value).map(|i| format!("issn:{i}")),
         "lccn" => normalize_lccn(value).map(|i| format!("lccn:{i}")),
         "oclc" => oclc_number(&format!("(OCoLC){value}")).map(|n| format!("oclc:{n}")),
+        kind @ ("nbn" | "nac" | "std") => {
+            let (source, number) = value.rsplit_once(':')?;
+            let number = crate::dedup::standard_number(number)?;
+            Some(format!(
+                "{kind}:{}:{number}",
+                crate::dedup::source_code(source)
+            ))
+        }
         _ => None,
     }
 }
@@ -384,6 +404,9 @@ pub enum Veto {
     },
     /// Both records have ISBNs of their own and share none.
     DisjointIsbns,
+    /// One record describes a multi-volume set as a whole, the other one
+    /// volume of it: they share the volumes' ISBNs but are not one item.
+    SetAndVolume,
     /// Different languages of the text (MARC codes).
     Language {
         /// The first record's language.
@@ -405,6 +428,7 @@ impl fmt::Display for Veto {
                 write!(f, "a reprint is its own issue: {a} vs {b}")
             }
             Veto::DisjointIsbns => f.write_str("both have ISBNs and share none"),
+            Veto::SetAndVolume => f.write_str("a multi-volume set against one volume"),
             Veto::Language { a, b } => write!(f, "different languages: {a} vs {b}"),
         }
     }
@@ -503,6 +527,10 @@ pub struct Features {
     pub series_numbers: Vec<u32>,
     /// Volume/part numbers (245 $n, else an ISBN qualifier).
     pub volumes: Vec<u32>,
+    /// The record describes a multi-volume set as a whole: its ISBN
+    /// qualifiers name two or more volumes, or 300 $a counts two or more
+    /// volumes (`3 v.`, `2 т.`, `4 jild`).
+    pub whole_set: bool,
     /// Part titles (245 $p) as one skeleton; empty if none.
     pub part_title: String,
     /// Language of the text, a MARC code in lower case.
@@ -515,6 +543,9 @@ pub struct Features {
     pub set_isbns: Vec<String>,
     /// ISBNs of another carrier of the same book (e-book vs print).
     pub related_isbns: Vec<String>,
+    /// Cancelled or invalid ISBNs (020 $z): `isbn:` + ISBN-13 when the
+    /// number is a well-formed ISBN, else `z:` + its letters and digits.
+    pub cancelled_isbns: Vec<String>,
     /// OCLC numbers, LCCNs and ISSNs in match-key form.
     pub other_ids: Vec<String>,
 }
@@ -527,15 +558,20 @@ pub fn features(record: &Record) -> Features {
     let language = record_language_code(record);
     let lang = language.as_deref().and_then(lang_from_marc);
     let carrier = carrier(record);
-    let (isbns, set_isbns, related_isbns, isbn_volume) = isbns(record, carrier);
+    let (isbns, set_isbns, related_isbns, isbn_volumes) = isbns(record, carrier);
+    let whole_set = isbn_volumes.len() >= 2
+        || record
+            .data_fields("300")
+            .flat_map(|f| f.subfields_of('a'))
+            .any(|a| counts_volumes(a, lang));
     let mut volumes: Vec<u32> = record
         .data_fields("245")
         .take(1)
         .flat_map(|f| f.subfields_of('n'))
         .filter_map(|n| volume_number(n, lang))
         .collect();
-    if volumes.is_empty() {
-        volumes.extend(isbn_volume);
+    if volumes.is_empty() && isbn_volumes.len() == 1 {
+        volumes.extend(isbn_volumes);
     }
     let part_title = record
         .data_fields("245")
@@ -577,12 +613,14 @@ pub fn features(record: &Record) -> Features {
             .filter_map(|v| volume_number(v, lang))
             .collect(),
         volumes,
+        whole_set,
         part_title,
         language,
         carrier,
         isbns,
         set_isbns,
         related_isbns,
+        cancelled_isbns: cancelled_isbns(record),
         other_ids: other_ids(record),
     }
 }
@@ -877,12 +915,15 @@ const ELECTRONIC_WORDS: &[&str] = &[
     "epub",
 ];
 
+/// The record's own, set and other-carrier ISBNs, and the volume numbers
+/// its ISBN qualifiers name (one for a volume's record, several for a
+/// record of the whole set that lists every volume's ISBN).
 fn isbns(
     record: &Record,
     carrier: Carrier,
-) -> (Vec<String>, Vec<String>, Vec<String>, Option<u32>) {
+) -> (Vec<String>, Vec<String>, Vec<String>, BTreeSet<u32>) {
     let (mut own, mut set, mut related) = (Vec::new(), Vec::new(), Vec::new());
-    let mut volume = None;
+    let mut volumes = BTreeSet::new();
     for f in record.data_fields("020") {
         let qualifiers: Vec<String> = f
             .subfields_of('q')
@@ -903,8 +944,8 @@ fn isbns(
             } else if other_print || other_electronic {
                 kind = Qualified::Other;
             }
-            if volume.is_none() && words.iter().any(|w| VOLUME_WORDS.contains(w)) {
-                volume = volume_number(q, None);
+            if words.iter().any(|w| VOLUME_WORDS.contains(w)) {
+                volumes.extend(volume_number(q, None));
             }
         }
         for a in f.subfields_of('a') {
@@ -925,7 +966,18 @@ fn isbns(
     // A number given both as the record's own and as a set ISBN is the
     // record's own (a one-volume "set").
     set.retain(|s| !own.contains(s));
-    (own, set, related, volume)
+    (own, set, related, volumes)
+}
+
+/// Whether a 300 $a counts two or more volumes (`3 v.`, `2 т.`, `4 jild`):
+/// the description of a whole multi-volume set.
+fn counts_volumes(extent: &str, lang: Option<Lang>) -> bool {
+    let s = skeleton(extent, lang);
+    let mut words = s.split(' ');
+    let (Some(n), Some(unit)) = (words.next(), words.next()) else {
+        return false;
+    };
+    n.parse::<u32>().is_ok_and(|n| n >= 2) && VOLUME_WORDS.contains(&unit)
 }
 
 /// Skeleton words that name a volume or part in an ISBN qualifier.
@@ -934,32 +986,22 @@ const VOLUME_WORDS: &[&str] = &[
     "qism", "xisse", "part", "pt", "bd", "band",
 ];
 
-fn other_ids(record: &Record) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in record.data_fields("035") {
-        for a in f.subfields_of('a') {
-            if let Some(n) = oclc_number(a) {
-                out.push(format!("oclc:{n}"));
-            }
-        }
-    }
-    for f in record.data_fields("010") {
-        for a in f.subfields_of('a') {
-            if let Some(n) = normalize_lccn(a) {
-                out.push(format!("lccn:{n}"));
-            }
-        }
-    }
-    for f in record.data_fields("022") {
-        for a in f.subfields_of('a') {
-            if let Some(n) = normalize_issn(a) {
-                out.push(format!("issn:{n}"));
-            }
-        }
-    }
+fn cancelled_isbns(record: &Record) -> Vec<String> {
+    let mut out: Vec<String> = record
+        .data_fields("020")
+        .flat_map(|f| f.subfields_of('z'))
+        .filter_map(|z| match parse_isbn(z).and_then(|p| p.isbn13) {
+            Some(isbn) => Some(format!("isbn:{isbn}")),
+            None => crate::dedup::standard_number(z).map(|n| format!("z:{n}")),
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
+}
+
+fn other_ids(record: &Record) -> Vec<String> {
+    crate::dedup::identifier_keys(record)
 }
 
 // ---------------------------------------------------------------------------
@@ -1196,6 +1238,22 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             let note = "a set ISBN is shared".to_string();
             field("set-identifier", 1.0, opts.set_identifier_weight, note);
         }
+        let weak: Vec<&str> = a
+            .cancelled_isbns
+            .iter()
+            .filter(|z| b.cancelled_isbns.contains(z) || ib.own.contains(z))
+            .chain(
+                b.cancelled_isbns
+                    .iter()
+                    .filter(|z| ia.own.contains(z) && !a.cancelled_isbns.contains(z)),
+            )
+            .filter(|z| !opts.is_ignored(z))
+            .map(String::as_str)
+            .collect();
+        if !weak.is_empty() {
+            let note = weak.join(" ");
+            field("cancelled-isbn", 1.0, opts.cancelled_isbn_weight, note);
+        }
     }
     if !ia.own.is_empty() && !ib.own.is_empty() && !ia.own.iter().any(|i| ib.own.contains(i)) {
         vetoes.push(Veto::DisjointIsbns);
@@ -1303,6 +1361,11 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
     }
 
     // Volume and part.
+    if (a.whole_set && !b.whole_set && !b.volumes.is_empty())
+        || (b.whole_set && !a.whole_set && !a.volumes.is_empty())
+    {
+        vetoes.push(Veto::SetAndVolume);
+    }
     if !a.volumes.is_empty() && !b.volumes.is_empty() {
         if a.volumes == b.volumes {
             field(

@@ -1205,22 +1205,27 @@ impl DedupTx<'_> {
         version: i64,
         keys: impl Fn(&str) -> Result<Vec<String>>,
     ) -> Result<u64> {
-        let ids: Vec<(i64, String)> = {
-            let mut stmt = self.tx.prepare(
-                "SELECT id, record FROM source_records WHERE deleted = 0 AND record IS NOT NULL",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
         self.tx.execute("DELETE FROM match_keys", [])?;
         let mut ins = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)")?;
-        for (id, record) in &ids {
-            for key in keys(record)? {
+        // Streamed: one record in memory at a time, however large the
+        // catalogue (SQLite lets a transaction write one table while it
+        // reads another).
+        let mut stmt = self.tx.prepare(
+            "SELECT id, record FROM source_records WHERE deleted = 0 AND record IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut count = 0u64;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let record: String = row.get(1)?;
+            for key in keys(&record)? {
                 ins.execute(params![key, id])?;
             }
+            count += 1;
         }
+        drop(rows);
         self.tx.execute(
             "UPDATE source_records SET dedup_dirty = 1 WHERE deleted = 0",
             [],
@@ -1230,7 +1235,7 @@ impl DedupTx<'_> {
              ON CONFLICT (key) DO UPDATE SET value = ?1",
             [version],
         )?;
-        Ok(ids.len() as u64)
+        Ok(count)
     }
 
     /// Ids of records changed since the last dedup, in id order.
@@ -1258,6 +1263,17 @@ impl DedupTx<'_> {
             "SELECT record_id FROM match_keys WHERE key = ?1 ORDER BY record_id LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![key, (limit + 1) as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records holding both keys, at most `limit` + 1 of them.
+    pub fn records_with_keys(&self, a: &str, b: &str, limit: usize) -> Result<Vec<i64>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT x.record_id FROM match_keys x
+             JOIN match_keys y ON y.key = ?2 AND y.record_id = x.record_id
+             WHERE x.key = ?1 ORDER BY x.record_id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![a, b, (limit + 1) as i64], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -700,3 +700,113 @@ async fn merged_clusters_keep_the_larger_ones_id() {
         .expect("kept as deleted");
     assert!(deleted, "the smaller cluster's union record stayed live");
 }
+
+/// A valid ISBN-13 for a number.
+fn isbn13(n: u64) -> String {
+    let body = format!("978{:09}", n % 1_000_000_000);
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// A minimal Uzbek book of 2019 as MARCXML.
+fn book_2019(id: &str, isbn: &str, author: Option<&str>, title: &str) -> unicat_marc::Record {
+    use unicat_marc::{ControlField, DataField, Field, Record};
+    let mut r = Record::new("00000nam a2200000 i 4500");
+    r.push(Field::Control(ControlField::new("001", id)));
+    r.push(Field::Control(ControlField::new(
+        "008",
+        "200101s2019    uz            000 1 uzb d",
+    )));
+    r.push(Field::Data(DataField::new("020", ' ', ' ').with('a', isbn)));
+    if let Some(a) = author {
+        r.push(Field::Data(DataField::new("100", '1', ' ').with('a', a)));
+    }
+    for f in [
+        DataField::new("245", '1', '0').with('a', title),
+        DataField::new("264", ' ', '1')
+            .with('a', "Toshkent :")
+            .with('b', "Sharq,")
+            .with('c', "2019."),
+        DataField::new("300", ' ', ' ').with('a', "320 b."),
+    ] {
+        r.push(Field::Data(f));
+    }
+    r
+}
+
+// Oversized blocks: "Tanlangan asarlar" of 2019 and an ISBN a publisher
+// printed in many books each hold more than MAX_KEY_FANOUT records, so
+// neither makes candidates alone; two records in both blocks (the same
+// authorless book at two libraries) still meet through the pair of keys,
+// and nobody else in the blocks is merged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_blocks_link_on_a_second_key() {
+    let setup = Setup::new(10).await;
+    let reused = isbn13(990_000);
+    let n = unicat::dedup::MAX_KEY_FANOUT + 3;
+    // Surnames that no edit distance of 1 or 2 confuses.
+    let surname = |i: usize| {
+        let first = ["Ali", "Bek", "Dil", "Gul", "Nur", "Sha", "Tur", "Yus"];
+        let last = ["mov", "yev", "ova", "jon", "boy", "ber", "dor", "xon"];
+        format!("{}{}, A.", first[i % 8], last[i / 8])
+    };
+    let mut tsu = Vec::new();
+    for i in 0..n {
+        tsu.push(book_2019(
+            &format!("T{i}"),
+            &isbn13(100 + i as u64),
+            Some(&surname(i)),
+            "Tanlangan asarlar",
+        ));
+        // Other books the publisher printed with the same ISBN.
+        let title = format!("{} xotiralari", surname(i + 1).trim_end_matches(", A."));
+        tsu.push(book_2019(
+            &format!("R{i}"),
+            &reused,
+            Some(&surname(i + 1)),
+            &title,
+        ));
+    }
+    tsu.push(book_2019("A1", &reused, None, "Tanlangan asarlar"));
+    let anl = vec![book_2019("A2", &reused, None, "Tanlangan asarlar")];
+    let mut files = Vec::new();
+    for (name, records) in [("tsu", &tsu), ("anl", &anl)] {
+        let path = setup.dir.path().join(format!("{name}.xml"));
+        let mut w =
+            unicat_marc::marcxml::CollectionWriter::new(std::fs::File::create(&path).unwrap())
+                .unwrap();
+        for r in records.iter() {
+            w.write(r).unwrap();
+        }
+        w.finish().unwrap();
+        files.push((name, path));
+    }
+    for (name, path) in files {
+        let partner = setup
+            .jobs
+            .config
+            .partners
+            .iter()
+            .find(|p| p.name() == name)
+            .unwrap()
+            .clone();
+        setup.jobs.import(&partner, vec![path]).await.unwrap();
+    }
+    assert_eq!(
+        setup.cluster_of("tsu", "A1"),
+        setup.cluster_of("anl", "A2"),
+        "the pair in both oversized blocks was not linked"
+    );
+    let merged: Vec<BTreeSet<String>> = partition(&setup)
+        .into_iter()
+        .filter(|c| c.len() > 1 && !c.iter().any(|m| m.ends_with("A1")))
+        .collect();
+    assert!(
+        merged.is_empty(),
+        "records of an oversized block were merged: {merged:?}"
+    );
+}

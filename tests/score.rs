@@ -817,3 +817,99 @@ fn same_birth_year_under_other_name_forms_is_weak_agreement() {
     );
     assert_eq!(field_score(&decide(&a, &b), "author"), Some(0.5));
 }
+
+// A record of a whole multi-volume set lists every volume's ISBN; it shares
+// an ISBN with each volume's record but is none of them, and must not pull
+// them together. Two records of the whole set are the same.
+#[test]
+fn a_whole_set_is_not_one_of_its_volumes() {
+    let whole = |id: &str| {
+        let mut r = otkan_latin(vec![
+            isbn("978-9943-07-043-1 (1-jild)"),
+            isbn("978-9943-07-044-8 (2-jild)"),
+        ]);
+        r.set_control("001", id.to_string());
+        r
+    };
+    let f = features(&whole("set"));
+    assert!(f.whole_set);
+    assert!(
+        f.volumes.is_empty(),
+        "a set is not volume 1: {:?}",
+        f.volumes
+    );
+    let vol2 = with_245(
+        otkan_latin(vec![isbn("978-9943-07-044-8")]),
+        df(
+            "245",
+            '1',
+            '0',
+            &[
+                ('a', "O'tkan kunlar."),
+                ('n', "2-jild /"),
+                ('c', "A. Qodiriy."),
+            ],
+        ),
+    );
+    let d = decide(&whole("set"), &vol2);
+    assert_vetoed(&d, &Veto::SetAndVolume);
+    let d = decide(&whole("set"), &whole("set2"));
+    assert!(d.same, "{d:#?}");
+
+    // "3 v." in 300 $a says the same.
+    let mut counted = otkan_latin(vec![isbn("978-9943-07-044-8")]);
+    counted.fields.retain(|x| x.tag() != "300");
+    counted.push(Field::Data(df("300", ' ', ' ', &[('a', "3 jild ;")])));
+    assert!(features(&counted).whole_set);
+    assert_vetoed(&decide(&counted, &vol2), &Veto::SetAndVolume);
+}
+
+// A cancelled or invalid ISBN ($z) is weak evidence: it adds a little when
+// it is the other record's ISBN, it never vetoes, and it is not a shared
+// identifier.
+#[test]
+fn cancelled_isbn_is_weak_evidence() {
+    let z = |v: &str| df("020", ' ', ' ', &[('z', v)]);
+    let a = otkan_latin(vec![z("9789943000001")]);
+    let b = otkan_cyrillic(vec![isbn("978-9943-00-000-1")]);
+    let d = decide(&a, &b);
+    assert_eq!(field_score(&d, "cancelled-isbn"), Some(1.0), "{d:#?}");
+    assert_eq!(field_score(&d, "identifier"), Some(0.0));
+    assert!(!d.vetoes.contains(&Veto::DisjointIsbns));
+    // Two records with the same mistyped number agree weakly too.
+    let d = decide(
+        &otkan_latin(vec![z("5-8279-0011-X")]),
+        &otkan_cyrillic(vec![z("5827900 11x")]),
+    );
+    assert_eq!(field_score(&d, "cancelled-isbn"), Some(1.0), "{d:#?}");
+    // Unrelated $z: nothing.
+    let d = decide(&otkan_latin(vec![z("12345")]), &otkan_cyrillic(vec![]));
+    assert_eq!(field_score(&d, "cancelled-isbn"), None);
+}
+
+// National bibliography numbers (015), agency numbers (016), 024 numbers
+// and former OCLC numbers (019) are identifiers like the others.
+#[test]
+fn other_standard_numbers_are_shared_identifiers() {
+    let a = otkan_latin(vec![
+        df("015", ' ', ' ', &[('a', "Uzb 2018-123"), ('2', "uzbnb")]),
+        df("019", ' ', ' ', &[('a', "987654")]),
+    ]);
+    let b = otkan_cyrillic(vec![
+        df("015", ' ', ' ', &[('a', "UZB2018123"), ('2', "UZBNB")]),
+        df("035", ' ', ' ', &[('a', "(OCoLC)ocm00987654")]),
+    ]);
+    let d = decide(&a, &b);
+    assert_eq!(field_score(&d, "identifier"), Some(1.0));
+    assert_eq!(
+        d.shared_identifiers,
+        vec!["nbn:uzbnb:UZB2018123", "oclc:987654"]
+    );
+    let opts = ScoreOptions {
+        ignored_identifiers: vec!["nbn:uzbnb:UZB2018123".into(), "oclc:987654".into()],
+        ..ScoreOptions::default()
+    };
+    assert!(opts.problems().is_empty(), "{:?}", opts.problems());
+    let d = decide_with(&a, &b, &opts);
+    assert_eq!(field_score(&d, "identifier"), Some(0.0));
+}
