@@ -3,8 +3,9 @@
 //!
 //! Each record is normalised as the pipeline does it (`normalize` with the
 //! partner code from 003) and gets its match keys. For each labelled pair:
-//! *candidate* = the two records share a match key (one held by at most
-//! `MAX_KEY_FANOUT` records of the set, as in the pipeline); the baseline,
+//! *candidate* = the two records share a match key held by at most
+//! `MAX_KEY_FANOUT` records of the set, or two keys of any size (as in the
+//! pipeline, which links a big block only on a second key); the baseline,
 //! today's behaviour, predicts a duplicate for every candidate; the new
 //! decision predicts one when the pair is a candidate *and*
 //! `score::compare` says the same edition.
@@ -176,8 +177,14 @@ pub fn evaluate(dir: &Path, opts: &ScoreOptions) -> Result<Vec<Outcome>> {
                 .with_context(|| format!("{}:{}: no record {id}", path.display(), n + 1))
         };
         let ((fa, ka, wa), (fb, kb, wb)) = (get(left)?, get(right)?);
-        let candidate = ka.iter().any(|k| usable(k) && kb.contains(k));
-        let proposed_candidate = wa.iter().any(|k| usable(k) && wb.contains(k));
+        // As in the pipeline: a key of normal size makes candidates, an
+        // oversized one only together with a second shared key.
+        let meets = |x: &[String], y: &[String]| {
+            let shared: Vec<&String> = x.iter().filter(|k| y.contains(k)).collect();
+            shared.iter().any(|k| usable(k)) || shared.len() >= 2
+        };
+        let candidate = meets(ka, kb);
+        let proposed_candidate = meets(wa, wb);
         out.push(Outcome {
             left: left.to_string(),
             right: right.to_string(),
