@@ -277,6 +277,12 @@ pub struct SinkConfig {
     /// Compress dump files with gzip (files sinks; default false).
     #[serde(default)]
     pub gzip: bool,
+    /// Whether a files sink writes a full dump with every publish (default
+    /// true). With `false` it writes only the delta and the deletions, which
+    /// costs in proportion to the changes, not to the catalogue: for a
+    /// frequent feed beside a second sink that keeps full dumps.
+    #[serde(default = "default_true")]
+    pub full: bool,
     /// How many publishes' files a files sink keeps (default 7, at least 1).
     #[serde(default = "default_retention")]
     pub retention: usize,

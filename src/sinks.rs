@@ -149,10 +149,13 @@ pub fn publish_files(store: &mut Store, name: &str, cfg: &SinkConfig) -> Result<
             seq,
             ..SinkReport::default()
         };
+        // Nothing new: a delta-only sink has nothing to write; a full one
+        // only rewrites a full dump that has gone missing.
         if seq == last
-            && dir
-                .join(format!("full-{seq:012}.{}{gz}", extension(formats(cfg)[0])))
-                .exists()
+            && (!cfg.full
+                || dir
+                    .join(format!("full-{seq:012}.{}{gz}", extension(formats(cfg)[0])))
+                    .exists())
         {
             return Ok(report);
         }
@@ -160,18 +163,20 @@ pub fn publish_files(store: &mut Store, name: &str, cfg: &SinkConfig) -> Result<
         let mut delta = Vec::new();
         for f in formats(cfg) {
             let ext = extension(f);
-            full.push(DumpFile::create(
-                dir.join(format!("full-{seq:012}.{ext}{gz}")),
-                f,
-                cfg.gzip,
-            )?);
+            if cfg.full {
+                full.push(DumpFile::create(
+                    dir.join(format!("full-{seq:012}.{ext}{gz}")),
+                    f,
+                    cfg.gzip,
+                )?);
+            }
             delta.push(DumpFile::create(
                 dir.join(format!("delta-{last:012}-{seq:012}.{ext}{gz}")),
                 f,
                 cfg.gzip,
             )?);
         }
-        store.for_each_live_union(|row: UnionRow| {
+        let mut write = |row: UnionRow| {
             let rec = marcxml::parse_record(&row.record).with_context(|| {
                 format!("stored union record {} does not parse", row.cluster_id)
             })?;
@@ -185,7 +190,12 @@ pub fn publish_files(store: &mut Store, name: &str, cfg: &SinkConfig) -> Result<
                 }
             }
             Ok(())
-        })?;
+        };
+        if cfg.full {
+            store.for_each_live_union(&mut write)?;
+        } else {
+            store.for_each_live_union_since(last, &mut write)?;
+        }
         let deleted = store.deleted_unions_since(last)?;
         let mut del =
             AtomicFile::create(dir.join(format!("deleted-{last:012}-{seq:012}.txt")), false)?;
@@ -281,10 +291,7 @@ fn collect_http(
             };
             batches.push(Batch { body, content_type });
         };
-        store.for_each_live_union(|row| {
-            if row.seq <= last {
-                return Ok(());
-            }
+        store.for_each_live_union_since(last, |row| {
             let rec = marcxml::parse_record(&row.record)?;
             match format {
                 SinkFormat::Marcxml => marcxml::write_record(&rec, &mut body)?,

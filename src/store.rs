@@ -1034,6 +1034,29 @@ impl Store {
         Ok(())
     }
 
+    /// Live union records changed after `seq`, in union id order: the
+    /// delta of a publish, read through the sequence index so that it costs
+    /// in proportion to the changes, not to the catalogue.
+    pub fn for_each_live_union_since(
+        &self,
+        seq: i64,
+        mut f: impl FnMut(UnionRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT cluster_id, seq, record FROM union_records
+             WHERE seq > ?1 AND deleted = 0 ORDER BY cluster_id",
+        )?;
+        let mut rows = stmt.query([seq])?;
+        while let Some(r) = rows.next()? {
+            f(UnionRow {
+                cluster_id: r.get(0)?,
+                seq: r.get(1)?,
+                record: r.get(2)?,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Run `f` inside one read transaction, so that everything it reads is
     /// one consistent snapshot even while a harvest writes (WAL mode).
     pub fn read_snapshot<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {

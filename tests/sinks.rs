@@ -322,3 +322,41 @@ async fn publish_failing_halfway_keeps_the_previous_dump() {
         assert_eq!(std::fs::read(&p).unwrap(), bytes, "{p:?} changed");
     }
 }
+
+// A delta-only files sink (`full = false`): no full dumps; the first
+// publish's delta is the whole catalogue, the next one exactly the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_only_files_sink_writes_no_full_dump() {
+    let setup = Setup::new(10).await;
+    let feed = setup.dir.path().join("feed");
+    let jobs = jobs_with(
+        &setup,
+        &format!(
+            "[[publish.sink]]\nname = \"feed\"\ndir = {:?}\nformats = [\"json\"]\nfull = false\n",
+            feed.display().to_string()
+        ),
+    );
+    harvest(&jobs).await;
+    jobs.publish().await.unwrap();
+    assert!(files(&feed, "full-").is_empty(), "a full dump was written");
+    let first = files(&feed, "delta-");
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(
+        std::fs::read_to_string(&first[0]).unwrap().lines().count(),
+        common::expected_union_count()
+    );
+
+    // Nothing changed: nothing written.
+    jobs.publish().await.unwrap();
+    assert_eq!(files(&feed, "delta-").len(), 1);
+
+    retitle_one(&setup, "Retitled for the delta-only feed");
+    harvest(&jobs).await;
+    jobs.publish().await.unwrap();
+    let deltas = files(&feed, "delta-");
+    assert_eq!(deltas.len(), 2, "{deltas:?}");
+    let delta = std::fs::read_to_string(deltas.last().unwrap()).unwrap();
+    assert_eq!(delta.lines().count(), 1, "{delta}");
+    assert!(delta.contains("Retitled for the delta-only feed"));
+    assert!(files(&feed, "full-").is_empty());
+}
