@@ -20,6 +20,10 @@
 # records they hold do not count. See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The whole script is one compound command, so bash reads all of it before
+# running any: editing this file during a run (which takes half an hour)
+# cannot change the run.
+{
 
 mode=full
 case "${1:-}" in
@@ -52,7 +56,11 @@ log() { echo "== $*" >&2; }
 
 # --- Tools -----------------------------------------------------------------
 
-have_py() { command -v python3 >/dev/null && python3 -c "import $1" 2>/dev/null; }
+# bench/setup.sh installs the Python tools into a virtual environment where
+# the system Python refuses pip; use it when it is there.
+PY=python3
+[ -x target/bench/venv/bin/python3 ] && PY=target/bench/venv/bin/python3
+have_py() { command -v "$PY" >/dev/null && "$PY" -c "import $1" 2>/dev/null; }
 missing() { # prints why a reference tool cannot run, or nothing
   case "$1" in
     yaz) command -v yaz-marcdump >/dev/null || echo "tool missing: yaz-marcdump" ;;
@@ -228,7 +236,7 @@ while [ $i -lt $runs ]; do
     first+=("$WALL")
   fi
   if [ -z "$(missing pymarc)" ]; then
-    measure "conv-pymarc-$i" python3 bench/ref_pymarc.py "$LC_XML" "$RUN/conv-pymarc.mrc"
+    measure "conv-pymarc-$i" "$PY" bench/ref_pymarc.py "$LC_XML" "$RUN/conv-pymarc.mrc"
     [ "$OK" -eq 0 ] && { CW[pymarc]+="$WALL " CR[pymarc]+="$RSS "; }
     first+=("$WALL")
   fi
@@ -304,7 +312,7 @@ while [ $i -lt $runs ]; do
     [ -z "$(missing $tool)" ] || continue
     case $tool in
       curl) measure "harvest-lc-curl-$i" bash -c 'curl_walk "$1" "$2"' sh "$lc_url" "$RUN/harvest-curl.xml" ;;
-      *) measure "harvest-lc-$tool-$i" python3 bench/ref_oai.py "$tool" "$lc_url" "$RUN/harvest-$tool.xml" ;;
+      *) measure "harvest-lc-$tool-$i" "$PY" bench/ref_oai.py "$tool" "$lc_url" "$RUN/harvest-$tool.xml" ;;
     esac
     if [ "$OK" -eq 0 ]; then HW[$tool]+="$WALL " HR[$tool]+="$RSS " HN[$tool]=$(field records "$LINE"); fi
     first+=("$WALL")
@@ -440,7 +448,7 @@ elapsed=$(($(date +%s) - t_start))
 {
   echo "## $(date -u +%Y-%m-%d) bench/run.sh$([ $mode = quick ] && echo " --quick"), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo "+changes")"
   echo
-  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(yaz-marcdump -V 2>/dev/null | head -1 || echo "no yaz"); $(python3 --version 2>/dev/null || echo "no python3"). Whole run: $((elapsed / 60)) min $((elapsed % 60)) s."
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(yaz-marcdump -V 2>/dev/null | head -1 || echo "no yaz"); $("$PY" --version 2>/dev/null || echo "no python3"). Whole run: $((elapsed / 60)) min $((elapsed % 60)) s."
   echo
   echo "| task | N | runs | median wall s | records/s | peak RSS MiB | reference tool | ref records/s | ratio (unicat/ref speed) | target |"
   echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"
@@ -460,3 +468,5 @@ echo
 grep -E '^Targets|^- ' "$OUT"
 echo
 echo "Markdown table and notes: $OUT (every run: $RAW)"
+exit 0
+}

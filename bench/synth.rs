@@ -891,6 +891,10 @@ impl Item {
     }
 
     /// The item an OAI identifier made by [`Item::identifier`] names.
+    #[allow(
+        dead_code,
+        reason = "the changes of bench/suite.rs need it, bench/pipeline.rs does not"
+    )]
     pub fn from_identifier(id: &str) -> Option<Item> {
         let (b, c) = id.rsplit(':').next()?.split_once('-')?;
         Some(Item {
