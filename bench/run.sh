@@ -3,12 +3,14 @@
 # binaries, prepares the corpora (150,000 Library of Congress records; a
 # synthetic four-partner corpus with about 33 % duplicates), runs every
 # measurement against its reference tool where there is one, and prints one
-# table, also written as Markdown to target/bench/results.md.
+# table, also written as Markdown to target/bench/results.md
+# (target/bench/results-quick.md in quick mode).
 #
 # Usage: bench/run.sh [--quick]
 #   (default) full sizes: LC 150,000; synthetic 1,000,000 and 100,000;
 #             5 interleaved runs of the short tasks (3 if a run takes more
-#             than a minute), 1 run of the 1,000,000-record tasks
+#             than a minute), 1 run of the 1,000,000-record tasks; about
+#             25 minutes on 2 cores
 #   --quick   small sizes (LC 10,000; synthetic 20,000 and 2,000), 1 run:
 #             checks that the harness works, figures mean little
 #
@@ -42,7 +44,9 @@ RUN=$W/run-$mode
 TSV=$RUN/results.tsv
 NOTES=$RUN/notes.md
 RAW=$RUN/runs.txt
+# A quick check never overwrites the last full run's table.
 OUT=$W/results.md
+[ "$mode" = quick ] && OUT=$W/results-quick.md
 LC_XZ=../shared/data/lc-books-2016/lc-books-2016-part01-first150000.mrc.xz
 export UNICAT_LOG=warn
 t_start=$(date +%s)
