@@ -1,10 +1,17 @@
-//! Pipeline benchmark: N synthetic MARC records served over local OAI-PMH
-//! by a child process, then one full harvest (with dedup and merge) and one
-//! publish, timed. Prints records/second for each stage and the harvesting
-//! process's peak memory (VmHWM), which must stay flat as N grows.
+//! Pipeline check in one process: N records of the synthetic corpus
+//! (`bench/synth.rs`, four partners, about a third duplicates) served over
+//! local OAI-PMH by a child process, then one full harvest of every partner
+//! (each with its dedup and merge, as `unicat harvest` does) and one
+//! publish, timed. Prints records/second for each stage and this process's
+//! peak memory (VmHWM).
 //!
-//! Run with `bench/run.sh N` (e.g. 100000). The server runs in its own
-//! process so that the records it holds do not count in our peak memory.
+//! `cargo run --release --example pipeline -- N` (default 10,000). A quick
+//! end-to-end look; the benchmark with separate processes per stage,
+//! reference tools and targets is `bench/run.sh`. The server runs in its
+//! own process so that the records it holds do not count in our peak.
+
+#[path = "synth.rs"]
+mod synth;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -15,96 +22,8 @@ use chrono::{TimeZone, Utc};
 use unicat::config::Config;
 use unicat::jobs::Jobs;
 use unicat::oai_server::{OaiServer, RepoRecord, Repository};
-use unicat_marc::{ControlField, DataField, Field, Record};
 
-const WORDS: &[&str] = &[
-    "tarix",
-    "adabiyot",
-    "kitob",
-    "ilm",
-    "dunyo",
-    "history",
-    "language",
-    "science",
-    "poetry",
-    "sharq",
-    "qərb",
-    "ədəbiyyat",
-    "musiqi",
-    "Ўзбекистон",
-    "тарих",
-    "наука",
-    "роман",
-    "şeir",
-    "til",
-    "madaniyat",
-];
-
-/// A deterministic pseudo-random generator (xorshift), so every run of the
-/// benchmark sees the same records.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-fn isbn13(n: u64) -> String {
-    let body = format!("978{:09}", n % 1_000_000_000);
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
-}
-
-/// Record i. Every fifth record repeats the book of record i-1 (same ISBN),
-/// as a second library's copy, so dedup has work to do.
-fn record(i: u64) -> Record {
-    let book = if i % 5 == 4 { i - 1 } else { i };
-    let mut rng = Rng(book.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut r = Record::new("00000nam a2200000 i 4500");
-    r.push(Field::Control(ControlField {
-        tag: "001".into(),
-        value: format!("bench{i:08}"),
-    }));
-    r.push(Field::Control(ControlField {
-        tag: "008".into(),
-        value: format!("240101s{}    uz            000 0 uzb d", 1990 + book % 35),
-    }));
-    r.push(Field::Data(
-        DataField::new("020", ' ', ' ').with('a', isbn13(book)),
-    ));
-    r.push(Field::Data(DataField::new("100", '1', ' ').with(
-        'a',
-        format!("{}ov, Aziz,", WORDS[(rng.next() % 20) as usize]),
-    )));
-    let title: Vec<&str> = (0..4).map(|_| WORDS[(rng.next() % 20) as usize]).collect();
-    r.push(Field::Data(
-        DataField::new("245", '1', '0')
-            .with('a', format!("{} :", title.join(" ")))
-            .with('b', "oʻquv qoʻllanma /"),
-    ));
-    r.push(Field::Data(
-        DataField::new("264", ' ', '1')
-            .with('a', "Toshkent :")
-            .with('b', "Fan,")
-            .with('c', format!("{}.", 1990 + book % 35)),
-    ));
-    r.push(Field::Data(
-        DataField::new("300", ' ', ' ').with('a', format!("{} b.", 100 + book % 400)),
-    ));
-    r.push(Field::Data(
-        DataField::new("650", ' ', '7')
-            .with('a', WORDS[(rng.next() % 20) as usize])
-            .with('2', "local"),
-    ));
-    r
-}
+use synth::{Corpus, Variant, PARTNERS, SEED};
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -118,18 +37,32 @@ fn peak_rss_kib() -> u64 {
 }
 
 async fn serve(n: u64) {
-    let mut repo = Repository::new("bench", 500);
+    let mut repos: Vec<Repository> = PARTNERS
+        .iter()
+        .map(|p| Repository::new(p.name, 500))
+        .collect();
+    synth::self_check();
     let when = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
-    for i in 0..n {
-        repo.push(RepoRecord {
-            identifier: format!("oai:bench:{i}"),
+    let mut corpus = Corpus::new(SEED, n);
+    for item in corpus.by_ref() {
+        repos[item.partner(SEED)].push(RepoRecord {
+            identifier: item.identifier(SEED),
             datestamp: when,
             deleted: false,
-            metadata: unicat_marc::marcxml::to_string(&record(i)),
+            metadata: unicat_marc::marcxml::to_string(&synth::record(
+                SEED,
+                item,
+                Variant::default(),
+            )),
         });
     }
-    let server = OaiServer::start(repo).await.expect("bind");
-    println!("{}", server.base_url);
+    let mut servers = Vec::new();
+    for (p, repo) in PARTNERS.iter().zip(repos) {
+        let server = OaiServer::start(repo).await.expect("bind");
+        println!("{} {} {}", p.name, p.code, server.base_url);
+        servers.push(server);
+    }
+    println!("ready {}", corpus.books());
     // Serve until the parent closes our stdin.
     let _ = tokio::task::spawn_blocking(|| {
         let mut s = String::new();
@@ -156,17 +89,31 @@ async fn main() -> anyhow::Result<()> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut url)?;
-    let url = url.trim().to_string();
+    // One "name code url" line per partner, then "ready BOOKS".
+    let mut partners = String::new();
+    let mut books = 0u64;
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line?;
+        if let Some(b) = line.strip_prefix("ready ") {
+            books = b.parse()?;
+            break;
+        }
+        let mut w = line.split_whitespace();
+        let (Some(name), Some(code), Some(url)) = (w.next(), w.next(), w.next()) else {
+            anyhow::bail!("unexpected line from the server: {line}");
+        };
+        partners.push_str(&format!(
+            "[[partner]]\nname = {name:?}\ncode = {code:?}\nbase-url = {url:?}\nschedule = \"0 2 * * *\"\n"
+        ));
+    }
     eprintln!(
-        "generated and serving {n} records in {:.1}s at {url}",
+        "generated and serving {n} records in {:.1}s",
         t.elapsed().as_secs_f64()
     );
 
     let dir = tempfile::tempdir()?;
     let text = format!(
-        "state-dir = {:?}\n[publish]\noutput-dir = {:?}\n[[partner]]\nname = \"bench\"\ncode = \"XX-BENCH\"\nbase-url = {url:?}\nschedule = \"0 2 * * *\"\n",
+        "state-dir = {:?}\n[publish]\noutput-dir = {:?}\n{partners}",
         dir.path().join("state").display().to_string(),
         dir.path().join("publish").display().to_string()
     );
@@ -175,14 +122,17 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let jobs = Jobs::new(Arc::new(config))?;
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let partner = jobs.config.partners[0].clone();
 
     let t = Instant::now();
-    let report = jobs
-        .harvest(&partner, rx)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let harvest_secs = report.harvest.duration.as_secs_f64();
+    let (mut harvest_secs, mut pages) = (0.0, 0);
+    for partner in jobs.config.partners.clone() {
+        let report = jobs
+            .harvest(&partner, rx.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        harvest_secs += report.harvest.duration.as_secs_f64();
+        pages += report.harvest.pages;
+    }
     let total_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let published = jobs.publish().await?;
@@ -191,13 +141,13 @@ async fn main() -> anyhow::Result<()> {
     let _ = child.wait();
 
     println!("records            {n}");
-    println!("pages              {}", report.harvest.pages);
+    println!("pages              {pages}");
     println!(
         "harvest            {:.0} records/s ({harvest_secs:.1}s)",
         n as f64 / harvest_secs
     );
     println!(
-        "dedup+merge        {:.0} records/s ({:.1}s), {} union records",
+        "dedup+merge        {:.0} records/s ({:.1}s), {} union records for {books} distinct books",
         n as f64 / (total_secs - harvest_secs).max(1e-9),
         total_secs - harvest_secs,
         published.records

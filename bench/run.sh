@@ -1,9 +1,476 @@
 #!/usr/bin/env bash
-# Benchmark: N synthetic records (default 100000) served over local OAI-PMH,
-# one full harvest + dedup/merge + publish. Prints records/second per stage
-# and peak memory. Usage: bench/run.sh [N]
+# The benchmark of the performance issue, in one command: builds the release
+# binaries, prepares the corpora (150,000 Library of Congress records; a
+# synthetic four-partner corpus with about 33 % duplicates), runs every
+# measurement against its reference tool where there is one, and prints one
+# table, also written as Markdown to target/bench/results.md
+# (target/bench/results-quick.md in quick mode).
+#
+# Usage: bench/run.sh [--quick]
+#   (default) full sizes: LC 150,000; synthetic 1,000,000 and 100,000;
+#             5 interleaved runs of the short tasks (3 if a run takes more
+#             than a minute), 1 run of the 1,000,000-record tasks; about
+#             25 minutes on 2 cores
+#   --quick   small sizes (LC 10,000; synthetic 20,000 and 2,000), 1 run:
+#             checks that the harness works, figures mean little
+#
+# Reference tools (bench/setup.sh installs them): yaz-marcdump, curl,
+# Python with pymarc, Sickle and pyoai, GNU time. A missing one is reported
+# as "n/a (tool missing: ...)" in its row instead of failing the run.
+# Every measured stage is a process of its own (bench/suite.rs), so its
+# peak RSS is its own; OAI-PMH servers run in separate processes so the
+# records they hold do not count. See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n="${1:-100000}"
-cargo build --release --example pipeline --quiet
-UNICAT_LOG=warn ./target/release/examples/pipeline "$n"
+# The whole script is one compound command, so bash reads all of it before
+# running any: editing this file during a run (which takes half an hour)
+# cannot change the run.
+{
+
+mode=full
+case "${1:-}" in
+  --quick) mode=quick ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+if [ "$mode" = quick ]; then
+  LC_N=10000 SYN_N=20000 SYN_SMALL=2000 RUNS=1
+else
+  LC_N=150000 SYN_N=1000000 SYN_SMALL=100000 RUNS=5
+fi
+CHANGES=1000
+W=target/bench
+RUN=$W/run-$mode
+TSV=$RUN/results.tsv
+NOTES=$RUN/notes.md
+RAW=$RUN/runs.txt
+# A quick check never overwrites the last full run's table.
+OUT=$W/results.md
+[ "$mode" = quick ] && OUT=$W/results-quick.md
+LC_XZ=../shared/data/lc-books-2016/lc-books-2016-part01-first150000.mrc.xz
+export UNICAT_LOG=warn
+t_start=$(date +%s)
+rm -rf "$RUN"
+mkdir -p "$RUN"
+: >"$TSV"
+: >"$NOTES"
+: >"$RAW"
+note() { echo "$*" | tee -a "$NOTES"; }
+log() { echo "== $*" >&2; }
+
+# --- Tools -----------------------------------------------------------------
+
+# bench/setup.sh installs the Python tools into a virtual environment where
+# the system Python refuses pip; use it when it is there.
+PY=python3
+[ -x target/bench/venv/bin/python3 ] && PY=target/bench/venv/bin/python3
+have_py() { command -v "$PY" >/dev/null && "$PY" -c "import $1" 2>/dev/null; }
+missing() { # prints why a reference tool cannot run, or nothing
+  case "$1" in
+    yaz) command -v yaz-marcdump >/dev/null || echo "tool missing: yaz-marcdump" ;;
+    curl) command -v curl >/dev/null || echo "tool missing: curl" ;;
+    pymarc) have_py pymarc || echo "tool missing: python3 pymarc" ;;
+    sickle) have_py sickle || echo "tool missing: python3 sickle" ;;
+    pyoai) have_py oaipmh || echo "tool missing: python3 pyoai" ;;
+  esac
+}
+GNU_TIME=/usr/bin/time
+[ -x "$GNU_TIME" ] && "$GNU_TIME" -f %M true 2>/dev/null || GNU_TIME=""
+[ -n "$GNU_TIME" ] || echo "GNU time missing (apt-get install -y time): peak RSS of reference tools will be n/a" >&2
+
+log "building release binaries"
+cargo build --release --locked --quiet --example unicat-bench
+cargo build --release --locked --quiet -p unicat-marc --example convert
+B=target/release/examples/unicat-bench
+CONVERT=target/release/examples/convert
+
+# measure NAME CMD...: runs CMD with its stdout in $RUN/NAME.out and stderr
+# in $RUN/NAME.err; sets WALL (s), RSS (KiB, or "n/a"), OK (0 or exit code)
+# and LINE (the last line of stdout, the stages' key=value report).
+measure() {
+  local name=$1
+  shift
+  local t0 t1
+  OK=0
+  if [ -n "$GNU_TIME" ]; then
+    "$GNU_TIME" -f '%e %M' -o "$RUN/$name.time" "$@" >"$RUN/$name.out" 2>"$RUN/$name.err" || OK=$?
+    read -r WALL RSS <"$RUN/$name.time" || true
+    # GNU time writes "Command exited with non-zero status" first on failure.
+    if [ "$OK" -ne 0 ]; then read -r WALL RSS < <(tail -1 "$RUN/$name.time"); fi
+  else
+    t0=$(date +%s.%N)
+    "$@" >"$RUN/$name.out" 2>"$RUN/$name.err" || OK=$?
+    t1=$(date +%s.%N)
+    WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    RSS=n/a
+  fi
+  LINE=$(tail -1 "$RUN/$name.out" 2>/dev/null || true)
+  echo "$name: wall ${WALL}s peak ${RSS} KiB exit $OK :: $LINE" >>"$RAW"
+}
+field() { # field KEY LINE: the value of KEY=... in a stage's report line
+  echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+max() { printf '%s\n' "$@" | sort -g | tail -1; }
+mib() { case "$1" in n/a | "") echo n/a ;; *) awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }' ;; esac; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "n/a" }'; }
+ratio() { case "$2" in n/a* | "" | 0) echo "n/a" ;; *) awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' ;; esac; }
+# row TASK N RUNS WALL RATE RSS_MIB REF REF_RATE RATIO TARGET
+row() { local IFS=$'\t'; echo "$*" >>"$TSV"; }
+judge() { # judge CONDITION-AWK-EXPR TEXT: "TEXT: met" / "TEXT: MISSED"
+  local v
+  v=$(awk "BEGIN { print ($1) ? \"met\" : \"MISSED\" }")
+  [ "$mode" = quick ] && v="$v (quick sizes)"
+  echo "$2: $v"
+}
+
+# --- Servers ---------------------------------------------------------------
+
+# start_server NAME ARGS...: an OAI-PMH server stage in the background,
+# its commands on a FIFO; waits for its "ready" line. Sets SERVER_OUT.
+declare -A SERVER_PID SERVER_FD
+start_server() {
+  local name=$1
+  shift
+  local fifo=$RUN/$name.ctl fd
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  exec {fd}<>"$fifo"
+  SERVER_FD[$name]=$fd
+  "$B" "$@" <"$fifo" >"$RUN/$name.out" 2>"$RUN/$name.err" {fd}>&- &
+  SERVER_PID[$name]=$!
+  SERVER_OUT=$RUN/$name.out
+  local waited=0
+  until grep -qE '^(ready|provider)' "$SERVER_OUT"; do
+    if ! kill -0 "${SERVER_PID[$name]}" 2>/dev/null; then
+      echo "server $name died:" >&2
+      cat "$RUN/$name.err" >&2
+      exit 1
+    fi
+    sleep 0.5
+    waited=$((waited + 1))
+    [ $waited -lt 2400 ] || { echo "server $name not ready after 20 min" >&2; exit 1; }
+  done
+}
+stop_server() {
+  local name=$1 pid=${SERVER_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  echo quit >&"${SERVER_FD[$name]}" 2>/dev/null || true
+  for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local fd=${SERVER_FD[$name]}
+  exec {fd}>&-
+  unset "SERVER_PID[$name]"
+}
+cleanup() { for name in "${!SERVER_PID[@]}"; do stop_server "$name"; done; }
+trap cleanup EXIT
+
+# write_config DIR SERVER_OUT: a unicat config for the partners a server
+# printed, with the sinks and provider the later stages use.
+write_config() {
+  local dir=$1 server_out=$2
+  mkdir -p "$dir"
+  {
+    echo "state-dir = \"$PWD/$dir/state\""
+    echo "[publish]"
+    echo "output-dir = \"$PWD/$dir/publish\""
+    echo "# Changes only, as files (this sink also writes a full dump each time)."
+    echo "[[publish.sink]]"
+    echo "name = \"delta-files\""
+    echo "dir = \"$PWD/$dir/delta-files\""
+    echo "formats = [\"marcxml\", \"iso2709\"]"
+    echo "# Changes only, pushed (the url is replaced by a local receiver)."
+    echo "[[publish.sink]]"
+    echo "name = \"delta-push\""
+    echo "url = \"http://127.0.0.1:9/replaced\""
+    echo "formats = [\"marcxml\"]"
+    echo "[provider]"
+    echo "page-size = 500"
+    grep '^partner ' "$server_out" | while read -r _ name code url _; do
+      printf '[[partner]]\nname = "%s"\ncode = "%s"\nbase-url = "%s"\nschedule = "0 2 * * *"\n' "$name" "$code" "$url"
+    done
+  } >"$dir/bench.toml"
+}
+
+# --- Corpora ---------------------------------------------------------------
+
+log "preparing the LC corpus"
+mkdir -p "$W/lc"
+if [ ! -s "$W/lc/lc.mrc" ]; then
+  xz -dc "$LC_XZ" >"$W/lc/lc.mrc.tmp" && mv "$W/lc/lc.mrc.tmp" "$W/lc/lc.mrc"
+fi
+# MARCXML derived once: yaz-marcdump keeps all 150,000 records; unicat's
+# own ISO 2709 reader refuses 3 whose 001 holds a subfield delimiter, so it
+# is the fallback only.
+if [ ! -s "$W/lc/lc.xml" ]; then
+  if [ -z "$(missing yaz)" ]; then
+    yaz-marcdump -i marc -o marcxml "$W/lc/lc.mrc" >"$W/lc/lc.xml.tmp"
+  else
+    "$B" to-xml "$W/lc/lc.mrc" "$W/lc/lc.xml.tmp" >&2
+  fi
+  mv "$W/lc/lc.xml.tmp" "$W/lc/lc.xml"
+fi
+lc_total=$(grep -c '<record' "$W/lc/lc.xml" || true)
+note "- LC corpus: $W/lc/lc.xml holds $lc_total records (expected 150,000)."
+LC_XML=$W/lc/lc.xml
+if [ "$LC_N" -lt "$lc_total" ]; then
+  # The first LC_N records, through unicat's reader and writer.
+  LC_XML=$W/lc/lc-first$LC_N.xml
+  [ -s "$LC_XML" ] || "$B" to-xml "$W/lc/lc.mrc" "$LC_XML" "$LC_N" >/dev/null
+fi
+lc_n=$(grep -c '<record' "$LC_XML" || true)
+
+# --- 1. MARC conversion ----------------------------------------------------
+
+log "1. MARC conversion, $lc_n LC records, MARCXML -> ISO 2709"
+conv_tools=(yaz pymarc)
+declare -A CW CR
+runs=$RUNS
+i=0
+while [ $i -lt $runs ]; do
+  i=$((i + 1))
+  # Interleaved, so that drift in the machine's load hits every tool alike.
+  measure "conv-unicat-$i" "$CONVERT" "$LC_XML" "$RUN/conv-unicat.mrc"
+  CW[unicat]+="$WALL " CR[unicat]+="$RSS "
+  first=("$WALL")
+  if [ -z "$(missing yaz)" ]; then
+    measure "conv-yaz-$i" sh -c 'yaz-marcdump -i marcxml -o marc "$1" > "$2"' sh "$LC_XML" "$RUN/conv-yaz.mrc"
+    CW[yaz]+="$WALL " CR[yaz]+="$RSS "
+    first+=("$WALL")
+  fi
+  if [ -z "$(missing pymarc)" ]; then
+    measure "conv-pymarc-$i" "$PY" bench/ref_pymarc.py "$LC_XML" "$RUN/conv-pymarc.mrc"
+    [ "$OK" -eq 0 ] && { CW[pymarc]+="$WALL " CR[pymarc]+="$RSS "; }
+    first+=("$WALL")
+  fi
+  # 3 runs instead of 5 when a run takes more than a minute.
+  if [ $i -eq 1 ] && [ "$runs" -gt 3 ] && awk -v m="$(max "${first[@]}")" 'BEGIN { exit !(m > 60) }'; then runs=3; fi
+done
+count_mrc() { tr -cd '\035' <"$1" | wc -c; }
+u_wall=$(median ${CW[unicat]})
+u_rate=$(rate "$lc_n" "$u_wall")
+u_rss=$(mib "$(max ${CR[unicat]})")
+note "- MARC conversion: unicat wrote $(count_mrc "$RUN/conv-unicat.mrc") records$([ -f "$RUN/conv-yaz.mrc" ] && { cmp -s "$RUN/conv-unicat.mrc" "$RUN/conv-yaz.mrc" && echo ", byte-identical to yaz-marcdump's" || echo ", not byte-identical to yaz-marcdump's ($(count_mrc "$RUN/conv-yaz.mrc") records)"; })$([ -f "$RUN/conv-pymarc.mrc" ] && { cmp -s "$RUN/conv-unicat.mrc" "$RUN/conv-pymarc.mrc" && echo " and to pymarc's" || echo "; pymarc's differs"; })."
+for tool in "${conv_tools[@]}"; do
+  label=$([ $tool = yaz ] && echo "yaz-marcdump -i marcxml -o marc" || echo "pymarc (streaming parse_xml, as_marc)")
+  why=$(missing $tool)
+  if [ -n "$why" ]; then
+    row "MARC conversion (LC, MARCXML → ISO 2709)" "$lc_n" "$runs" "$u_wall" "$u_rate" "$u_rss" "$label" "n/a ($why)" "n/a" \
+      "$([ $tool = yaz ] && echo "ratio ≥ 1.0 vs yaz: not measured")"
+    continue
+  fi
+  if [ -z "${CW[$tool]:-}" ]; then
+    row "MARC conversion (LC, MARCXML → ISO 2709)" "$lc_n" "$runs" "$u_wall" "$u_rate" "$u_rss" "$label" "n/a (failed, see $RUN)" "n/a" ""
+    continue
+  fi
+  r_rate=$(rate "$lc_n" "$(median ${CW[$tool]})")
+  rt=$(ratio "$u_rate" "$r_rate")
+  tgt=""
+  [ $tool = yaz ] && tgt=$(judge "$rt >= 1.0" "ratio ≥ 1.0 vs yaz")
+  row "MARC conversion (LC, MARCXML → ISO 2709)" "$lc_n" "$runs" "$u_wall" "$u_rate" "$u_rss" "$label" "$r_rate" "$rt" "$tgt"
+  note "- MARC conversion, $label: median $(median ${CW[$tool]}) s, peak $(mib "$(max ${CR[$tool]})") MiB."
+done
+
+# --- 2. Harvest LC ---------------------------------------------------------
+
+log "2. harvest of $lc_n LC records from a local OAI-PMH server (pages of 500)"
+start_server lc serve-xml "$LC_XML"
+note "- LC server: $(grep '^ready' "$SERVER_OUT")"
+write_config "$RUN/lc" "$SERVER_OUT"
+lc_url=$(awk '/^partner /{print $4}' "$SERVER_OUT")
+
+# The server alone: every page fetched with curl, following the tokens.
+curl_walk() {
+  local url=$1 out=$2 tok="" n=0 p=0
+  : >"$out"
+  while :; do
+    if [ -z "$tok" ]; then
+      curl -sfG "$url" --data-urlencode verb=ListRecords --data-urlencode metadataPrefix=marc21 -o "$out.page"
+    else
+      curl -sfG "$url" --data-urlencode verb=ListRecords --data-urlencode "resumptionToken=$tok" -o "$out.page"
+    fi
+    p=$((p + 1))
+    n=$((n + $(grep -o '<header' "$out.page" | wc -l)))
+    cat "$out.page" >>"$out"
+    tok=$(sed -n 's/.*<resumptionToken[^>]*>\([^<]*\)<\/resumptionToken>.*/\1/p' "$out.page" | sed 's/&amp;/\&/g')
+    [ -n "$tok" ] || break
+  done
+  rm -f "$out.page"
+  echo "records=$n pages=$p"
+}
+export -f curl_walk
+
+harvest_refs=(curl sickle pyoai)
+declare -A HW HR HN
+runs=$RUNS
+i=0
+while [ $i -lt $runs ]; do
+  i=$((i + 1))
+  rm -rf "$RUN/lc/state"
+  measure "harvest-lc-unicat-$i" "$B" harvest "$RUN/lc/bench.toml"
+  [ "$OK" -eq 0 ] || { cat "$RUN/harvest-lc-unicat-$i.err" >&2; exit 1; }
+  HW[unicat]+="$WALL " HR[unicat]+="$RSS " HN[unicat]=$(field records "$LINE")
+  first=("$WALL")
+  for tool in "${harvest_refs[@]}"; do
+    [ -z "$(missing $tool)" ] || continue
+    case $tool in
+      curl) measure "harvest-lc-curl-$i" bash -c 'curl_walk "$1" "$2"' sh "$lc_url" "$RUN/harvest-curl.xml" ;;
+      *) measure "harvest-lc-$tool-$i" "$PY" bench/ref_oai.py "$tool" "$lc_url" "$RUN/harvest-$tool.xml" ;;
+    esac
+    if [ "$OK" -eq 0 ]; then HW[$tool]+="$WALL " HR[$tool]+="$RSS " HN[$tool]=$(field records "$LINE"); fi
+    first+=("$WALL")
+  done
+  if [ $i -eq 1 ] && [ "$runs" -gt 3 ] && awk -v m="$(max "${first[@]}")" 'BEGIN { exit !(m > 60) }'; then runs=3; fi
+done
+stop_server lc
+u_wall=$(median ${HW[unicat]})
+u_rate=$(rate "${HN[unicat]}" "$u_wall")
+u_rss=$(mib "$(max ${HR[unicat]})")
+note "- Harvest LC: unicat harvested ${HN[unicat]} records per run (fresh database each run)."
+for tool in "${harvest_refs[@]}"; do
+  case $tool in
+    curl) label="curl loop (server alone)" ;;
+    sickle) label="Sickle 0.7 → file" ;;
+    pyoai) label="pyoai 2.5 → file" ;;
+  esac
+  tgt=$([ $tool = curl ] && judge "$u_rate >= 20000" "≥ 20,000 rec/s" || true)
+  why=$(missing $tool)
+  if [ -n "$why" ]; then
+    row "Harvest LC (HTTP, parse, normalise, store)" "$lc_n" "$runs" "$u_wall" "$u_rate" "$u_rss" "$label" "n/a ($why)" "n/a" "$tgt"
+  elif [ -z "${HW[$tool]:-}" ]; then
+    row "Harvest LC (HTTP, parse, normalise, store)" "$lc_n" "$runs" "$u_wall" "$u_rate" "$u_rss" "$label" "n/a (failed, see $RUN)" "n/a" "$tgt"
+  else
+    r_rate=$(rate "${HN[$tool]}" "$(median ${HW[$tool]})")
+    row "Harvest LC (HTTP, parse, normalise, store)" "$lc_n" "$runs" "$u_wall" "$u_rate" "$u_rss" "$label" "$r_rate" "$(ratio "$u_rate" "$r_rate")" "$tgt"
+    note "- Harvest LC, $label: ${HN[$tool]} records, median $(median ${HW[$tool]}) s, peak $(mib "$(max ${HR[$tool]})") MiB."
+  fi
+done
+
+# --- 6 (first half). Memory bound: the small synthetic harvest -------------
+
+log "6. harvest of $SYN_SMALL synthetic records (memory bound, small side)"
+start_server syn-small serve-synth "$SYN_SMALL"
+write_config "$RUN/syn-small" "$SERVER_OUT"
+measure harvest-small "$B" harvest "$RUN/syn-small/bench.toml"
+[ "$OK" -eq 0 ] || { cat "$RUN/harvest-small.err" >&2; exit 1; }
+small_wall=$WALL small_rss=$RSS small_n=$(field records "$LINE")
+stop_server syn-small
+rm -rf "$RUN/syn-small/state"
+
+# --- 3. Dedup and merge, large synthetic corpus -----------------------------
+
+log "3. synthetic corpus of $SYN_N records: generating and serving"
+start_server syn serve-synth "$SYN_N"
+ready=$(grep '^ready' "$SERVER_OUT")
+books=$(field books "$ready")
+note "- Synthetic server ($SYN_N records, 4 partners): $ready"
+write_config "$RUN/syn" "$SERVER_OUT"
+CFG=$RUN/syn/bench.toml
+
+log "3. full harvest of $SYN_N records"
+measure harvest-syn "$B" harvest "$CFG"
+[ "$OK" -eq 0 ] || { cat "$RUN/harvest-syn.err" >&2; exit 1; }
+big_wall=$WALL big_rss=$RSS big_n=$(field records "$LINE")
+big_rate=$(rate "$big_n" "$big_wall")
+row "Harvest synthetic, 4 partners at once" "$big_n" 1 "$big_wall" "$big_rate" "$(mib "$big_rss")" "–" "–" "–" "$(judge "$big_rate >= 20000" "≥ 20,000 rec/s")"
+
+log "3. dedup + merge of $SYN_N records"
+measure refresh-full "$B" refresh "$CFG"
+[ "$OK" -eq 0 ] || { cat "$RUN/refresh-full.err" >&2; exit 1; }
+live=$(field live_unions "$LINE")
+row "Dedup + merge, full (Jobs::refresh)" "$big_n" 1 "$WALL" "$(rate "$big_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" \
+  "$(judge "$WALL < 300 && ${RSS/n\/a/0} < 2097152" "< 300 s and < 2 GiB")"
+note "- Dedup quality: $big_n records became $live union records; the generator made $books distinct books ($(awk -v n="$big_n" -v b="$books" 'BEGIN { printf "%.1f", 100 * (n - b) / n }') % duplicates), $(field merged_unions "$LINE") union records merge several partner records."
+
+log "3. full publish"
+measure publish-full "$B" publish "$CFG"
+[ "$OK" -eq 0 ] || { cat "$RUN/publish-full.err" >&2; exit 1; }
+pub_n=$(field records "$LINE")
+row "Publish full dump (MARCXML + ISO 2709)" "$pub_n" 1 "$WALL" "$(rate "$pub_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 120" "< 120 s")"
+note "- Full dump: $pub_n union records, $(awk -v b="$(field bytes "$LINE")" 'BEGIN { printf "%.0f", b / 1048576 }') MiB written."
+
+# The sinks count as having published everything so far, as they would
+# have after the previous night's publish.
+"$B" sink-mark "$CFG" >>"$RAW"
+
+log "3. $CHANGES changes on the servers, incremental harvest and refresh"
+echo "change $CHANGES" >&"${SERVER_FD[syn]}"
+until grep -q '^changed' "$SERVER_OUT"; do
+  kill -0 "${SERVER_PID[syn]}" 2>/dev/null || { cat "$RUN/syn.err" >&2; exit 1; }
+  sleep 0.2
+done
+note "- Changes: $(grep '^changed' "$SERVER_OUT" | tail -1)."
+measure harvest-incr "$B" harvest "$CFG"
+[ "$OK" -eq 0 ] || { cat "$RUN/harvest-incr.err" >&2; exit 1; }
+incr_n=$(field records "$LINE")
+row "Harvest incremental ($CHANGES changes)" "$incr_n" 1 "$WALL" "$(rate "$incr_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" ""
+measure refresh-incr "$B" refresh "$CFG"
+[ "$OK" -eq 0 ] || { cat "$RUN/refresh-incr.err" >&2; exit 1; }
+row "Dedup + merge, incremental ($CHANGES changes)" "$incr_n" 1 "$WALL" "$(rate "$incr_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 5" "< 5 s")"
+note "- Incremental refresh: $LINE"
+stop_server syn
+
+# --- 4. Publish the delta --------------------------------------------------
+
+log "4. delta publish"
+measure delta-push "$B" delta-push "$CFG"
+[ "$OK" -eq 0 ] || { cat "$RUN/delta-push.err" >&2; exit 1; }
+d_n=$(field records "$LINE")
+row "Publish delta, http push sink (MARCXML)" "$d_n" 1 "$WALL" "$(rate "$d_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 2" "< 2 s")"
+note "- Delta (http push): $LINE"
+measure delta-files "$B" delta-files "$CFG"
+[ "$OK" -eq 0 ] || { cat "$RUN/delta-files.err" >&2; exit 1; }
+d_n=$(field records "$LINE")
+row "Publish delta, files sink (writes full dump too)" "$d_n" 1 "$WALL" "$(rate "$d_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 2" "< 2 s")"
+note "- Delta (files sink): $LINE"
+
+# --- 5. Provider -------------------------------------------------------------
+
+log "5. OAI-PMH provider: walking the whole ListRecords list"
+start_server provider provide "$CFG"
+purl=$(awk '/^provider/{print $2}' "$SERVER_OUT")
+measure provider-walk "$B" walk "$purl" "${SERVER_PID[provider]}"
+[ "$OK" -eq 0 ] || { cat "$RUN/provider-walk.err" >&2; exit 1; }
+stop_server provider
+w_n=$(field records "$LINE")
+row "Provider: full ListRecords walk (pages of 500)" "$w_n" 1 "$WALL" "$(rate "$w_n" "$WALL")" "$(mib "$(field provider_hwm_kib "$LINE")")" "–" "–" "–" ""
+note "- Provider RSS during the walk: start $(mib "$(field rss_start_kib "$LINE")") MiB, middle $(mib "$(field rss_mid_kib "$LINE")") MiB, end $(mib "$(field rss_end_kib "$LINE")") MiB (peak $(mib "$(field provider_hwm_kib "$LINE")") MiB); $(field pages "$LINE") pages, $(awk -v b="$(field bytes "$LINE")" 'BEGIN { printf "%.0f", b / 1048576 }') MiB served; the walking client's own peak $(mib "$RSS") MiB."
+
+# --- 6. Memory bound ---------------------------------------------------------
+
+if [ "$big_rss" != n/a ] && [ "$small_rss" != n/a ]; then
+  mem_ratio=$(awk -v a="$big_rss" -v b="$small_rss" 'BEGIN { printf "%.2f", a / b }')
+  row "Memory bound: harvest peak RSS $big_n / $small_n" "$big_n / $small_n" 1 "$big_wall / $small_wall" "$big_rate / $(rate "$small_n" "$small_wall")" "$(mib "$big_rss") / $(mib "$small_rss")" "–" "–" "–" "$(judge "$mem_ratio <= 1.5" "ratio $mem_ratio ≤ 1.5")"
+else
+  row "Memory bound: harvest peak RSS $big_n / $small_n" "$big_n / $small_n" 1 "$big_wall / $small_wall" "–" "n/a (GNU time missing)" "–" "–" "–" ""
+fi
+
+# --- The table -------------------------------------------------------------
+
+elapsed=$(($(date +%s) - t_start))
+{
+  echo "## $(date -u +%Y-%m-%d) bench/run.sh$([ $mode = quick ] && echo " --quick"), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo "+changes")"
+  echo
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(yaz-marcdump -V 2>/dev/null | head -1 || echo "no yaz"); $("$PY" --version 2>/dev/null || echo "no python3"). Whole run: $((elapsed / 60)) min $((elapsed % 60)) s."
+  echo
+  echo "| task | N | runs | median wall s | records/s | peak RSS MiB | reference tool | ref records/s | ratio (unicat/ref speed) | target |"
+  echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---|"
+  awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' "$TSV"
+  echo
+  echo "Targets: MARC conversion ratio ≥ 1.0 vs yaz; harvest ≥ 20,000 records/s; dedup of 1,000,000 < 300 s and < 2 GiB; incremental refresh after 1,000 changes < 5 s; publish full < 120 s; delta < 2 s; harvest peak RSS 1,000,000 / 100,000 ≤ 1.5."
+  echo "Peak RSS is each stage's own process (GNU time's maximum resident set); OAI-PMH servers run in separate processes and are not counted. \"runs\" is the number of interleaved runs whose median is shown."
+  echo
+  cat "$NOTES"
+} >"$OUT"
+echo
+# On the terminal: the same table with aligned columns.
+sed -n '/^| task/,/^$/p' "$OUT" | grep -v '^|---' | awk -F'|' '
+  /^\|/ { rows++; for (i = 2; i < NF; i++) { gsub(/^ +| +$/, "", $i); cell[rows, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NF }
+  END { for (r = 1; r <= rows; r++) { line = ""; for (i = 2; i < n; i++) line = line sprintf("%-" w[i] "s | ", cell[r, i]); print line } }'
+echo
+grep -E '^Targets|^- ' "$OUT"
+echo
+echo "Markdown table and notes: $OUT (every run: $RAW)"
+exit 0
+}
