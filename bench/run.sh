@@ -175,11 +175,12 @@ write_config() {
     echo "state-dir = \"$PWD/$dir/state\""
     echo "[publish]"
     echo "output-dir = \"$PWD/$dir/publish\""
-    echo "# Changes only, as files (this sink also writes a full dump each time)."
+    echo "# Changes only, as files (a delta-only sink: no full dump)."
     echo "[[publish.sink]]"
     echo "name = \"delta-files\""
     echo "dir = \"$PWD/$dir/delta-files\""
     echo "formats = [\"marcxml\", \"iso2709\"]"
+    echo "full = false"
     echo "# Changes only, pushed (the url is replaced by a local receiver)."
     echo "[[publish.sink]]"
     echo "name = \"delta-push\""
@@ -422,7 +423,7 @@ note "- Delta (http push): $LINE"
 measure delta-files "$B" delta-files "$CFG"
 [ "$OK" -eq 0 ] || { cat "$RUN/delta-files.err" >&2; exit 1; }
 d_n=$(field records "$LINE")
-row "Publish delta, files sink (writes full dump too)" "$d_n" 1 "$WALL" "$(rate "$d_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 2" "< 2 s")"
+row "Publish delta, files sink (delta only)" "$d_n" 1 "$WALL" "$(rate "$d_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 2" "< 2 s")"
 note "- Delta (files sink): $LINE"
 
 # --- 5. Provider -------------------------------------------------------------

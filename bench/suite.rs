@@ -37,7 +37,6 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{TimeZone, Utc};
 use unicat::config::Config;
-use unicat::harvest::{harvest_partner, NoObserver};
 use unicat::jobs::Jobs;
 use unicat::oai_server::{OaiServer, RepoRecord, Repository};
 use unicat::store::Store;
@@ -353,30 +352,19 @@ fn to_xml(input: &Path, output: &Path, limit: Option<usize>) -> Result<()> {
 // ---------------------------------------------------------------------
 // Harvest, publish, provider.
 
-/// Harvest every configured partner at once (as `unicat harvest --all`
-/// does), without the dedup pass that `Jobs::harvest` runs after it, so
-/// that the two are timed and measured apart.
+/// Harvest every configured partner at once, as `unicat harvest --all`
+/// does: `Jobs::harvest_records` (partner lock and concurrency permit
+/// included) without the dedup pass, which is timed and measured apart.
 async fn harvest(config: &Config, started: Instant) -> Result<()> {
-    let config = Arc::new(config.clone());
+    let jobs = unicat::jobs::Jobs::new(Arc::new(config.clone()))?;
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let mut set = tokio::task::JoinSet::new();
     for partner in config.partners.clone() {
-        let (config, rx) = (config.clone(), rx.clone());
+        let (jobs, rx) = (jobs.clone(), rx.clone());
         set.spawn(async move {
-            let store = Store::open(&config.state_dir)?;
-            let report = harvest_partner(
-                &config.harvest,
-                &config.catalogue_code,
-                &partner,
-                store,
-                rx,
-                &NoObserver,
-            )
-            .await
-            .map_err(|e| anyhow!("{}: {e}", partner.name()))?;
-            let mut store = Store::open(&config.state_dir)?;
-            unicat::reprocess::ensure_marked(&mut store, &partner, &config.catalogue_code)?;
-            Ok::<_, anyhow::Error>(report)
+            jobs.harvest_records(&partner, rx)
+                .await
+                .map_err(|e| anyhow!("{}: {e}", partner.name()))
         });
     }
     let mut total = unicat::store::PageCounts::default();
