@@ -9,16 +9,17 @@
 //! ids, merging) are the pure functions in `dedup` and `merge`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use tracing::info;
-use unicat_marc::marcxml;
+use unicat_marc::{marcxml, Record};
 
 use crate::config::Config;
 use crate::dedup::{self, MAX_KEY_FANOUT};
 use crate::merge::{self, Member, MergeOptions};
 use crate::score::{self, Features, ScoreOptions};
-use crate::store::{DedupTx, SourceRecord, Store};
+use crate::store::{DedupTx, Store};
 
 /// What one dedup-and-merge pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -102,7 +103,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
     let mut deferred = Vec::new();
     let mut linker = Linker {
         options: &config.dedup,
-        features: HashMap::new(),
+        loaded: HashMap::new(),
     };
     let writer = UnionWriter {
         codes: &codes,
@@ -121,13 +122,14 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
             tx.set_cluster(seed, None)?;
-            linker.features.clear();
+            linker.loaded.clear();
             continue;
         }
-        let groups = split_on_vetoes(&tx, component, &mut linker)?;
-        // Features are only reused within a component; dropping them here
-        // keeps memory bounded by the largest cluster, not the catalogue.
-        linker.features.clear();
+        // Loaded records are only reused within a component; dropping them
+        // here keeps memory bounded by the largest cluster, not the
+        // catalogue.
+        linker.loaded.clear();
+        let groups = split_on_vetoes(component, &config.dedup);
         for group in groups {
             let lowest = group
                 .iter()
@@ -210,7 +212,8 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         };
         let mut group = Vec::with_capacity(d.members.len());
         for &id in &d.members {
-            group.push(tx.live_source(id)?.context("a clustered record vanished")?);
+            let loaded = Loaded::read(&tx, id)?.context("a clustered record vanished")?;
+            group.push(Rc::new(loaded));
         }
         summary.unions_changed += writer.assign(&tx, &cid, &group)? as usize;
     }
@@ -235,41 +238,65 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
     Ok(summary)
 }
 
-/// The live records connected to `seed` through shared match keys
-/// (breadth-first over the key index). Empty if `seed` is not live.
-/// Decides whether two candidate records are the same edition, with the
-/// records' features extracted once per pass.
+/// A live source record, read and parsed once per component: its
+/// features decide links, its parsed record goes into the merge.
+struct Loaded {
+    id: i64,
+    partner: String,
+    oai_id: String,
+    record: Record,
+    features: Features,
+}
+
+impl Loaded {
+    fn read(tx: &DedupTx<'_>, id: i64) -> Result<Option<Loaded>> {
+        let Some(src) = tx.live_source(id)? else {
+            return Ok(None);
+        };
+        let record = marcxml::parse_record(&src.record).with_context(|| {
+            format!(
+                "stored record {} of {} does not parse",
+                src.oai_id, src.partner
+            )
+        })?;
+        Ok(Some(Loaded {
+            id,
+            partner: src.partner,
+            oai_id: src.oai_id,
+            features: score::features(&record),
+            record,
+        }))
+    }
+
+    fn order_key(&self) -> (&str, &str) {
+        (&self.partner, &self.oai_id)
+    }
+}
+
+/// Decides whether two candidate records are the same edition, with each
+/// record read, parsed and its features extracted once per component.
 struct Linker<'a> {
     options: &'a ScoreOptions,
-    features: HashMap<i64, Option<Features>>,
+    loaded: HashMap<i64, Option<Rc<Loaded>>>,
 }
 
 impl Linker<'_> {
-    fn features(&mut self, tx: &DedupTx<'_>, id: i64) -> Result<Option<&Features>> {
-        let f = match self.features.entry(id) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let f = match tx.live_source(id)? {
-                    Some(src) => Some(score::features(&marcxml::parse_record(&src.record)?)),
-                    None => None,
-                };
-                e.insert(f)
-            }
-        };
-        Ok(f.as_ref())
+    fn load(&mut self, tx: &DedupTx<'_>, id: i64) -> Result<Option<Rc<Loaded>>> {
+        if let Some(l) = self.loaded.get(&id) {
+            return Ok(l.clone());
+        }
+        let l = Loaded::read(tx, id)?.map(Rc::new);
+        self.loaded.insert(id, l.clone());
+        Ok(l)
     }
 
     /// Sharing a key makes two records candidates; the pair decision says
     /// whether they are the same edition (vetoes included).
     fn same(&mut self, tx: &DedupTx<'_>, a: i64, b: i64) -> Result<bool> {
-        let options = self.options;
-        let Some(fa) = self.features(tx, a)?.cloned() else {
+        let (Some(la), Some(lb)) = (self.load(tx, a)?, self.load(tx, b)?) else {
             return Ok(false);
         };
-        let Some(fb) = self.features(tx, b)? else {
-            return Ok(false);
-        };
-        Ok(score::compare(&fa, fb, options).same)
+        Ok(score::compare(&la.features, &lb.features, self.options).same)
     }
 }
 
@@ -281,31 +308,20 @@ impl Linker<'_> {
 /// order records arrived in, and the split depends only on it: links are
 /// taken strongest first (ties by member order) and two groups join only if
 /// no pair across them is vetoed. So incremental and full clustering agree.
-fn split_on_vetoes(
-    tx: &DedupTx<'_>,
-    mut component: Vec<SourceRecord>,
-    linker: &mut Linker<'_>,
-) -> Result<Vec<Vec<SourceRecord>>> {
+fn split_on_vetoes(mut component: Vec<Rc<Loaded>>, options: &ScoreOptions) -> Vec<Vec<Rc<Loaded>>> {
     if component.len() <= 2 {
         // Two records are in one component only if their decision said
         // "same", which a veto would have prevented.
-        return Ok(vec![component]);
+        return vec![component];
     }
-    component.sort_by(|a, b| (&a.partner, &a.oai_id).cmp(&(&b.partner, &b.oai_id)));
+    component.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     let n = component.len();
-    let mut feats = Vec::with_capacity(n);
-    for m in &component {
-        feats.push(linker.features(tx, m.id)?.cloned());
-    }
     let mut vetoed = vec![vec![false; n]; n];
     let mut links = Vec::new();
     let mut any_veto = false;
     for i in 0..n {
         for j in i + 1..n {
-            let (Some(a), Some(b)) = (&feats[i], &feats[j]) else {
-                continue;
-            };
-            let d = score::compare(a, b, linker.options);
+            let d = score::compare(&component[i].features, &component[j].features, options);
             if !d.vetoes.is_empty() || (d.overridden.is_some() && !d.same) {
                 vetoed[i][j] = true;
                 vetoed[j][i] = true;
@@ -316,7 +332,7 @@ fn split_on_vetoes(
         }
     }
     if !any_veto {
-        return Ok(vec![component]);
+        return vec![component];
     }
     links.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
     let mut group: Vec<usize> = (0..n).collect();
@@ -335,11 +351,11 @@ fn split_on_vetoes(
             }
         }
     }
-    let mut out: BTreeMap<usize, Vec<SourceRecord>> = BTreeMap::new();
+    let mut out: BTreeMap<usize, Vec<Rc<Loaded>>> = BTreeMap::new();
     for (m, g) in component.into_iter().zip(group) {
         out.entry(g).or_default().push(m);
     }
-    Ok(out.into_values().collect())
+    out.into_values().collect()
 }
 
 fn component_of(
@@ -348,12 +364,12 @@ fn component_of(
     visited: &mut HashSet<i64>,
     blocks: &mut Blocks,
     linker: &mut Linker<'_>,
-) -> Result<Vec<SourceRecord>> {
+) -> Result<Vec<Rc<Loaded>>> {
     let mut out = Vec::new();
     let mut queue = VecDeque::from([seed]);
     visited.insert(seed);
     while let Some(id) = queue.pop_front() {
-        let Some(rec) = tx.live_source(id)? else {
+        let Some(rec) = linker.load(tx, id)? else {
             continue;
         };
         let mut oversized = Vec::new();
@@ -489,7 +505,7 @@ struct UnionWriter<'a> {
 impl UnionWriter<'_> {
     /// Put the group's records in cluster `cid` and store its union
     /// record; true if the union record changed.
-    fn assign(&self, tx: &DedupTx<'_>, cid: &str, group: &[SourceRecord]) -> Result<bool> {
+    fn assign(&self, tx: &DedupTx<'_>, cid: &str, group: &[Rc<Loaded>]) -> Result<bool> {
         for m in group {
             tx.set_cluster(m.id, Some(cid))?;
         }
@@ -508,28 +524,20 @@ impl UnionWriter<'_> {
 fn write_union(
     tx: &DedupTx<'_>,
     cluster_id: &str,
-    members: &[SourceRecord],
+    members: &[Rc<Loaded>],
     codes: &HashMap<&str, &str>,
     catalogue_code: &str,
     options: &MergeOptions,
 ) -> Result<bool> {
-    let mut parsed = Vec::with_capacity(members.len());
-    for m in members {
-        let rec = marcxml::parse_record(&m.record).with_context(|| {
-            format!("stored record {} of {} does not parse", m.oai_id, m.partner)
-        })?;
-        parsed.push(rec);
-    }
     let view: Vec<Member<'_>> = members
         .iter()
-        .zip(&parsed)
-        .map(|(m, r)| Member {
+        .map(|m| Member {
             partner: &m.partner,
             // A partner removed from the config still holds its records
             // until they are purged; its name stands in for its code.
             partner_code: codes.get(m.partner.as_str()).copied().unwrap_or(&m.partner),
             oai_id: &m.oai_id,
-            record: r,
+            record: &m.record,
         })
         .collect();
     let Some(union) = merge::merge_with(cluster_id, catalogue_code, &view, options) else {
