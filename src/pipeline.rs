@@ -224,9 +224,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
             summary.unions_deleted += 1;
         }
     }
-    for id in dirty {
-        tx.clear_dirty(id)?;
-    }
+    tx.clear_all_dirty()?;
     tx.commit()?;
     info!(
         examined = summary.examined,

@@ -996,6 +996,7 @@ impl Store {
             tx: self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?,
+            seq: std::cell::Cell::new(None),
         })
     }
 
@@ -1228,6 +1229,10 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRecord> {
 /// The dedup and merge stage's view of the store, inside one transaction.
 pub struct DedupTx<'a> {
     tx: Transaction<'a>,
+    /// The change sequence number, kept here during the pass and written
+    /// back at commit: one update of the meta row instead of one per union
+    /// record (nobody else writes while this IMMEDIATE transaction lasts).
+    seq: std::cell::Cell<Option<i64>>,
 }
 
 impl DedupTx<'_> {
@@ -1394,19 +1399,26 @@ impl DedupTx<'_> {
         Ok(())
     }
 
-    /// Mark records as deduplicated.
-    pub fn clear_dirty(&self, record_id: i64) -> Result<()> {
-        self.tx
-            .prepare_cached("UPDATE source_records SET dedup_dirty = 0 WHERE id = ?1")?
-            .execute([record_id])?;
+    /// Mark every changed record as deduplicated. Within this IMMEDIATE
+    /// transaction nothing else writes, so the records dirty now are the
+    /// ones the pass read at its start.
+    pub fn clear_all_dirty(&self) -> Result<()> {
+        self.tx.execute(
+            "UPDATE source_records SET dedup_dirty = 0 WHERE dedup_dirty = 1",
+            [],
+        )?;
         Ok(())
     }
 
     fn next_seq(&self) -> Result<i64> {
-        Ok(self
-            .tx
-            .prepare_cached("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value")?
-            .query_row([], |r| r.get(0))?)
+        let current = match self.seq.get() {
+            Some(s) => s,
+            None => self
+                .tx
+                .query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?,
+        };
+        self.seq.set(Some(current + 1));
+        Ok(current + 1)
     }
 
     /// Store a union record. A new version (new sequence number) is made only
@@ -1471,6 +1483,10 @@ impl DedupTx<'_> {
 
     /// Commit everything dedup and merge did.
     pub fn commit(self) -> Result<()> {
+        if let Some(seq) = self.seq.get() {
+            self.tx
+                .execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq])?;
+        }
         self.tx.commit()?;
         Ok(())
     }
