@@ -414,6 +414,8 @@ impl Store {
             repaired,
             ..PageCounts::default()
         };
+        // One timestamp for the page: the records are committed together.
+        let now = now_rfc3339();
         for item in items {
             match item {
                 PageItem::Upsert {
@@ -432,22 +434,23 @@ impl Store {
                     tx.prepare_cached(
                         "UPDATE quarantine SET resolved_at = ?3 WHERE partner = ?1 AND oai_id = ?2 AND resolved_at IS NULL",
                     )?
-                    .execute(params![partner, oai_id, now_rfc3339()])?;
+                    .execute(params![partner, oai_id, now])?;
                     let existing: Option<(i64, bool, Option<String>)> = tx
-                        .query_row(
+                        .prepare_cached(
                             "SELECT id, deleted, content_hash FROM source_records WHERE partner = ?1 AND oai_id = ?2",
-                            params![partner, oai_id],
-                            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
-                        )
+                        )?
+                        .query_row(params![partner, oai_id], |r| {
+                            Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?))
+                        })
                         .optional()?;
                     let id = match existing {
                         Some((id, false, Some(h))) if &h == content_hash => {
                             // Same content again: refresh the datestamp and
                             // raw text, but do not disturb dedup.
-                            tx.execute(
+                            tx.prepare_cached(
                                 "UPDATE source_records SET datestamp = ?2, raw = ?3 WHERE id = ?1",
-                                params![id, datestamp, raw],
-                            )?;
+                            )?
+                            .execute(params![id, datestamp, raw])?;
                             counts.unchanged += 1;
                             continue;
                         }
@@ -457,24 +460,25 @@ impl Store {
                             } else {
                                 counts.updated += 1;
                             }
-                            tx.execute(
+                            tx.prepare_cached(
                                 "UPDATE source_records SET local_id = ?2, datestamp = ?3, deleted = 0, raw = ?4,
                                  record = ?5, content_hash = ?6, updated_run = ?7, dedup_dirty = 1 WHERE id = ?1",
-                                params![id, local_id, datestamp, raw, record, content_hash, run_id],
-                            )?;
+                            )?
+                            .execute(params![id, local_id, datestamp, raw, record, content_hash, run_id])?;
                             id
                         }
                         None => {
                             counts.new += 1;
-                            tx.execute(
+                            tx.prepare_cached(
                                 "INSERT INTO source_records (partner, oai_id, local_id, datestamp, raw, record, content_hash, updated_run)
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                                params![partner, oai_id, local_id, datestamp, raw, record, content_hash, run_id],
-                            )?;
+                            )?
+                            .execute(params![partner, oai_id, local_id, datestamp, raw, record, content_hash, run_id])?;
                             tx.last_insert_rowid()
                         }
                     };
-                    tx.execute("DELETE FROM match_keys WHERE record_id = ?1", [id])?;
+                    tx.prepare_cached("DELETE FROM match_keys WHERE record_id = ?1")?
+                        .execute([id])?;
                     let mut ins = tx.prepare_cached(
                         "INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)",
                     )?;
@@ -483,18 +487,19 @@ impl Store {
                     }
                 }
                 PageItem::Delete { oai_id, datestamp } => {
-                    let changed = tx.execute(
-                        "UPDATE source_records SET deleted = 1, datestamp = ?3, record = NULL, content_hash = NULL,
-                         updated_run = ?4, dedup_dirty = 1 WHERE partner = ?1 AND oai_id = ?2 AND deleted = 0",
-                        params![partner, oai_id, datestamp, run_id],
-                    )?;
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE source_records SET deleted = 1, datestamp = ?3, record = NULL, content_hash = NULL,
+                             updated_run = ?4, dedup_dirty = 1 WHERE partner = ?1 AND oai_id = ?2 AND deleted = 0",
+                        )?
+                        .execute(params![partner, oai_id, datestamp, run_id])?;
                     if changed > 0 {
                         counts.deleted += 1;
-                        tx.execute(
+                        tx.prepare_cached(
                             "DELETE FROM match_keys WHERE record_id =
                              (SELECT id FROM source_records WHERE partner = ?1 AND oai_id = ?2)",
-                            params![partner, oai_id],
-                        )?;
+                        )?
+                        .execute(params![partner, oai_id])?;
                     }
                 }
                 PageItem::Quarantine {
@@ -503,10 +508,10 @@ impl Store {
                     raw,
                 } => {
                     counts.quarantined += 1;
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO quarantine (partner, oai_id, run_id, reason, raw, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![partner, oai_id, run_id, reason, raw, now_rfc3339()],
-                    )?;
+                    )?
+                    .execute(params![partner, oai_id, run_id, reason, raw, now])?;
                 }
             }
         }
