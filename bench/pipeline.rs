@@ -36,6 +36,23 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// User and system CPU seconds of this process (all its threads, not the
+/// server child): on a shared machine a steadier figure than wall time.
+fn cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the parenthesised command name; utime and stime are
+    // the 14th and 15th fields of the line, in clock ticks (100 per second).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |i: usize| -> f64 {
+        rest.split_whitespace()
+            .nth(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    (field(11), field(12))
+}
+
 async fn serve(n: u64) {
     let mut repos: Vec<Repository> = PARTNERS
         .iter()
@@ -122,6 +139,38 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let jobs = Jobs::new(Arc::new(config))?;
     let (_tx, rx) = tokio::sync::watch::channel(false);
+
+    // `BENCH_HARVEST_ONLY=1` stops after the harvest stage (no dedup,
+    // merge or publish), so that a profiler sees the harvest alone.
+    if std::env::var_os("BENCH_HARVEST_ONLY").is_some() {
+        let t = Instant::now();
+        let report = unicat::harvest::harvest_partner(
+            &jobs.config.harvest,
+            &jobs.config.catalogue_code,
+            &partner,
+            jobs.open_store()?,
+            rx,
+            &unicat::harvest::NoObserver,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let secs = t.elapsed().as_secs_f64();
+        drop(child.stdin.take());
+        let _ = child.wait();
+        println!("records            {n}");
+        println!("pages              {}", report.pages);
+        println!(
+            "harvest            {:.0} records/s ({secs:.1}s)",
+            n as f64 / secs
+        );
+        let (user, sys) = cpu_secs();
+        println!("cpu                {user:.1}s user, {sys:.1}s system (harvesting process)");
+        println!(
+            "peak memory        {} MiB (VmHWM of the harvesting process)",
+            peak_rss_kib() / 1024
+        );
+        return Ok(());
+    }
 
     let t = Instant::now();
     let (mut harvest_secs, mut pages) = (0.0, 0);

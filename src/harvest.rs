@@ -444,6 +444,7 @@ async fn harvest_inner(
     let base = partner.base_url().to_string();
     let fail = |e: anyhow::Error| HarvestError::Failed(e);
 
+    store.tune_for_harvest().map_err(fail)?;
     store.fail_stale_runs(&name).map_err(fail)?;
     // The run is recorded before the first request, so that `status`
     // shows a partner whose endpoint does not even answer Identify.

@@ -147,12 +147,13 @@
 //! keep the partner's punctuation. A record whose leader/18 says `c` (ISBD
 //! punctuation omitted) gets `i`, since it now has it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use unicat_marc::{ControlField, DataField, Field, Record, Subfield};
 use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, is_nfd_quick, IsNormalized, UnicodeNormalization};
 
 use crate::dedup::{normalize_issn, normalize_lccn, record_language};
 use crate::translit::{guess_lang, Lang};
@@ -471,7 +472,11 @@ pub fn normalize_with(
     }
     if on(Step::Whitespace) {
         for_each_subfield(&mut record, Step::Whitespace, report, |_, _, v| {
-            collapse_whitespace(v)
+            if is_collapsed(v) {
+                Cow::Borrowed(v)
+            } else {
+                Cow::Owned(collapse_whitespace(v))
+            }
         });
     }
     if on(Step::Lookalikes) {
@@ -525,17 +530,20 @@ fn describe(tag: &str, code: char, old: &str, new: &str) -> String {
 }
 
 /// Rewrites every data subfield with `f(tag, code, value)`, reporting each
-/// value that changed.
+/// value that changed. `f` borrows the value back when it has nothing to
+/// change, so the common case allocates nothing.
 fn for_each_subfield(
     record: &mut Record,
     step: Step,
     report: &mut NormalizeReport,
-    mut f: impl FnMut(&str, char, &str) -> String,
+    mut f: impl for<'v> FnMut(&str, char, &'v str) -> Cow<'v, str>,
 ) {
     for field in &mut record.fields {
         let Field::Data(df) = field else { continue };
         for sf in &mut df.subfields {
-            let new = f(&df.tag, sf.code, &sf.value);
+            let Cow::Owned(new) = f(&df.tag, sf.code, &sf.value) else {
+                continue;
+            };
             if new != sf.value {
                 report.change(step, describe(&df.tag, sf.code, &sf.value, &new));
                 sf.value = new;
@@ -550,13 +558,13 @@ fn for_each_text_subfield(
     record: &mut Record,
     step: Step,
     report: &mut NormalizeReport,
-    mut f: impl FnMut(&str) -> String,
+    mut f: impl for<'v> FnMut(&'v str) -> Cow<'v, str>,
 ) {
     for_each_subfield(record, step, report, |tag, code, v| {
         if is_text_subfield(tag, code) {
             f(v)
         } else {
-            v.to_string()
+            Cow::Borrowed(v)
         }
     });
 }
@@ -629,9 +637,16 @@ fn is_invisible(c: char) -> bool {
     matches!(c, '\u{FEFF}' | '\u{200B}')
 }
 
+/// Whether a text holds something [`remove_control_characters`] removes or
+/// replaces; almost no text does, and then it need not be rebuilt.
+fn has_controls(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() || is_invisible(c))
+}
+
 fn remove_control_characters(record: &mut Record, report: &mut NormalizeReport) {
     for field in &mut record.fields {
         match field {
+            Field::Control(ControlField { value, .. }) if !has_controls(value) => {}
             Field::Control(ControlField { tag, value }) => {
                 let new: String = value
                     .chars()
@@ -647,6 +662,9 @@ fn remove_control_characters(record: &mut Record, report: &mut NormalizeReport) 
             }
             Field::Data(df) => {
                 for sf in &mut df.subfields {
+                    if !has_controls(&sf.value) {
+                        continue;
+                    }
                     let new = remove_controls_in_text(&sf.value);
                     if new != sf.value {
                         report.change(
@@ -689,6 +707,23 @@ fn collapse_whitespace(s: &str) -> String {
     out
 }
 
+/// Whether `collapse_whitespace` would return `s` unchanged: no whitespace
+/// at either end, and every whitespace character a single space.
+fn is_collapsed(s: &str) -> bool {
+    let mut prev_space = true;
+    for c in s.chars() {
+        if c.is_whitespace() {
+            if c != ' ' || prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+    }
+    !prev_space || s.is_empty()
+}
+
 /// NFC, controls removed, whitespace trimmed and runs collapsed to a single
 /// space (tabs and no-break spaces included: partners paste from Word).
 pub fn clean_text(s: &str) -> String {
@@ -696,10 +731,15 @@ pub fn clean_text(s: &str) -> String {
     collapse_whitespace(&remove_controls_in_text(&nfc))
 }
 
-fn in_form(s: &str, form: UnicodeForm) -> String {
+/// `s` in the Unicode form, or `None` when it already is. The quick check
+/// answers for nearly all text (all of ASCII) without composing anything;
+/// only a "maybe" pays for the full normaliser.
+fn in_form(s: &str, form: UnicodeForm) -> Option<String> {
     match form {
-        UnicodeForm::Nfc => s.nfc().collect(),
-        UnicodeForm::Nfd => s.nfd().collect(),
+        UnicodeForm::Nfc if is_nfc_quick(s.chars()) == IsNormalized::Yes => None,
+        UnicodeForm::Nfd if is_nfd_quick(s.chars()) == IsNormalized::Yes => None,
+        UnicodeForm::Nfc => Some(s.nfc().collect()),
+        UnicodeForm::Nfd => Some(s.nfd().collect()),
     }
 }
 
@@ -711,7 +751,9 @@ fn apply_unicode_form(record: &mut Record, form: UnicodeForm, report: &mut Norma
     for field in &mut record.fields {
         match field {
             Field::Control(ControlField { tag, value }) => {
-                let new = in_form(value, form);
+                let Some(new) = in_form(value, form) else {
+                    continue;
+                };
                 if new != *value {
                     report.change(Step::Unicode, format!("{tag}: {value:?} to {name}"));
                     *value = new;
@@ -719,7 +761,9 @@ fn apply_unicode_form(record: &mut Record, form: UnicodeForm, report: &mut Norma
             }
             Field::Data(df) => {
                 for sf in &mut df.subfields {
-                    let new = in_form(&sf.value, form);
+                    let Some(new) = in_form(&sf.value, form) else {
+                        continue;
+                    };
                     if new != sf.value {
                         report.change(
                             Step::Unicode,
@@ -885,7 +929,13 @@ fn repair_lookalikes(record: &mut Record, report: &mut NormalizeReport) {
             if !is_text_subfield(&df.tag, sf.code) {
                 continue;
             }
-            let context = Letters::of(&sf.value).distinct_script();
+            let letters = Letters::of(&sf.value);
+            // A word can only mix scripts if the subfield has letters of
+            // both: otherwise every word is left as it is.
+            if letters.latin == 0 || letters.cyrillic == 0 {
+                continue;
+            }
+            let context = letters.distinct_script();
             let mut ambiguous = Vec::new();
             let new = map_words(&sf.value, |word| {
                 let letters = Letters::of(word);
@@ -933,15 +983,15 @@ fn repair_lookalikes(record: &mut Record, report: &mut NormalizeReport) {
 }
 
 /// Every schwa in the script of its word (see the module documentation).
-fn repair_schwas(s: &str) -> String {
+fn repair_schwas(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_schwa) {
-        return s.to_string();
+        return Cow::Borrowed(s);
     }
     let context = {
         let l = Letters::of(s);
         l.distinct_script().or(l.majority_script())
     };
-    map_words(s, |word| {
+    Cow::Owned(map_words(s, |word| {
         if !word.chars().any(is_schwa) {
             return None;
         }
@@ -958,7 +1008,7 @@ fn repair_schwas(s: &str) -> String {
                 })
                 .collect(),
         )
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------
@@ -984,6 +1034,13 @@ fn unify_uzbek_apostrophes(record: &mut Record, report: &mut NormalizeReport) {
     let record_lang = record_language(record);
     for field in &mut record.fields {
         let Field::Data(df) = field else { continue };
+        // Most fields have no mark at all: look before joining the text.
+        let has_mark = |sf: &Subfield| {
+            is_text_subfield(&df.tag, sf.code) && sf.value.chars().any(is_uzbek_mark)
+        };
+        if !df.subfields.iter().any(has_mark) {
+            continue;
+        }
         let text: Vec<&str> = df
             .subfields
             .iter()
@@ -991,9 +1048,6 @@ fn unify_uzbek_apostrophes(record: &mut Record, report: &mut NormalizeReport) {
             .map(|sf| sf.value.as_str())
             .collect();
         let text = text.join(" ");
-        if !text.chars().any(is_uzbek_mark) {
-            continue;
-        }
         let uzbek = match guess_lang(&text) {
             Some(Lang::Uzbek) => true,
             Some(_) => false,
@@ -1003,7 +1057,8 @@ fn unify_uzbek_apostrophes(record: &mut Record, report: &mut NormalizeReport) {
             continue;
         }
         for sf in &mut df.subfields {
-            if !is_text_subfield(&df.tag, sf.code) {
+            // The rule only ever rewrites marks.
+            if !is_text_subfield(&df.tag, sf.code) || !sf.value.chars().any(is_uzbek_mark) {
                 continue;
             }
             let new = uzbek_apostrophes(&sf.value);

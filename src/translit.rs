@@ -78,7 +78,7 @@
 //! the name forms of another language (Nizami Gəncəvi, Nizomiy Ganjaviy).
 
 use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// A language as far as script folding cares: the Cyrillic alphabets that
 /// need their own scheme, plus the Latin-script languages partners use.
@@ -192,7 +192,7 @@ pub fn guess_lang(text: &str) -> Option<Lang> {
     let mut e = Evidence::default();
     // The two previous characters, for the Uzbek oʻ/gʻ test.
     let (mut p2, mut p1) = (' ', ' ');
-    for c in text.nfc() {
+    let mut feed = |c: char| {
         if is_apostrophe(p1)
             && matches!(p2, 'o' | 'g' | 'O' | 'G')
             && c.is_alphabetic()
@@ -210,6 +210,14 @@ pub fn guess_lang(text: &str) -> Option<Lang> {
         for l in c.to_lowercase() {
             e.note(l);
         }
+    };
+    // Text that is already NFC (the quick check says so for almost all of
+    // it) is read as it is: the composing iterator costs more than the
+    // rest of the guess.
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        text.chars().for_each(&mut feed);
+    } else {
+        text.nfc().for_each(&mut feed);
     }
     e.decide()
 }
@@ -358,7 +366,8 @@ pub fn skeleton(text: &str, lang: Option<Lang>) -> String {
     };
     // ASCII is its own NFKC form; skipping the normaliser for it roughly
     // halves the cost for English and apostrophe-typed Uzbek titles.
-    if text.is_ascii() {
+    // Likewise for text the quick check finds in NFKC already.
+    if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
         text.chars().for_each(&mut feed);
     } else {
         text.nfkc().for_each(&mut feed);
