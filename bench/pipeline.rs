@@ -144,21 +144,19 @@ async fn main() -> anyhow::Result<()> {
     // merge or publish), so that a profiler sees the harvest alone.
     if std::env::var_os("BENCH_HARVEST_ONLY").is_some() {
         let t = Instant::now();
-        let report = unicat::harvest::harvest_partner(
-            &jobs.config.harvest,
-            &jobs.config.catalogue_code,
-            &partner,
-            jobs.open_store()?,
-            rx,
-            &unicat::harvest::NoObserver,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut pages = 0;
+        for partner in &jobs.config.partners {
+            let report = jobs
+                .harvest_records(partner, rx.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            pages += report.pages;
+        }
         let secs = t.elapsed().as_secs_f64();
         drop(child.stdin.take());
         let _ = child.wait();
         println!("records            {n}");
-        println!("pages              {}", report.pages);
+        println!("pages              {pages}");
         println!(
             "harvest            {:.0} records/s ({secs:.1}s)",
             n as f64 / secs
