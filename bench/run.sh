@@ -292,12 +292,15 @@ curl_walk() {
       curl -sfG "$url" --data-urlencode verb=ListRecords --data-urlencode "resumptionToken=$tok" -o "$out.page"
     fi
     p=$((p + 1))
-    n=$((n + $(grep -o '<header' "$out.page" | wc -l)))
     cat "$out.page" >>"$out"
-    tok=$(sed -n 's/.*<resumptionToken[^>]*>\([^<]*\)<\/resumptionToken>.*/\1/p' "$out.page" | sed 's/&amp;/\&/g')
+    # The token is at the end of the page: only the tail is searched, and
+    # records are counted once at the end, so that the loop's own work
+    # (not the server) does not set the figure.
+    tok=$(tail -c 2048 "$out.page" | sed -n 's/.*<resumptionToken[^>]*>\([^<]*\)<\/resumptionToken>.*/\1/p' | sed 's/&amp;/\&/g')
     [ -n "$tok" ] || break
   done
   rm -f "$out.page"
+  n=$(grep -o '<header' "$out" | wc -l)
   echo "records=$n pages=$p"
 }
 export -f curl_walk
