@@ -426,8 +426,84 @@ pub async fn harvest_partner(
 #[derive(Default)]
 struct Progress {
     counts: PageCounts,
+    /// Pages committed (the state machine also counts the page that may
+    /// still be on its way to the store).
+    pages: u32,
     empty_pages: u32,
     list_size: Option<u64>,
+}
+
+/// A page being committed on a blocking thread while the run fetches and
+/// prepares the next one.
+struct Committing {
+    task: tokio::task::JoinHandle<(Store, Result<PageCounts>)>,
+    page_no: u32,
+    page_records: usize,
+    /// The resumption token that came with the page, for the runaway check.
+    token: Option<String>,
+}
+
+impl Committing {
+    /// Wait for the commit, give the store back, and count the page.
+    async fn settle(
+        self,
+        store: &mut Option<Store>,
+        progress: &mut Progress,
+        observer: &dyn Observer,
+        partner: &str,
+    ) -> Result<(), HarvestError> {
+        let fail = |e: anyhow::Error| HarvestError::Failed(e);
+        let (st, res) = self
+            .task
+            .await
+            .map_err(|e| fail(anyhow!("page worker panicked: {e}")))?;
+        *store = Some(st);
+        let page_no = self.page_no;
+        let c = res.map_err(|e| fail(e.context(format!("committing page {page_no}"))))?;
+        debug!(
+            page = page_no,
+            new = c.new,
+            updated = c.updated,
+            deleted = c.deleted,
+            "page committed"
+        );
+        progress.counts.add(c);
+        progress.pages += 1;
+        observer.page(partner, page_no, progress.counts.seen(), progress.list_size);
+        check_runaway(progress, self.page_records, self.token.as_deref())
+    }
+}
+
+/// Parse, normalise and key the records of a page, and quarantine those
+/// the protocol layer could not use (no identifier, invalid UTF-8): never
+/// dropped.
+fn prepare_page(
+    page: &ListPage,
+    partner: &PartnerContext<'_>,
+    rules: &Rules,
+    options: &NormalizeOptions,
+) -> Vec<PageItem> {
+    let mut items: Vec<PageItem> = page
+        .records
+        .iter()
+        .map(|r| prepare_record(r, partner, rules, options))
+        .collect();
+    items.extend(page.rejected.iter().map(|r| {
+        PageItem::Quarantine {
+            oai_id: r
+                .identifier
+                .clone()
+                .unwrap_or_else(|| "(no identifier)".into()),
+            reason: r.reason.clone(),
+            raw: Some(String::from_utf8_lossy(&r.raw).into_owned()),
+        }
+    }));
+    for item in &items {
+        if let PageItem::Quarantine { oai_id, reason, .. } = item {
+            warn!(oai_id, reason, "record quarantined");
+        }
+    }
+    items
 }
 
 async fn harvest_inner(
@@ -523,10 +599,16 @@ async fn harvest_inner(
 
     let mut store = Some(store);
     let mut day_retry_done = false;
+    // Two pages are in hand at most: while one is committed on a blocking
+    // thread, the next is fetched and prepared, so that the HTTP round
+    // trip, parsing and normalising overlap with SQLite. Pages are still
+    // committed one at a time and in order, each with its own checkpoint.
+    let mut committing: Option<Committing> = None;
     let result: Result<(), HarvestError> = async {
         while let Some(url) = machine.url() {
             if *shutdown.borrow() {
-                return Err(HarvestError::Interrupted { pages: machine.pages() });
+                // The page being committed finishes below.
+                return Err(HarvestError::Interrupted { pages: 0 });
             }
             let mut repairs = unicat_oai::Repairs::default();
             let step = fetcher
@@ -552,9 +634,6 @@ async fn harvest_inner(
                     };
                     machine = ListHarvest::new(base.clone(), machine.verb(), req);
                     continue;
-                }
-                Err(HarvestError::Interrupted { .. }) => {
-                    return Err(HarvestError::Interrupted { pages: machine.pages() })
                 }
                 Err(e) => return Err(e),
             };
@@ -584,44 +663,49 @@ async fn harvest_inner(
                 progress.list_size.get_or_insert(size);
             }
             let page_records = page.records.len() + page.rejected.len();
+            let token = machine.resumption_token().map(str::to_string);
             let ctx_code = partner.code().to_string();
             let rules = partner.compiled_rules();
             let options = partner.normalize_options(catalogue_code);
-            let pname = name.clone();
-            let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
-            let page_no = machine.pages();
-            // Parsing, normalising and the SQLite transaction are blocking
-            // work; keep them off the async threads.
-            let (st, res) = tokio::task::spawn_blocking(move || {
+            // Parsing and normalising are blocking work: off the async
+            // threads, and alongside the commit of the previous page.
+            let items = tokio::task::spawn_blocking(move || {
                 let ctx = PartnerContext { code: &ctx_code };
-                let mut items: Vec<PageItem> = page.records.iter().map(|r| prepare_record(r, &ctx, &rules, &options)).collect();
-                // Records the protocol layer could not use (no identifier,
-                // invalid UTF-8) are quarantined too, never dropped.
-                items.extend(page.rejected.iter().map(|r| PageItem::Quarantine {
-                    oai_id: r.identifier.clone().unwrap_or_else(|| "(no identifier)".into()),
-                    reason: r.reason.clone(),
-                    raw: Some(String::from_utf8_lossy(&r.raw).into_owned()),
-                }));
-                for item in &items {
-                    if let PageItem::Quarantine { oai_id, reason, .. } = item {
-                        warn!(oai_id, reason, "record quarantined");
-                    }
-                }
-                let res = st.commit_page(run_id, &pname, &items, Some(&checkpoint), repairs.total());
-                (st, res)
+                prepare_page(&page, &ctx, &rules, &options)
             })
             .await
             .map_err(|e| fail(anyhow!("page worker panicked: {e}")))?;
-            store = Some(st);
-            let c = res.map_err(|e| fail(e.context(format!("committing page {page_no}"))))?;
-            debug!(page = page_no, new = c.new, updated = c.updated, deleted = c.deleted, "page committed");
-            progress.counts.add(c);
-            observer.page(&name, page_no, progress.counts.seen(), progress.list_size);
-            check_runaway(&mut progress, page_records, machine.resumption_token())?;
+            if let Some(previous) = committing.take() {
+                previous.settle(&mut store, &mut progress, observer, &name).await?;
+            }
+            let pname = name.clone();
+            let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
+            let task = tokio::task::spawn_blocking(move || {
+                let res = st.commit_page(run_id, &pname, &items, Some(&checkpoint), repairs.total());
+                (st, res)
+            });
+            committing = Some(Committing {
+                task,
+                page_no: machine.pages(),
+                page_records,
+                token,
+            });
         }
         Ok(())
     }
     .await;
+    // However the loop ended, the page still being committed is finished
+    // (and counted) first; an error of the loop wins over one of the commit.
+    let settled = match committing.take() {
+        Some(c) => c.settle(&mut store, &mut progress, observer, &name).await,
+        None => Ok(()),
+    };
+    let result = match result.and(settled) {
+        Err(HarvestError::Interrupted { .. }) => Err(HarvestError::Interrupted {
+            pages: progress.pages,
+        }),
+        other => other,
+    };
     let mut store = store.ok_or_else(|| fail(anyhow!("store lost")))?;
     let duration = started.elapsed();
     let counts = progress.counts;
@@ -669,7 +753,7 @@ async fn harvest_inner(
                 run_id,
                 &name,
                 &e,
-                machine.pages(),
+                progress.pages,
                 counts,
                 duration,
             );

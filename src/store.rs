@@ -485,6 +485,15 @@ impl Store {
         };
         // One timestamp for the page: the records are committed together.
         let now = now_rfc3339();
+        // Whether the partner has quarantined records not yet resolved.
+        // Usually it has none, and then no record needs the per-record
+        // UPDATE below; a quarantine row written by this page sets it (the
+        // IMMEDIATE transaction keeps other writers out meanwhile).
+        let mut open_quarantine: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM quarantine WHERE partner = ?1 AND resolved_at IS NULL)",
+            )?
+            .query_row([partner], |r| r.get(0))?;
         for item in items {
             match item {
                 PageItem::Upsert {
@@ -500,10 +509,12 @@ impl Store {
                     counts.repaired += repairs;
                     // A new version that reads: the quarantined ones are
                     // superseded (kept, marked resolved, for the record).
-                    tx.prepare_cached(
-                        "UPDATE quarantine SET resolved_at = ?3 WHERE partner = ?1 AND oai_id = ?2 AND resolved_at IS NULL",
-                    )?
-                    .execute(params![partner, oai_id, now])?;
+                    if open_quarantine {
+                        tx.prepare_cached(
+                            "UPDATE quarantine SET resolved_at = ?3 WHERE partner = ?1 AND oai_id = ?2 AND resolved_at IS NULL",
+                        )?
+                        .execute(params![partner, oai_id, now])?;
+                    }
                     let existing: Option<(i64, bool, Option<String>)> = tx
                         .prepare_cached(
                             "SELECT id, deleted, content_hash FROM source_records WHERE partner = ?1 AND oai_id = ?2",
@@ -577,6 +588,7 @@ impl Store {
                     raw,
                 } => {
                     counts.quarantined += 1;
+                    open_quarantine = true;
                     tx.prepare_cached(
                         "INSERT INTO quarantine (partner, oai_id, run_id, reason, raw, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?
