@@ -421,8 +421,16 @@ pub fn cluster_id_variant(partner: &str, oai_id: &str, n: u32) -> String {
 
 /// A short content hash used to tell whether a record really changed.
 pub fn content_hash(text: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(text.as_bytes());
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    // Called for every harvested and every merged record: no formatting
+    // machinery per byte.
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -555,6 +563,12 @@ mod tests {
         );
         assert_eq!(normalize_issn("0378-5955").as_deref(), Some("0378-5955"));
         assert_eq!(normalize_issn("0378-5954"), None);
+    }
+
+    // The hash is the first 16 bytes of SHA-256 in lower-case hex.
+    #[test]
+    fn content_hash_is_sha256_prefix_hex() {
+        assert_eq!(content_hash("abc"), "ba7816bf8f01cfea414140de5dae2223");
     }
 
     // Ids must not change between runs or machines.
