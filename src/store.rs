@@ -1130,7 +1130,9 @@ impl Store {
         mut f: impl FnMut(UnionRow) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(
-            "SELECT cluster_id, seq, record FROM union_records
+            // INDEXED BY: without statistics SQLite prefers walking the
+            // primary key in id order (no sort), which reads every row.
+            "SELECT cluster_id, seq, record FROM union_records INDEXED BY union_seq
              WHERE seq > ?1 AND deleted = 0 ORDER BY cluster_id",
         )?;
         let mut rows = stmt.query([seq])?;
@@ -1158,7 +1160,8 @@ impl Store {
     /// Union ids deleted after `seq`, in id order.
     pub fn deleted_unions_since(&self, seq: i64) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
-            "SELECT cluster_id FROM union_records WHERE deleted = 1 AND seq > ?1 ORDER BY cluster_id",
+            "SELECT cluster_id FROM union_records INDEXED BY union_seq
+             WHERE deleted = 1 AND seq > ?1 ORDER BY cluster_id",
         )?;
         let rows = stmt.query_map([seq], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
