@@ -49,8 +49,14 @@ pub fn match_keys(record: &Record) -> Vec<String> {
         }
     }
     keys.extend(identifier_keys(record));
-    keys.extend(title_author_year_keys(record));
-    keys.extend(title_proper_keys(record));
+    // Year, language and author are worked out once for both kinds of
+    // title key (each is a skeleton, and the harvest keys every record).
+    if let Some(year) = publication_year(record) {
+        let lang = record_language(record);
+        let author = first_author_surname(record, lang);
+        keys.extend(tay_keys(record, &year, lang, author.as_deref()));
+        keys.extend(tp_keys(record, &year, lang, author.as_deref()));
+    }
     keys.sort();
     keys.dedup();
     keys
@@ -255,7 +261,12 @@ pub fn title_author_year_keys(record: &Record) -> Vec<String> {
         return Vec::new();
     };
     let lang = record_language(record);
-    let Some(author) = first_author_surname(record, lang) else {
+    let author = first_author_surname(record, lang);
+    tay_keys(record, &year, lang, author.as_deref())
+}
+
+fn tay_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>) -> Vec<String> {
+    let Some(author) = author else {
         return Vec::new();
     };
     let titles = record.data_fields("245").take(1).chain(
@@ -284,6 +295,10 @@ pub fn title_proper_keys(record: &Record) -> Vec<String> {
     };
     let lang = record_language(record);
     let author = first_author_surname(record, lang);
+    tp_keys(record, &year, lang, author.as_deref())
+}
+
+fn tp_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>) -> Vec<String> {
     let mut keys = Vec::new();
     let titles = record.data_fields("245").take(1).chain(
         record
@@ -314,7 +329,7 @@ pub fn title_proper_keys(record: &Record) -> Vec<String> {
         if t.is_empty() {
             continue;
         }
-        if let Some(a) = &author {
+        if let Some(a) = author {
             keys.push(format!("tpa:{t}|{a}|{year}"));
         }
         keys.push(format!("tpy:{t}|{year}"));
