@@ -110,24 +110,16 @@ pub fn identifier_keys(record: &Record) -> Vec<String> {
             }
         }
     }
+    let source = |f: &DataField| source_code(f.subfield('2').unwrap_or(""));
     for f in record.data_fields("015") {
-        let source = source_code(f.subfield('2').unwrap_or(""));
-        for a in f.subfields_of('a') {
-            if let Some(n) = standard_number(a) {
-                keys.push(format!("nbn:{source}:{n}"));
-            }
-        }
+        push_numbers(&mut keys, "nbn", &source(f), f);
     }
     for f in record.data_fields("016") {
         let agency = match f.ind1 {
-            '7' => source_code(f.subfield('2').unwrap_or("")),
+            '7' => source(f),
             _ => "lac".to_string(),
         };
-        for a in f.subfields_of('a') {
-            if let Some(n) = standard_number(a) {
-                keys.push(format!("nac:{agency}:{n}"));
-            }
-        }
+        push_numbers(&mut keys, "nac", &agency, f);
     }
     for f in record.data_fields("024") {
         let kind = match f.ind1 {
@@ -136,18 +128,23 @@ pub fn identifier_keys(record: &Record) -> Vec<String> {
             '2' => "ismn".to_string(),
             '3' => "ean".to_string(),
             '4' => "sici".to_string(),
-            '7' => source_code(f.subfield('2').unwrap_or("")),
+            '7' => source(f),
             _ => "other".to_string(),
         };
-        for a in f.subfields_of('a') {
-            if let Some(n) = standard_number(a) {
-                keys.push(format!("std:{kind}:{n}"));
-            }
-        }
+        push_numbers(&mut keys, "std", &kind, f);
     }
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// `PREFIX:SOURCE:NUMBER` keys for the standard numbers in a field's $a.
+fn push_numbers(keys: &mut Vec<String>, prefix: &str, source: &str, f: &DataField) {
+    for a in f.subfields_of('a') {
+        if let Some(n) = standard_number(a) {
+            keys.push(format!("{prefix}:{source}:{n}"));
+        }
+    }
 }
 
 /// A standard number's letters and digits, upper-cased; `None` for a value

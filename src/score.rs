@@ -621,7 +621,7 @@ pub fn features(record: &Record) -> Features {
         set_isbns,
         related_isbns,
         cancelled_isbns: cancelled_isbns(record),
-        other_ids: other_ids(record),
+        other_ids: crate::dedup::identifier_keys(record),
     }
 }
 
@@ -998,10 +998,6 @@ fn cancelled_isbns(record: &Record) -> Vec<String> {
     out.sort();
     out.dedup();
     out
-}
-
-fn other_ids(record: &Record) -> Vec<String> {
-    crate::dedup::identifier_keys(record)
 }
 
 // ---------------------------------------------------------------------------

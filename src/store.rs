@@ -1106,19 +1106,12 @@ impl Store {
 
     /// Call `f` for every live union record in id order, streaming from the
     /// database so the catalogue is never held in memory.
-    pub fn for_each_live_union(&self, mut f: impl FnMut(UnionRow) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare(
+    pub fn for_each_live_union(&self, f: impl FnMut(UnionRow) -> Result<()>) -> Result<()> {
+        self.stream_unions(
             "SELECT cluster_id, seq, record FROM union_records WHERE deleted = 0 ORDER BY cluster_id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            f(UnionRow {
-                cluster_id: r.get(0)?,
-                seq: r.get(1)?,
-                record: r.get(2)?,
-            })?;
-        }
-        Ok(())
+            [],
+            f,
+        )
     }
 
     /// Live union records changed after `seq`, in union id order: the
@@ -1127,15 +1120,27 @@ impl Store {
     pub fn for_each_live_union_since(
         &self,
         seq: i64,
-        mut f: impl FnMut(UnionRow) -> Result<()>,
+        f: impl FnMut(UnionRow) -> Result<()>,
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare(
+        self.stream_unions(
             // INDEXED BY: without statistics SQLite prefers walking the
             // primary key in id order (no sort), which reads every row.
             "SELECT cluster_id, seq, record FROM union_records INDEXED BY union_seq
              WHERE seq > ?1 AND deleted = 0 ORDER BY cluster_id",
-        )?;
-        let mut rows = stmt.query([seq])?;
+            [seq],
+            f,
+        )
+    }
+
+    /// Stream the rows of a `cluster_id, seq, record` query into `f`.
+    fn stream_unions(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut f: impl FnMut(UnionRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let mut rows = stmt.query(params)?;
         while let Some(r) = rows.next()? {
             f(UnionRow {
                 cluster_id: r.get(0)?,
