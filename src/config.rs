@@ -41,6 +41,10 @@ pub struct Config {
     /// Daemon behaviour: shutdown grace, catch-up.
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// Where the store lives: the embedded SQLite file in `state-dir`
+    /// (default) or a shared PostgreSQL database.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// The optional Prometheus metrics endpoint.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
@@ -152,6 +156,161 @@ impl Default for DaemonConfig {
             catch_up: true,
         }
     }
+}
+
+/// `[store]`: which database holds the catalogue.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite` (default: `unicat.db` in `state-dir`) or `postgres`.
+    #[serde(default = "default_backend")]
+    pub backend: Spanned<StoreBackend>,
+    /// PostgreSQL connection URL without the password, e.g.
+    /// `postgres://unicat@db.example.org:5432/unicat`.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// File holding the PostgreSQL password (trailing newline ignored).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the PostgreSQL password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Connections this daemon keeps open to PostgreSQL (1–100, default 8).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// Seconds a daemon's claim on a partner's harvest or on the
+    /// dedup-and-publish work lasts unless renewed (5–3600, default 60):
+    /// after a crash, another daemon takes the work over within this time.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: default_backend(),
+            url: None,
+            password_file: None,
+            password_env: None,
+            pool_size: default_pool_size(),
+            lease_secs: default_lease_secs(),
+        }
+    }
+}
+
+fn default_backend() -> Spanned<StoreBackend> {
+    Spanned::new(0..0, StoreBackend::Sqlite)
+}
+fn default_pool_size() -> u32 {
+    8
+}
+fn default_lease_secs() -> u64 {
+    60
+}
+
+/// The store backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreBackend {
+    /// The embedded SQLite database in `state-dir`.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by one or more daemons.
+    Postgres,
+}
+
+/// Where the store is, with its secret resolved: what opening it needs.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The SQLite database in this state directory.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres {
+        /// Connection URL (no password in it).
+        url: String,
+        /// The password from its file or variable, if one is configured.
+        password: Option<String>,
+        /// Pool size.
+        pool_size: u32,
+    },
+}
+
+impl fmt::Debug for StoreLocation {
+    // By hand, so that the password never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreLocation::Sqlite(dir) => write!(f, "sqlite:{}", dir.display()),
+            StoreLocation::Postgres { url, .. } => write!(f, "postgres:{url}"),
+        }
+    }
+}
+
+impl StoreLocation {
+    /// Parse a command-line store address: `sqlite:STATE_DIR` or
+    /// `postgres://…` / `postgresql://…` (password from `password_env`).
+    pub fn parse(text: &str, password_env: Option<&str>) -> Result<StoreLocation, String> {
+        if let Some(dir) = text.strip_prefix("sqlite:") {
+            if dir.is_empty() {
+                return Err(
+                    "sqlite: needs the state directory, e.g. sqlite:/var/lib/unicat".into(),
+                );
+            }
+            return Ok(StoreLocation::Sqlite(PathBuf::from(dir)));
+        }
+        let url = text
+            .strip_prefix("postgres:")
+            .filter(|u| u.starts_with("//"));
+        let url = match url {
+            Some(rest) => format!("postgres:{rest}"),
+            None if text.starts_with("postgresql://") => text.to_string(),
+            None => {
+                return Err(format!(
+                    "`{text}` is neither sqlite:STATE_DIR nor postgres://USER@HOST:PORT/DATABASE"
+                ))
+            }
+        };
+        check_postgres_url(&url)?;
+        let password = match password_env {
+            Some(v) => Some(read_secret(None, Some(v))?),
+            None => None,
+        };
+        Ok(StoreLocation::Postgres {
+            url,
+            password,
+            pool_size: default_pool_size(),
+        })
+    }
+}
+
+/// A PostgreSQL URL unicat accepts: the right scheme and no password in it
+/// (passwords belong in a file or variable, never in the configuration).
+fn check_postgres_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return Err(format!(
+            "`{url}` is not a PostgreSQL URL such as postgres://unicat@db.example.org:5432/unicat"
+        ));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        if userinfo.contains(':') {
+            return Err(
+                "the URL contains a password: put it in password-file or password-env instead"
+                    .into(),
+            );
+        }
+    }
+    if rest.contains("password=") {
+        return Err(
+            "the URL contains a password: put it in password-file or password-env instead".into(),
+        );
+    }
+    if authority.rsplit('@').next().unwrap_or("").is_empty() {
+        return Err(format!("`{url}` names no host"));
+    }
+    Ok(())
 }
 
 /// `[metrics]`: a Prometheus text endpoint.
@@ -801,6 +960,7 @@ impl Config {
                 );
             }
         }
+        self.check_store(&mut err);
         if !(1..=3600).contains(&self.daemon.shutdown_grace_secs) {
             err(
                 0..0,
@@ -852,6 +1012,76 @@ impl Config {
         } else {
             Err(errors)
         }
+    }
+
+    fn check_store(&self, err: &mut impl FnMut(Range<usize>, &str, String)) {
+        let st = &self.store;
+        match (st.backend.get_ref(), &st.url) {
+            (StoreBackend::Postgres, None) => err(
+                st.backend.span(),
+                "store.backend",
+                "backend \"postgres\" needs store.url, e.g. postgres://unicat@db.example.org:5432/unicat"
+                    .into(),
+            ),
+            (StoreBackend::Postgres, Some(url)) => {
+                if let Err(e) = check_postgres_url(url.get_ref()) {
+                    err(url.span(), "store.url", e);
+                }
+                if st.password_file.is_some() && st.password_env.is_some() {
+                    err(
+                        url.span(),
+                        "store.password-file",
+                        "give password-file or password-env, not both".into(),
+                    );
+                }
+            }
+            (StoreBackend::Sqlite, Some(url)) => err(
+                url.span(),
+                "store.url",
+                "url applies to backend = \"postgres\" only; the SQLite store is in state-dir".into(),
+            ),
+            (StoreBackend::Sqlite, None) => {}
+        }
+        if !(1..=100).contains(&st.pool_size) {
+            err(0..0, "store.pool-size", "must be between 1 and 100".into());
+        }
+        if !(5..=3600).contains(&st.lease_secs) {
+            err(
+                0..0,
+                "store.lease-secs",
+                "must be between 5 and 3600 seconds".into(),
+            );
+        }
+    }
+
+    /// Where the store is, with the PostgreSQL password read from its file
+    /// or variable.
+    pub fn store_location(&self) -> anyhow::Result<StoreLocation> {
+        let st = &self.store;
+        match (st.backend.get_ref(), &st.url) {
+            (StoreBackend::Sqlite, _) => Ok(StoreLocation::Sqlite(self.state_dir.clone())),
+            (StoreBackend::Postgres, None) => anyhow::bail!("store.url is not set"),
+            (StoreBackend::Postgres, Some(url)) => {
+                let password = if st.password_file.is_some() || st.password_env.is_some() {
+                    Some(
+                        read_secret(st.password_file.as_deref(), st.password_env.as_deref())
+                            .map_err(|e| anyhow::anyhow!("store password: {e}"))?,
+                    )
+                } else {
+                    None
+                };
+                Ok(StoreLocation::Postgres {
+                    url: url.get_ref().clone(),
+                    password,
+                    pool_size: st.pool_size,
+                })
+            }
+        }
+    }
+
+    /// The lease time of shared-store claims.
+    pub fn lease_time(&self) -> Duration {
+        Duration::from_secs(self.store.lease_secs)
     }
 
     /// The partner with this name.
@@ -977,6 +1207,83 @@ schedule = "0 2 * * *"
             .collect();
         assert!(keys.contains(&("partner.base-url".into(), 9)), "{keys:?}");
         assert!(keys.contains(&("partner.schedule".into(), 10)), "{keys:?}");
+    }
+
+    fn store_errors(extra: &str) -> Vec<(String, usize, String)> {
+        let text = format!("{GOOD}{extra}");
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        match c.check(Path::new("u.toml"), &text) {
+            Ok(()) => Vec::new(),
+            Err(errs) => errs
+                .into_iter()
+                .map(|e| (e.key.unwrap(), e.line.unwrap(), e.message))
+                .collect(),
+        }
+    }
+
+    // The store defaults to SQLite in state-dir; a PostgreSQL store needs a
+    // URL, refuses one with a password in it, and every mistake is located.
+    #[test]
+    fn store_section_is_checked_with_keys_and_lines() {
+        let c = Config::parse(Path::new("u.toml"), GOOD).unwrap();
+        assert_eq!(
+            c.store_location().unwrap(),
+            StoreLocation::Sqlite(PathBuf::from("/tmp/x"))
+        );
+        let e = store_errors("[store]\nbackend = \"postgres\"\n");
+        assert_eq!((e[0].0.as_str(), e[0].1), ("store.backend", 12), "{e:?}");
+        let e = store_errors(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u:secret@db/unicat\"\n",
+        );
+        assert_eq!((e[0].0.as_str(), e[0].1), ("store.url", 13), "{e:?}");
+        assert!(e[0].2.contains("password-file"), "{e:?}");
+        assert!(
+            !e[0].2.contains("secret"),
+            "the message repeats the password: {e:?}"
+        );
+        let e = store_errors("[store]\nurl = \"postgres://u@db/unicat\"\n");
+        assert_eq!((e[0].0.as_str(), e[0].1), ("store.url", 12), "{e:?}");
+        let e = store_errors(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@db/unicat\"\nlease-secs = 1\n",
+        );
+        assert_eq!((e[0].0.as_str(), e[0].1), ("store.lease-secs", 14), "{e:?}");
+        assert!(store_errors(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@db:5433/unicat\"\n"
+        )
+        .is_empty());
+    }
+
+    // The password comes from its variable and never shows in Debug output.
+    #[test]
+    fn store_password_is_read_and_never_printed() {
+        let var = "UNICAT_TEST_STORE_PASSWORD_CONFIG";
+        std::env::set_var(var, "s3cr3t");
+        let text = format!(
+            "{GOOD}[store]\nbackend = \"postgres\"\nurl = \"postgres://u@db/unicat\"\npassword-env = \"{var}\"\n"
+        );
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        let loc = c.store_location().unwrap();
+        let StoreLocation::Postgres { password, .. } = &loc else {
+            panic!("not postgres: {loc:?}")
+        };
+        assert_eq!(password.as_deref(), Some("s3cr3t"));
+        assert!(!format!("{loc:?}").contains("s3cr3t"));
+    }
+
+    // The addresses `migrate-store` takes on its command line.
+    #[test]
+    fn store_addresses_parse() {
+        assert_eq!(
+            StoreLocation::parse("sqlite:/var/lib/unicat", None).unwrap(),
+            StoreLocation::Sqlite(PathBuf::from("/var/lib/unicat"))
+        );
+        let pg = StoreLocation::parse("postgres://unicat@db:5432/unicat", None).unwrap();
+        assert!(
+            matches!(pg, StoreLocation::Postgres { ref url, .. } if url == "postgres://unicat@db:5432/unicat")
+        );
+        assert!(StoreLocation::parse("postgres://u:pw@db/x", None).is_err());
+        assert!(StoreLocation::parse("mysql://db/x", None).is_err());
+        assert!(StoreLocation::parse("sqlite:", None).is_err());
     }
 
     // Per-partner normalisation switches and rules are read from the file;

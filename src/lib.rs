@@ -16,6 +16,7 @@ pub mod demo;
 pub mod harvest;
 pub mod import;
 pub mod jobs;
+pub mod lease;
 pub mod merge;
 pub mod metrics;
 pub mod normalize;

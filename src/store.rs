@@ -17,6 +17,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+mod facade;
+pub use facade::{DedupTx, Store};
+
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "unicat.db";
 
@@ -180,7 +183,7 @@ CREATE INDEX union_updated ON union_records(updated_at, cluster_id);
 
 /// A handle on the database. One per thread of work; SQLite serialises
 /// writers and the busy timeout makes a second writer wait instead of fail.
-pub struct Store {
+pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
 }
@@ -346,9 +349,9 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-impl Store {
+impl SqliteStore {
     /// Open (creating and migrating if needed) the database in `state_dir`.
-    pub fn open(state_dir: &Path) -> Result<Store> {
+    pub fn open(state_dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("creating state directory {}", state_dir.display()))?;
         let path = state_dir.join(DB_FILE);
@@ -362,7 +365,7 @@ impl Store {
         set_wal(&conn).with_context(|| format!("switching {} to WAL mode", path.display()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn, path };
+        let mut store = SqliteStore { conn, path };
         store.migrate()?;
         Ok(store)
     }
@@ -1027,12 +1030,12 @@ impl Store {
 
     /// Start a dedup/merge transaction. Dedup reads and writes through it so
     /// that clusters and union records change together or not at all.
-    pub fn transaction(&mut self) -> Result<DedupTx<'_>> {
+    pub fn transaction(&mut self) -> Result<SqliteTx<'_>> {
         // A pass walks the key index and the union table at random: with
         // SQLite's default 2 MiB page cache most of its time went to
         // re-reading pages from the OS. 64 MiB keeps the hot pages.
         self.conn.pragma_update(None, "cache_size", -65_536)?;
-        Ok(DedupTx {
+        Ok(SqliteTx {
             tx: self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?,
@@ -1151,15 +1154,18 @@ impl Store {
         Ok(())
     }
 
-    /// Run `f` inside one read transaction, so that everything it reads is
-    /// one consistent snapshot even while a harvest writes (WAL mode).
-    pub fn read_snapshot<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+    /// Begin one read transaction, so that everything read until
+    /// [`SqliteStore::end_snapshot`] is one consistent snapshot even while
+    /// a harvest writes (WAL mode).
+    pub fn begin_snapshot(&mut self) -> Result<()> {
         self.conn.execute_batch("BEGIN DEFERRED")?;
-        let result = f(self);
-        // Nothing was written, so ending the transaction cannot lose data;
-        // an error here would only hide the closure's own error.
-        let _ = self.conn.execute_batch("COMMIT");
-        result
+        Ok(())
+    }
+
+    /// End the read transaction of [`SqliteStore::begin_snapshot`].
+    pub fn end_snapshot(&mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
     }
 
     /// Union ids deleted after `seq`, in id order.
@@ -1275,7 +1281,7 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRecord> {
 }
 
 /// The dedup and merge stage's view of the store, inside one transaction.
-pub struct DedupTx<'a> {
+pub struct SqliteTx<'a> {
     tx: Transaction<'a>,
     /// The change sequence number, kept here during the pass and written
     /// back at commit: one update of the meta row instead of one per union
@@ -1283,7 +1289,7 @@ pub struct DedupTx<'a> {
     seq: std::cell::Cell<Option<i64>>,
 }
 
-impl DedupTx<'_> {
+impl SqliteTx<'_> {
     /// A text value from the meta table, inside this transaction.
     pub fn meta_text(&self, key: &str) -> Result<Option<String>> {
         Ok(self
@@ -1571,7 +1577,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
         let columns = |table: &str| -> Vec<String> {
             let mut stmt = store
                 .conn

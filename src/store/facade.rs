@@ -1,0 +1,353 @@
+//! The store as the rest of unicat sees it: one `Store` type whatever the
+//! database behind it.
+//!
+//! Two backends hold the same tables with the same meaning: the embedded
+//! SQLite file (the default, one server) and PostgreSQL (a database shared
+//! by several daemons). Each backend implements every operation in its own
+//! SQL; this module only dispatches, so callers never know which one they
+//! talk to. Leases (claims on work shared between daemons) exist only on
+//! the shared backend: with SQLite one daemon owns the file and the
+//! partner lock files are enough.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{
+    Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized, RunInfo,
+    SourceRecord, SqliteStore, SqliteTx, UnionRow,
+};
+use crate::config::StoreLocation;
+
+/// A handle on the store. One per thread of work.
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(SqliteStore),
+}
+
+/// The dedup and merge stage's view of the store, inside one transaction
+/// that no other writer interleaves with.
+pub struct DedupTx<'a> {
+    backend: TxBackend<'a>,
+}
+
+enum TxBackend<'a> {
+    Sqlite(SqliteTx<'a>),
+}
+
+/// Call the same method on whichever backend is behind `self`.
+macro_rules! on {
+    ($self:ident, $b:ident => $e:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($b) => $e,
+        }
+    };
+    (mut $self:ident, $b:ident => $e:expr) => {
+        match &mut $self.backend {
+            Backend::Sqlite($b) => $e,
+        }
+    };
+}
+
+/// Methods that only forward their arguments.
+macro_rules! forward {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        $( $(#[$doc])* pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+            on!(self, s => s.$name($($arg),*))
+        } )*
+    };
+}
+
+macro_rules! forward_mut {
+    ($( $(#[$doc:meta])* fn $name:ident(&mut self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        $( $(#[$doc])* pub fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+            on!(mut self, s => s.$name($($arg),*))
+        } )*
+    };
+}
+
+macro_rules! forward_tx {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        $( $(#[$doc])* pub fn $name(&self $(, $arg: $ty)*) -> $ret {
+            match &self.backend {
+                TxBackend::Sqlite(t) => t.$name($($arg),*),
+            }
+        } )*
+    };
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) the SQLite database in
+    /// `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Sqlite(SqliteStore::open(state_dir)?),
+        })
+    }
+
+    /// Open the store at `location` (migrating it if needed).
+    pub fn connect(location: &StoreLocation) -> Result<Store> {
+        match location {
+            StoreLocation::Sqlite(dir) => Store::open(dir),
+            StoreLocation::Postgres { .. } => {
+                anyhow::bail!("this build has no PostgreSQL store")
+            }
+        }
+    }
+
+    /// Open the store the configuration names.
+    pub fn from_config(config: &crate::config::Config) -> Result<Store> {
+        Store::connect(&config.store_location()?)
+    }
+
+    /// Where the store is, for messages: a file path or host/database.
+    pub fn describe(&self) -> String {
+        on!(self, s => s.path().display().to_string())
+    }
+
+    /// Whether several daemons may share this store (so that work must be
+    /// claimed through leases).
+    pub fn is_shared(&self) -> bool {
+        on!(self, _s => false)
+    }
+
+    /// The SQLite database file, if this is the SQLite store.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        on!(self, s => Some(s.path()))
+    }
+
+    /// Run `f` inside one read transaction, so that everything it reads is
+    /// one consistent snapshot even while a harvest writes.
+    pub fn read_snapshot<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        on!(mut self, s => s.begin_snapshot())?;
+        let result = f(self);
+        // Nothing was written, so ending the transaction cannot lose data;
+        // an error here would only hide the closure's own error.
+        let _ = on!(mut self, s => s.end_snapshot());
+        result
+    }
+
+    /// Start a dedup/merge transaction. Dedup reads and writes through it
+    /// so that clusters and union records change together or not at all,
+    /// and no harvest page commits in the middle of it.
+    pub fn transaction(&mut self) -> Result<DedupTx<'_>> {
+        let backend = match &mut self.backend {
+            Backend::Sqlite(s) => TxBackend::Sqlite(s.transaction()?),
+        };
+        Ok(DedupTx { backend })
+    }
+
+    /// Call `f` for every live union record in id order, streaming from the
+    /// database so the catalogue is never held in memory.
+    pub fn for_each_live_union(&self, f: impl FnMut(UnionRow) -> Result<()>) -> Result<()> {
+        on!(self, s => s.for_each_live_union(f))
+    }
+
+    /// Live union records changed after `seq`, in union id order: the delta
+    /// of a publish, in proportion to the changes, not to the catalogue.
+    pub fn for_each_live_union_since(
+        &self,
+        seq: i64,
+        f: impl FnMut(UnionRow) -> Result<()>,
+    ) -> Result<()> {
+        on!(self, s => s.for_each_live_union_since(seq, f))
+    }
+
+    /// Write one harvested page and the run's checkpoint in one
+    /// transaction: after a crash either the whole page is there or none
+    /// of it is.
+    pub fn commit_page(
+        &mut self,
+        run_id: i64,
+        partner: &str,
+        items: &[PageItem],
+        checkpoint: Option<&Checkpoint>,
+        repaired: u64,
+    ) -> Result<PageCounts> {
+        on!(mut self, s => s.commit_page(run_id, partner, items, checkpoint, repaired))
+    }
+
+    /// Close a run. Only a complete run moves the partner's `from` forward.
+    /// A failed run keeps its checkpoint (the next run resumes there)
+    /// unless `drop_checkpoint`, for failures that resuming would repeat.
+    pub fn finish_run(
+        &mut self,
+        run_id: i64,
+        partner: &str,
+        ok: bool,
+        next_from: Option<&str>,
+        error: Option<&str>,
+        drop_checkpoint: bool,
+    ) -> Result<()> {
+        on!(mut self, s => s.finish_run(run_id, partner, ok, next_from, error, drop_checkpoint))
+    }
+
+    /// Claim the shared work `name` for `holder` for `ttl`, measured on the
+    /// database server's clock. `None`: claimed (or renewed, if `holder`
+    /// already had it); `Some(other)`: `other` holds it.
+    pub fn try_lease(&mut self, name: &str, holder: &str, ttl: Duration) -> Result<Option<String>> {
+        let _ = (name, holder, ttl);
+        on!(mut self, _s => anyhow::bail!("leases need the shared (PostgreSQL) store"))
+    }
+
+    /// Extend `holder`'s claim on `name`; false if it was lost (expired and
+    /// taken by another holder, or released).
+    pub fn renew_lease(&mut self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
+        let _ = (name, holder, ttl);
+        on!(mut self, _s => anyhow::bail!("leases need the shared (PostgreSQL) store"))
+    }
+
+    /// Give up `holder`'s claim on `name` (nothing if it no longer has it).
+    pub fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
+        let _ = (name, holder);
+        on!(mut self, _s => anyhow::bail!("leases need the shared (PostgreSQL) store"))
+    }
+
+    forward! {
+        /// Tune this connection for writing harvest pages.
+        fn tune_for_harvest(&self) -> Result<()>;
+        /// The database's own consistency check: `ok`, or what is wrong.
+        fn integrity_check(&self) -> Result<String>;
+        /// The next incremental `from` for a partner (from its last complete run).
+        fn next_from(&self, partner: &str) -> Result<Option<String>>;
+        /// The checkpoint of an interrupted run, if there is one to resume.
+        fn checkpoint(&self, partner: &str) -> Result<Option<Checkpoint>>;
+        /// The partner's last run.
+        fn last_run(&self, partner: &str) -> Result<Option<RunInfo>>;
+        /// Quarantined records, open ones only unless `all`.
+        fn quarantine_list(&self, partner: Option<&str>, all: bool) -> Result<Vec<QuarantineEntry>>;
+        /// One quarantine entry with its raw text.
+        fn quarantine_entry(&self, id: i64) -> Result<Option<QuarantineEntry>>;
+        /// A partner's live records with their raw text, by id, after `after`.
+        fn raw_batch(&self, partner: &str, after: i64, limit: usize) -> Result<Vec<(i64, String, String)>>;
+        /// Live records of a partner clustered with another partner's.
+        fn count_merged_with_others(&self, partner: &str) -> Result<u64>;
+        /// Clusters holding two or more live records of one partner.
+        fn count_intra_partner_duplicates(&self, partner: &str) -> Result<u64>;
+        /// Invalid characters repaired in a partner's responses, all runs.
+        fn count_repaired(&self, partner: &str) -> Result<u64>;
+        /// A text value from the meta table.
+        fn meta_text(&self, key: &str) -> Result<Option<String>>;
+        /// Start time of the partner's last successful run.
+        fn last_success_started(&self, partner: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>>;
+        /// A partner's totals over all runs.
+        fn partner_totals(&self, partner: &str) -> Result<PartnerTotals>;
+        /// A partner's live records.
+        fn count_live_records(&self, partner: &str) -> Result<u64>;
+        /// A partner's open quarantine entries.
+        fn count_quarantined(&self, partner: &str) -> Result<u64>;
+        /// Live union records, and how many of them merge two or more records.
+        fn union_counts(&self) -> Result<(u64, u64)>;
+        /// A source record by partner and its 001 or OAI identifier.
+        fn find_source(&self, partner: &str, id: &str) -> Result<Option<SourceRecord>>;
+        /// The cluster a source record belongs to.
+        fn cluster_of(&self, record_id: i64) -> Result<Option<String>>;
+        /// The live members of a cluster, by partner and OAI identifier.
+        fn cluster_members(&self, cluster_id: &str) -> Result<Vec<SourceRecord>>;
+        /// A record's match keys, sorted.
+        fn keys_of(&self, record_id: i64) -> Result<Vec<String>>;
+        /// A union record: its sequence number, whether deleted, its MARCXML.
+        fn union_record(&self, cluster_id: &str) -> Result<Option<(i64, bool, Option<String>)>>;
+        /// The current change sequence number.
+        fn current_seq(&self) -> Result<i64>;
+        /// Union ids deleted after `seq`, in id order.
+        fn deleted_unions_since(&self, seq: i64) -> Result<Vec<String>>;
+        /// A sink's last published sequence number (0 if never published).
+        fn publish_seq(&self, sink: &str) -> Result<i64>;
+    }
+
+    forward_mut! {
+        /// Record the start of a harvest run.
+        fn begin_run(&mut self, partner: &str) -> Result<i64>;
+        /// Record the `from` a run sends (None for a full harvest).
+        fn set_run_from(&mut self, run_id: i64, from: Option<&str>) -> Result<()>;
+        /// Start a reconciliation listing for a partner (forgets any earlier one).
+        fn reconcile_begin(&mut self, partner: &str) -> Result<()>;
+        /// Record identifiers seen by a reconciliation listing (one page).
+        fn reconcile_seen(&mut self, partner: &str, ids: &[String]) -> Result<()>;
+        /// Delete the partner's live records the listing did not show, unless
+        /// the listing is shorter than `min_ratio` of them: (listed, live, deleted).
+        fn reconcile_apply(&mut self, partner: &str, min_ratio: f64) -> Result<(u64, u64, u64)>;
+        /// Mark the partner's runs still `running` as failed (their process died).
+        fn fail_stale_runs(&mut self, partner: &str) -> Result<usize>;
+        /// Close an import run.
+        fn finish_import_run(&mut self, run_id: i64, ok: bool, error: Option<&str>) -> Result<()>;
+        /// Store re-normalised records; returns how many changed.
+        fn update_normalized(&mut self, batch: &[Renormalized]) -> Result<u64>;
+        /// Set a text value in the meta table.
+        fn set_meta_text(&mut self, key: &str, value: &str) -> Result<()>;
+        /// Record that a sink has published everything up to `seq`.
+        fn set_publish_seq(&mut self, sink: &str, seq: i64) -> Result<()>;
+    }
+}
+
+impl DedupTx<'_> {
+    /// Rebuild every live record's match keys with `keys` (given the
+    /// normalised MARCXML), mark them all for dedup, and record `version`.
+    pub fn rekey_all(
+        &self,
+        version: i64,
+        keys: impl Fn(&str) -> Result<Vec<String>>,
+    ) -> Result<u64> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => t.rekey_all(version, keys),
+        }
+    }
+
+    /// Store a union record; an unchanged one (same hash, still live) costs
+    /// nothing. Returns whether it changed.
+    pub fn put_union(
+        &self,
+        cluster_id: &str,
+        record: &str,
+        hash: &str,
+        members: usize,
+    ) -> Result<bool> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => t.put_union(cluster_id, record, hash, members),
+        }
+    }
+
+    /// Commit everything dedup and merge did.
+    pub fn commit(self) -> Result<()> {
+        match self.backend {
+            TxBackend::Sqlite(t) => t.commit(),
+        }
+    }
+
+    forward_tx! {
+        /// A text value from the meta table, inside this transaction.
+        fn meta_text(&self, key: &str) -> Result<Option<String>>;
+        /// Set a text value in the meta table, inside this transaction.
+        fn set_meta_text(&self, key: &str, value: &str) -> Result<()>;
+        /// Mark every live record for dedup; returns how many.
+        fn mark_all_dirty(&self) -> Result<u64>;
+        /// The version of the key functions the stored keys were made with.
+        fn keys_version(&self) -> Result<i64>;
+        /// Records waiting for dedup.
+        fn dirty_records(&self) -> Result<Vec<i64>>;
+        /// A record's match keys.
+        fn keys_of(&self, record_id: i64) -> Result<Vec<String>>;
+        /// Live records holding `key`, at most `limit`.
+        fn records_with_key(&self, key: &str, limit: usize) -> Result<Vec<i64>>;
+        /// Live records holding both keys, at most `limit`.
+        fn records_with_keys(&self, a: &str, b: &str, limit: usize) -> Result<Vec<i64>>;
+        /// The cluster a record belongs to.
+        fn cluster_of(&self, record_id: i64) -> Result<Option<String>>;
+        /// The records of a cluster.
+        fn members_of(&self, cluster_id: &str) -> Result<Vec<i64>>;
+        /// A live source record.
+        fn live_source(&self, record_id: i64) -> Result<Option<SourceRecord>>;
+        /// Put a record in a cluster, or take it out of any (None).
+        fn set_cluster(&self, record_id: i64, cluster_id: Option<&str>) -> Result<()>;
+        /// Clear every dedup flag: the pass handled them all.
+        fn clear_all_dirty(&self) -> Result<()>;
+        /// Delete a union record (kept as a deletion for publishing);
+        /// returns whether it was live.
+        fn delete_union(&self, cluster_id: &str) -> Result<bool>;
+    }
+}
