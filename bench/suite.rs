@@ -411,7 +411,7 @@ async fn delta_push(config: &Config, started: Instant) -> Result<()> {
     });
     let mut sink = find_sink(config, "delta-push")?.clone();
     sink.url = Some(url);
-    let r = unicat::sinks::publish_http(&config.state_dir, "delta-push", &sink).await?;
+    let r = unicat::sinks::publish_http(&config.store_location()?, "delta-push", &sink).await?;
     report(
         started,
         &format!(

@@ -111,6 +111,9 @@ pub enum Command {
     },
     /// Validate the configuration file; exit 78 on errors.
     CheckConfig,
+    /// Apply the store's schema migrations now (the daemon also does at
+    /// start) and print the schema version.
+    Migrate,
     /// Show which partner records a union record came from and why they were merged.
     Explain {
         /// A union record id (`uc…`) or `PARTNER:ID` (the partner's 001 or OAI identifier).
@@ -225,6 +228,20 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Migrate => {
+            let config = load_config(&cli.config)?;
+            let location = config.store_location()?;
+            let (before, after, at) =
+                tokio::task::spawn_blocking(move || Store::migrate(&location))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("migration worker panicked: {e}"))??;
+            match before {
+                None => println!("{at}: created at schema version {after}"),
+                Some(b) if b == after => println!("{at}: schema version {after}, up to date"),
+                Some(b) => println!("{at}: migrated from schema version {b} to {after}"),
+            }
+            Ok(())
+        }
         Command::Demo { dir } => Ok(demo::run(&dir).await?),
         Command::Run => {
             let config = load_config(&cli.config)?;
@@ -281,7 +298,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Quarantine { action } => {
             let config = load_config(&cli.config)?;
-            let store = Store::open(&config.state_dir)?;
+            let store = Store::from_config(&config)?;
             match action {
                 QuarantineAction::List { partner, all } => {
                     let entries = store.quarantine_list(partner.as_deref(), all)?;
@@ -346,7 +363,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Report { partner, json } => {
             let config = load_config(&cli.config)?;
             let p = find_partner(&config, &cli.config, &partner)?;
-            let store = Store::open(&config.state_dir)?;
+            let store = Store::from_config(&config)?;
             let report =
                 crate::quality::report(&store, &p, &p.normalize_options(&config.catalogue_code))?;
             if json {
@@ -499,7 +516,7 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
 
 /// The `status` report.
 pub fn status_text(config: &Config) -> Result<String> {
-    let store = Store::open(&config.state_dir)?;
+    let store = Store::from_config(config)?;
     let mut out = String::new();
     out.push_str(
         "partner     last harvest                outcome  pages  new  upd  del  quar  records\n",
@@ -545,7 +562,7 @@ pub fn status_text(config: &Config) -> Result<String> {
 
 /// The `status` facts as JSON, for scripts.
 pub fn status_json(config: &Config) -> Result<serde_json::Value> {
-    let store = Store::open(&config.state_dir)?;
+    let store = Store::from_config(config)?;
     let mut partners = Vec::new();
     for p in &config.partners {
         let run = store.last_run(p.name())?.map(|r| {
@@ -638,7 +655,7 @@ pub struct ExplainedPair {
 
 /// Explain a union record given by its id or by `PARTNER:ID`.
 pub fn explain(config: &Config, id: &str) -> Result<Explanation> {
-    let store = Store::open(&config.state_dir)?;
+    let store = Store::from_config(config)?;
     let cluster = if id.starts_with("uc") && !id.contains(':') {
         id.to_string()
     } else {

@@ -203,11 +203,11 @@ pub async fn run(
             .await
             .with_context(|| format!("binding the metrics endpoint to {addr}"))?;
         info!(addr = %listener.local_addr()?, "metrics endpoint listening");
-        let state_dir = config.state_dir.clone();
+        let store_at = config.store_location()?;
         let stop = sup.stop_tx.subscribe();
         let jobs_rx = sup.jobs_tx.subscribe();
         sup.tasks.spawn(crate::metrics::serve(
-            listener, state_dir, metrics, jobs_rx, stop,
+            listener, store_at, metrics, jobs_rx, stop,
         ));
     }
     if let Some(state) = crate::provider::ProviderState::new(&config) {
@@ -388,21 +388,28 @@ struct LoopCtx {
     board: Arc<StatusBoard>,
 }
 
-/// Whether a scheduled run was missed: the partner never completed a run,
-/// or the schedule fired between its last successful run and now.
-fn missed_run(jobs: &Jobs, partner: &str, schedule: &cron::Schedule) -> bool {
-    let last = jobs
-        .open_store()
-        .and_then(|s| s.last_success_started(partner));
+/// The time of a scheduled run that was missed, if one was: the schedule
+/// fired between the partner's last successful run and now, or the
+/// partner never completed a run (then any successful run will do, which
+/// the Unix epoch stands for).
+async fn missed_run(
+    jobs: &Jobs,
+    partner: &str,
+    schedule: &cron::Schedule,
+) -> Option<DateTime<Utc>> {
+    let store_jobs = jobs.clone();
+    let name = partner.to_string();
+    let last =
+        tokio::task::spawn_blocking(move || store_jobs.open_store()?.last_success_started(&name))
+            .await
+            .map_err(|e| anyhow::anyhow!("store worker panicked: {e}"))
+            .and_then(|r| r);
     match last {
-        Ok(Some(last)) => schedule
-            .after(&last)
-            .next()
-            .is_some_and(|t| t <= Utc::now()),
-        Ok(None) => true,
+        Ok(Some(last)) => schedule.after(&last).next().filter(|t| *t <= Utc::now()),
+        Ok(None) => Some(DateTime::UNIX_EPOCH),
         Err(e) => {
             warn!(partner, error = %format!("{e:#}"), "cannot tell whether a run was missed; not catching up");
-            false
+            None
         }
     }
 }
@@ -435,10 +442,10 @@ async fn partner_loop(
             }
             Err(e) => error!(partner = %name, error = %e, "reprocessing failed"),
         }
-        let due_now = catch_up
-            && schedule
-                .as_ref()
-                .is_some_and(|s| missed_run(&jobs, &name, s));
+        let missed = match (&schedule, catch_up) {
+            (Some(s), true) => missed_run(&jobs, &name, s).await,
+            _ => None,
+        };
         catch_up = false;
         // Reconciliation (for repositories that do not report deletions)
         // runs in the same task as harvests, so the two never overlap.
@@ -447,8 +454,12 @@ async fn partner_loop(
             .as_ref()
             .and_then(|s| parse_schedule(s.get_ref()).ok());
         let mut job = Job::Harvest;
-        if due_now {
+        // The scheduled time of the run about to start: daemons sharing a
+        // store use it to run each scheduled harvest once between them.
+        let mut due = Utc::now();
+        if let Some(missed) = missed {
             info!(partner = %name, "a scheduled run was missed; catching up now");
+            due = missed;
         } else {
             let next_harvest = schedule.as_ref().and_then(|s| s.upcoming(Utc).next());
             let next_reconcile = reconcile.as_ref().and_then(|s| s.upcoming(Utc).next());
@@ -466,6 +477,7 @@ async fn partner_loop(
             ctx.board.set_next(&name, next);
             if let Some(next) = next {
                 info!(partner = %name, next = %next.to_rfc3339(), job = job.as_str(), "next run");
+                due = next;
             }
             let sleep = async {
                 match next {
@@ -495,15 +507,19 @@ async fn partner_loop(
         if job == Job::Reconcile {
             match jobs.reconcile(&partner, ctx.stop.clone()).await {
                 Ok(_) => {}
-                Err(HarvestError::Interrupted { .. }) => break,
+                Err(HarvestError::Interrupted { .. }) if *ctx.stop.borrow() => break,
                 Err(e) => {
                     error!(partner = %name, error = %e, "reconciliation failed; will run again next time")
                 }
             }
             continue;
         }
-        match jobs.harvest(&partner, ctx.stop.clone()).await {
-            Ok(report) => {
+        match jobs
+            .scheduled_harvest(&partner, due, ctx.stop.clone())
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(report)) => {
                 let c = report.harvest.counts;
                 let changed = c.new + c.updated + c.deleted > 0;
                 if jobs.config.publish.schedule.is_none() && changed {
@@ -512,7 +528,10 @@ async fn partner_loop(
                     }
                 }
             }
-            Err(HarvestError::Interrupted { .. }) => break,
+            Err(HarvestError::Interrupted { .. }) if *ctx.stop.borrow() => break,
+            Err(HarvestError::Interrupted { .. }) => {
+                warn!(partner = %name, "harvest stopped: another daemon took the partner over")
+            }
             Err(e @ HarvestError::Busy { .. }) => {
                 warn!(partner = %name, error = %e, "scheduled harvest skipped")
             }
@@ -570,7 +589,8 @@ async fn publish_loop(
             _ = stop.wait_for(|s| *s) => return,
         }
         let jobs = jobs.borrow().clone();
-        if let Err(e) = jobs.publish().await {
+        let due = next.unwrap_or_else(Utc::now);
+        if let Err(e) = jobs.scheduled_publish(due).await {
             error!(error = %format!("{e:#}"), "scheduled publish failed; will run again next time");
         }
     }

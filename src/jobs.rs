@@ -17,6 +17,7 @@ use tokio::sync::{watch, Mutex, Semaphore, SemaphorePermit};
 use crate::config::{Config, Partner};
 use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
 use crate::import::{self, ImportReport};
+use crate::lease::{self, Claims, Lease};
 use crate::pipeline::{self, RefreshSummary};
 use crate::publish::{self, PublishReport};
 use crate::reprocess::{self, ReprocessReport};
@@ -86,6 +87,10 @@ fn process_role() -> &'static str {
     }
 }
 
+/// The meta key of the start time of the last scheduled publish that
+/// succeeded, so that daemons sharing a store publish once per time.
+const LAST_PUBLISH_KEY: &str = "last_scheduled_publish";
+
 /// What a harvest job did: the harvest, then the dedup pass it triggered.
 #[derive(Debug, Clone)]
 pub struct HarvestJobReport {
@@ -104,12 +109,59 @@ pub struct Jobs {
     /// Bounds how many partners are harvested at once (`max-concurrent`).
     permits: Arc<Semaphore>,
     observer: Arc<dyn Observer>,
+    /// Leases on work shared with other daemons (shared store only).
+    claims: Arc<Claims>,
+}
+
+/// A partner claimed for a job; dropping it lets the partner go.
+pub struct PartnerClaim<'a> {
+    _permit: Option<SemaphorePermit<'a>>,
+    _lock: File,
+    lease: Option<Lease>,
+}
+
+impl PartnerClaim<'_> {
+    /// Turns true if another daemon took the partner over (the lease was
+    /// lost), so the job must stop; never, without a shared store.
+    fn lost(&self) -> Option<watch::Receiver<bool>> {
+        self.lease.as_ref().map(Lease::lost)
+    }
+
+    /// Let the partner go now, so that a waiting daemon gets it at once.
+    async fn release(mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
+    }
+}
+
+/// A stop signal that also fires when `lost` does: a harvest that lost its
+/// claim stops the way it stops at shutdown (after the page in flight).
+fn stop_or_lost(
+    mut stop: watch::Receiver<bool>,
+    lost: Option<watch::Receiver<bool>>,
+) -> watch::Receiver<bool> {
+    let Some(mut lost) = lost else {
+        return stop;
+    };
+    let (tx, rx) = watch::channel(*stop.borrow());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {}
+            _ = lost.wait_for(|l| *l) => {}
+            // Nobody listens any more: the job ended.
+            _ = tx.closed() => return,
+        }
+        let _ = tx.send(true);
+    });
+    rx
 }
 
 impl Jobs {
     /// Prepare to run jobs with this configuration.
     pub fn new(config: Arc<Config>) -> Result<Jobs> {
         Ok(Jobs {
+            claims: Arc::new(Claims::new(config.store_location()?, config.lease_time())),
             permits: Arc::new(Semaphore::new(config.harvest.max_concurrent)),
             config,
             refresh_lock: Arc::new(Mutex::new(())),
@@ -132,21 +184,30 @@ impl Jobs {
             refresh_lock: self.refresh_lock.clone(),
             permits: self.permits.clone(),
             observer: self.observer.clone(),
+            // The store and the lease time apply at restart, like state-dir.
+            claims: self.claims.clone(),
         })
     }
 
     /// Open the store (creating and migrating it if needed).
     pub fn open_store(&self) -> Result<Store> {
-        Store::open(&self.config.state_dir)
+        Store::from_config(&self.config)
     }
 
-    /// Claim a partner for a job: its lock (so no other process works on
-    /// it) and, for network jobs, one of the `max-concurrent` permits.
+    /// Whether the store is shared with other daemons.
+    pub fn shared_store(&self) -> bool {
+        self.claims.shared()
+    }
+
+    /// Claim a partner for a job: its lock (so no other process on this
+    /// host works on it), its lease if the store is shared (so no other
+    /// daemon does), and, for network jobs, one of the `max-concurrent`
+    /// permits.
     async fn claim(
         &self,
         partner: &Partner,
         network: bool,
-    ) -> Result<(Option<SemaphorePermit<'_>>, File), HarvestError> {
+    ) -> Result<PartnerClaim<'_>, HarvestError> {
         let permit = if network {
             Some(
                 self.permits
@@ -164,7 +225,95 @@ impl Jobs {
             },
             LockError::Io(e) => HarvestError::Failed(e),
         })?;
-        Ok((permit, lock))
+        let lease = if self.claims.shared() {
+            match self
+                .claims
+                .try_claim(&lease::partner_lease(partner.name()))
+                .await
+                .map_err(HarvestError::Failed)?
+            {
+                Ok(lease) => Some(lease),
+                Err(holder) => {
+                    return Err(HarvestError::Busy {
+                        partner: partner.name().to_string(),
+                        holder: format!("daemon {holder}"),
+                    })
+                }
+            }
+        } else {
+            None
+        };
+        Ok(PartnerClaim {
+            _permit: permit,
+            _lock: lock,
+            lease,
+        })
+    }
+
+    /// A scheduled harvest whose time was `due`.
+    ///
+    /// With a store of its own this is [`Jobs::harvest`]. With a shared
+    /// store every daemon's schedule fires: each waits while another daemon
+    /// harvests the partner, then skips the run if one that started at or
+    /// after `due` succeeded meanwhile, so that a partner is harvested once
+    /// per scheduled time. If the daemon holding it dies, its lease expires
+    /// and a waiting daemon takes over, resuming from the last committed
+    /// page. `Ok(None)`: another daemon did this run.
+    pub async fn scheduled_harvest(
+        &self,
+        partner: &Partner,
+        due: chrono::DateTime<chrono::Utc>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Option<HarvestJobReport>, HarvestError> {
+        if !self.claims.shared() {
+            return self.harvest(partner, stop).await.map(Some);
+        }
+        let mut told = false;
+        let claim = loop {
+            match self.claim(partner, true).await {
+                Ok(claim) => break claim,
+                Err(HarvestError::Busy { holder, .. }) => {
+                    if !told {
+                        tracing::info!(partner = partner.name(), %holder, "partner busy elsewhere; waiting to see that this run gets done");
+                        told = true;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            let mut s = stop.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(self.claims.poll_interval()) => {}
+                _ = s.wait_for(|s| *s) => return Err(HarvestError::Interrupted { pages: 0 }),
+            }
+        };
+        let done = self
+            .blocking_store(move |s, name| s.last_success_started(&name), partner)
+            .await
+            .map_err(HarvestError::Failed)?;
+        if done.is_some_and(|t| t >= due) {
+            tracing::info!(partner = partner.name(), due = %due.to_rfc3339(), "already harvested for this run by another daemon; skipping");
+            claim.release().await;
+            return Ok(None);
+        }
+        let harvest = self.harvest_claimed(partner, &claim, stop).await;
+        claim.release().await;
+        let refresh = self.refresh().await.map_err(HarvestError::Failed)?;
+        Ok(Some(HarvestJobReport {
+            harvest: harvest?,
+            refresh,
+        }))
+    }
+
+    /// Run `f` on a store of this configuration on the blocking pool.
+    async fn blocking_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store, String) -> Result<T> + Send + 'static,
+        partner: &Partner,
+    ) -> Result<T> {
+        let (config, name) = (self.config.clone(), partner.name().to_string());
+        tokio::task::spawn_blocking(move || f(&mut Store::from_config(&config)?, name))
+            .await
+            .context("store worker panicked")?
     }
 
     /// Harvest one partner, then bring clusters and union records up to date.
@@ -187,14 +336,26 @@ impl Jobs {
         partner: &Partner,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestReport, HarvestError> {
-        let _claim = self.claim(partner, true).await?;
+        let claim = self.claim(partner, true).await?;
+        let report = self.harvest_claimed(partner, &claim, shutdown).await;
+        claim.release().await;
+        report
+    }
+
+    /// Harvest a partner already claimed.
+    async fn harvest_claimed(
+        &self,
+        partner: &Partner,
+        claim: &PartnerClaim<'_>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<HarvestReport, HarvestError> {
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let report = harvest::harvest_partner(
             &self.config.harvest,
             &self.config.catalogue_code,
             partner,
             store,
-            shutdown,
+            stop_or_lost(shutdown, claim.lost()),
             self.observer.as_ref(),
         )
         .await?;
@@ -216,16 +377,18 @@ impl Jobs {
         partner: &Partner,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(u64, u64, u64), HarvestError> {
-        let _claim = self.claim(partner, true).await?;
+        let claim = self.claim(partner, true).await?;
         let store = self.open_store().map_err(HarvestError::Failed)?;
         let result = harvest::reconcile_partner(
             &self.config.harvest,
             partner,
             store,
-            shutdown,
+            stop_or_lost(shutdown, claim.lost()),
             self.observer.as_ref(),
         )
-        .await?;
+        .await;
+        claim.release().await;
+        let result = result?;
         self.refresh().await.map_err(HarvestError::Failed)?;
         Ok(result)
     }
@@ -240,7 +403,7 @@ impl Jobs {
         let config = self.config.clone();
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&config.state_dir)?;
+            let mut store = Store::from_config(&config)?;
             let code = &config.catalogue_code;
             let report = import::import_files(&mut store, &partner, &files, code)?;
             reprocess::ensure_marked(&mut store, &partner, code)?;
@@ -260,7 +423,7 @@ impl Jobs {
         let config = self.config.clone();
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&config.state_dir)?;
+            let mut store = Store::from_config(&config)?;
             reprocess::reprocess(&mut store, &partner, &config.catalogue_code)
         })
         .await
@@ -291,13 +454,74 @@ impl Jobs {
     /// Run a dedup-and-merge pass over whatever changed.
     pub async fn refresh(&self) -> Result<RefreshSummary> {
         let _guard = self.refresh_lock.lock().await;
+        let lease = self.pipeline_lease().await?;
         let config = self.config.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&config.state_dir)?;
+        let summary = tokio::task::spawn_blocking(move || {
+            let mut store = Store::from_config(&config)?;
             pipeline::refresh(&mut store, &config)
         })
         .await
-        .context("dedup worker panicked")?
+        .context("dedup worker panicked");
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        summary?
+    }
+
+    /// With a shared store, the lease of the dedup-merge-publish work,
+    /// waited for while another daemon holds it (the caller also holds
+    /// `refresh_lock`, so this process never holds it twice).
+    async fn pipeline_lease(&self) -> Result<Option<Lease>> {
+        if !self.claims.shared() {
+            return Ok(None);
+        }
+        // Never stopped from here: a pass waits its turn, as it waits for
+        // the process's own lock.
+        let (_keep, never) = watch::channel(false);
+        self.claims.claim_waiting(lease::PIPELINE, never).await
+    }
+
+    /// A scheduled publish whose time was `due`: with a shared store only
+    /// one daemon publishes for each scheduled time; the others find it
+    /// done and skip. `Ok(None)`: another daemon did it.
+    pub async fn scheduled_publish(
+        &self,
+        due: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<PublishReport>> {
+        if !self.claims.shared() {
+            return self.publish().await.map(Some);
+        }
+        let _guard = self.refresh_lock.lock().await;
+        let lease = self.pipeline_lease().await?;
+        let config = self.config.clone();
+        let last = tokio::task::spawn_blocking(move || {
+            Store::from_config(&config)?.meta_text(LAST_PUBLISH_KEY)
+        })
+        .await
+        .context("publish worker panicked")??;
+        let done = last
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .is_some_and(|t| t >= due);
+        let result = if done {
+            tracing::info!(due = %due.to_rfc3339(), "already published for this time by another daemon; skipping");
+            Ok(None)
+        } else {
+            let started = crate::store::now_rfc3339();
+            let report = self.publish_locked().await;
+            if report.is_ok() {
+                let config = self.config.clone();
+                tokio::task::spawn_blocking(move || {
+                    Store::from_config(&config)?.set_meta_text(LAST_PUBLISH_KEY, &started)
+                })
+                .await
+                .context("publish worker panicked")??;
+            }
+            report.map(Some)
+        };
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        result
     }
 
     /// Publish the union catalogue now.
@@ -305,9 +529,20 @@ impl Jobs {
     /// Then every `[[publish.sink]]`, each on its own: a failing sink is
     /// logged and reported, and does not stop the others.
     pub async fn publish(&self) -> Result<PublishReport> {
+        let _guard = self.refresh_lock.lock().await;
+        let lease = self.pipeline_lease().await?;
+        let report = self.publish_locked().await;
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        report
+    }
+
+    /// [`Jobs::publish`] with the process's lock (and lease) already held.
+    async fn publish_locked(&self) -> Result<PublishReport> {
         let config = self.config.clone();
         let report = tokio::task::spawn_blocking(move || {
-            let mut store = Store::open(&config.state_dir)?;
+            let mut store = Store::from_config(&config)?;
             publish::publish(&mut store, &config.publish.output_dir)
         })
         .await
@@ -319,14 +554,14 @@ impl Jobs {
                 let (config, sink) = (self.config.clone(), sink.clone());
                 let n = name.clone();
                 tokio::task::spawn_blocking(move || {
-                    let mut store = Store::open(&config.state_dir)?;
+                    let mut store = Store::from_config(&config)?;
                     sinks::publish_files(&mut store, &n, &sink)
                 })
                 .await
                 .context("publish worker panicked")
                 .and_then(|r| r)
             } else {
-                sinks::publish_http(&self.config.state_dir, &name, sink).await
+                sinks::publish_http(&self.config.store_location()?, &name, sink).await
             };
             if let Err(e) = result {
                 tracing::error!(sink = %name, error = %format!("{e:#}"), "publishing to sink failed; it will catch up next time");

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -19,6 +18,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::watch;
 
+use crate::config::StoreLocation;
 use crate::harvest::Observer;
 use crate::jobs::Jobs;
 use crate::store::{PartnerTotals, Store};
@@ -182,7 +182,7 @@ pub fn render(store: &Store, partners: &[String], counters: &Metrics) -> Result<
 }
 
 struct Shared {
-    state_dir: PathBuf,
+    store: StoreLocation,
     metrics: Arc<Metrics>,
     jobs: watch::Receiver<Jobs>,
 }
@@ -196,9 +196,9 @@ async fn handle(State(s): State<Arc<Shared>>) -> impl IntoResponse {
         .iter()
         .map(|p| p.name().to_string())
         .collect();
-    let (dir, metrics) = (s.state_dir.clone(), s.metrics.clone());
+    let (at, metrics) = (s.store.clone(), s.metrics.clone());
     let text = tokio::task::spawn_blocking(move || {
-        let store = Store::open(&dir)?;
+        let store = Store::connect(&at)?;
         render(&store, &partners, &metrics)
     })
     .await;
@@ -224,13 +224,13 @@ async fn handle(State(s): State<Arc<Shared>>) -> impl IntoResponse {
 /// Serve `/metrics` on `listener` until shutdown.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state_dir: PathBuf,
+    store: StoreLocation,
     metrics: Arc<Metrics>,
     jobs: watch::Receiver<Jobs>,
     mut stop: watch::Receiver<bool>,
 ) {
     let shared = Arc::new(Shared {
-        state_dir,
+        store,
         metrics,
         jobs,
     });

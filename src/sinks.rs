@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 use unicat_marc::{iso2709, marcxml, Field, Record};
 
-use crate::config::{SinkConfig, SinkFormat};
+use crate::config::{SinkConfig, SinkFormat, StoreLocation};
 use crate::harvest::resolve_headers;
 use crate::publish::{sync_dir, AtomicFile};
 use crate::store::{Store, UnionRow};
@@ -318,11 +318,15 @@ fn collect_http(
 /// to `url`, then the deleted union ids (one per line, `text/plain`) to
 /// `url` with `?deleted=true`. Failed requests are retried with back-off;
 /// the sink's sequence number moves only when every request got a 2xx.
-pub async fn publish_http(state_dir: &Path, name: &str, cfg: &SinkConfig) -> Result<SinkReport> {
+pub async fn publish_http(
+    store_at: &StoreLocation,
+    name: &str,
+    cfg: &SinkConfig,
+) -> Result<SinkReport> {
     let url = cfg.url.clone().context("an http sink needs url")?;
-    let (dir, sink, c) = (state_dir.to_path_buf(), name.to_string(), cfg.clone());
+    let (at, sink, c) = (store_at.clone(), name.to_string(), cfg.clone());
     let (batches, deleted, seq, changed) = tokio::task::spawn_blocking(move || {
-        let mut store = Store::open(&dir)?;
+        let mut store = Store::connect(&at)?;
         collect_http(&mut store, &sink, &c)
     })
     .await
@@ -347,8 +351,10 @@ pub async fn publish_http(state_dir: &Path, name: &str, cfg: &SinkConfig) -> Res
         )
         .await?;
     }
-    let mut store = Store::open(state_dir)?;
-    store.set_publish_seq(name, seq)?;
+    let (at, sink) = (store_at.clone(), name.to_string());
+    tokio::task::spawn_blocking(move || Store::connect(&at)?.set_publish_seq(&sink, seq))
+        .await
+        .map_err(|e| anyhow!("publish worker panicked: {e}"))??;
     info!(
         sink = name,
         changed,

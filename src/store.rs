@@ -1202,6 +1202,24 @@ impl SqliteStore {
     }
 }
 
+/// The schema version of the SQLite database in `state_dir` without
+/// migrating it: `None` if there is no database yet.
+pub fn sqlite_schema_version(state_dir: &Path) -> Result<Option<u32>> {
+    let path = state_dir.join(DB_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening database {}", path.display()))?;
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(Some(v as u32))
+}
+
+/// The schema version this unicat's SQLite store has after migrating.
+pub fn sqlite_schema_latest() -> u32 {
+    MIGRATIONS.len() as u32
+}
+
 /// A record's new normalised form, from reprocessing.
 #[derive(Debug, Clone)]
 pub struct Renormalized {

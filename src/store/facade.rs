@@ -99,6 +99,22 @@ impl Store {
         }
     }
 
+    /// Bring the store at `location` to this unicat's schema (what opening
+    /// it does anyway): the version before, the version after, and where
+    /// the store is.
+    pub fn migrate(location: &StoreLocation) -> Result<(Option<u32>, u32, String)> {
+        match location {
+            StoreLocation::Sqlite(dir) => {
+                let before = super::sqlite_schema_version(dir)?;
+                let store = Store::open(dir)?;
+                Ok((before, super::sqlite_schema_latest(), store.describe()))
+            }
+            StoreLocation::Postgres { .. } => {
+                anyhow::bail!("this build has no PostgreSQL store")
+            }
+        }
+    }
+
     /// Open the store the configuration names.
     pub fn from_config(config: &crate::config::Config) -> Result<Store> {
         Store::connect(&config.store_location()?)

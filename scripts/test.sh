@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it: starts a throwaway
+# PostgreSQL cluster (scripts/pg-cluster.sh) so that the store tests and
+# the end-to-end tests run against both backends, runs `cargo test` on the
+# workspace, and stops the cluster again, also on failure.
+#
+# With UNICAT_TEST_PG_URL already set (a server of your own, the URL of a
+# database whose user may CREATE DATABASE), that server is used instead.
+# Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export UNICAT_REQUIRE_PG=1
+if [ -n "${UNICAT_TEST_PG_URL:-}" ]; then
+  exec cargo test --workspace --locked "$@"
+fi
+dir=$(mktemp -d /tmp/unicat-pg.XXXXXX)
+trap 'scripts/pg-cluster.sh stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+UNICAT_TEST_PG_URL=$(scripts/pg-cluster.sh start "$dir")
+export UNICAT_TEST_PG_URL
+echo "PostgreSQL for the tests: $UNICAT_TEST_PG_URL"
+cargo test --workspace --locked "$@"
