@@ -30,5 +30,9 @@ pub mod rules;
 pub mod score;
 pub mod sinks;
 pub mod store;
+// The PostgreSQL store; it moves under `store` once src/store.rs becomes a
+// directory module.
+#[path = "store/pg.rs"]
+pub mod store_pg;
 pub mod telemetry;
 pub mod translit;
