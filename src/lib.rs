@@ -30,8 +30,10 @@ pub mod rules;
 pub mod score;
 pub mod sinks;
 pub mod store;
-// The PostgreSQL store; it moves under `store` once src/store.rs becomes a
-// directory module.
+// The PostgreSQL store and the SQLite-to-PostgreSQL copy; they move under
+// `store` once src/store.rs becomes a directory module.
+#[path = "store/copy.rs"]
+pub mod store_copy;
 #[path = "store/pg.rs"]
 pub mod store_pg;
 pub mod telemetry;
