@@ -214,7 +214,15 @@ pub fn copy_from_sqlite(
     // Nobody else writes the target while it is filled: a daemon already
     // pointed at it waits (or finds it filled), and the emptiness checked
     // below stays true until the copy commits.
-    let all: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
+    // source_records first, as every writer locks it (see `store_pg`), so
+    // that a dedup pass starting now waits instead of deadlocking.
+    let mut all: Vec<&str> = vec!["source_records"];
+    all.extend(
+        TABLES
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| *t != "source_records"),
+    );
     tx.batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", all.join(", ")))
         .with_context(|| format!("locking the tables of {describe}"))?;
     for (table, _) in TABLES {

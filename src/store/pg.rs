@@ -1340,7 +1340,7 @@ impl PgStore {
             f(UnionRow {
                 cluster_id: r.try_get(0)?,
                 seq: r.try_get(1)?,
-                record: r.try_get::<_, Option<String>>(2)?.unwrap_or_default(),
+                record: r.try_get(2)?,
             })?;
         }
         Ok(())
@@ -2456,6 +2456,49 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("127.0.0.1:1/catalogue"), "{msg}");
         assert!(!msg.contains("hunter2") && !msg.contains("s3cret"), "{msg}");
+    }
+
+    // A store handle moves into a blocking task, like the SQLite one.
+    #[test]
+    fn store_handle_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<PgStore>();
+    }
+
+    // A reconciliation (which deletes keys and marks records) started
+    // during a dedup pass waits for it rather than deadlocking on the
+    // tables the pass locked.
+    #[test]
+    fn reconcile_waits_for_dedup_without_deadlock() {
+        let Some((mut s, url)) = store() else { return };
+        let run = s.begin_run("p").unwrap();
+        s.commit_page(
+            run,
+            "p",
+            &[up("a", "h", &["k"]), up("b", "h", &["k"])],
+            None,
+            0,
+        )
+        .unwrap();
+        let tx = s.transaction().unwrap();
+        let (done_tx, done_rx) = mpsc::channel();
+        let other = std::thread::spawn(move || {
+            let mut o = PgStore::open(&url, None).unwrap();
+            o.reconcile_begin("p").unwrap();
+            o.reconcile_seen("p", &["a".into()]).unwrap();
+            let r = o.reconcile_apply("p", 0.5).unwrap();
+            done_tx.send(()).unwrap();
+            r
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(done_rx.try_recv().is_err(), "reconcile ran during the pass");
+        // The pass goes on reading and writing the keys meanwhile.
+        assert_eq!(tx.records_with_key("k", 10).unwrap().len(), 2);
+        tx.set_cluster(1, Some("u")).unwrap();
+        tx.clear_all_dirty().unwrap();
+        tx.commit().unwrap();
+        assert_eq!(other.join().unwrap(), (2, 1, 1));
+        assert_eq!(dirty(&mut s).len(), 1);
     }
 
     // Test databases are made next to the given one, in either syntax.
