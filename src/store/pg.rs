@@ -610,6 +610,29 @@ impl PgStore {
             "SELECT EXISTS (SELECT 1 FROM quarantine WHERE partner = $1 AND resolved_at IS NULL)",
         )?;
         let mut open_quarantine: bool = tx.query_one(&st, &[&partner])?.try_get(0)?;
+        // What the store holds for the page's records, read in one query
+        // instead of one per record (a round trip per record was a quarter
+        // of a page's time), and kept up to date as the page goes so that
+        // a record listed twice in a page is handled as SQLite handles it.
+        let ids: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                PageItem::Upsert { oai_id, .. } | PageItem::Delete { oai_id, .. } => {
+                    Some(oai_id.as_str())
+                }
+                PageItem::Quarantine { .. } => None,
+            })
+            .collect();
+        let st = prep(
+            stmts,
+            &mut tx,
+            "SELECT oai_id, id, deleted, content_hash FROM source_records
+             WHERE partner = $1 AND oai_id = ANY($2)",
+        )?;
+        let mut known: HashMap<String, (i64, bool, Option<String>)> = HashMap::new();
+        for r in tx.query(&st, &[&partner, &ids])? {
+            known.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+        }
         for item in items {
             match item {
                 PageItem::Upsert {
@@ -634,17 +657,8 @@ impl PgStore {
                         )?;
                         tx.execute(&st, &[&partner, oai_id, &now])?;
                     }
-                    let st = prep(
-                        stmts,
-                        &mut tx,
-                        "SELECT id, deleted, content_hash FROM source_records WHERE partner = $1 AND oai_id = $2",
-                    )?;
-                    let existing: Option<(i64, bool, Option<String>)> =
-                        match tx.query_opt(&st, &[&partner, oai_id])? {
-                            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
-                            None => None,
-                        };
-                    let id = match existing {
+                    let existing = known.get(oai_id.as_str()).cloned();
+                    let (id, fresh) = match existing {
                         Some((id, false, Some(h))) if &h == content_hash => {
                             // Same content again: refresh the datestamp and
                             // raw text, but do not disturb dedup.
@@ -673,7 +687,7 @@ impl PgStore {
                                 &st,
                                 &[&id, local_id, datestamp, raw, record, content_hash, &run_id],
                             )?;
-                            id
+                            (id, false)
                         }
                         None => {
                             counts.new += 1;
@@ -697,15 +711,20 @@ impl PgStore {
                                     &run_id,
                                 ],
                             )?
-                            .try_get(0)?
+                            .try_get::<_, i64>(0)
+                            .map(|id| (id, true))?
                         }
                     };
-                    let st = prep(
-                        stmts,
-                        &mut tx,
-                        "DELETE FROM match_keys WHERE record_id = $1",
-                    )?;
-                    tx.execute(&st, &[&id])?;
+                    known.insert(oai_id.clone(), (id, false, Some(content_hash.clone())));
+                    // A record inserted just now has no keys to remove.
+                    if !fresh {
+                        let st = prep(
+                            stmts,
+                            &mut tx,
+                            "DELETE FROM match_keys WHERE record_id = $1",
+                        )?;
+                        tx.execute(&st, &[&id])?;
+                    }
                     insert_keys(stmts, &mut tx, id, keys)?;
                 }
                 PageItem::Delete { oai_id, datestamp } => {
@@ -718,6 +737,9 @@ impl PgStore {
                     )?;
                     if let Some(r) = tx.query_opt(&st, &[&partner, oai_id, datestamp, &run_id])? {
                         counts.deleted += 1;
+                        if let Some(k) = known.get_mut(oai_id.as_str()) {
+                            *k = (k.0, true, None);
+                        }
                         let id: i64 = r.try_get(0)?;
                         let st = prep(
                             stmts,
@@ -1956,6 +1978,19 @@ mod tests {
         );
         assert_eq!(s.count_live_records("p").unwrap(), 1);
         assert_eq!(s.count_repaired("p").unwrap(), 4);
+        // A record listed twice in one page: new, then unchanged.
+        let run = s.begin_run("p").unwrap();
+        let c = s
+            .commit_page(
+                run,
+                "p",
+                &[up("x", "hx", &["kx"]), up("x", "hx", &["ky"])],
+                None,
+                0,
+            )
+            .unwrap();
+        assert_eq!((c.new, c.unchanged), (1, 1));
+        assert_eq!(s.keys_of(id_of(&s, "x")).unwrap(), vec!["kx"]);
         assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 
