@@ -31,11 +31,5 @@ pub mod rules;
 pub mod score;
 pub mod sinks;
 pub mod store;
-// The PostgreSQL store and the SQLite-to-PostgreSQL copy; they move under
-// `store` once src/store.rs becomes a directory module.
-#[path = "store/copy.rs"]
-pub mod store_copy;
-#[path = "store/pg.rs"]
-pub mod store_pg;
 pub mod telemetry;
 pub mod translit;

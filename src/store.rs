@@ -17,7 +17,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+pub mod copy;
 mod facade;
+pub mod pg;
 pub use facade::{DedupTx, Store};
 
 /// The database file inside the state directory.

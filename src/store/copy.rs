@@ -22,7 +22,7 @@ use postgres::types::{ToSql, Type};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::store_pg::PgStore;
+use crate::store::pg::PgStore;
 
 /// The SQLite schema version (`PRAGMA user_version`) this unicat's
 /// `Store` writes; a test keeps it equal to what `Store::open` produces.
@@ -214,7 +214,7 @@ pub fn copy_from_sqlite(
     // Nobody else writes the target while it is filled: a daemon already
     // pointed at it waits (or finds it filled), and the emptiness checked
     // below stays true until the copy commits.
-    // source_records first, as every writer locks it (see `store_pg`), so
+    // source_records first, as every writer locks it (see `store::pg`), so
     // that a dedup pass starting now waits instead of deadlocking.
     let mut all: Vec<&str> = vec!["source_records"];
     all.extend(
@@ -323,8 +323,8 @@ pub fn copy_from_sqlite(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::pg::test_database;
     use crate::store::{Checkpoint, PageItem, Store, DB_FILE};
-    use crate::store_pg::test_database;
 
     fn up(oai: &str, hash: &str, keys: &[&str]) -> PageItem {
         PageItem::Upsert {

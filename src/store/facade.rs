@@ -8,12 +8,20 @@
 //! talk to. Leases (claims on work shared between daemons) exist only on
 //! the shared backend: with SQLite one daemon owns the file and the
 //! partner lock files are enough.
+//!
+//! The store is synchronous. The PostgreSQL driver's synchronous client
+//! runs its own small runtime and refuses to block a thread that drives
+//! tokio tasks, so calls to it from async code go through
+//! `tokio::task::block_in_place` (as blocking as a SQLite call there, and
+//! no worse); on tokio's blocking pool and plain threads they run as they
+//! are.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 
+use super::pg::{PgStore, PgTx};
 use super::{
     Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized, RunInfo,
     SourceRecord, SqliteStore, SqliteTx, UnionRow,
@@ -27,6 +35,8 @@ pub struct Store {
 
 enum Backend {
     Sqlite(SqliteStore),
+    // Boxed: the pooled connection is large, and a Store is moved around.
+    Postgres(Box<PgStore>),
 }
 
 /// The dedup and merge stage's view of the store, inside one transaction
@@ -37,6 +47,17 @@ pub struct DedupTx<'a> {
 
 enum TxBackend<'a> {
     Sqlite(SqliteTx<'a>),
+    Postgres(PgTx<'a>),
+}
+
+/// Run a PostgreSQL call where the driver may block (see the module doc).
+fn pg<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// Call the same method on whichever backend is behind `self`.
@@ -44,11 +65,13 @@ macro_rules! on {
     ($self:ident, $b:ident => $e:expr) => {
         match &$self.backend {
             Backend::Sqlite($b) => $e,
+            Backend::Postgres($b) => pg(|| $e),
         }
     };
     (mut $self:ident, $b:ident => $e:expr) => {
         match &mut $self.backend {
             Backend::Sqlite($b) => $e,
+            Backend::Postgres($b) => pg(|| $e),
         }
     };
 }
@@ -75,6 +98,7 @@ macro_rules! forward_tx {
         $( $(#[$doc])* pub fn $name(&self $(, $arg: $ty)*) -> $ret {
             match &self.backend {
                 TxBackend::Sqlite(t) => t.$name($($arg),*),
+                TxBackend::Postgres(t) => pg(|| t.$name($($arg),*)),
             }
         } )*
     };
@@ -93,8 +117,15 @@ impl Store {
     pub fn connect(location: &StoreLocation) -> Result<Store> {
         match location {
             StoreLocation::Sqlite(dir) => Store::open(dir),
-            StoreLocation::Postgres { .. } => {
-                anyhow::bail!("this build has no PostgreSQL store")
+            StoreLocation::Postgres {
+                url,
+                password,
+                pool_size,
+            } => {
+                let store = pg(|| PgStore::open_sized(url, password.as_deref(), *pool_size))?;
+                Ok(Store {
+                    backend: Backend::Postgres(Box::new(store)),
+                })
             }
         }
     }
@@ -109,9 +140,16 @@ impl Store {
                 let store = Store::open(dir)?;
                 Ok((before, super::sqlite_schema_latest(), store.describe()))
             }
-            StoreLocation::Postgres { .. } => {
-                anyhow::bail!("this build has no PostgreSQL store")
-            }
+            StoreLocation::Postgres {
+                url,
+                password,
+                pool_size,
+            } => pg(|| {
+                let mut store = PgStore::open_sized(url, password.as_deref(), *pool_size)?;
+                // Opening migrated it already; this reads the version.
+                let (before, after) = store.migrate()?;
+                Ok((Some(before), after, store.describe()))
+            }),
         }
     }
 
@@ -122,18 +160,33 @@ impl Store {
 
     /// Where the store is, for messages: a file path or host/database.
     pub fn describe(&self) -> String {
-        on!(self, s => s.path().display().to_string())
+        match &self.backend {
+            Backend::Sqlite(s) => s.path().display().to_string(),
+            Backend::Postgres(s) => s.describe(),
+        }
     }
 
     /// Whether several daemons may share this store (so that work must be
     /// claimed through leases).
     pub fn is_shared(&self) -> bool {
-        on!(self, _s => false)
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// The SQLite database file, if this is the SQLite store.
     pub fn sqlite_path(&self) -> Option<&Path> {
-        on!(self, s => Some(s.path()))
+        match &self.backend {
+            Backend::Sqlite(s) => Some(s.path()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL store behind this handle, if it is one (for copying
+    /// a store over).
+    pub fn as_postgres(&mut self) -> Option<&mut PgStore> {
+        match &mut self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(s) => Some(s),
+        }
     }
 
     /// Run `f` inside one read transaction, so that everything it reads is
@@ -153,6 +206,7 @@ impl Store {
     pub fn transaction(&mut self) -> Result<DedupTx<'_>> {
         let backend = match &mut self.backend {
             Backend::Sqlite(s) => TxBackend::Sqlite(s.transaction()?),
+            Backend::Postgres(s) => TxBackend::Postgres(pg(|| s.transaction())?),
         };
         Ok(DedupTx { backend })
     }
@@ -206,21 +260,35 @@ impl Store {
     /// database server's clock. `None`: claimed (or renewed, if `holder`
     /// already had it); `Some(other)`: `other` holds it.
     pub fn try_lease(&mut self, name: &str, holder: &str, ttl: Duration) -> Result<Option<String>> {
-        let _ = (name, holder, ttl);
-        on!(mut self, _s => anyhow::bail!("leases need the shared (PostgreSQL) store"))
+        match &mut self.backend {
+            Backend::Sqlite(_) => anyhow::bail!("leases need the shared (PostgreSQL) store"),
+            Backend::Postgres(s) => pg(|| s.try_lease(name, holder, ttl)),
+        }
     }
 
     /// Extend `holder`'s claim on `name`; false if it was lost (expired and
     /// taken by another holder, or released).
     pub fn renew_lease(&mut self, name: &str, holder: &str, ttl: Duration) -> Result<bool> {
-        let _ = (name, holder, ttl);
-        on!(mut self, _s => anyhow::bail!("leases need the shared (PostgreSQL) store"))
+        match &mut self.backend {
+            Backend::Sqlite(_) => anyhow::bail!("leases need the shared (PostgreSQL) store"),
+            Backend::Postgres(s) => pg(|| s.renew_lease(name, holder, ttl)),
+        }
     }
 
     /// Give up `holder`'s claim on `name` (nothing if it no longer has it).
     pub fn release_lease(&mut self, name: &str, holder: &str) -> Result<()> {
-        let _ = (name, holder);
-        on!(mut self, _s => anyhow::bail!("leases need the shared (PostgreSQL) store"))
+        match &mut self.backend {
+            Backend::Sqlite(_) => anyhow::bail!("leases need the shared (PostgreSQL) store"),
+            Backend::Postgres(s) => pg(|| s.release_lease(name, holder)),
+        }
+    }
+
+    /// The leases in the store: (name, holder, expiry), none with SQLite.
+    pub fn leases(&self) -> Result<Vec<(String, String, String)>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Vec::new()),
+            Backend::Postgres(s) => pg(|| s.leases()),
+        }
     }
 
     forward! {
@@ -311,6 +379,7 @@ impl DedupTx<'_> {
     ) -> Result<u64> {
         match &self.backend {
             TxBackend::Sqlite(t) => t.rekey_all(version, keys),
+            TxBackend::Postgres(t) => pg(|| t.rekey_all(version, keys)),
         }
     }
 
@@ -325,6 +394,7 @@ impl DedupTx<'_> {
     ) -> Result<bool> {
         match &self.backend {
             TxBackend::Sqlite(t) => t.put_union(cluster_id, record, hash, members),
+            TxBackend::Postgres(t) => pg(|| t.put_union(cluster_id, record, hash, members)),
         }
     }
 
@@ -332,6 +402,7 @@ impl DedupTx<'_> {
     pub fn commit(self) -> Result<()> {
         match self.backend {
             TxBackend::Sqlite(t) => t.commit(),
+            TxBackend::Postgres(t) => pg(|| t.commit()),
         }
     }
 

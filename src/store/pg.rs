@@ -390,10 +390,21 @@ impl PgStore {
     /// shown in errors or `describe`. Connections come from one pool per
     /// URL for the whole process; migrations run when that pool is made.
     pub fn open(url: &str, password: Option<&str>) -> Result<PgStore> {
-        Self::open_with_timeout(url, password, CONNECT_TIMEOUT)
+        Self::open_with_timeout(url, password, POOL_SIZE, CONNECT_TIMEOUT)
     }
 
-    fn open_with_timeout(url: &str, password: Option<&str>, timeout: Duration) -> Result<PgStore> {
+    /// [`PgStore::open`] with `pool_size` connections at most in the pool
+    /// (the size of the pool made by the first open of `url` holds).
+    pub fn open_sized(url: &str, password: Option<&str>, pool_size: u32) -> Result<PgStore> {
+        Self::open_with_timeout(url, password, pool_size.max(1), CONNECT_TIMEOUT)
+    }
+
+    fn open_with_timeout(
+        url: &str,
+        password: Option<&str>,
+        pool_size: u32,
+        timeout: Duration,
+    ) -> Result<PgStore> {
         // The parse error is not given the URL: it may hold a password.
         let mut config: postgres::Config = url
             .parse()
@@ -422,7 +433,7 @@ impl PgStore {
         // the schema migrated: a second open of the same URL in this
         // process waits and then finds a migrated database.
         let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
+            .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(timeout)
             // Errors come back to the caller with context; r2d2's own
@@ -1394,6 +1405,27 @@ impl PgStore {
         }
         let _end = End(&self.conn);
         f(self)
+    }
+
+    /// Begin a REPEATABLE READ, READ ONLY transaction on this handle's
+    /// connection: what is read until [`PgStore::end_snapshot`] is one
+    /// consistent snapshot.
+    pub fn begin_snapshot(&mut self) -> Result<()> {
+        self.conn
+            .get_mut()
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        Ok(())
+    }
+
+    /// End the transaction of [`PgStore::begin_snapshot`] (rolled back if
+    /// it cannot commit: nothing was written in it).
+    pub fn end_snapshot(&mut self) -> Result<()> {
+        let c = self.conn.get_mut();
+        if let Err(e) = c.batch_execute("COMMIT") {
+            let _ = c.batch_execute("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Union ids deleted after `seq`, in id order.
@@ -2485,6 +2517,7 @@ mod tests {
         let err = PgStore::open_with_timeout(
             "postgres://u:hunter2@127.0.0.1:1/catalogue",
             Some("s3cret"),
+            POOL_SIZE,
             Duration::from_secs(1),
         )
         .unwrap_err();
