@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 use tracing::error;
 
-use crate::config::{self, Config, LogFormat};
+use crate::config::{self, Config, LogFormat, StoreLocation};
 use crate::harvest::HarvestError;
 use crate::jobs::Jobs;
 use crate::store::Store;
@@ -30,6 +30,16 @@ pub const EXIT_SOFTWARE: u8 = 70;
 /// Exit code: the partner is being harvested by another process, e.g. the
 /// daemon (EX_UNAVAILABLE); distinct so scripts can wait and retry.
 pub const EXIT_BUSY: u8 = 69;
+/// Exit code for a bad command line (EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+
+/// A command-line mistake, with the exit code for one.
+fn usage_error(message: String) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        message,
+    }
+}
 
 /// unicat: a union catalogue built from partner libraries' OAI-PMH feeds.
 #[derive(Debug, Parser)]
@@ -114,6 +124,20 @@ pub enum Command {
     /// Apply the store's schema migrations now (the daemon also does at
     /// start) and print the schema version.
     Migrate,
+    /// Copy a whole SQLite store into an empty PostgreSQL database, so an
+    /// installation moves to a shared store without re-harvesting. Stop
+    /// the daemon first: what it writes during the copy is not copied.
+    MigrateStore {
+        /// The store to copy: `sqlite:STATE_DIR` (or the database file).
+        #[arg(long)]
+        from: String,
+        /// Where to: `postgres://USER@HOST:PORT/DATABASE`, empty.
+        #[arg(long)]
+        to: String,
+        /// Environment variable holding the PostgreSQL password.
+        #[arg(long)]
+        password_env: Option<String>,
+    },
     /// Show which partner records a union record came from and why they were merged.
     Explain {
         /// A union record id (`uc…`) or `PARTNER:ID` (the partner's 001 or OAI identifier).
@@ -226,6 +250,33 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 cli.config.display(),
                 config.partners.len()
             );
+            Ok(())
+        }
+        Command::MigrateStore {
+            from,
+            to,
+            password_env,
+        } => {
+            let (from, to) = (
+                StoreLocation::parse(&from, None)
+                    .map_err(|e| usage_error(format!("--from: {e}")))?,
+                StoreLocation::parse(&to, password_env.as_deref())
+                    .map_err(|e| usage_error(format!("--to: {e}")))?,
+            );
+            if !matches!(from, StoreLocation::Sqlite(_)) {
+                return Err(usage_error(
+                    "--from must be a SQLite store (sqlite:STATE_DIR)".into(),
+                ));
+            }
+            if !matches!(to, StoreLocation::Postgres { .. }) {
+                return Err(usage_error(
+                    "--to must be a PostgreSQL database (postgres://…)".into(),
+                ));
+            }
+            let report = tokio::task::spawn_blocking(move || migrate_store(&from, &to))
+                .await
+                .map_err(|e| anyhow::anyhow!("copy worker panicked: {e}"))??;
+            print!("{report}");
             Ok(())
         }
         Command::Migrate => {
@@ -512,6 +563,53 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
     } else {
         Ok(())
     }
+}
+
+/// `unicat migrate-store`: bring the SQLite store to the current schema,
+/// copy it into the empty PostgreSQL database, and say what was copied.
+fn migrate_store(from: &StoreLocation, to: &StoreLocation) -> anyhow::Result<String> {
+    let StoreLocation::Sqlite(path) = from else {
+        anyhow::bail!("--from must be a SQLite store (sqlite:STATE_DIR)");
+    };
+    if !matches!(to, StoreLocation::Postgres { .. }) {
+        anyhow::bail!("--to must be a PostgreSQL database (postgres://…)");
+    }
+    // The state directory or the database file itself.
+    let (dir, file) = if path.is_file() {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        (dir, path.clone())
+    } else {
+        (path.clone(), path.join(crate::store::DB_FILE))
+    };
+    if !file.is_file() {
+        anyhow::bail!("no unicat database at {}", file.display());
+    }
+    // The copy reads the current schema only; migrating first is what
+    // the daemon would do at its next start anyway.
+    let (before, after, _) = Store::migrate(&StoreLocation::Sqlite(dir))?;
+    let mut out = String::new();
+    if before != Some(after) {
+        out.push_str(&format!(
+            "migrated {} to schema version {after} first\n",
+            file.display()
+        ));
+    }
+    let mut target = Store::connect(to)?;
+    let at = target.describe();
+    let pg = target
+        .as_postgres()
+        .ok_or_else(|| anyhow::anyhow!("--to is not a PostgreSQL store"))?;
+    let counts = crate::store::copy::copy_from_sqlite(&file, pg, |table, rows| {
+        eprintln!("  {table}: {rows} rows");
+    })?;
+    out.push_str(&format!("copied {} into {at}:\n", file.display()));
+    for (table, rows) in &counts {
+        out.push_str(&format!("  {table:<16} {rows:>10}\n"));
+    }
+    out.push_str(
+        "now set [store] backend = \"postgres\" and url in the configuration, then start the daemon\n",
+    );
+    Ok(out)
 }
 
 /// The `status` report.

@@ -349,7 +349,10 @@ impl Jobs {
         claim: &PartnerClaim<'_>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestReport, HarvestError> {
-        let store = self.open_store().map_err(HarvestError::Failed)?;
+        let mut store = self.open_store().map_err(HarvestError::Failed)?;
+        if claim.lease.is_some() {
+            store.fence(&lease::partner_lease(partner.name()), self.claims.holder());
+        }
         let report = harvest::harvest_partner(
             &self.config.harvest,
             &self.config.catalogue_code,

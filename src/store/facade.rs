@@ -283,6 +283,16 @@ impl Store {
         }
     }
 
+    /// Fence this handle's page commits with the lease `name` of
+    /// `holder`: with a shared store a page commits only while the lease
+    /// is still held (nothing to do with SQLite, where one daemon owns the
+    /// file).
+    pub fn fence(&mut self, name: &str, holder: &str) {
+        if let Backend::Postgres(s) = &mut self.backend {
+            s.set_fence(name, holder);
+        }
+    }
+
     /// The leases in the store: (name, holder, expiry), none with SQLite.
     pub fn leases(&self) -> Result<Vec<(String, String, String)>> {
         match &self.backend {

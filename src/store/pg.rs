@@ -198,6 +198,9 @@ pub struct PgStore {
     conn: RefCell<Pooled>,
     stmts: Stmts,
     describe: String,
+    /// The lease (name, holder) a harvest's page commits must still hold;
+    /// see [`PgStore::set_fence`].
+    fence: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -452,7 +455,20 @@ impl PgStore {
             conn: RefCell::new(conn),
             stmts: RefCell::new(HashMap::new()),
             describe,
+            fence: None,
         }
+    }
+
+    /// Make every later page commit of this handle check, inside its own
+    /// transaction, that `holder` still holds the lease `name`, and fail
+    /// without writing if not. A daemon that lost its claim on a partner
+    /// (it could not renew in time, and another daemon took the partner
+    /// over) can then never write a page or a checkpoint over the new
+    /// holder's. The check takes a share lock on the lease row, so a
+    /// takeover waits until a page being committed under the old claim is
+    /// done.
+    pub fn set_fence(&mut self, name: &str, holder: &str) {
+        self.fence = Some((name.to_string(), holder.to_string()));
     }
 
     /// Where the database is: `host:port/dbname` (never the password).
@@ -601,9 +617,20 @@ impl PgStore {
         checkpoint: Option<&Checkpoint>,
         repaired: u64,
     ) -> Result<PageCounts> {
+        let fence = self.fence.clone();
         let (client, stmts) = self.parts();
         let mut tx = client.transaction()?;
         lock_for_page(&mut tx)?;
+        if let Some((name, holder)) = &fence {
+            let st = prep(
+                stmts,
+                &mut tx,
+                "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND expires_at > now() FOR SHARE",
+            )?;
+            if tx.query_opt(&st, &[name, holder])?.is_none() {
+                anyhow::bail!("this daemon no longer holds `{name}` (another daemon has taken it over); the page was not written");
+            }
+        }
         let mut counts = PageCounts {
             repaired,
             ..PageCounts::default()
@@ -2457,6 +2484,38 @@ mod tests {
         assert_eq!(s.try_lease("x", "c", long).unwrap(), Some("b".into()));
         s.release_lease("x", "b").unwrap();
         assert_eq!(s.try_lease("x", "c", long).unwrap(), None);
+    }
+
+    // A fenced handle commits a page only while its holder still holds
+    // the lease: never without it, and not after another daemon took it
+    // over; a refused page writes nothing, not even its checkpoint.
+    #[test]
+    fn fenced_page_commits_only_under_the_lease() {
+        let Some((mut s, url)) = store() else { return };
+        let run = s.begin_run("p").unwrap();
+        s.set_fence("partner:p", "h1");
+        let cp = Checkpoint {
+            token: Some("t1".into()),
+            ..Checkpoint::default()
+        };
+        let page = [up("a", "h", &["k"])];
+        let err = s.commit_page(run, "p", &page, Some(&cp), 0).unwrap_err();
+        assert!(format!("{err:#}").contains("partner:p"), "{err:#}");
+        assert_eq!(s.count_live_records("p").unwrap(), 0);
+        assert_eq!(s.checkpoint("p").unwrap(), None);
+
+        let short = Duration::from_secs(1);
+        assert_eq!(s.try_lease("partner:p", "h1", short).unwrap(), None);
+        assert_eq!(s.commit_page(run, "p", &page, Some(&cp), 0).unwrap().new, 1);
+
+        // h1 stops renewing; h2 takes the partner over after the expiry.
+        std::thread::sleep(Duration::from_millis(1300));
+        let mut other = PgStore::open(&url, None).unwrap();
+        let long = Duration::from_secs(60);
+        assert_eq!(other.try_lease("partner:p", "h2", long).unwrap(), None);
+        let later = [up("b", "h", &["k"])];
+        assert!(s.commit_page(run, "p", &later, Some(&cp), 0).is_err());
+        assert_eq!(s.count_live_records("p").unwrap(), 1);
     }
 
     // Migrating twice does nothing; a database from a newer unicat is
