@@ -1935,13 +1935,6 @@ mod tests {
         }
     }
 
-    fn del(oai: &str) -> PageItem {
-        PageItem::Delete {
-            oai_id: oai.into(),
-            datestamp: "2024-02-01".into(),
-        }
-    }
-
     fn quar(oai: &str, raw: &str) -> PageItem {
         PageItem::Quarantine {
             oai_id: oai.into(),
@@ -1961,463 +1954,48 @@ mod tests {
         tx.dirty_records().unwrap()
     }
 
-    // Every record of a page lands in exactly one count, by the same rules
-    // as SQLite: unchanged content is not re-deduplicated, a deletion only
-    // counts for a live record, a record back after deletion is new.
-    #[test]
-    fn page_counts_follow_the_sqlite_rules() {
-        let Some((mut s, _)) = store() else { return };
-        let run = s.begin_run("p").unwrap();
-        let mut a = up("a", "h1", &["k1", "k2", "k1"]);
-        if let PageItem::Upsert { repairs, .. } = &mut a {
-            *repairs = 1;
-        }
-        let c = s
-            .commit_page(
-                run,
-                "p",
-                &[a, up("b", "h1", &["k1"]), del("c"), quar("q", "<bad")],
-                None,
-                3,
-            )
-            .unwrap();
-        assert_eq!(
-            c,
-            PageCounts {
-                new: 2,
-                quarantined: 1,
-                repaired: 4,
-                ..PageCounts::default()
-            }
-        );
-        let (ida, idb) = (id_of(&s, "a"), id_of(&s, "b"));
-        assert_eq!(s.keys_of(ida).unwrap(), vec!["k1", "k2"]);
-        // A dedup pass clears the flags; unchanged content must not set them.
-        let tx = s.transaction().unwrap();
-        assert_eq!(tx.dirty_records().unwrap(), vec![ida, idb]);
-        tx.clear_all_dirty().unwrap();
-        tx.commit().unwrap();
-        let c = s
-            .commit_page(
-                run,
-                "p",
-                &[up("a", "h1", &["k9"]), up("b", "h2", &["k3"]), del("b")],
-                None,
-                0,
-            )
-            .unwrap();
-        assert_eq!((c.unchanged, c.updated, c.deleted, c.new), (1, 1, 1, 0));
-        assert_eq!(dirty(&mut s), vec![idb]);
-        // The unchanged record kept its keys; the deleted one has none.
-        assert_eq!(s.keys_of(ida).unwrap(), vec!["k1", "k2"]);
-        assert!(s.keys_of(idb).unwrap().is_empty());
-        let c = s
-            .commit_page(
-                run,
-                "p",
-                &[up("b", "h2", &["k3"]), del("zz"), del("b"), del("b")],
-                None,
-                0,
-            )
-            .unwrap();
-        assert_eq!((c.new, c.deleted), (1, 1));
-        assert_eq!(id_of(&s, "b"), idb, "a record keeps its id across deletion");
-        let last = s.last_run("p").unwrap().unwrap();
-        assert_eq!(last.pages, 3);
-        assert_eq!(
-            last.counts,
-            PageCounts {
-                new: 3,
-                updated: 1,
-                unchanged: 1,
-                deleted: 2,
-                quarantined: 1,
-                repaired: 4
-            }
-        );
-        assert_eq!(s.count_live_records("p").unwrap(), 1);
-        assert_eq!(s.count_repaired("p").unwrap(), 4);
-        // A record listed twice in one page: new, then unchanged.
-        let run = s.begin_run("p").unwrap();
-        let c = s
-            .commit_page(
-                run,
-                "p",
-                &[up("x", "hx", &["kx"]), up("x", "hx", &["ky"])],
-                None,
-                0,
-            )
-            .unwrap();
-        assert_eq!((c.new, c.unchanged), (1, 1));
-        assert_eq!(s.keys_of(id_of(&s, "x")).unwrap(), vec!["kx"]);
-        assert_eq!(s.integrity_check().unwrap(), "ok");
-    }
+    // The store's contract (page counts, checkpoints, reconciliation, the
+    // dedup transaction, publishing reads) is tested on both backends in
+    // tests/store.rs; what is tested here is PostgreSQL's own.
 
-    // The checkpoint is saved with each page and survives a failed run; only
-    // a complete run moves `from` (and a None next_from keeps the old one).
+    // NUL characters, which PostgreSQL text refuses and SQLite stores, are
+    // replaced in what is quarantined, so that the page still commits and
+    // the record is still set aside.
     #[test]
-    fn checkpoint_resume_and_finish_run_rules() {
-        let Some((mut s, _)) = store() else { return };
-        let cp = Checkpoint {
-            token: Some("t1".into()),
-            cursor: Some(10),
-            from: Some("2023-12-01".into()),
-            first_response_date: Some("2024-01-01T00:00:00Z".into()),
-        };
-        let r1 = s.begin_run("p").unwrap();
-        s.set_run_from(r1, Some("2023-12-01")).unwrap();
-        s.commit_page(r1, "p", &[up("a", "h", &[])], Some(&cp), 0)
-            .unwrap();
-        assert_eq!(s.checkpoint("p").unwrap(), Some(cp.clone()));
-        s.finish_run(r1, "p", false, None, Some("boom"), false)
-            .unwrap();
-        assert_eq!(s.checkpoint("p").unwrap(), Some(cp.clone()));
-        assert_eq!(s.next_from("p").unwrap(), None);
-        let last = s.last_run("p").unwrap().unwrap();
-        assert_eq!(
-            (last.outcome.as_str(), last.error.as_deref()),
-            ("failed", Some("boom"))
-        );
-        // An import page has no checkpoint and must not clear the harvest's.
-        let imp = s.begin_run("p").unwrap();
-        s.commit_page(imp, "p", &[up("b", "h", &[])], None, 0)
-            .unwrap();
-        s.finish_import_run(imp, true, None).unwrap();
-        assert_eq!(s.checkpoint("p").unwrap(), Some(cp.clone()));
-        let r2 = s.begin_run("p").unwrap();
-        s.finish_run(r2, "p", true, Some("2024-01-01T00:00:00Z"), None, false)
-            .unwrap();
-        assert_eq!(s.checkpoint("p").unwrap(), None);
-        assert_eq!(
-            s.next_from("p").unwrap().as_deref(),
-            Some("2024-01-01T00:00:00Z")
-        );
-        let r3 = s.begin_run("p").unwrap();
-        s.finish_run(r3, "p", true, None, None, false).unwrap();
-        assert_eq!(
-            s.next_from("p").unwrap().as_deref(),
-            Some("2024-01-01T00:00:00Z")
-        );
-        let r4 = s.begin_run("p").unwrap();
-        s.commit_page(r4, "p", &[], Some(&cp), 0).unwrap();
-        s.finish_run(r4, "p", false, None, Some("bad token"), true)
-            .unwrap();
-        assert_eq!(s.checkpoint("p").unwrap(), None);
-        assert_eq!(
-            s.next_from("p").unwrap().as_deref(),
-            Some("2024-01-01T00:00:00Z")
-        );
-        let r5 = s.begin_run("p").unwrap();
-        assert_eq!(s.fail_stale_runs("p").unwrap(), 1);
-        let last = s.last_run("p").unwrap().unwrap();
-        assert_eq!((last.id, last.outcome.as_str()), (r5, "failed"));
-        assert!(last.error.unwrap().contains("interrupted"));
-        let t = s.partner_totals("p").unwrap();
-        assert_eq!((t.runs, t.failed_runs, t.harvested), (6, 3, 2));
-        assert!(t.last_success.is_some() && t.last_duration_secs.is_some());
-        assert!(s.last_success_started("p").unwrap().is_some());
-        assert!(s.last_success_started("other").unwrap().is_none());
-    }
-
-    // A readable new version supersedes the quarantined ones (kept, marked
-    // resolved); NUL characters, which PostgreSQL text refuses, are
-    // replaced so that the page still commits.
-    #[test]
-    fn quarantine_is_superseded_by_a_readable_version() {
+    fn quarantined_nul_characters_are_replaced() {
         let Some((mut s, _)) = store() else { return };
         let run = s.begin_run("p").unwrap();
-        s.commit_page(run, "p", &[quar("x", "a\0b"), quar("y", "<y")], None, 0)
+        let c = s
+            .commit_page(run, "p", &[quar("x\0", "a\0b")], None, 0)
             .unwrap();
-        let other = s.begin_run("o").unwrap();
-        s.commit_page(other, "o", &[quar("x", "<x")], None, 0)
-            .unwrap();
-        assert_eq!(s.count_quarantined("p").unwrap(), 2);
-        s.commit_page(run, "p", &[up("x", "h", &[])], None, 0)
-            .unwrap();
-        assert_eq!(s.count_quarantined("p").unwrap(), 1);
-        assert_eq!(
-            s.count_quarantined("o").unwrap(),
-            1,
-            "another partner's x stays open"
-        );
-        let open = s.quarantine_list(Some("p"), false).unwrap();
-        assert_eq!(open.len(), 1);
-        assert_eq!(open[0].oai_id, "y");
-        assert!(open[0].raw.is_none());
+        assert_eq!(c.quarantined, 1);
         let all = s.quarantine_list(Some("p"), true).unwrap();
-        assert_eq!(
-            all.iter().map(|q| q.oai_id.as_str()).collect::<Vec<_>>(),
-            ["y", "x"]
-        );
-        assert!(all[1].resolved_at.is_some() && all[1].at.is_some());
-        assert_eq!(s.quarantine_list(None, true).unwrap().len(), 3);
-        let x = s.quarantine_entry(all[1].id).unwrap().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].oai_id, "x\u{FFFD}");
+        let x = s.quarantine_entry(all[0].id).unwrap().unwrap();
         assert_eq!(x.raw.as_deref(), Some("a\u{FFFD}b"));
-        assert_eq!(x.run_id, Some(run));
-        assert!(s.quarantine_entry(-1).unwrap().is_none());
+        assert_eq!(x.reason, "x\u{FFFD} does not parse");
     }
 
-    // Reconciliation deletes what the listing lacks, but refuses a listing
-    // too small to be believed.
+    // The connection sits in a RefCell: a store call from inside a
+    // streaming callback (which holds it) is an error, not a panic, and
+    // the handle is usable afterwards. (SQLite allows the call.)
     #[test]
-    fn reconcile_deletes_unlisted_records_above_the_ratio() {
+    fn store_call_inside_a_streaming_callback_is_an_error() {
         let Some((mut s, _)) = store() else { return };
-        let run = s.begin_run("p").unwrap();
-        s.commit_page(
-            run,
-            "p",
-            &[
-                up("a", "h", &["ka"]),
-                up("b", "h", &["kb"]),
-                up("c", "h", &["kc"]),
-            ],
-            None,
-            0,
-        )
-        .unwrap();
-        s.reconcile_begin("p").unwrap();
-        s.reconcile_seen("p", &["a".into(), "a".into()]).unwrap();
-        let err = s.reconcile_apply("p", 0.5).unwrap_err();
-        assert!(err.to_string().contains("refusing to delete"));
-        assert_eq!(s.count_live_records("p").unwrap(), 3);
-        s.reconcile_seen("p", &["b".into(), "gone".into()]).unwrap();
-        assert_eq!(s.reconcile_apply("p", 0.5).unwrap(), (3, 3, 1));
-        let idc = id_of(&s, "c");
-        assert!(s.keys_of(idc).unwrap().is_empty());
-        assert!(s.find_source("p", "c").unwrap().is_none());
-        assert_eq!(s.count_live_records("p").unwrap(), 2);
-        assert!(dirty(&mut s).contains(&idc));
-        // The listing was forgotten.
-        s.reconcile_begin("p").unwrap();
-        assert_eq!(s.reconcile_apply("p", 0.0).unwrap(), (2, 0, 2));
-    }
-
-    // Sequence numbers are counted in the transaction and written at
-    // commit; identical content makes no new version; a dropped pass
-    // changes nothing.
-    #[test]
-    fn dedup_tx_counts_seq_and_versions_unions() {
-        let Some((mut s, _)) = store() else { return };
-        let tx = s.transaction().unwrap();
-        assert!(tx.put_union("u1", "<r1/>", "h1", 1).unwrap());
-        assert!(!tx.put_union("u1", "<r1/>", "h1", 1).unwrap());
-        assert!(tx.put_union("u2", "<r2/>", "h2", 2).unwrap());
-        assert!(tx.delete_union("u2").unwrap());
-        assert!(!tx.delete_union("u2").unwrap());
-        assert!(!tx.delete_union("nope").unwrap());
-        tx.commit().unwrap();
-        assert_eq!(s.current_seq().unwrap(), 3);
-        assert_eq!(s.union_record("u2").unwrap(), Some((3, true, None)));
-        assert_eq!(s.deleted_unions_since(2).unwrap(), vec!["u2"]);
-        assert!(s.deleted_unions_since(3).unwrap().is_empty());
-        let tx = s.transaction().unwrap();
-        assert!(tx.put_union("u1", "<r1b/>", "h1b", 1).unwrap());
-        drop(tx);
-        assert_eq!(s.current_seq().unwrap(), 3);
-        assert_eq!(
-            s.union_record("u1").unwrap(),
-            Some((1, false, Some("<r1/>".into())))
-        );
-        let tx = s.transaction().unwrap();
-        // A deleted union record comes back as a new version, even with
-        // its old hash; upper case sorts before lower case, bytewise.
-        assert!(tx.put_union("u2", "<r2/>", "h2", 3).unwrap());
-        assert!(tx.put_union("B", "<b/>", "hb", 1).unwrap());
-        tx.commit().unwrap();
-        assert_eq!(s.current_seq().unwrap(), 5);
-        let mut seen = Vec::new();
-        s.for_each_live_union(|r| {
-            seen.push((r.cluster_id, r.seq));
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(seen, [("B".into(), 5), ("u1".into(), 1), ("u2".into(), 4)]);
-        let mut since = Vec::new();
-        s.for_each_live_union_since(3, |r| {
-            since.push(r.cluster_id);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(since, ["B", "u2"]);
-        assert_eq!(s.union_counts().unwrap(), (3, 1));
-        assert_eq!(s.integrity_check().unwrap(), "ok");
-    }
-
-    // The key index and cluster membership as the pipeline uses them, and
-    // the store-level views of clusters.
-    #[test]
-    fn dedup_tx_keys_clusters_and_rekey() {
-        let Some((mut s, _)) = store() else { return };
-        let run = s.begin_run("p").unwrap();
-        s.commit_page(
-            run,
-            "p",
-            &[
-                up("a", "h", &["isbn:1", "tay:x"]),
-                up("b", "h", &["isbn:1"]),
-                up("c", "h", &["isbn:1", "tay:x"]),
-            ],
-            None,
-            0,
-        )
-        .unwrap();
-        let run = s.begin_run("q").unwrap();
-        s.commit_page(run, "q", &[up("d", "h", &["isbn:1"])], None, 0)
-            .unwrap();
-        let (a, b, c, d) = (
-            id_of(&s, "a"),
-            id_of(&s, "b"),
-            id_of(&s, "c"),
-            id_of(&s, "d"),
-        );
-        let tx = s.transaction().unwrap();
-        assert_eq!(tx.records_with_key("isbn:1", 10).unwrap(), vec![a, b, c, d]);
-        assert_eq!(tx.records_with_key("isbn:1", 1).unwrap(), vec![a, b]);
-        assert_eq!(
-            tx.records_with_keys("isbn:1", "tay:x", 10).unwrap(),
-            vec![a, c]
-        );
-        assert_eq!(tx.keys_of(a).unwrap(), vec!["isbn:1", "tay:x"]);
-        for id in [d, a, b] {
-            tx.set_cluster(id, Some("u1")).unwrap();
-        }
-        tx.set_cluster(c, Some("u2")).unwrap();
-        tx.set_cluster(c, None).unwrap();
-        assert_eq!(tx.members_of("u1").unwrap(), vec![a, b, d]);
-        assert_eq!(tx.cluster_of(c).unwrap(), None);
-        assert_eq!(tx.live_source(a).unwrap().unwrap().oai_id, "a");
-        assert_eq!(tx.keys_version().unwrap(), crate::dedup::KEYS_VERSION);
-        tx.set_meta_text("merge", "v1").unwrap();
-        assert_eq!(tx.meta_text("merge").unwrap().as_deref(), Some("v1"));
-        tx.clear_all_dirty().unwrap();
-        assert!(tx.dirty_records().unwrap().is_empty());
-        // Rekeying streams every live record through the closure.
-        let n = tx
-            .rekey_all(99, |rec| {
-                Ok(vec![format!("new:{}", rec.len() % 2), "all".into()])
-            })
-            .unwrap();
-        assert_eq!(n, 4);
-        assert_eq!(tx.records_with_key("all", 10).unwrap().len(), 4);
-        assert!(tx.records_with_key("isbn:1", 10).unwrap().is_empty());
-        assert_eq!(tx.dirty_records().unwrap().len(), 4);
-        assert_eq!(tx.keys_version().unwrap(), 99);
-        assert_eq!(tx.mark_all_dirty().unwrap(), 4);
-        tx.commit().unwrap();
-        assert_eq!(s.meta_text("merge").unwrap().as_deref(), Some("v1"));
-        assert_eq!(s.cluster_of(b).unwrap().as_deref(), Some("u1"));
-        let members: Vec<_> = s
-            .cluster_members("u1")
-            .unwrap()
-            .into_iter()
-            .map(|m| (m.partner, m.oai_id))
-            .collect();
-        assert_eq!(
-            members,
-            [
-                ("p".into(), "a".into()),
-                ("p".into(), "b".into()),
-                ("q".into(), "d".into())
-            ]
-        );
-        assert_eq!(s.count_merged_with_others("p").unwrap(), 2);
-        assert_eq!(s.count_merged_with_others("q").unwrap(), 1);
-        assert_eq!(s.count_intra_partner_duplicates("p").unwrap(), 1);
-        assert_eq!(s.count_intra_partner_duplicates("q").unwrap(), 0);
-        // find_source prefers the 001 over the OAI identifier.
-        assert_eq!(s.find_source("p", "La").unwrap().unwrap().id, a);
-        assert_eq!(s.find_source("p", "a").unwrap().unwrap().id, a);
-        assert!(s.find_source("q", "a").unwrap().is_none());
-        s.set_meta_text("merge", "v2").unwrap();
-        assert_eq!(s.meta_text("merge").unwrap().as_deref(), Some("v2"));
-        assert_eq!(s.meta_text("none").unwrap(), None);
-    }
-
-    // Reprocessing pages through raw records and only re-keys what changed.
-    #[test]
-    fn raw_batch_and_update_normalized() {
-        let Some((mut s, _)) = store() else { return };
-        let run = s.begin_run("p").unwrap();
-        s.commit_page(
-            run,
-            "p",
-            &[
-                up("a", "h", &["k"]),
-                up("b", "h", &["k"]),
-                up("c", "h", &[]),
-                del("c"),
-            ],
-            None,
-            0,
-        )
-        .unwrap();
-        let (a, b) = (id_of(&s, "a"), id_of(&s, "b"));
-        let first = s.raw_batch("p", 0, 1).unwrap();
-        assert_eq!(first, vec![(a, "a".into(), "<raw>a</raw>".into())]);
-        assert_eq!(s.raw_batch("p", a, 10).unwrap().len(), 1);
-        let tx = s.transaction().unwrap();
-        tx.clear_all_dirty().unwrap();
-        tx.commit().unwrap();
-        let same = Renormalized {
-            id: a,
-            record: "<x/>".into(),
-            content_hash: "h".into(),
-            local_id: None,
-            keys: vec!["z".into()],
-        };
-        let changed = Renormalized {
-            id: b,
-            record: "<y/>".into(),
-            content_hash: "h2".into(),
-            local_id: Some("B".into()),
-            keys: vec!["z".into(), "z".into()],
-        };
-        assert_eq!(s.update_normalized(&[same, changed]).unwrap(), 1);
-        assert_eq!(s.keys_of(a).unwrap(), vec!["k"]);
-        assert_eq!(s.keys_of(b).unwrap(), vec!["z"]);
-        assert_eq!(dirty(&mut s), vec![b]);
-        assert_eq!(s.find_source("p", "B").unwrap().unwrap().record, "<y/>");
-    }
-
-    // Publishing reads one snapshot: a pass that commits meanwhile is not
-    // half-seen. A store call from inside a streaming callback is an
-    // error, not a panic.
-    #[test]
-    fn read_snapshot_is_consistent_while_others_write() {
-        let Some((mut s, url)) = store() else { return };
         let tx = s.transaction().unwrap();
         tx.put_union("u1", "<a/>", "h", 1).unwrap();
         tx.commit().unwrap();
-        let mut writer = PgStore::open(&url, None).unwrap();
-        let (seq, rows) = s
-            .read_snapshot(|s| {
-                let seq = s.current_seq()?;
-                let tx = writer.transaction()?;
-                tx.put_union("u2", "<b/>", "h", 1)?;
-                tx.put_union("u1", "<a2/>", "h2", 1)?;
-                tx.commit()?;
-                let mut rows = Vec::new();
-                s.for_each_live_union(|r| {
-                    rows.push(r.record);
-                    Ok(())
-                })?;
-                assert_eq!(s.current_seq()?, seq);
-                Ok((seq, rows))
-            })
-            .unwrap();
-        assert_eq!((seq, rows), (1, vec!["<a/>".to_string()]));
-        assert_eq!(s.current_seq().unwrap(), 3);
         let err = s
             .for_each_live_union(|_| {
                 s.current_seq()?;
                 Ok(())
             })
             .unwrap_err();
-        assert!(err.to_string().contains("busy"));
-        // The connection is usable afterwards, outside any transaction.
-        s.set_publish_seq("files", 3).unwrap();
-        assert_eq!(s.publish_seq("files").unwrap(), 3);
-        assert_eq!(s.publish_seq("other").unwrap(), 0);
+        assert!(err.to_string().contains("busy"), "{err:#}");
+        s.set_publish_seq("files", 1).unwrap();
+        assert_eq!(s.publish_seq("files").unwrap(), 1);
+        assert_eq!(s.current_seq().unwrap(), 1);
     }
 
     // A page committed by another daemon while a dedup pass runs waits for
