@@ -1204,6 +1204,11 @@ impl SqliteStore {
     }
 }
 
+/// `limit + 1` as an SQL LIMIT, without overflowing for a huge `limit`.
+pub(crate) fn limit_plus_one(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)
+}
+
 /// The schema version of the SQLite database in `state_dir` without
 /// migrating it: `None` if there is no database yet.
 pub fn sqlite_schema_version(state_dir: &Path) -> Result<Option<u32>> {
@@ -1414,7 +1419,7 @@ impl SqliteTx<'_> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT record_id FROM match_keys WHERE key = ?1 ORDER BY record_id LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![key, (limit + 1) as i64], |r| r.get(0))?;
+        let rows = stmt.query_map(params![key, limit_plus_one(limit)], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -1425,7 +1430,7 @@ impl SqliteTx<'_> {
              JOIN match_keys y ON y.key = ?2 AND y.record_id = x.record_id
              WHERE x.key = ?1 ORDER BY x.record_id LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![a, b, (limit + 1) as i64], |r| r.get(0))?;
+        let rows = stmt.query_map(params![a, b, limit_plus_one(limit)], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

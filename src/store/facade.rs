@@ -340,7 +340,8 @@ impl Store {
         fn find_source(&self, partner: &str, id: &str) -> Result<Option<SourceRecord>>;
         /// The cluster a source record belongs to.
         fn cluster_of(&self, record_id: i64) -> Result<Option<String>>;
-        /// The live members of a cluster, by partner and OAI identifier.
+        /// The members of a cluster, by partner and OAI identifier (a deleted
+        /// one with an empty record).
         fn cluster_members(&self, cluster_id: &str) -> Result<Vec<SourceRecord>>;
         /// A record's match keys, sorted.
         fn keys_of(&self, record_id: i64) -> Result<Vec<String>>;

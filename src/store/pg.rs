@@ -1735,7 +1735,7 @@ impl PgTx<'_> {
     pub fn records_with_key(&self, key: &str, limit: usize) -> Result<Vec<i64>> {
         self.ids(
             "SELECT record_id FROM match_keys WHERE key = $1 ORDER BY record_id LIMIT $2",
-            &[&key, &(limit as i64 + 1)],
+            &[&key, &super::limit_plus_one(limit)],
         )
     }
 
@@ -1745,7 +1745,7 @@ impl PgTx<'_> {
             "SELECT x.record_id FROM match_keys x
              JOIN match_keys y ON y.key = $2 AND y.record_id = x.record_id
              WHERE x.key = $1 ORDER BY x.record_id LIMIT $3",
-            &[&a, &b, &(limit as i64 + 1)],
+            &[&a, &b, &super::limit_plus_one(limit)],
         )
     }
 
