@@ -4,10 +4,13 @@
 //! It answers all six verbs on `/oai`, by GET or by POST
 //! (`application/x-www-form-urlencoded`), and every error code of the
 //! protocol. It must never write to the store and never read more of the
-//! catalogue than one page: each request opens its own read-only SQLite
-//! connection on the blocking pool, reads one page inside one read
-//! transaction (a consistent snapshot while a harvest writes, WAL mode),
-//! turns it into XML with `unicat_oai::write` and closes the connection.
+//! catalogue than one page: each request opens its own reading handle on
+//! the store the configuration names ([`Store::open_reader`]: a read-only
+//! SQLite connection, or a pooled PostgreSQL one) on the blocking pool,
+//! reads one page inside one read snapshot (consistent while a harvest
+//! writes), turns it into XML with `unicat_oai::write` and drops the
+//! handle. The queries themselves are the store's (`store::listing`); this
+//! module holds no SQL, so it serves either backend the same way.
 //! Memory per request is bounded by `page-size` records, whatever the size
 //! of the catalogue, and at most [`MAX_CONCURRENT_REQUESTS`] requests read
 //! the store at once. This is what "responses stream" means here: pages,
@@ -84,7 +87,8 @@
 //!   `noRecordsMatch` (also for a set that does not exist), `noMetadataFormats`
 //!   (above), `noSetHierarchy` (a `ListSets` or `set=` when no partner is
 //!   configured). OAI errors are HTTP 200. A store that cannot be read
-//!   (missing, or locked past the busy timeout) is HTTP 503 with
+//!   (missing, locked past the busy timeout, or its database server
+//!   unreachable) is HTTP 503 with
 //!   `Retry-After`, which harvesters treat as transient; a POST that is not
 //!   a form is HTTP 415.
 //!
@@ -93,11 +97,10 @@
 //! the clock and the store.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Result};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -105,7 +108,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -116,8 +118,8 @@ use unicat_oai::{
     OaiRecord, ResumptionToken, Verb,
 };
 
-use crate::config::Config;
-use crate::store;
+use crate::config::{Config, StoreLocation};
+use crate::store::{self, listing::UnionListRow, Store};
 
 /// The prefix of every identifier this repository serves.
 pub const IDENTIFIER_PREFIX: &str = "oai:unicat:";
@@ -152,7 +154,10 @@ struct SetEntry {
 /// Everything the provider needs to answer requests; built once from the
 /// configuration and shared by all requests.
 pub struct ProviderState {
-    state_dir: PathBuf,
+    /// Where the store is, or why the configuration does not say (a
+    /// password file that cannot be read): every request then fails with
+    /// it, as with a store that cannot be read.
+    store: Result<StoreLocation, String>,
     repository_name: String,
     base_url: String,
     admin_email: String,
@@ -164,7 +169,7 @@ pub struct ProviderState {
 impl std::fmt::Debug for ProviderState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProviderState")
-            .field("state_dir", &self.state_dir)
+            .field("store", &self.store)
             .field("base_url", &self.base_url)
             .field("page_size", &self.page_size)
             .field("sets", &self.sets)
@@ -191,7 +196,7 @@ impl ProviderState {
             .collect();
         sets.sort_by(|a, b| a.spec.cmp(&b.spec));
         Some(ProviderState {
-            state_dir: config.state_dir.clone(),
+            store: config.store_location().map_err(|e| format!("{e:#}")),
             repository_name: p.repository_name.clone(),
             base_url,
             admin_email: p.admin_email.clone(),
@@ -208,7 +213,7 @@ impl ProviderState {
 
     /// Answer one request, given its query string (GET) or form body
     /// (POST). An OAI-PMH error is a normal answer; `Err` means the store
-    /// could not be read. Blocking: reads SQLite.
+    /// could not be read. Blocking: reads the store.
     pub fn answer_query(&self, query: &str) -> Result<String> {
         let args = parse_form(query);
         let resp_date = store::now_rfc3339();
@@ -220,8 +225,10 @@ impl ProviderState {
         };
         match request {
             Request::Identify => {
-                let conn = self.open()?;
-                let earliest = earliest_datestamp(&conn)?.unwrap_or_else(|| resp_date.clone());
+                let earliest = self
+                    .open()?
+                    .read_snapshot(earliest_datestamp)?
+                    .unwrap_or_else(|| resp_date.clone());
                 let id = Identify {
                     repository_name: self.repository_name.clone(),
                     base_url: self.base_url.clone(),
@@ -239,8 +246,8 @@ impl ProviderState {
             }
             Request::ListMetadataFormats { identifier } => {
                 if let Some(identifier) = identifier {
-                    let conn = self.open()?;
-                    match lookup(&conn, &identifier)? {
+                    let store = self.open()?;
+                    match lookup(&store, &identifier)? {
                         None => return Ok(fail(id_does_not_exist(&identifier))),
                         Some(row) if row.deleted => {
                             return Ok(fail(Fail::new(
@@ -261,13 +268,14 @@ impl ProviderState {
             }
             Request::ListSets => Ok(list_sets(&resp_date, &request_url, &self.sets)),
             Request::GetRecord { identifier, format } => {
-                let conn = self.open()?;
-                let tx = conn.unchecked_transaction()?;
-                let Some(row) = lookup(&tx, &identifier)? else {
-                    return Ok(fail(id_does_not_exist(&identifier)));
-                };
-                let record = self.oai_record(&tx, row, Some(format))?;
-                Ok(write::get_record(&resp_date, &request_url, &record))
+                // One snapshot: the record and its sets as of one moment.
+                self.open()?.read_snapshot(|store| {
+                    let Some(row) = lookup(store, &identifier)? else {
+                        return Ok(fail(id_does_not_exist(&identifier)));
+                    };
+                    let record = self.oai_record(store, row, Some(format))?;
+                    Ok(write::get_record(&resp_date, &request_url, &record))
+                })
             }
             Request::List { verb, list, token } => {
                 self.list(&resp_date, &request_url, verb, &list, token.as_deref())
@@ -285,8 +293,21 @@ impl ProviderState {
         list: &ListArgs,
         token: Option<&Token>,
     ) -> Result<String> {
-        let conn = self.open()?;
-        let tx = conn.unchecked_transaction()?;
+        // One snapshot: the count, the page and its records' sets agree.
+        self.open()?
+            .read_snapshot(|store| self.list_page(store, resp_date, request_url, verb, list, token))
+    }
+
+    /// [`ProviderState::list`] inside its snapshot.
+    fn list_page(
+        &self,
+        store: &Store,
+        resp_date: &str,
+        request_url: &str,
+        verb: Verb,
+        list: &ListArgs,
+        token: Option<&Token>,
+    ) -> Result<String> {
         // The list is pinned at its first request: nothing stamped later
         // joins it (see the module documentation).
         let until = match &list.until {
@@ -307,11 +328,17 @@ impl ProviderState {
                 t.cursor,
                 t.complete_list_size,
             ),
-            None => (None, 0, count(&tx, &spec)?),
+            None => (None, 0, count(store, &spec)?),
         };
         // One row more than a page tells whether another page follows.
         let with_record = verb == Verb::ListRecords;
-        let mut rows = page(&tx, &spec, after.as_ref(), self.page_size + 1, with_record)?;
+        let mut rows = page(
+            store,
+            &spec,
+            after.as_ref(),
+            self.page_size + 1,
+            with_record,
+        )?;
         let more = rows.len() > self.page_size;
         rows.truncate(self.page_size);
         let next = match (more, rows.last()) {
@@ -322,8 +349,8 @@ impl ProviderState {
                 from: list.from.clone(),
                 until: until.clone(),
                 set: list.set.as_ref().map(|s| s.spec.clone()),
-                last_datestamp: last.datestamp.clone(),
-                last_id: last.id.clone(),
+                last_datestamp: last.updated_at.clone(),
+                last_id: last.cluster_id.clone(),
                 cursor: cursor + rows.len() as u64,
                 complete_list_size: total,
             }),
@@ -344,7 +371,7 @@ impl ProviderState {
         let format = with_record.then_some(list.format);
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
-            records.push(self.oai_record(&tx, row, format)?);
+            records.push(self.oai_record(store, row, format)?);
         }
         debug!(verb = %verb, records = records.len(), cursor, "OAI-PMH list page");
         // An empty page (possible only when the rest of a list changed
@@ -359,26 +386,28 @@ impl ProviderState {
         ))
     }
 
-    /// A read-only connection of this request's own.
-    fn open(&self) -> Result<Connection> {
-        let path = self.state_dir.join(store::DB_FILE);
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("opening {} read-only", path.display()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(conn)
+    /// A reading handle of this request's own.
+    fn open(&self) -> Result<Store> {
+        let location = self
+            .store
+            .as_ref()
+            .map_err(|e| anyhow!("the store's location: {e}"))?;
+        Store::open_reader(location, BUSY_TIMEOUT)
     }
 
     /// A row as an OAI record: header with sets, and metadata in `format`
     /// (none for deleted records and for `ListIdentifiers`).
-    fn oai_record(&self, conn: &Connection, row: Row, format: Option<Format>) -> Result<OaiRecord> {
-        let identifier = format!("{IDENTIFIER_PREFIX}{}", row.id);
+    fn oai_record(
+        &self,
+        store: &Store,
+        row: UnionListRow,
+        format: Option<Format>,
+    ) -> Result<OaiRecord> {
+        let identifier = format!("{IDENTIFIER_PREFIX}{}", row.cluster_id);
         let sets = if row.deleted {
             Vec::new()
         } else {
-            self.sets_of(conn, &row.id)?
+            self.sets_of(store, &row.cluster_id)?
         };
         let metadata = match (format, row.deleted, row.record) {
             (Some(Format::Marc21), false, Some(xml)) => Some(xml),
@@ -397,7 +426,7 @@ impl ProviderState {
             header: Header {
                 identifier,
                 datestamp: row
-                    .datestamp
+                    .updated_at
                     .unwrap_or_else(|| LEGACY_DATESTAMP.to_string()),
                 deleted: row.deleted,
                 sets,
@@ -407,15 +436,9 @@ impl ProviderState {
     }
 
     /// The setSpecs of a live union record: its members' partners.
-    fn sets_of(&self, conn: &Connection, cluster_id: &str) -> Result<Vec<String>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT DISTINCT s.partner FROM cluster_members c JOIN source_records s ON s.id = c.record_id
-             WHERE c.cluster_id = ?1",
-        )?;
-        let partners = stmt.query_map([cluster_id], |r| r.get::<_, String>(0))?;
+    fn sets_of(&self, store: &Store, cluster_id: &str) -> Result<Vec<String>> {
         let mut specs = Vec::new();
-        for p in partners {
-            let p = p?;
+        for p in store.union_partners(cluster_id)? {
             if let Some(set) = self.sets.iter().find(|s| s.partner == p) {
                 specs.push(set.spec.clone());
             }
@@ -1014,15 +1037,6 @@ fn base64url_decode(s: &str) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------
 // Reading the store: one page, through the union_updated index.
 
-/// A union record as listed.
-#[derive(Debug, Clone)]
-struct Row {
-    id: String,
-    deleted: bool,
-    datestamp: Option<String>,
-    record: Option<String>,
-}
-
 /// Where a list stopped: the last record's (datestamp, cluster id).
 #[derive(Debug, Clone)]
 struct Position {
@@ -1030,7 +1044,7 @@ struct Position {
     id: String,
 }
 
-/// A list selection, ready for SQL.
+/// A list selection, ready for the store.
 #[derive(Debug, Clone, Copy)]
 struct ListSpec<'a> {
     from: Option<&'a str>,
@@ -1047,79 +1061,21 @@ impl ListSpec<'_> {
     }
 }
 
-/// Set filter shared by the list queries: every deletion, and the live
-/// records with a member from the partner `:partner` (NULL: no set).
-const SET_FILTER: &str = "(:partner IS NULL OR u.deleted = 1 OR EXISTS (
-        SELECT 1 FROM cluster_members c JOIN source_records s ON s.id = c.record_id
-        WHERE c.cluster_id = u.cluster_id AND s.partner = :partner))";
-
-/// The columns of a listed row; the record text only for ListRecords.
-const ROW_COLUMNS: &str =
-    "u.cluster_id, u.deleted, u.updated_at, CASE WHEN :with_record THEN u.record END";
-
-/// Records without a datestamp, in cluster id order, after `:after`.
-fn legacy_sql() -> String {
-    format!(
-        "SELECT {ROW_COLUMNS} FROM union_records u
-         WHERE u.updated_at IS NULL AND u.cluster_id > :after AND {SET_FILTER}
-         ORDER BY u.updated_at, u.cluster_id LIMIT :limit"
-    )
-}
-
-/// Dated records after (`:ts`, `:after`) up to `:until`, in (datestamp,
-/// cluster id) order.
-fn dated_sql() -> String {
-    format!(
-        "SELECT {ROW_COLUMNS} FROM union_records u
-         WHERE (u.updated_at, u.cluster_id) > (:ts, :after) AND u.updated_at <= :until
-           AND {SET_FILTER}
-         ORDER BY u.updated_at, u.cluster_id LIMIT :limit"
-    )
-}
-
-fn read_rows(
-    conn: &Connection,
-    sql: &str,
-    params: &[(&str, &dyn rusqlite::ToSql)],
-    out: &mut Vec<Row>,
-) -> Result<()> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params)?;
-    while let Some(r) = rows.next()? {
-        out.push(Row {
-            id: r.get(0)?,
-            deleted: r.get::<_, i64>(1)? != 0,
-            datestamp: r.get(2)?,
-            record: r.get(3)?,
-        });
-    }
-    Ok(())
-}
-
 /// Up to `limit` records of the list after `after`, with their record
-/// text if `with_record`.
+/// text if `with_record`: the undated records first (they are served as
+/// 1970), then the dated ones, at most one store query for each.
 fn page(
-    conn: &Connection,
+    store: &Store,
     spec: &ListSpec<'_>,
     after: Option<&Position>,
     limit: usize,
     with_record: bool,
-) -> Result<Vec<Row>> {
+) -> Result<Vec<UnionListRow>> {
     let mut rows = Vec::new();
     let in_legacy = after.is_none_or(|p| p.datestamp.is_none());
     if spec.includes_legacy() && in_legacy {
         let after_id = after.map_or("", |p| p.id.as_str());
-        read_rows(
-            conn,
-            &legacy_sql(),
-            named_params! {
-                ":after": after_id,
-                ":partner": spec.partner,
-                ":limit": limit as i64,
-                ":with_record": with_record,
-            },
-            &mut rows,
-        )?;
+        rows = store.undated_unions_after(after_id, spec.partner, limit, with_record)?;
     }
     if rows.len() < limit {
         let (ts, id) = match after {
@@ -1130,87 +1086,41 @@ fn page(
             // (from, "") is before every record stamped at `from`.
             _ => (spec.from.unwrap_or(""), ""),
         };
-        read_rows(
-            conn,
-            &dated_sql(),
-            named_params! {
-                ":ts": ts,
-                ":after": id,
-                ":until": spec.until,
-                ":partner": spec.partner,
-                ":limit": (limit - rows.len()) as i64,
-                ":with_record": with_record,
-            },
-            &mut rows,
-        )?;
+        rows.extend(store.dated_unions_after(
+            (ts, id),
+            spec.until,
+            spec.partner,
+            limit - rows.len(),
+            with_record,
+        )?);
     }
     Ok(rows)
 }
 
 /// The size of the whole list (for `completeListSize`).
-fn count(conn: &Connection, spec: &ListSpec<'_>) -> Result<u64> {
-    let mut n: i64 = 0;
+fn count(store: &Store, spec: &ListSpec<'_>) -> Result<u64> {
+    let mut n = 0;
     if spec.includes_legacy() {
-        n += conn.query_row(
-            &format!(
-                "SELECT count(*) FROM union_records u WHERE u.updated_at IS NULL AND {SET_FILTER}"
-            ),
-            named_params! { ":partner": spec.partner },
-            |r| r.get::<_, i64>(0),
-        )?;
+        n += store.count_undated_unions(spec.partner)?;
     }
-    n += conn.query_row(
-        &format!(
-            "SELECT count(*) FROM union_records u
-             WHERE (u.updated_at, u.cluster_id) > (:ts, '') AND u.updated_at <= :until
-               AND {SET_FILTER}"
-        ),
-        named_params! {
-            ":ts": spec.from.unwrap_or(""),
-            ":until": spec.until,
-            ":partner": spec.partner,
-        },
-        |r| r.get::<_, i64>(0),
-    )?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    n += store.count_dated_unions(spec.from.unwrap_or(""), spec.until, spec.partner)?;
+    Ok(n)
 }
 
 /// A union record by OAI identifier.
-fn lookup(conn: &Connection, identifier: &str) -> Result<Option<Row>> {
-    let Some(id) = identifier.strip_prefix(IDENTIFIER_PREFIX) else {
-        return Ok(None);
-    };
-    Ok(conn
-        .query_row(
-            "SELECT cluster_id, deleted, updated_at, record FROM union_records WHERE cluster_id = ?1",
-            [id],
-            |r| {
-                Ok(Row {
-                    id: r.get(0)?,
-                    deleted: r.get::<_, i64>(1)? != 0,
-                    datestamp: r.get(2)?,
-                    record: r.get(3)?,
-                })
-            },
-        )
-        .optional()?)
+fn lookup(store: &Store, identifier: &str) -> Result<Option<UnionListRow>> {
+    match identifier.strip_prefix(IDENTIFIER_PREFIX) {
+        Some(id) => store.union_list_row(id),
+        None => Ok(None),
+    }
 }
 
 /// The smallest datestamp, `None` for an empty catalogue.
-fn earliest_datestamp(conn: &Connection) -> Result<Option<String>> {
-    let legacy: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM union_records WHERE updated_at IS NULL)",
-        [],
-        |r| r.get(0),
-    )?;
-    if legacy {
+fn earliest_datestamp(store: &Store) -> Result<Option<String>> {
+    if store.has_undated_unions()? {
         return Ok(Some(LEGACY_DATESTAMP.to_string()));
     }
-    Ok(
-        conn.query_row("SELECT min(updated_at) FROM union_records", [], |r| {
-            r.get(0)
-        })?,
-    )
+    store.earliest_union_update()
 }
 
 // ---------------------------------------------------------------------
@@ -1727,11 +1637,11 @@ mod tests {
         assert_eq!(dc.matches("<dc:date>").count(), 1, "{dc}");
     }
 
-    /// A provider over a fresh store in `dir`, with `page_size`.
-    fn state_over(dir: &std::path::Path, page_size: usize) -> ProviderState {
-        drop(store::Store::open(dir).unwrap());
+    /// A provider over the (already created) store at `location`, with
+    /// `page_size`.
+    fn state_over(location: &StoreLocation, page_size: usize) -> ProviderState {
         ProviderState {
-            state_dir: dir.to_path_buf(),
+            store: Ok(location.clone()),
             repository_name: "test".into(),
             base_url: "http://127.0.0.1:1/oai".into(),
             admin_email: "root@localhost".into(),
@@ -1770,28 +1680,20 @@ mod tests {
         }
     }
 
-    /// Union records stored before the store kept datestamps are listed
-    /// first, as 1970, and paging crosses from them to dated records
-    /// without a gap or a duplicate; `from` and `until` treat them as 1970.
-    #[test]
-    fn records_without_datestamps_page_with_the_rest() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = state_over(dir.path(), 2);
-        let conn = Connection::open(dir.path().join(store::DB_FILE)).unwrap();
-        for (id, ts) in [
-            ("uc03", None),
-            ("uc01", None),
-            ("uc02", None),
-            ("uc05", Some("2024-01-02T00:00:00Z")),
-            ("uc04", Some("2024-01-02T00:00:00Z")),
-            ("uc00", Some("2024-03-01T12:00:00Z")),
-        ] {
-            conn.execute(
-                "INSERT INTO union_records (cluster_id, seq, deleted, updated_at) VALUES (?1, 1, 1, ?2)",
-                rusqlite::params![id, ts],
-            )
-            .unwrap();
-        }
+    /// Deleted union records (id, datestamp or none for a legacy row), in
+    /// an order that is not the list's.
+    const LEGACY_ROWS: [(&str, Option<&str>); 6] = [
+        ("uc03", None),
+        ("uc01", None),
+        ("uc02", None),
+        ("uc05", Some("2024-01-02T00:00:00Z")),
+        ("uc04", Some("2024-01-02T00:00:00Z")),
+        ("uc00", Some("2024-03-01T12:00:00Z")),
+    ];
+
+    /// The lists over [`LEGACY_ROWS`] in the store at `location`.
+    fn check_legacy_paging(location: &StoreLocation) {
+        let state = state_over(location, 2);
         let all = [
             "uc01@1970-01-01T00:00:00Z",
             "uc02@1970-01-01T00:00:00Z",
@@ -1802,10 +1704,7 @@ mod tests {
         ];
         let q = "verb=ListIdentifiers&metadataPrefix=marc21";
         for page_size in [1, 2, 3, 4, 6, 7] {
-            let state = ProviderState {
-                page_size,
-                ..state_over(dir.path(), page_size)
-            };
+            let state = state_over(location, page_size);
             assert_eq!(harvest_ids(&state, q), all, "page size {page_size}");
         }
         assert_eq!(
@@ -1831,32 +1730,48 @@ mod tests {
         );
     }
 
-    /// Every page query walks an index in list order: no table scan and no
-    /// sort, so a page costs the same however large the catalogue is.
+    /// Union records stored before the store kept datestamps are listed
+    /// first, as 1970, and paging crosses from them to dated records
+    /// without a gap or a duplicate; `from` and `until` treat them as 1970.
     #[test]
-    fn list_queries_use_the_index() {
+    fn records_without_datestamps_page_with_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         drop(store::Store::open(dir.path()).unwrap());
-        let conn = Connection::open(dir.path().join(store::DB_FILE)).unwrap();
-        let legacy: &[(&str, &dyn rusqlite::ToSql)] = named_params! {
-            ":after": "", ":partner": "p", ":limit": 10, ":with_record": true,
-        };
-        let dated: &[(&str, &dyn rusqlite::ToSql)] = named_params! {
-            ":ts": "", ":after": "", ":until": "z", ":partner": "p", ":limit": 10,
-            ":with_record": true,
-        };
-        for (sql, params) in [(legacy_sql(), legacy), (dated_sql(), dated)] {
-            let plan: Vec<String> = conn
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(params, |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let plan = plan.join("\n");
-            assert!(plan.contains("INDEX union_updated"), "{sql}\n{plan}");
-            assert!(!plan.contains("TEMP B-TREE"), "{sql}\n{plan}");
-            assert!(!plan.contains("SCAN u"), "{sql}\n{plan}");
+        // The store never writes a union record without a datestamp any
+        // more, so the test writes the rows itself.
+        let conn = rusqlite::Connection::open(dir.path().join(store::DB_FILE)).unwrap();
+        for (id, ts) in LEGACY_ROWS {
+            conn.execute(
+                "INSERT INTO union_records (cluster_id, seq, deleted, updated_at) VALUES (?1, 1, 1, ?2)",
+                rusqlite::params![id, ts],
+            )
+            .unwrap();
         }
+        check_legacy_paging(&StoreLocation::Sqlite(dir.path().to_path_buf()));
+    }
+
+    /// The same lists over the PostgreSQL store, whose NULLs sort after
+    /// every value (SQLite's before): the undated records still come first.
+    #[test]
+    fn records_without_datestamps_page_with_the_rest_on_postgres() {
+        let Some(url) = store::pg::test_database() else {
+            return;
+        };
+        let location = StoreLocation::Postgres {
+            url: url.clone(),
+            password: None,
+            pool_size: 2,
+        };
+        drop(store::Store::connect(&location).unwrap());
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for (id, ts) in LEGACY_ROWS {
+            client
+                .execute(
+                    "INSERT INTO union_records (cluster_id, seq, deleted, updated_at) VALUES ($1, 1, true, $2)",
+                    &[&id, &ts],
+                )
+                .unwrap();
+        }
+        check_legacy_paging(&location);
     }
 }

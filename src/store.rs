@@ -19,7 +19,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 pub mod copy;
 mod facade;
+pub mod listing;
 pub mod pg;
+mod sqlite_provider;
 pub use facade::{DedupTx, Store};
 
 /// The database file inside the state directory.

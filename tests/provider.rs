@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
 use common::Setup;
@@ -21,6 +22,7 @@ use unicat::config::Config;
 use unicat::demo;
 use unicat::jobs::Jobs;
 use unicat::provider::{self, ProviderState, IDENTIFIER_PREFIX};
+use unicat::store::pg::{create_test_database, PgStore};
 use unicat_marc::marcxml;
 use unicat_oai::{parse_list_records, percent_encode, ListPage};
 
@@ -832,4 +834,146 @@ async fn unicat_harvests_its_own_provider() {
     assert_eq!(report.harvest.counts.deleted, 1, "{gone}");
     check(&second);
     p.stop().await;
+}
+
+/// The server `UNICAT_TEST_PG_URL` names, or None (the test is skipped)
+/// when it is not set; with `UNICAT_REQUIRE_PG=1` a missing URL fails the
+/// test instead, so that the PostgreSQL case cannot silently stop running.
+fn pg_base_url() -> Option<String> {
+    match std::env::var("UNICAT_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("UNICAT_REQUIRE_PG").as_deref() != Ok("1"),
+                "UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set"
+            );
+            println!("skipped: UNICAT_TEST_PG_URL not set");
+            None
+        }
+    }
+}
+
+/// A response with what must differ between two servers taken out: the
+/// response date and the server's own address.
+fn comparable(body: &str, base_url: &str) -> String {
+    let body = body.replace(base_url, "BASE");
+    match (body.find("<responseDate>"), body.find("</responseDate>")) {
+        (Some(a), Some(b)) => format!("{}{}", &body[..a], &body[b..]),
+        _ => body,
+    }
+}
+
+/// Issue #10: the provider reads the store only through `Store`, so it
+/// serves a PostgreSQL store too, and answers exactly as over SQLite: the
+/// same catalogue copied into a fresh PostgreSQL database gives the same
+/// responses byte for byte (but for the date and address) for every verb,
+/// lists walked to their end through resumption tokens (with sets and a
+/// window), GetRecord of live and deleted records, and errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_answers_like_sqlite() {
+    let Some(base) = pg_base_url() else {
+        return;
+    };
+    let (setup, deleted) = catalogue_with_a_deletion().await;
+    let db = setup.jobs.config.state_dir.join(unicat::store::DB_FILE);
+    // The synchronous PostgreSQL client may not block a runtime thread.
+    let url = tokio::task::spawn_blocking(move || {
+        let url = create_test_database(&base).unwrap();
+        let mut pg = PgStore::open(&url, None).unwrap();
+        unicat::store::copy::copy_from_sqlite(&db, &mut pg, |_, _| {}).unwrap();
+        url
+    })
+    .await
+    .unwrap();
+    // Lists without `until` are pinned at their first response's date,
+    // which is in their tokens; an `until` in the past (every record was
+    // stamped by now) makes the tokens of both servers the same.
+    let until = Utc::now()
+        .duration_trunc(chrono::Duration::seconds(1))
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let text = config_text(&setup);
+    let sqlite = Provider::start(&text, setup.dir.path(), 7).await;
+    let pg_text = format!("{text}\n[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n");
+    let pg = Provider::start(&pg_text, setup.dir.path(), 7).await;
+
+    let live = union_rows(&setup)
+        .into_iter()
+        .find(|(_, (d, _, _))| !d)
+        .unwrap()
+        .0;
+    let mut single = vec![
+        "verb=Identify".to_string(),
+        "verb=ListMetadataFormats".to_string(),
+        format!("verb=ListMetadataFormats&identifier={IDENTIFIER_PREFIX}{live}"),
+        format!("verb=ListMetadataFormats&identifier={IDENTIFIER_PREFIX}{deleted}"),
+        "verb=ListSets".to_string(),
+        format!("verb=GetRecord&metadataPrefix=marc21&identifier={IDENTIFIER_PREFIX}{deleted}"),
+        format!("verb=GetRecord&metadataPrefix=marc21&identifier={IDENTIFIER_PREFIX}uc0"),
+        "verb=ListRecords&metadataPrefix=marc21&from=2999-01-01".to_string(),
+    ];
+    for (id, _) in clusters(&setup).iter().take(5) {
+        for prefix in ["marc21", "oai_dc"] {
+            single.push(format!(
+                "verb=GetRecord&metadataPrefix={prefix}&identifier={IDENTIFIER_PREFIX}{id}"
+            ));
+        }
+    }
+    for q in &single {
+        let (a, b) = (sqlite.get(q).await, pg.get(q).await);
+        assert_eq!(
+            comparable(&b, &pg.base_url),
+            comparable(&a, &sqlite.base_url),
+            "{q}"
+        );
+    }
+    assert!(sqlite.get(&single[5]).await.contains("status=\"deleted\""));
+
+    for q in [
+        format!("verb=ListRecords&metadataPrefix=marc21&until={until}"),
+        format!("verb=ListRecords&metadataPrefix=oai_dc&set=UZ-TaNL&until={until}"),
+        format!(
+            "verb=ListIdentifiers&metadataPrefix=marc21&set=AZ-BaNL&from=2000-01-01T00:00:00Z&until={until}"
+        ),
+    ] {
+        let (a, b) = (sqlite.list_all(&q).await, pg.list_all(&q).await);
+        assert!(a.len() > 2, "{q}: want first, middle and last pages");
+        let a: Vec<String> = a.iter().map(|x| comparable(x, &sqlite.base_url)).collect();
+        let b: Vec<String> = b.iter().map(|x| comparable(x, &pg.base_url)).collect();
+        assert_eq!(b, a, "{q}");
+    }
+
+    // Without `until` the tokens hold each list's own pin, so only the
+    // records are compared: the same headers, in the same order.
+    let headers = |pages: &[String]| -> Vec<(String, String, bool, Vec<String>)> {
+        pages
+            .iter()
+            .flat_map(|p| parse_page(p).records)
+            .map(|r| {
+                let h = r.header;
+                (h.identifier, h.datestamp, h.deleted, h.sets)
+            })
+            .collect()
+    };
+    let q = "verb=ListIdentifiers&metadataPrefix=marc21";
+    let (a, b) = (sqlite.list_all(q).await, pg.list_all(q).await);
+    assert_eq!(headers(&b), headers(&a));
+    assert_eq!(headers(&a).len(), union_rows(&setup).len());
+
+    // A token issued over one backend resumes the list over the other.
+    let first = sqlite.get(q).await;
+    let token = parse_page(&first).next_token().unwrap().to_string();
+    let next = format!(
+        "verb=ListIdentifiers&resumptionToken={}",
+        percent_encode(&token)
+    );
+    assert_eq!(
+        comparable(&pg.get(&next).await, &pg.base_url),
+        comparable(&sqlite.get(&next).await, &sqlite.base_url)
+    );
+    pg.stop().await;
+    sqlite.stop().await;
 }

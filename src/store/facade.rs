@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use super::listing::UnionListRow;
 use super::pg::{PgStore, PgTx};
 use super::{
     Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized, RunInfo,
@@ -111,6 +112,20 @@ impl Store {
         Ok(Store {
             backend: Backend::Sqlite(SqliteStore::open(state_dir)?),
         })
+    }
+
+    /// A handle for reading only, as the OAI-PMH provider needs one per
+    /// request: the SQLite file is opened read-only, never created or
+    /// migrated, and waits up to `busy_timeout` for a writer's lock (a
+    /// missing file is an error); a PostgreSQL handle is a connection from
+    /// the process's pool (readers never wait for writers there).
+    pub fn open_reader(location: &StoreLocation, busy_timeout: Duration) -> Result<Store> {
+        match location {
+            StoreLocation::Sqlite(dir) => Ok(Store {
+                backend: Backend::Sqlite(SqliteStore::open_reader(dir, busy_timeout)?),
+            }),
+            StoreLocation::Postgres { .. } => Store::connect(location),
+        }
     }
 
     /// Open the store at `location` (migrating it if needed).
@@ -353,6 +368,30 @@ impl Store {
         fn deleted_unions_since(&self, seq: i64) -> Result<Vec<String>>;
         /// A sink's last published sequence number (0 if never published).
         fn publish_seq(&self, sink: &str) -> Result<i64>;
+    }
+
+    // The OAI-PMH provider's reads (see `store::listing`).
+    forward! {
+        /// A union record by id, with its datestamp and record text.
+        fn union_list_row(&self, cluster_id: &str) -> Result<Option<UnionListRow>>;
+        /// The partners holding a member of a cluster (unordered, each once).
+        fn union_partners(&self, cluster_id: &str) -> Result<Vec<String>>;
+        /// Whether any union record has no datestamp.
+        fn has_undated_unions(&self) -> Result<bool>;
+        /// The smallest datestamp of a union record.
+        fn earliest_union_update(&self) -> Result<Option<String>>;
+        /// Up to `limit` undated union records after `after_id`, in id
+        /// order, in `partner`'s set if given, with their text if `with_record`.
+        fn undated_unions_after(&self, after_id: &str, partner: Option<&str>, limit: usize, with_record: bool) -> Result<Vec<UnionListRow>>;
+        /// Up to `limit` dated union records after (datestamp, id) `after`
+        /// up to `until`, in that order, in `partner`'s set if given, with
+        /// their text if `with_record`.
+        fn dated_unions_after(&self, after: (&str, &str), until: &str, partner: Option<&str>, limit: usize, with_record: bool) -> Result<Vec<UnionListRow>>;
+        /// Undated union records in `partner`'s set (all if `None`).
+        fn count_undated_unions(&self, partner: Option<&str>) -> Result<u64>;
+        /// Union records stamped from `from` to `until` (both inclusive) in
+        /// `partner`'s set (all if `None`).
+        fn count_dated_unions(&self, from: &str, until: &str, partner: Option<&str>) -> Result<u64>;
     }
 
     forward_mut! {

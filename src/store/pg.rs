@@ -34,6 +34,7 @@ use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::r2d2;
 use r2d2_postgres::PostgresConnectionManager;
 
+use crate::store::listing::UnionListRow;
 use crate::store::{
     now_rfc3339, Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized,
     RunInfo, SourceRecord, UnionRow,
@@ -1564,6 +1565,169 @@ impl PgStore {
         let (c, stmts) = self.parts();
         let st = prep(stmts, c, sql)?;
         Ok(c.query_opt(&st, params)?)
+    }
+}
+
+/// The set filter of the provider's list queries, as in the SQLite store
+/// (`sqlite_provider.rs`): every deletion, and the live union records with
+/// a member from the partner `$1` (NULL: no set). `$1` is typed here
+/// because `IS NULL` alone does not tell PostgreSQL its type.
+macro_rules! pg_set_filter {
+    () => {
+        "($1::text IS NULL OR u.deleted OR EXISTS (
+            SELECT 1 FROM cluster_members c JOIN source_records s ON s.id = c.record_id
+            WHERE c.cluster_id = u.cluster_id AND s.partner = $1))"
+    };
+}
+
+fn list_row(r: &Row) -> Result<UnionListRow> {
+    Ok(UnionListRow {
+        cluster_id: r.try_get(0)?,
+        deleted: r.try_get(1)?,
+        updated_at: r.try_get(2)?,
+        record: r.try_get(3)?,
+    })
+}
+
+/// The OAI-PMH provider's reads, with the same meaning as the SQLite
+/// store's (`sqlite_provider.rs`). The columns compared and ordered here
+/// are `COLLATE "C"`, so a list's order, and where a resumption token
+/// resumes it, is bytewise as in SQLite: a token handed out over one
+/// backend resumes the same list over the other. Page queries are range
+/// scans of the `union_updated` index (a row comparison on its two
+/// columns), limited to one page.
+impl PgStore {
+    /// A union record by id, with its record text.
+    pub fn union_list_row(&self, cluster_id: &str) -> Result<Option<UnionListRow>> {
+        self.query_opt(
+            "SELECT cluster_id, deleted, updated_at, record FROM union_records
+             WHERE cluster_id = $1",
+            &[&cluster_id],
+        )?
+        .as_ref()
+        .map(list_row)
+        .transpose()
+    }
+
+    /// The partners holding a member of a cluster (unordered, each once).
+    pub fn union_partners(&self, cluster_id: &str) -> Result<Vec<String>> {
+        self.query(
+            "SELECT DISTINCT s.partner FROM cluster_members c JOIN source_records s ON s.id = c.record_id
+             WHERE c.cluster_id = $1",
+            &[&cluster_id],
+        )?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
+    }
+
+    /// Whether any union record has no datestamp.
+    pub fn has_undated_unions(&self) -> Result<bool> {
+        Ok(self
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM union_records WHERE updated_at IS NULL)",
+                &[],
+            )?
+            .try_get(0)?)
+    }
+
+    /// The smallest datestamp of a union record (`None` if none has one).
+    pub fn earliest_union_update(&self) -> Result<Option<String>> {
+        Ok(self
+            .query_one("SELECT min(updated_at) FROM union_records", &[])?
+            .try_get(0)?)
+    }
+
+    /// Up to `limit` union records without a datestamp and with an id
+    /// after `after_id`, in id order; only those in `partner`'s set if one
+    /// is given; with their record text if `with_record`.
+    pub fn undated_unions_after(
+        &self,
+        after_id: &str,
+        partner: Option<&str>,
+        limit: usize,
+        with_record: bool,
+    ) -> Result<Vec<UnionListRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(
+            concat!(
+                "SELECT u.cluster_id, u.deleted, u.updated_at, CASE WHEN $3::boolean THEN u.record END
+                 FROM union_records u
+                 WHERE u.updated_at IS NULL AND u.cluster_id > $2 AND ",
+                pg_set_filter!(),
+                " ORDER BY u.updated_at, u.cluster_id LIMIT $4"
+            ),
+            &[&partner, &after_id, &with_record, &limit],
+        )?
+        .iter()
+        .map(list_row)
+        .collect()
+    }
+
+    /// Up to `limit` dated union records after the position `after`
+    /// (datestamp, id) and stamped at or before `until`, in (datestamp, id)
+    /// order; only those in `partner`'s set if one is given; with their
+    /// record text if `with_record`. `(from, "")` is before every record
+    /// stamped at `from`.
+    pub fn dated_unions_after(
+        &self,
+        after: (&str, &str),
+        until: &str,
+        partner: Option<&str>,
+        limit: usize,
+        with_record: bool,
+    ) -> Result<Vec<UnionListRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(
+            concat!(
+                "SELECT u.cluster_id, u.deleted, u.updated_at, CASE WHEN $5::boolean THEN u.record END
+                 FROM union_records u
+                 WHERE (u.updated_at, u.cluster_id) > ($2, $3) AND u.updated_at <= $4 AND ",
+                pg_set_filter!(),
+                " ORDER BY u.updated_at, u.cluster_id LIMIT $6"
+            ),
+            &[&partner, &after.0, &after.1, &until, &with_record, &limit],
+        )?
+        .iter()
+        .map(list_row)
+        .collect()
+    }
+
+    /// How many union records without a datestamp are in `partner`'s set
+    /// (all of them if `None`).
+    pub fn count_undated_unions(&self, partner: Option<&str>) -> Result<u64> {
+        count(
+            &self.query_one(
+                concat!(
+                    "SELECT count(*) FROM union_records u WHERE u.updated_at IS NULL AND ",
+                    pg_set_filter!()
+                ),
+                &[&partner],
+            )?,
+            0,
+        )
+    }
+
+    /// How many union records are stamped from `from` (inclusive; `""`
+    /// for no lower bound) to `until` (inclusive) and in `partner`'s set
+    /// (all of them if `None`).
+    pub fn count_dated_unions(
+        &self,
+        from: &str,
+        until: &str,
+        partner: Option<&str>,
+    ) -> Result<u64> {
+        count(
+            &self.query_one(
+                concat!(
+                    "SELECT count(*) FROM union_records u
+                     WHERE (u.updated_at, u.cluster_id) > ($2, '') AND u.updated_at <= $3 AND ",
+                    pg_set_filter!()
+                ),
+                &[&partner, &from, &until],
+            )?,
+            0,
+        )
     }
 }
 
