@@ -217,6 +217,9 @@ async fn serve_synth(n: u64) -> Result<()> {
     for (p, repo) in PARTNERS.iter().zip(repos) {
         let records = repo.records.len();
         let server = OaiServer::start(repo).await?;
+        // Pages rendered before the measured harvest, as for the LC server;
+        // `change` drops them.
+        server.warm_lists("ListRecords");
         println!(
             "partner {} {} {} {records}",
             p.name, p.code, server.base_url
@@ -293,6 +296,10 @@ fn change_synth(servers: &[OaiServer], k: u64, next_book: &mut u64) -> String {
             added += 1;
         }
     }
+    // The records were edited in place: the rendered pages are stale.
+    for repo in &mut repos {
+        repo.changed();
+    }
     format!("changed retitled={retitled} deleted={deleted} added={added}")
 }
 
@@ -312,9 +319,12 @@ async fn serve_xml(path: &Path) -> Result<()> {
     }
     let records = repo.records.len();
     let server = OaiServer::start(repo).await?;
+    // The server is the fixture, not what is measured: every page is
+    // rendered now, and each request is answered from memory.
+    let pages = server.warm_lists("ListRecords");
     println!("partner lc DLC {} {records}", server.base_url);
     println!(
-        "ready records={records} secs={:.1} server_rss_kib={}",
+        "ready records={records} pages={pages} secs={:.1} server_rss_kib={}",
         t.elapsed().as_secs_f64(),
         proc_status_kib("self", "VmRSS:")
     );

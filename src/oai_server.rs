@@ -9,6 +9,11 @@
 //! error responses. The repository can be changed while the server runs,
 //! and every request's query string is logged, so a test can assert what a
 //! harvester asked for. Response bodies come from `unicat_oai::write`.
+//!
+//! As the benchmark's server it must cost little next to the harvester it
+//! serves: with `cache_lists` on, each list page is rendered once and
+//! served again from memory (only its responseDate is new), and
+//! [`OaiServer::warm_lists`] renders a whole list before it is measured.
 
 use futures_util::StreamExt;
 use std::io::Write as _;
@@ -85,6 +90,33 @@ pub struct Repository {
     /// Never end a list: the last page's token starts over at the first
     /// record with a new, never repeated token.
     pub endless: bool,
+    /// Keep every ListRecords and ListIdentifiers page once rendered and
+    /// answer the same request again from memory, with a fresh
+    /// responseDate. For a repository that is large and changes seldom
+    /// (the benchmark's); off by default. `upsert`, `push` and `delete`
+    /// drop the pages; code that edits `records` directly must call
+    /// [`Repository::changed`].
+    pub cache_lists: bool,
+    page_cache: PageCache,
+}
+
+/// List pages as rendered, by request (its arguments, sorted). Each body is
+/// kept without its responseDate, so that an answer from the cache still
+/// says when it was given.
+#[derive(Clone, Default)]
+struct PageCache(HashMap<String, Arc<CachedPage>>);
+
+/// A rendered body: `head`, the responseDate, `tail`.
+struct CachedPage {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl std::fmt::Debug for PageCache {
+    // The bodies would drown any debug output; their number is enough.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PageCache({} pages)", self.0.len())
+    }
 }
 
 /// A fault injected into the next matching response.
@@ -131,11 +163,19 @@ impl Repository {
             ignore_from: false,
             day_granularity_only: false,
             endless: false,
+            cache_lists: false,
+            page_cache: PageCache::default(),
         }
+    }
+
+    /// Forget the rendered list pages after `records` was edited directly.
+    pub fn changed(&mut self) {
+        self.page_cache.0.clear();
     }
 
     /// Add or replace a record (matched by identifier).
     pub fn upsert(&mut self, rec: RepoRecord) {
+        self.changed();
         match self
             .records
             .iter_mut()
@@ -149,11 +189,13 @@ impl Repository {
     /// Append a record without looking for an existing one (for building
     /// large repositories, where `upsert` would be quadratic).
     pub fn push(&mut self, rec: RepoRecord) {
+        self.changed();
         self.records.push(rec);
     }
 
     /// Mark a record deleted at `when`; false if unknown.
     pub fn delete(&mut self, identifier: &str, when: DateTime<Utc>) -> bool {
+        self.changed();
         match self.records.iter_mut().find(|r| r.identifier == identifier) {
             Some(r) => {
                 r.deleted = true;
@@ -252,6 +294,39 @@ impl OaiServer {
     pub fn requests(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
+
+    /// Render every page of the complete `verb` list (ListRecords or
+    /// ListIdentifiers, no `from`) into the page cache now, so that a
+    /// harvest measured afterwards finds them all there (turns
+    /// `cache_lists` on). Returns the number of pages.
+    pub fn warm_lists(&self, verb: &str) -> usize {
+        let Ok(mut repo) = self.repo.lock() else {
+            return 0;
+        };
+        repo.cache_lists = true;
+        let prefix = repo.metadata_prefix.clone();
+        let mut pages = 0;
+        let mut offset = 0;
+        while offset < repo.records.len() {
+            let mut params = HashMap::from([("verb".to_string(), verb.to_string())]);
+            if offset == 0 {
+                params.insert("metadataPrefix".into(), prefix.clone());
+            } else {
+                let token = Token {
+                    offset,
+                    prefix: prefix.clone(),
+                    from: None,
+                    until: None,
+                    round: 0,
+                };
+                params.insert("resumptionToken".into(), token.encode());
+            }
+            respond_cached(&mut repo, &self.base_url, &params);
+            pages += 1;
+            offset += repo.page_size;
+        }
+        pages
+    }
 }
 
 impl Drop for OaiServer {
@@ -288,7 +363,7 @@ async fn handle(
     });
     // A poisoned lock means a test thread panicked while editing the
     // repository; answer like a broken server would, with a 500.
-    let Ok((body, delay, compress)) = shared.repo.lock().map(|repo| {
+    let Ok((body, delay, compress)) = shared.repo.lock().map(|mut repo| {
         let delay = if verb.starts_with("List") {
             repo.list_delay
         } else {
@@ -296,11 +371,11 @@ async fn handle(
         };
         let body = match &fault {
             Some(Fault::Protocol(code)) => {
-                write::error(&now(), &shared.base_url, code, "injected fault")
+                write::error(&now(), &shared.base_url, code, "injected fault").into_bytes()
             }
-            _ => respond(&repo, &shared.base_url, &params),
+            _ => respond_cached(&mut repo, &shared.base_url, &params),
         };
-        (body.into_bytes(), delay, repo.compress)
+        (body, delay, repo.compress)
     }) else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -437,9 +512,56 @@ impl Token {
     }
 }
 
-fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) -> String {
+/// The answer to a request, from the page cache if the repository keeps
+/// one and the page was rendered before.
+fn respond_cached(
+    repo: &mut Repository,
+    base_url: &str,
+    params: &HashMap<String, String>,
+) -> Vec<u8> {
+    let verb = params.get("verb").map(String::as_str).unwrap_or("");
     let date = now();
-    let err = |code: ErrorCode, msg: &str| write::error(&date, base_url, &code, msg);
+    if !repo.cache_lists || !matches!(verb, "ListRecords" | "ListIdentifiers") {
+        return respond(repo, base_url, params, &date).into_bytes();
+    }
+    let mut args: Vec<_> = params.iter().collect();
+    args.sort();
+    let key = args
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    if let Some(page) = repo.page_cache.0.get(&key) {
+        let mut body = Vec::with_capacity(page.head.len() + date.len() + page.tail.len());
+        body.extend_from_slice(&page.head);
+        body.extend_from_slice(date.as_bytes());
+        body.extend_from_slice(&page.tail);
+        return body;
+    }
+    let body = respond(repo, base_url, params, &date).into_bytes();
+    // The first responseDate element is the envelope's; a body without
+    // one (there is none) is simply not kept.
+    let open = b"<responseDate>";
+    if let Some(at) = body.windows(open.len()).position(|w| w == open) {
+        let start = at + open.len();
+        if body[start..].starts_with(date.as_bytes()) {
+            let page = CachedPage {
+                head: body[..start].to_vec(),
+                tail: body[start + date.len()..].to_vec(),
+            };
+            repo.page_cache.0.insert(key, Arc::new(page));
+        }
+    }
+    body
+}
+
+fn respond(
+    repo: &Repository,
+    base_url: &str,
+    params: &HashMap<String, String>,
+    date: &str,
+) -> String {
+    let err = |code: ErrorCode, msg: &str| write::error(date, base_url, &code, msg);
     let verb = params.get("verb").map(String::as_str).unwrap_or("");
     match verb {
         "Identify" => {
@@ -457,10 +579,10 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
                 deleted_record: repo.deleted_record,
                 granularity: repo.granularity,
             };
-            write::identify(&date, base_url, &id, "admin@example.org")
+            write::identify(date, base_url, &id, "admin@example.org")
         }
         "ListMetadataFormats" => {
-            write::list_metadata_formats(&date, base_url, &[MetadataFormat::marc21()])
+            write::list_metadata_formats(date, base_url, &[MetadataFormat::marc21()])
         }
         "ListRecords" | "ListIdentifiers" => {
             let verb_kind = if verb == "ListRecords" {
@@ -584,14 +706,14 @@ fn respond(repo: &Repository, base_url: &str, params: &HashMap<String, String>) 
             } else {
                 None
             };
-            write::list_records(&date, base_url, verb_kind, &page, token.as_ref())
+            write::list_records(date, base_url, verb_kind, &page, token.as_ref())
         }
         "GetRecord" => {
             let Some(id) = params.get("identifier") else {
                 return err(ErrorCode::BadArgument, "identifier is required");
             };
             match repo.records.iter().find(|r| &r.identifier == id) {
-                Some(r) => write::get_record(&date, base_url, &r.to_oai(repo.granularity)),
+                Some(r) => write::get_record(date, base_url, &r.to_oai(repo.granularity)),
                 None => err(ErrorCode::IdDoesNotExist, "no such record"),
             }
         }

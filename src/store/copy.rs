@@ -26,7 +26,7 @@ use crate::store::pg::PgStore;
 
 /// The SQLite schema version (`PRAGMA user_version`) this unicat's
 /// `Store` writes; a test keeps it equal to what `Store::open` produces.
-pub const SQLITE_SCHEMA_VERSION: i64 = 6;
+pub const SQLITE_SCHEMA_VERSION: i64 = 7;
 
 /// Progress is reported every this many rows of a table (and at its end).
 const PROGRESS_EVERY: u64 = 10_000;
@@ -38,6 +38,19 @@ enum Kind {
     Int,
     /// SQLite 0/1 integer, PostgreSQL boolean.
     Bool,
+}
+
+/// Where a table's rows are read from in SQLite: the table itself, except
+/// the match keys, whose harvested part may still wait in
+/// `match_keys_staged` (SQLite merges it at its next dedup pass;
+/// PostgreSQL keeps every key in `match_keys`).
+fn sqlite_source(table: &str) -> String {
+    if table == "match_keys" {
+        "(SELECT key, record_id FROM match_keys UNION SELECT key, record_id FROM match_keys_staged)"
+            .to_string()
+    } else {
+        table.to_string()
+    }
 }
 
 /// The copied tables, parents before the rows that refer to them, with
@@ -255,7 +268,7 @@ pub fn copy_from_sqlite(
                 Kind::Bool => Type::BOOL,
             })
             .collect();
-        let mut stmt = src.prepare(&format!("SELECT {names} FROM {table}"))?;
+        let mut stmt = src.prepare(&format!("SELECT {names} FROM {}", sqlite_source(table)))?;
         let mut rows = stmt
             .query([])
             .with_context(|| format!("reading {table} from {}", sqlite_db.display()))?;
@@ -301,8 +314,11 @@ pub fn copy_from_sqlite(
     }
 
     for (table, n) in &copied {
-        let in_sqlite: i64 =
-            src.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        let in_sqlite: i64 = src.query_row(
+            &format!("SELECT count(*) FROM {}", sqlite_source(table)),
+            [],
+            |r| r.get(0),
+        )?;
         let in_pg: i64 = tx
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])?
             .try_get(0)?;
