@@ -69,18 +69,81 @@ pub struct Setup {
     pub config_path: PathBuf,
 }
 
+/// A fresh PostgreSQL database for one test, on the server that
+/// `UNICAT_TEST_PG_URL` names. Without that variable the test is skipped
+/// (None, after saying so), unless `UNICAT_REQUIRE_PG=1` says that the
+/// PostgreSQL tests must run: then it fails, so that they cannot silently
+/// stop running in CI.
+pub fn pg_test_database() -> Option<String> {
+    match std::env::var("UNICAT_TEST_PG_URL") {
+        // On a thread of its own: the synchronous client must not block a
+        // thread that drives the test's tokio runtime.
+        Ok(base) if !base.is_empty() => Some(
+            std::thread::scope(|s| {
+                s.spawn(|| unicat::store::pg::create_test_database(&base))
+                    .join()
+                    .unwrap()
+            })
+            .expect("creating a test database"),
+        ),
+        _ => {
+            assert!(
+                std::env::var("UNICAT_REQUIRE_PG").as_deref() != Ok("1"),
+                "UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set"
+            );
+            println!("skipped: UNICAT_TEST_PG_URL not set");
+            None
+        }
+    }
+}
+
+/// The `[store]` table of a configuration using the PostgreSQL database at
+/// `url`, with the shortest lease time allowed (tests that kill a daemon
+/// wait for its leases to expire).
+pub fn pg_store_table(url: &str) -> String {
+    format!("[store]\nbackend = \"postgres\"\nurl = {url:?}\nlease-secs = 5\n")
+}
+
+/// Every file in a directory, by name, with its bytes.
+pub fn files_in(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
 impl Setup {
+    /// The demo partners served with `page_size` records a page, into an
+    /// embedded SQLite store.
     pub async fn new(page_size: usize) -> Setup {
+        Setup::with_tables(page_size, "").await
+    }
+
+    /// The same on a fresh PostgreSQL database; None if the test is to be
+    /// skipped (see [`pg_test_database`]).
+    pub async fn postgres(page_size: usize) -> Option<Setup> {
+        let url = pg_test_database()?;
+        Some(Setup::with_tables(page_size, &pg_store_table(&url)).await)
+    }
+
+    /// A setup whose configuration has these extra tables (TOML).
+    pub async fn with_tables(page_size: usize, extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let servers = demo::start_servers(page_size).await.unwrap();
         let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
         // Tests must not wait seconds on back-off.
-        let tables = "[harvest]\nmax-retries = 2\nbackoff-ms = 10\ntimeout-secs = 10\n";
+        let tables =
+            format!("[harvest]\nmax-retries = 2\nbackoff-ms = 10\ntimeout-secs = 10\n{extra}");
         let text = demo::config_text(
             &dir.path().join("state"),
             &dir.path().join("publish"),
             &urls,
-            tables,
+            &tables,
         );
         let config_path = dir.path().join("unicat.toml");
         std::fs::write(&config_path, &text).unwrap();
@@ -143,4 +206,40 @@ pub fn holdings(record: &unicat_marc::Record) -> BTreeSet<String> {
         .data_fields("852")
         .filter_map(|f| f.subfield('a').map(str::to_string))
         .collect()
+}
+
+/// Run `f` with a connection to the PostgreSQL database at `url`, on a
+/// thread of its own: the synchronous client must not block a thread that
+/// drives the test's tokio runtime.
+pub fn pg_query<T: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut client = postgres::Client::connect(url, postgres::NoTls)
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+            f(&mut client)
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// Wait (up to `secs`) until no lease in the database at `url` is held:
+/// a killed process's leases stay until they expire.
+pub async fn wait_for_leases_to_expire(url: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let held: i64 = pg_query(url, |c| {
+            c.query_one("SELECT count(*) FROM leases WHERE expires_at >= now()", &[])
+                .unwrap()
+                .get(0)
+        });
+        if held == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "leases still held after {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
