@@ -82,7 +82,7 @@ fn main() -> Result<()> {
         }
         "publish" => {
             let config = load(arg(1)?)?;
-            let mut store = Store::open(&config.state_dir)?;
+            let mut store = Store::from_config(&config)?;
             let r = unicat::publish::publish(&mut store, &config.publish.output_dir)?;
             let bytes: u64 = r
                 .files
@@ -101,7 +101,7 @@ fn main() -> Result<()> {
         }
         "sink-mark" => {
             let config = load(arg(1)?)?;
-            let mut store = Store::open(&config.state_dir)?;
+            let mut store = Store::from_config(&config)?;
             let seq = store.current_seq()?;
             for sink in &config.publish.sinks {
                 store.set_publish_seq(sink.name.get_ref(), seq)?;
@@ -112,7 +112,7 @@ fn main() -> Result<()> {
         "delta-files" => {
             let config = load(arg(1)?)?;
             let sink = find_sink(&config, "delta-files")?;
-            let mut store = Store::open(&config.state_dir)?;
+            let mut store = Store::from_config(&config)?;
             let r = unicat::sinks::publish_files(&mut store, "delta-files", sink)?;
             report(
                 started,
