@@ -36,6 +36,22 @@ pub use facade::{DedupTx, Store};
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "unicat.db";
 
+/// How long a connection waits for another's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The log size at which a page commit empties it: 10,000 frames of 4 KiB
+/// pages, where the harvest connection's automatic checkpoint starts
+/// (`tune_for_harvest`), so that the TRUNCATE checkpoint finds most frames
+/// already copied.
+const WAL_TRUNCATE_BYTES: u64 = 10_000 * (4096 + 24);
+
+/// How long the TRUNCATE checkpoint waits for other connections' commits
+/// (a page commit takes well under a second); past it the checkpoint is
+/// passive and a later page tries again, so that a long reader (a publish
+/// streaming the catalogue) never holds the harvest up for the whole
+/// [`BUSY_TIMEOUT`].
+const WAL_CHECKPOINT_WAIT: Duration = Duration::from_secs(2);
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. Never edit one that has shipped: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -385,7 +401,7 @@ impl SqliteStore {
         let path = state_dir.join(DB_FILE);
         let conn = Connection::open(&path)
             .with_context(|| format!("opening database {}", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(60))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL lets `status` and the CLI read while the daemon writes;
         // synchronous=NORMAL in WAL mode still never corrupts the database,
         // at worst it loses the last transaction on power loss, which the
@@ -654,7 +670,58 @@ impl SqliteStore {
             )?;
         }
         tx.commit()?;
+        self.bound_wal();
         Ok(counts)
+    }
+
+    /// Keep the write-ahead log short when several connections write in
+    /// turn, as the partners of one harvest do.
+    ///
+    /// SQLite starts the log again from its beginning only when a writer
+    /// begins after a checkpoint has copied every frame back. The automatic
+    /// checkpoint is passive and runs after the commit has let go of the
+    /// write lock; with four partners committing in turn, the next writer
+    /// has nearly always begun before it finishes, so the log is hardly
+    /// ever restarted: it grew to 20 GB over a harvest of 1,000,000
+    /// records (bench/run.sh's synthetic corpus), and with it
+    /// the shared-memory WAL index (39 MiB, all of it resident), the
+    /// scratch memory of every checkpoint (proportional to the whole log)
+    /// and the cost of looking a page up in the log. A TRUNCATE checkpoint
+    /// holds the write lock while it copies, so no writer slips in, then
+    /// empties the file. It waits at most [`WAL_CHECKPOINT_WAIT`] for the
+    /// commit in flight on another connection; if it cannot have the lock
+    /// by then it does what the passive one does, and a later page tries
+    /// again. The page is committed whatever happens here: a failure is
+    /// logged, never returned.
+    fn bound_wal(&self) {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let len = match std::fs::metadata(&wal) {
+            Ok(m) => m.len(),
+            // No log (just emptied by another connection): nothing to do.
+            Err(_) => return,
+        };
+        if len < WAL_TRUNCATE_BYTES {
+            return;
+        }
+        let checkpoint = || -> rusqlite::Result<i64> {
+            self.conn.busy_timeout(WAL_CHECKPOINT_WAIT)?;
+            let busy = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+            self.conn.busy_timeout(BUSY_TIMEOUT)?;
+            busy
+        };
+        match checkpoint() {
+            Ok(0) => {}
+            Ok(_) => tracing::debug!(
+                wal_bytes = len,
+                "WAL checkpoint busy; trying again after a later page"
+            ),
+            Err(e) => {
+                tracing::warn!(wal_bytes = len, error = %e, "WAL checkpoint failed; trying again after a later page")
+            }
+        }
     }
 
     /// Close a run. Only a complete run moves the partner's `from` forward.
