@@ -17,9 +17,11 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+mkdir -p "$dir"
+# Absolute: the server runs in its data directory and puts its socket here.
+dir=$(cd "$dir" && pwd)
 case "$cmd" in
   start)
-    mkdir -p "$dir"
     [ "$(id -u)" = 0 ] && chown postgres "$dir"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bin/initdb" -D "$dir/data" -U unicat -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
