@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the reference tools of the benchmark (bench/run.sh) that are
-# missing: yaz-marcdump, curl, GNU time and xz from Debian's packages, and
+# missing: yaz-marcdump, curl, GNU time, xz and PostgreSQL from Debian's packages, and
 # pymarc, Sickle and pyoai from PyPI. Safe to run again; run as root or
 # with sudo available. Usage: bench/setup.sh
 set -euo pipefail
@@ -13,6 +13,8 @@ command -v yaz-marcdump >/dev/null || debs+=(yaz)
 command -v curl >/dev/null || debs+=(curl)
 [ -x /usr/bin/time ] || debs+=(time)
 command -v xz >/dev/null || debs+=(xz-utils)
+# The PostgreSQL rows: the server binaries and psql.
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v psql >/dev/null || debs+=(postgresql)
 command -v python3 >/dev/null || debs+=(python3 python3-pip python3-venv)
 if [ ${#debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${debs[*]}"
