@@ -319,6 +319,13 @@ impl Supervisor {
             );
             return;
         }
+        // Every job opens the store from the configuration in force: a
+        // reload must not move the catalogue to another database under the
+        // running jobs and the leases they hold.
+        if new.store != self.config.store {
+            error!("[store] cannot change on reload; restart unicat to switch stores (unicat migrate-store copies one). The previous configuration stays in force");
+            return;
+        }
         if new.metrics != self.config.metrics || new.provider != self.config.provider {
             warn!("a change of [metrics] or [provider] takes effect at the next restart");
         }

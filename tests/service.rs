@@ -242,8 +242,26 @@ async fn reload_applies_a_good_config_and_refuses_a_bad_one() {
         list_requests(&servers[2]) > before
     })
     .await;
+
+    // Another store: a valid file, but refused on reload (the jobs would
+    // switch databases under their leases); the SQLite store stays.
+    let moved = format!(
+        "{good}\n[store]\nbackend = \"postgres\"\nurl = \"postgres://unicat@127.0.0.1:1/unicat\"\n"
+    );
+    std::fs::write(&cfg, &moved).unwrap();
+    daemon.signal("HUP");
+    wait_until("the store refusal", 20, || {
+        daemon.log().contains("[store] cannot change on reload")
+    })
+    .await;
+    let before = list_requests(&servers[2]);
+    wait_until("harvests into the same store", 20, || {
+        list_requests(&servers[2]) > before
+    })
+    .await;
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("PostgreSQL"), "{log}");
 }
 
 async fn slow_anl() -> (Vec<OaiServer>, Vec<String>) {
