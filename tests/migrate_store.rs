@@ -27,19 +27,7 @@ fn ok(out: &Output) -> String {
 
 /// A fresh database on the test server, or None (skipped) without one.
 fn test_database() -> Option<String> {
-    match std::env::var("UNICAT_TEST_PG_URL") {
-        Ok(base) if !base.is_empty() => {
-            Some(unicat::store::pg::create_test_database(&base).expect("creating a test database"))
-        }
-        _ => {
-            assert!(
-                std::env::var("UNICAT_REQUIRE_PG").as_deref() != Ok("1"),
-                "UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set"
-            );
-            println!("skipped: UNICAT_TEST_PG_URL not set");
-            None
-        }
-    }
+    unicat::store::pg::test_database_from_env().expect("a PostgreSQL test database")
 }
 
 /// Every live union record (id, sequence number, MARCXML) in id order.

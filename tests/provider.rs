@@ -22,7 +22,7 @@ use unicat::config::Config;
 use unicat::demo;
 use unicat::jobs::Jobs;
 use unicat::provider::{self, ProviderState, IDENTIFIER_PREFIX};
-use unicat::store::pg::{create_test_database, PgStore};
+use unicat::store::pg::{test_database_from_env, PgStore};
 use unicat_marc::marcxml;
 use unicat_oai::{parse_list_records, percent_encode, ListPage};
 
@@ -836,23 +836,6 @@ async fn unicat_harvests_its_own_provider() {
     p.stop().await;
 }
 
-/// The server `UNICAT_TEST_PG_URL` names, or None (the test is skipped)
-/// when it is not set; with `UNICAT_REQUIRE_PG=1` a missing URL fails the
-/// test instead, so that the PostgreSQL case cannot silently stop running.
-fn pg_base_url() -> Option<String> {
-    match std::env::var("UNICAT_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("UNICAT_REQUIRE_PG").as_deref() != Ok("1"),
-                "UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set"
-            );
-            println!("skipped: UNICAT_TEST_PG_URL not set");
-            None
-        }
-    }
-}
-
 /// A response with what must differ between two servers taken out: the
 /// response date and the server's own address.
 fn comparable(body: &str, base_url: &str) -> String {
@@ -871,14 +854,13 @@ fn comparable(body: &str, base_url: &str) -> String {
 /// window), GetRecord of live and deleted records, and errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_answers_like_sqlite() {
-    let Some(base) = pg_base_url() else {
+    let Some(url) = test_database_from_env().expect("a PostgreSQL test database") else {
         return;
     };
     let (setup, deleted) = catalogue_with_a_deletion().await;
     let db = setup.jobs.config.state_dir.join(unicat::store::DB_FILE);
     // The synchronous PostgreSQL client may not block a runtime thread.
     let url = tokio::task::spawn_blocking(move || {
-        let url = create_test_database(&base).unwrap();
         let mut pg = PgStore::open(&url, None).unwrap();
         unicat::store::copy::copy_from_sqlite(&db, &mut pg, |_, _| {}).unwrap();
         url

@@ -10,7 +10,7 @@
 //! its migrations) is tested in `src/store/pg.rs`.
 
 use unicat::config::StoreLocation;
-use unicat::store::pg::create_test_database;
+use unicat::store::pg::test_database_from_env;
 use unicat::store::{Checkpoint, PageCounts, PageItem, PartnerTotals, Renormalized, Store};
 
 /// Whether `test` is `body` followed by `suffix`, so that the macro below
@@ -61,24 +61,12 @@ macro_rules! on_both_backends {
 /// server is configured. CI sets `UNICAT_REQUIRE_PG=1` so that the
 /// PostgreSQL half cannot silently stop running.
 fn postgres_location() -> Option<StoreLocation> {
-    match std::env::var("UNICAT_TEST_PG_URL") {
-        Ok(base) if !base.is_empty() => {
-            let url = create_test_database(&base).expect("creating a test database");
-            Some(StoreLocation::Postgres {
-                url,
-                password: None,
-                pool_size: 4,
-            })
-        }
-        _ => {
-            assert!(
-                std::env::var("UNICAT_REQUIRE_PG").as_deref() != Ok("1"),
-                "UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set"
-            );
-            println!("skipped: UNICAT_TEST_PG_URL not set");
-            None
-        }
-    }
+    let url = test_database_from_env().expect("a PostgreSQL test database")?;
+    Some(StoreLocation::Postgres {
+        url,
+        password: None,
+        pool_size: 4,
+    })
 }
 
 fn open(at: &StoreLocation) -> Store {

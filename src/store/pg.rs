@@ -388,6 +388,30 @@ pub fn create_test_database(base_url: &str) -> Result<String> {
     with_dbname(base_url, &name)
 }
 
+/// For the tests of either crate: a new database on the server that
+/// `UNICAT_TEST_PG_URL` names, or `Ok(None)` (the caller skips, and a line
+/// says so) when it is not set. With `UNICAT_REQUIRE_PG=1` (CI) a missing
+/// URL is an error instead, so that PostgreSQL tests cannot silently stop
+/// running. The database is made on a thread of its own: the synchronous
+/// client must not block a thread that drives a tokio runtime.
+pub fn test_database_from_env() -> Result<Option<String>> {
+    match std::env::var("UNICAT_TEST_PG_URL") {
+        Ok(base) if !base.is_empty() => std::thread::scope(|s| {
+            s.spawn(|| create_test_database(&base))
+                .join()
+                .map_err(|_| anyhow!("creating a test database panicked"))?
+        })
+        .map(Some),
+        _ if std::env::var("UNICAT_REQUIRE_PG").as_deref() == Ok("1") => {
+            anyhow::bail!("UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set")
+        }
+        _ => {
+            println!("skipped: UNICAT_TEST_PG_URL not set");
+            Ok(None)
+        }
+    }
+}
+
 impl PgStore {
     /// Open the store at `url` (creating the schema and migrating if
     /// needed). `password`, if given, overrides any in the URL; it is never
@@ -2055,25 +2079,10 @@ impl PgTx<'_> {
     }
 }
 
-/// The database for one test: a new database on the server that
-/// `UNICAT_TEST_PG_URL` names, or None (the test is skipped) when it is not
-/// set. With `UNICAT_REQUIRE_PG=1` (CI) a missing URL fails the test
-/// instead, so that PostgreSQL tests cannot silently stop running.
+/// The database for one test (see [`test_database_from_env`]).
 #[cfg(test)]
 pub(crate) fn test_database() -> Option<String> {
-    match std::env::var("UNICAT_TEST_PG_URL") {
-        Ok(base) if !base.is_empty() => {
-            Some(create_test_database(&base).expect("creating a test database"))
-        }
-        _ => {
-            assert!(
-                std::env::var("UNICAT_REQUIRE_PG").as_deref() != Ok("1"),
-                "UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set"
-            );
-            println!("skipped: UNICAT_TEST_PG_URL not set");
-            None
-        }
-    }
+    test_database_from_env().expect("a PostgreSQL test database")
 }
 
 #[cfg(test)]

@@ -75,26 +75,7 @@ pub struct Setup {
 /// PostgreSQL tests must run: then it fails, so that they cannot silently
 /// stop running in CI.
 pub fn pg_test_database() -> Option<String> {
-    match std::env::var("UNICAT_TEST_PG_URL") {
-        // On a thread of its own: the synchronous client must not block a
-        // thread that drives the test's tokio runtime.
-        Ok(base) if !base.is_empty() => Some(
-            std::thread::scope(|s| {
-                s.spawn(|| unicat::store::pg::create_test_database(&base))
-                    .join()
-                    .unwrap()
-            })
-            .expect("creating a test database"),
-        ),
-        _ => {
-            assert!(
-                std::env::var("UNICAT_REQUIRE_PG").as_deref() != Ok("1"),
-                "UNICAT_REQUIRE_PG=1 but UNICAT_TEST_PG_URL is not set"
-            );
-            println!("skipped: UNICAT_TEST_PG_URL not set");
-            None
-        }
-    }
+    unicat::store::pg::test_database_from_env().expect("a PostgreSQL test database")
 }
 
 /// The `[store]` table of a configuration using the PostgreSQL database at
