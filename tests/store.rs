@@ -1362,6 +1362,8 @@ fn rekey_all_rebuilds_every_live_records_keys(at: &StoreLocation) {
     assert_eq!(tx.keys_version().unwrap(), 99);
     tx.clear_all_dirty().unwrap();
     assert_eq!(tx.mark_all_dirty().unwrap(), 3);
+    // Records already marked are neither rewritten nor counted again.
+    assert_eq!(tx.mark_all_dirty().unwrap(), 0);
     assert_eq!(tx.dirty_records().unwrap(), vec![a, bb, d]);
     tx.commit().unwrap();
     assert_eq!(s.keys_of(a).unwrap(), strings(&["all", "len:0"]));

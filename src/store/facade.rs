@@ -461,7 +461,8 @@ impl DedupTx<'_> {
         fn meta_text(&self, key: &str) -> Result<Option<String>>;
         /// Set a text value in the meta table, inside this transaction.
         fn set_meta_text(&self, key: &str, value: &str) -> Result<()>;
-        /// Mark every live record for dedup; returns how many.
+        /// Mark every live record for dedup; returns how many were not marked
+        /// already.
         fn mark_all_dirty(&self) -> Result<u64>;
         /// The version of the key functions the stored keys were made with.
         fn keys_version(&self) -> Result<i64>;

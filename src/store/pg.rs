@@ -1826,7 +1826,7 @@ impl PgTx<'_> {
     /// Mark every live record for dedup (and so its cluster for merging).
     pub fn mark_all_dirty(&self) -> Result<u64> {
         self.with(
-            "UPDATE source_records SET dedup_dirty = true WHERE NOT deleted",
+            "UPDATE source_records SET dedup_dirty = true WHERE NOT deleted AND NOT dedup_dirty",
             |tx, st| Ok(tx.execute(st, &[])?),
         )
     }
