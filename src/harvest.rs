@@ -440,8 +440,55 @@ const MAX_PREPARE_THREADS: usize = 4;
 /// threads would cost more than it saves.
 const MIN_RECORDS_PER_THREAD: usize = 32;
 
+/// A page being prepared on blocking threads while the run fetches the
+/// next one, with what its commit will need.
+struct Preparing {
+    task: tokio::task::JoinHandle<Vec<PageItem>>,
+    checkpoint: Checkpoint,
+    repairs: u64,
+    page_no: u32,
+    page_records: usize,
+    token: Option<String>,
+}
+
+impl Preparing {
+    /// Wait for the page's items, settle the commit before it, and start
+    /// this page's commit (pages commit one at a time and in order).
+    async fn hand_over(
+        self,
+        run_id: i64,
+        committing: &mut Option<Committing>,
+        store: &mut Option<Store>,
+        progress: &mut Progress,
+        observer: &dyn Observer,
+        partner: &str,
+    ) -> Result<(), HarvestError> {
+        let fail = |e: anyhow::Error| HarvestError::Failed(e);
+        let items = self
+            .task
+            .await
+            .map_err(|e| fail(anyhow!("page worker panicked: {e}")))?;
+        if let Some(previous) = committing.take() {
+            previous.settle(store, progress, observer, partner).await?;
+        }
+        let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
+        let (pname, checkpoint, repairs) = (partner.to_string(), self.checkpoint, self.repairs);
+        let task = tokio::task::spawn_blocking(move || {
+            let res = st.commit_page(run_id, &pname, &items, Some(&checkpoint), repairs);
+            (st, res)
+        });
+        *committing = Some(Committing {
+            task,
+            page_no: self.page_no,
+            page_records: self.page_records,
+            token: self.token,
+        });
+        Ok(())
+    }
+}
+
 /// A page being committed on a blocking thread while the run fetches and
-/// prepares the next one.
+/// prepares the next ones.
 struct Committing {
     task: tokio::task::JoinHandle<(Store, Result<PageCounts>)>,
     page_no: u32,
@@ -637,10 +684,14 @@ async fn harvest_inner(
 
     let mut store = Some(store);
     let mut day_retry_done = false;
-    // Two pages are in hand at most: while one is committed on a blocking
-    // thread, the next is fetched and prepared, so that the HTTP round
-    // trip, parsing and normalising overlap with SQLite. Pages are still
-    // committed one at a time and in order, each with its own checkpoint.
+    // Three pages are in hand at most: while one is committed on a
+    // blocking thread, the next is prepared (parsed, normalised, keyed) on
+    // the other cores and the one after it is fetched, so that the HTTP
+    // round trip and the response's parse, which need the previous
+    // response's token and so run one at a time, overlap with the rest.
+    // Pages are still committed one at a time and in order, each with its
+    // own checkpoint.
+    let mut preparing: Option<Preparing> = None;
     let mut committing: Option<Committing> = None;
     let result: Result<(), HarvestError> = async {
         while let Some(url) = machine.url() {
@@ -706,39 +757,58 @@ async fn harvest_inner(
             let rules = partner.compiled_rules();
             let options = partner.normalize_options(catalogue_code);
             // Parsing and normalising are blocking work: off the async
-            // threads, and alongside the commit of the previous page.
-            let items = tokio::task::spawn_blocking(move || {
+            // threads, alongside the next fetch and the previous commit.
+            let task = tokio::task::spawn_blocking(move || {
                 let ctx = PartnerContext { code: &ctx_code };
                 prepare_page(&page, &ctx, &rules, &options)
-            })
-            .await
-            .map_err(|e| fail(anyhow!("page worker panicked: {e}")))?;
-            if let Some(previous) = committing.take() {
-                previous.settle(&mut store, &mut progress, observer, &name).await?;
-            }
-            let pname = name.clone();
-            let mut st = store.take().ok_or_else(|| fail(anyhow!("store lost")))?;
-            let task = tokio::task::spawn_blocking(move || {
-                let res = st.commit_page(run_id, &pname, &items, Some(&checkpoint), repairs.total());
-                (st, res)
             });
-            committing = Some(Committing {
+            let next = Preparing {
                 task,
+                checkpoint,
+                repairs: repairs.total(),
                 page_no: machine.pages(),
                 page_records,
                 token,
-            });
+            };
+            if let Some(previous) = preparing.replace(next) {
+                let handed = previous
+                    .hand_over(run_id, &mut committing, &mut store, &mut progress, observer, &name)
+                    .await;
+                if let Err(e) = handed {
+                    // A failed commit (or runaway list) ends the run here:
+                    // the page after it must not commit, or its checkpoint
+                    // would pass over the failed page's records.
+                    preparing = None;
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }
     .await;
-    // However the loop ended, the page still being committed is finished
-    // (and counted) first; an error of the loop wins over one of the commit.
+    // However the loop ended, a page already fetched is still committed,
+    // and the page being committed is finished (and counted), as they
+    // would have been had the loop stopped a moment later; an error of the
+    // loop wins over one of the commits.
+    let pending = match preparing.take() {
+        Some(p) => {
+            p.hand_over(
+                run_id,
+                &mut committing,
+                &mut store,
+                &mut progress,
+                observer,
+                &name,
+            )
+            .await
+        }
+        None => Ok(()),
+    };
     let settled = match committing.take() {
         Some(c) => c.settle(&mut store, &mut progress, observer, &name).await,
         None => Ok(()),
     };
-    let result = match result.and(settled) {
+    let result = match result.and(pending).and(settled) {
         Err(HarvestError::Interrupted { .. }) => Err(HarvestError::Interrupted {
             pages: progress.pages,
         }),

@@ -66,19 +66,47 @@ fn numeric_reference(s: &[u8]) -> Option<(u32, usize)> {
     Some((value, 2 + usize::from(hex) + end + 1))
 }
 
+/// Whether the byte at `i` starts something `sanitize` must look at: a
+/// forbidden control character, U+FFFE or U+FFFF, or a numeric reference.
+fn needs_work_at(body: &[u8], i: usize) -> bool {
+    let Some(&b) = body.get(i) else {
+        return false;
+    };
+    is_forbidden_control(b)
+        || (b == 0xEF
+            && body.get(i + 1) == Some(&0xBF)
+            && matches!(body.get(i + 2), Some(0xBE) | Some(0xBF)))
+        || (b == b'&' && body.get(i + 1) == Some(&b'#'))
+}
+
+/// Bytes per block of the quick scan.
+const BLOCK: usize = 64;
+
+/// Whether any byte of the body needs work. Every response passes here
+/// before it is parsed, on the one thread that fetches pages in order, so
+/// the common clean page must cost little: each block of 64 bytes is
+/// tested at once for bytes that could start a repair (control
+/// characters other than tab and line ends, the lead byte of U+FFFE and
+/// U+FFFF, '&'), with no branch per byte, which the compiler turns into
+/// vector compares; only a block with such a byte is checked exactly.
+/// Profiled on LC pages, the byte-by-byte test was a fifth of the fetching
+/// thread's work.
+fn needs_work(body: &[u8]) -> bool {
+    body.chunks(BLOCK).enumerate().any(|(n, block)| {
+        let candidates = block.iter().fold(0u8, |acc, &b| {
+            let control = (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r');
+            acc | u8::from(control | (b == 0xEF) | (b == b'&'))
+        });
+        candidates != 0 && (n * BLOCK..n * BLOCK + block.len()).any(|i| needs_work_at(body, i))
+    })
+}
+
 /// Remove or replace characters XML 1.0 forbids. Returns the body
 /// unchanged (borrowed) when there was nothing to repair, which is the
-/// common case and costs one scan.
+/// common case and costs one quick scan.
 pub fn sanitize(body: &[u8]) -> (Cow<'_, [u8]>, Repairs) {
-    let needs_work = body.iter().enumerate().any(|(i, &b)| {
-        is_forbidden_control(b)
-            || (b == 0xEF
-                && body.get(i + 1) == Some(&0xBF)
-                && matches!(body.get(i + 2), Some(0xBE) | Some(0xBF)))
-            || (b == b'&' && body.get(i + 1) == Some(&b'#'))
-    });
     let mut repairs = Repairs::default();
-    if !needs_work {
+    if !needs_work(body) {
         return (Cow::Borrowed(body), repairs);
     }
     let mut out = Vec::with_capacity(body.len());
@@ -161,6 +189,40 @@ mod tests {
         let (out, r) = sanitize(body);
         assert_eq!(&*out, body);
         assert_eq!(r.total(), 0);
+    }
+
+    // The block scan answers as the byte-by-byte test does, wherever the
+    // interesting bytes fall (block edges included), on pseudo-random
+    // bodies drawn mostly from the bytes that matter.
+    #[test]
+    fn block_scan_agrees_with_the_exact_test() {
+        const ALPHABET: &[u8] = b"aa\n\t\r&#;x\xEF\xBF\xBE\xBB\x0B\x1F\x00<>";
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut flagged = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 200) as usize;
+            let body: Vec<u8> = (0..len)
+                .map(|_| {
+                    // Mostly plain bytes, so that clean bodies occur too.
+                    if next() % 16 == 0 {
+                        ALPHABET[(next() % ALPHABET.len() as u64) as usize]
+                    } else {
+                        b'a'
+                    }
+                })
+                .collect();
+            let exact = (0..body.len()).any(|i| needs_work_at(&body, i));
+            assert_eq!(needs_work(&body), exact, "{body:?}");
+            flagged += usize::from(exact);
+        }
+        // Both answers occurred, so the comparison meant something.
+        assert!(flagged > 1_000 && flagged < 19_000, "{flagged}");
     }
 
     // Broken references are not mistaken for references.
