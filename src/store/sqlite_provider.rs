@@ -97,7 +97,11 @@ impl SqliteStore {
         )
         .with_context(|| format!("opening {} read-only", path.display()))?;
         conn.busy_timeout(busy_timeout)?;
-        Ok(SqliteStore { conn, path })
+        Ok(SqliteStore {
+            conn,
+            path,
+            checkpointer: std::cell::OnceCell::new(),
+        })
     }
 
     /// A union record by id, with its record text.
