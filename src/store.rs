@@ -1285,12 +1285,7 @@ impl SqliteStore {
     /// are merged by the dedup transaction itself, so dedup still sees
     /// every stored record's keys.
     fn premerge_staged_keys(&mut self) -> Result<()> {
-        let many: bool = self.conn.query_row(
-            "SELECT count(*) >= ?1 FROM (SELECT 1 FROM match_keys_staged LIMIT ?1)",
-            [STAGED_REBUILD_MIN],
-            |r| r.get(0),
-        )?;
-        if !many {
+        if count_up_to(&self.conn, "match_keys_staged", STAGED_REBUILD_MIN)? < STAGED_REBUILD_MIN {
             return Ok(());
         }
         let tx = self
@@ -1850,27 +1845,25 @@ fn replace_keys(tx: &Transaction<'_>, record_id: i64, keys: &[String]) -> Result
     Ok(())
 }
 
+/// The rows of `table`, counted up to `limit` only: the callers ask "many
+/// or few", and counting a whole large table would cost a small
+/// incremental pass a scan.
+fn count_up_to(conn: &Connection, table: &str, limit: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT ?1)"),
+        [limit],
+        |r| r.get(0),
+    )?)
+}
+
 /// Move the staged match keys into `match_keys`, in key order, inside a
 /// dedup transaction (which holds the write lock, so no page commits in
 /// between). Sorted, the inserts walk the index from one end to the other
 /// and touch each of its pages once, where the same keys inserted page by
 /// page during the harvest landed at random.
 fn merge_staged_keys(tx: &Transaction<'_>) -> Result<u64> {
-    // Bounded counts: the question is only "many or few", and counting a
-    // whole large table would cost the small incremental pass a scan.
-    let staged: i64 = tx.query_row(
-        "SELECT count(*) FROM (SELECT 1 FROM match_keys_staged LIMIT ?1)",
-        [STAGED_REBUILD_MIN],
-        |r| r.get(0),
-    )?;
-    let rebuild = staged >= STAGED_REBUILD_MIN && {
-        let indexed: i64 = tx.query_row(
-            "SELECT count(*) FROM (SELECT 1 FROM match_keys LIMIT ?1)",
-            [staged],
-            |r| r.get(0),
-        )?;
-        indexed < staged
-    };
+    let staged = count_up_to(tx, "match_keys_staged", STAGED_REBUILD_MIN)?;
+    let rebuild = staged >= STAGED_REBUILD_MIN && count_up_to(tx, "match_keys", staged)? < staged;
     // Inserted in key order, the keys land in order in the (key, record)
     // table but at random in the record-id index. When the staged keys
     // outnumber the indexed ones (a first or full harvest), building that

@@ -224,3 +224,25 @@ pub async fn wait_for_leases_to_expire(url: &str, secs: u64) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Collect a child's standard error on a thread of its own, so that a
+/// chatty daemon never blocks on a full pipe and a failing test can show
+/// what it logged.
+pub fn collect_stderr(child: &mut std::process::Child) -> Arc<std::sync::Mutex<String>> {
+    use std::io::Read;
+    let mut pipe = child.stderr.take().expect("stderr piped");
+    let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    stderr
+}

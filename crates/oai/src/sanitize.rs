@@ -66,6 +66,13 @@ fn numeric_reference(s: &[u8]) -> Option<(u32, usize)> {
     Some((value, 2 + usize::from(hex) + end + 1))
 }
 
+/// Whether U+FFFE or U+FFFF (UTF-8 `EF BF BE` / `EF BF BF`) starts at `i`.
+fn noncharacter_at(body: &[u8], i: usize) -> bool {
+    body.get(i) == Some(&0xEF)
+        && body.get(i + 1) == Some(&0xBF)
+        && matches!(body.get(i + 2), Some(0xBE) | Some(0xBF))
+}
+
 /// Whether the byte at `i` starts something `sanitize` must look at: a
 /// forbidden control character, U+FFFE or U+FFFF, or a numeric reference.
 fn needs_work_at(body: &[u8], i: usize) -> bool {
@@ -73,9 +80,7 @@ fn needs_work_at(body: &[u8], i: usize) -> bool {
         return false;
     };
     is_forbidden_control(b)
-        || (b == 0xEF
-            && body.get(i + 1) == Some(&0xBF)
-            && matches!(body.get(i + 2), Some(0xBE) | Some(0xBF)))
+        || noncharacter_at(body, i)
         || (b == b'&' && body.get(i + 1) == Some(&b'#'))
 }
 
@@ -116,10 +121,7 @@ pub fn sanitize(body: &[u8]) -> (Cow<'_, [u8]>, Repairs) {
         if is_forbidden_control(b) {
             repairs.removed_chars += 1;
             i += 1;
-        } else if b == 0xEF
-            && body.get(i + 1) == Some(&0xBF)
-            && matches!(body.get(i + 2), Some(0xBE) | Some(0xBF))
-        {
+        } else if noncharacter_at(body, i) {
             repairs.removed_chars += 1;
             i += 3;
         } else if b == b'&' {
