@@ -10,6 +10,7 @@
 //! unicat-bench serve-xml FILE.xml     an OAI-PMH server of a MARCXML collection
 //! unicat-bench to-xml IN.mrc OUT.xml [LIMIT]   ISO 2709 -> MARCXML collection
 //! unicat-bench harvest CONFIG         every partner at once, without dedup
+//! unicat-bench prepare FILE.xml [LIMIT]  parse, normalise, key and serialise each record, one thread
 //! unicat-bench refresh CONFIG         the dedup-and-merge pass (Jobs::refresh)
 //! unicat-bench publish CONFIG         the default full dump (MARCXML + ISO 2709)
 //! unicat-bench sink-mark CONFIG       mark every sink as up to date (before the changes)
@@ -36,6 +37,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{TimeZone, Utc};
+use sha2::{Digest, Sha256};
 use unicat::config::Config;
 use unicat::jobs::Jobs;
 use unicat::oai_server::{OaiServer, RepoRecord, Repository};
@@ -67,6 +69,10 @@ fn main() -> Result<()> {
             args.get(3).map(|s| s.parse()).transpose()?,
         ),
         "harvest" => rt.block_on(harvest(&load(arg(1)?)?, started)),
+        "prepare" => prepare(
+            Path::new(arg(1)?),
+            args.get(2).map(|s| s.parse()).transpose()?,
+        ),
         "refresh" => {
             let jobs = Jobs::new(Arc::new(load(arg(1)?)?))?;
             let s = rt.block_on(jobs.refresh())?;
@@ -356,6 +362,59 @@ fn to_xml(input: &Path, output: &Path, limit: Option<usize>) -> Result<()> {
     }
     collection.finish()?.flush()?;
     report(t, &format!("records={written} refused={refused}"));
+    Ok(())
+}
+
+/// The harvest's per-record work alone (`harvest::prepare_record`: parse,
+/// partner rules, normalise, match keys, serialise, hash) on one thread,
+/// over records as the XML server serves them: a steady figure for
+/// profiling that work without HTTP or the store around it.
+fn prepare(path: &Path, limit: Option<usize>) -> Result<()> {
+    use unicat::harvest::prepare_record;
+    use unicat::normalize::{NormalizeOptions, PartnerContext};
+    use unicat_oai::{Header, OaiRecord};
+    let reader = marcxml::Reader::new(BufReader::with_capacity(1 << 20, File::open(path)?));
+    let mut records = Vec::new();
+    for (i, rec) in reader.take(limit.unwrap_or(usize::MAX)).enumerate() {
+        let rec = rec.with_context(|| format!("record {i} of {}", path.display()))?;
+        records.push(OaiRecord {
+            header: Header {
+                identifier: format!("oai:lc:{i}"),
+                datestamp: "2016-01-01T00:00:00Z".into(),
+                deleted: false,
+                sets: Vec::new(),
+            },
+            metadata: Some(marcxml::to_string(&rec)),
+        });
+    }
+    let (rules, options) = (unicat::rules::Rules::default(), NormalizeOptions::default());
+    let partner = PartnerContext { code: "DLC" };
+    let t = Instant::now();
+    let (mut bytes, mut digest) = (0usize, Sha256::new());
+    for rec in &records {
+        if let unicat::store::PageItem::Upsert {
+            record, mut keys, ..
+        } = prepare_record(rec, &partner, &rules, &options)
+        {
+            bytes += record.len();
+            digest.update(record.as_bytes());
+            keys.sort();
+            for key in keys {
+                digest.update(key.as_bytes());
+            }
+        }
+    }
+    // The digest of every normalised record and its keys: a change that
+    // only makes this faster must leave it as it was.
+    let digest = format!("{:x}", digest.finalize());
+    report(
+        t,
+        &format!(
+            "records={} normalised_bytes={bytes} digest={}",
+            records.len(),
+            &digest[..16]
+        ),
+    );
     Ok(())
 }
 

@@ -250,7 +250,10 @@ impl Fetcher<'_> {
                 message: format!("HTTP {status}"),
             });
         }
-        let mut body = Vec::new();
+        // Sized once when the server says how long the body is (never
+        // beyond the limit), rather than regrown and copied chunk by chunk.
+        let expected = resp.content_length().unwrap_or(0) as usize;
+        let mut body = Vec::with_capacity(expected.min(self.settings.max_body));
         while let Some(chunk) = resp.chunk().await.map_err(|e| {
             FetchError::transient(format!("reading the response failed: {}", error_chain(&e)))
         })? {

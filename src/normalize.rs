@@ -615,18 +615,37 @@ const LEADER_CHECKS: &[(usize, &str, &str)] = &[
 ];
 
 fn check_leader(record: &Record, report: &mut NormalizeReport) {
-    let leader: Vec<char> = record.leader.chars().collect();
-    if leader.len() != unicat_marc::LEADER_LEN {
+    // A leader is ASCII but for broken records: index its bytes then, and
+    // pay for a vector of chars only otherwise.
+    let ascii = record.leader.is_ascii();
+    let chars: Vec<char> = if ascii {
+        Vec::new()
+    } else {
+        record.leader.chars().collect()
+    };
+    let at = |pos: usize| -> Option<char> {
+        if ascii {
+            record.leader.as_bytes().get(pos).map(|&b| char::from(b))
+        } else {
+            chars.get(pos).copied()
+        }
+    };
+    let len = if ascii {
+        record.leader.len()
+    } else {
+        chars.len()
+    };
+    if len != unicat_marc::LEADER_LEN {
         report.problem(|| {
             format!(
                 "leader is not {} characters long: '{}'",
                 unicat_marc::LEADER_LEN,
-                leader.len()
+                len
             )
         });
     }
     for &(pos, name, allowed) in LEADER_CHECKS {
-        let Some(&c) = leader.get(pos) else { continue };
+        let Some(c) = at(pos) else { continue };
         if allowed.contains(c) {
             continue;
         }
@@ -660,6 +679,14 @@ fn is_invisible(c: char) -> bool {
 /// Whether a text holds something [`remove_control_characters`] removes or
 /// replaces; almost no text does, and then it need not be rebuilt.
 fn has_controls(s: &str) -> bool {
+    if s.is_ascii() {
+        return s.bytes().any(|b| b < b' ' || b == 0x7f);
+    }
+    has_controls_by_char(s)
+}
+
+/// [`has_controls`] for any text, a char at a time.
+fn has_controls_by_char(s: &str) -> bool {
     s.chars().any(|c| c.is_control() || is_invisible(c))
 }
 
@@ -728,6 +755,21 @@ fn collapse_whitespace(s: &str) -> String {
 /// Whether `collapse_whitespace` would return `s` unchanged: no whitespace
 /// at either end, and every whitespace character a single space.
 fn is_collapsed(s: &str) -> bool {
+    if s.is_ascii() {
+        // The same test on bytes: ASCII whitespace is space and tab to
+        // CR (`char::is_whitespace` adds only non-ASCII ones).
+        let b = s.as_bytes();
+        let bad = |c: u8| (b'\t'..=b'\r').contains(&c);
+        return b.first() != Some(&b' ')
+            && b.last() != Some(&b' ')
+            && !b.iter().any(|&c| bad(c))
+            && !b.windows(2).any(|w| w == b"  ");
+    }
+    is_collapsed_by_char(s)
+}
+
+/// [`is_collapsed`] for any text, a char at a time.
+fn is_collapsed_by_char(s: &str) -> bool {
     let mut prev_space = true;
     for c in s.chars() {
         if c.is_whitespace() {
@@ -753,6 +795,10 @@ pub fn clean_text(s: &str) -> String {
 /// answers for nearly all text (all of ASCII) without composing anything;
 /// only a "maybe" pays for the full normaliser.
 fn in_form(s: &str, form: UnicodeForm) -> Option<String> {
+    // ASCII is in every normalisation form.
+    if s.is_ascii() {
+        return None;
+    }
     match form {
         UnicodeForm::Nfc if is_nfc_quick(s.chars()) == IsNormalized::Yes => None,
         UnicodeForm::Nfd if is_nfd_quick(s.chars()) == IsNormalized::Yes => None,
@@ -943,7 +989,8 @@ fn repair_lookalikes(record: &mut Record, report: &mut NormalizeReport) {
     for field in &mut record.fields {
         let Field::Data(df) = field else { continue };
         for sf in &mut df.subfields {
-            if !is_text_subfield(&df.tag, sf.code) {
+            // ASCII text has no Cyrillic letter to mix with.
+            if sf.value.is_ascii() || !is_text_subfield(&df.tag, sf.code) {
                 continue;
             }
             let letters = Letters::of(&sf.value);
@@ -1000,7 +1047,7 @@ fn repair_lookalikes(record: &mut Record, report: &mut NormalizeReport) {
 
 /// Every schwa in the script of its word (see the module documentation).
 fn repair_schwas(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_schwa) {
+    if s.is_ascii() || !s.chars().any(is_schwa) {
         return Cow::Borrowed(s);
     }
     let context = {
@@ -1035,6 +1082,15 @@ const TURNED_COMMA: char = '\u{02BB}';
 /// U+02BC MODIFIER LETTER APOSTROPHE: the Uzbek tutuq belgisi.
 const APOSTROPHE: char = '\u{02BC}';
 
+/// Whether `s` holds a character [`is_uzbek_mark`] accepts; on bytes when
+/// `s` is ASCII, as most text is.
+fn has_uzbek_mark(s: &str) -> bool {
+    if s.is_ascii() {
+        return s.bytes().any(|b| matches!(b, b'\'' | b'`'));
+    }
+    s.chars().any(is_uzbek_mark)
+}
+
 fn is_uzbek_mark(c: char) -> bool {
     matches!(
         c,
@@ -1051,9 +1107,8 @@ fn unify_uzbek_apostrophes(record: &mut Record, report: &mut NormalizeReport) {
     for field in &mut record.fields {
         let Field::Data(df) = field else { continue };
         // Most fields have no mark at all: look before joining the text.
-        let has_mark = |sf: &Subfield| {
-            is_text_subfield(&df.tag, sf.code) && sf.value.chars().any(is_uzbek_mark)
-        };
+        let has_mark =
+            |sf: &Subfield| is_text_subfield(&df.tag, sf.code) && has_uzbek_mark(&sf.value);
         if !df.subfields.iter().any(has_mark) {
             continue;
         }
@@ -1074,7 +1129,7 @@ fn unify_uzbek_apostrophes(record: &mut Record, report: &mut NormalizeReport) {
         }
         for sf in &mut df.subfields {
             // The rule only ever rewrites marks.
-            if !is_text_subfield(&df.tag, sf.code) || !sf.value.chars().any(is_uzbek_mark) {
+            if !is_text_subfield(&df.tag, sf.code) || !has_uzbek_mark(&sf.value) {
                 continue;
             }
             let new = uzbek_apostrophes(&sf.value);
@@ -2051,6 +2106,31 @@ fn add_cataloguing_source(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte tests that [`has_controls`] and [`is_collapsed`] use for
+    /// ASCII text answer as their char-by-char rules do, for every string
+    /// of up to four characters over the ASCII that matters to them.
+    #[test]
+    fn ascii_shortcuts_agree_with_the_char_rules() {
+        let alphabet = [
+            ' ', 'a', '\t', '\n', '\u{b}', '\u{c}', '\r', '\u{1}', '\u{1f}', '\u{7f}', '~',
+        ];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            texts.extend(longer);
+            texts.sort();
+            texts.dedup();
+        }
+        assert!(texts.len() > 10_000);
+        for t in &texts {
+            assert_eq!(has_controls(t), has_controls_by_char(t), "{t:?}");
+            assert_eq!(is_collapsed(t), is_collapsed_by_char(t), "{t:?}");
+        }
+    }
 
     // ISBN forms that partners really write must all come out as one ISBN-13.
     #[test]

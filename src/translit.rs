@@ -492,6 +492,23 @@ impl Fold {
 
     /// Fold one lower-cased character. `scheme` is asked only for Cyrillic.
     fn feed(&mut self, c: char, scheme: impl FnOnce() -> Lang) {
+        // Most text is ASCII: what the branches below do with an ASCII
+        // apostrophe, lower-case letter, digit or separator, without their
+        // Unicode table lookups. (Upper case goes the long way.)
+        if c.is_ascii() && !c.is_ascii_uppercase() {
+            self.keep_marks = false;
+            match c {
+                '\'' | '`' => {}
+                'a'..='z' => self.latin(c as u8),
+                '0'..='9' => self.opaque(c),
+                _ => {
+                    self.gap = true;
+                    self.last = Tok::Start;
+                    self.prev = Tok::Start;
+                }
+            }
+            return;
+        }
         if is_apostrophe(c) {
             // Deleted without a trace: oʻ and o agree, and so do sʻh and sh.
             // Marks after it belong to no letter (and kept, they could come
