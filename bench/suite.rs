@@ -389,9 +389,10 @@ fn prepare(path: &Path, limit: Option<usize>) -> Result<()> {
     }
     let (rules, options) = (unicat::rules::Rules::default(), NormalizeOptions::default());
     let partner = PartnerContext { code: "DLC" };
+    let n = records.len();
     let t = Instant::now();
     let (mut bytes, mut digest) = (0usize, Sha256::new());
-    for rec in &records {
+    for rec in records {
         if let unicat::store::PageItem::Upsert {
             record, mut keys, ..
         } = prepare_record(rec, &partner, &rules, &options)
@@ -410,8 +411,7 @@ fn prepare(path: &Path, limit: Option<usize>) -> Result<()> {
     report(
         t,
         &format!(
-            "records={} normalised_bytes={bytes} digest={}",
-            records.len(),
+            "records={n} normalised_bytes={bytes} digest={}",
             &digest[..16]
         ),
     );

@@ -331,30 +331,33 @@ impl Fetcher<'_> {
 
 /// Parse, normalise and key one OAI record into what the store writes.
 pub fn prepare_record(
-    rec: &OaiRecord,
+    rec: OaiRecord,
     partner: &PartnerContext<'_>,
     rules: &Rules,
     options: &NormalizeOptions,
 ) -> PageItem {
-    let oai_id = rec.header.identifier.clone();
-    if rec.header.deleted {
+    // The record is taken, not borrowed, so that its text moves into the
+    // page item instead of being copied.
+    let OaiRecord { header, metadata } = rec;
+    let oai_id = header.identifier;
+    if header.deleted {
         return PageItem::Delete {
             oai_id,
-            datestamp: rec.header.datestamp.clone(),
+            datestamp: header.datestamp,
         };
     }
-    let Some(raw) = &rec.metadata else {
+    let Some(raw) = metadata else {
         return PageItem::Quarantine {
             oai_id,
             reason: "record has no metadata and is not marked deleted".into(),
             raw: None,
         };
     };
-    match marcxml::parse_record_checked(raw) {
+    match marcxml::parse_record_checked(&raw) {
         Ok(decoded) => prepare_decoded(
             oai_id,
-            rec.header.datestamp.clone(),
-            raw.clone(),
+            header.datestamp,
+            raw,
             decoded,
             partner,
             rules,
@@ -363,7 +366,7 @@ pub fn prepare_record(
         Err(e) => PageItem::Quarantine {
             oai_id,
             reason: format!("MARCXML does not parse: {e}"),
-            raw: Some(raw.clone()),
+            raw: Some(raw),
         },
     }
 }
@@ -541,7 +544,7 @@ impl Committing {
 /// on one thread it was the longest stage of the pipeline, leaving the
 /// other cores to wait.
 fn prepare_page(
-    page: &ListPage,
+    page: ListPage,
     partner: &PartnerContext<'_>,
     rules: &Rules,
     options: &NormalizeOptions,
@@ -549,21 +552,31 @@ fn prepare_page(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_PREPARE_THREADS);
-    let chunk = page.records.len().div_ceil(threads).max(1);
-    let prepare = |records: &[OaiRecord]| -> Vec<PageItem> {
+    let ListPage {
+        records, rejected, ..
+    } = page;
+    let chunk = records.len().div_ceil(threads).max(1);
+    let prepare = |records: Vec<OaiRecord>| -> Vec<PageItem> {
         records
-            .iter()
+            .into_iter()
             .map(|r| prepare_record(r, partner, rules, options))
             .collect()
     };
-    let mut items: Vec<PageItem> = Vec::with_capacity(page.records.len() + page.rejected.len());
-    if threads <= 1 || page.records.len() < 2 * MIN_RECORDS_PER_THREAD {
-        items = prepare(&page.records);
+    let mut items: Vec<PageItem> = Vec::with_capacity(records.len() + rejected.len());
+    if threads <= 1 || records.len() < 2 * MIN_RECORDS_PER_THREAD {
+        items = prepare(records);
     } else {
+        // Owned parts, one per thread, in order.
+        let mut parts = Vec::with_capacity(threads);
+        let mut rest = records;
+        while rest.len() > chunk {
+            let tail = rest.split_off(chunk);
+            parts.push(std::mem::replace(&mut rest, tail));
+        }
+        parts.push(rest);
         std::thread::scope(|scope| {
-            let workers: Vec<_> = page
-                .records
-                .chunks(chunk)
+            let workers: Vec<_> = parts
+                .into_iter()
                 .map(|part| scope.spawn(move || prepare(part)))
                 .collect();
             for worker in workers {
@@ -576,7 +589,7 @@ fn prepare_page(
             }
         });
     }
-    items.extend(page.rejected.iter().map(|r| {
+    items.extend(rejected.iter().map(|r| {
         PageItem::Quarantine {
             oai_id: r
                 .identifier
@@ -763,7 +776,7 @@ async fn harvest_inner(
             // threads, alongside the next fetch and the previous commit.
             let task = tokio::task::spawn_blocking(move || {
                 let ctx = PartnerContext { code: &ctx_code };
-                prepare_page(&page, &ctx, &rules, &options)
+                prepare_page(page, &ctx, &rules, &options)
             });
             let next = Preparing {
                 task,

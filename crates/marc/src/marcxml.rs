@@ -45,7 +45,12 @@ pub fn parse_record(xml: &str) -> Result<Record, MarcError> {
 /// Like [`parse_record`], but also returns the [`Warning`]s raised while
 /// reading the record, for the caller to count.
 pub fn parse_record_checked(xml: &str) -> Result<Decoded, MarcError> {
-    let mut reader = Reader::with_mode(xml.as_bytes(), Mode::Fragment);
+    // Events borrowed from the text itself: copying each into a buffer, as
+    // a streaming reader must, was a tenth of the parse.
+    let mut reader = Engine::new(
+        Borrowed(quick_xml::Reader::from_reader(xml.as_bytes())),
+        Mode::Fragment,
+    );
     let record = match reader.step() {
         Step::Record { result, .. } => result?,
         Step::Fatal(err) => return Err(err),
@@ -84,8 +89,55 @@ pub fn parse_record_checked(xml: &str) -> Result<Decoded, MarcError> {
 /// MARC-8 escapes written as `&#27;`) are kept as found, since the record is
 /// otherwise usable; [`write_record`] replaces them with U+FFFD.
 pub struct Reader<R: BufRead> {
+    engine: Engine<Buffered<R>>,
+}
+
+/// Where the XML events come from: a streamed input, each event copied
+/// into a buffer, or a string in memory, each event borrowed from it.
+trait Events {
+    fn next_event(&mut self) -> quick_xml::Result<Event<'_>>;
+    fn xml(&self) -> &quick_xml::Reader<impl Sized>;
+    fn xml_mut(&mut self) -> &mut quick_xml::Reader<impl Sized>;
+}
+
+/// Events of a streamed input, read into a buffer of the reader's own.
+struct Buffered<R> {
     xml: quick_xml::Reader<R>,
     buf: Vec<u8>,
+}
+
+impl<R: BufRead> Events for Buffered<R> {
+    fn next_event(&mut self) -> quick_xml::Result<Event<'_>> {
+        self.buf.clear();
+        self.xml.read_event_into(&mut self.buf)
+    }
+    fn xml(&self) -> &quick_xml::Reader<impl Sized> {
+        &self.xml
+    }
+    fn xml_mut(&mut self) -> &mut quick_xml::Reader<impl Sized> {
+        &mut self.xml
+    }
+}
+
+/// Events borrowed from text in memory.
+struct Borrowed<'a>(quick_xml::Reader<&'a [u8]>);
+
+impl Events for Borrowed<'_> {
+    fn next_event(&mut self) -> quick_xml::Result<Event<'_>> {
+        self.0.read_event()
+    }
+    fn xml(&self) -> &quick_xml::Reader<impl Sized> {
+        &self.0
+    }
+    fn xml_mut(&mut self) -> &mut quick_xml::Reader<impl Sized> {
+        &mut self.0
+    }
+}
+
+/// The record-finding state machine of [`Reader`], over either source of
+/// events.
+struct Engine<E> {
+    events: E,
     mode: Mode,
     /// Depth of open elements outside records, to notice a document that
     /// ends before its root element is closed (a truncated download).
@@ -115,36 +167,49 @@ enum Step {
 impl<R: BufRead> Reader<R> {
     /// Creates a reader over a whole MARCXML document.
     pub fn new(input: R) -> Self {
-        Self::with_mode(input, Mode::Document)
+        let xml = quick_xml::Reader::from_reader(input);
+        Reader {
+            engine: Engine::new(
+                Buffered {
+                    xml,
+                    buf: Vec::new(),
+                },
+                Mode::Document,
+            ),
+        }
     }
 
-    fn with_mode(input: R, mode: Mode) -> Self {
-        let mut xml = quick_xml::Reader::from_reader(input);
-        let config = xml.config_mut();
+    /// Byte offset in the input up to which the reader has read.
+    pub fn position(&self) -> u64 {
+        self.engine.events.xml.buffer_position()
+    }
+
+    /// Gives back the underlying input.
+    pub fn into_inner(self) -> R {
+        self.engine.events.xml.into_inner()
+    }
+
+    fn step(&mut self) -> Step {
+        self.engine.step()
+    }
+}
+
+impl<E: Events> Engine<E> {
+    fn new(mut events: E, mode: Mode) -> Self {
+        let config = events.xml_mut().config_mut();
         // Values are kept verbatim, so whitespace in text must survive.
         config.trim_text(false);
         config.check_end_names = true;
         config.expand_empty_elements = false;
         // A fragment may contain end tags of ancestors that were cut off.
         config.allow_unmatched_ends = mode == Mode::Fragment;
-        Reader {
-            xml,
-            buf: Vec::new(),
+        Engine {
+            events,
             mode,
             depth: 0,
             fields_hint: 0,
             done: false,
         }
-    }
-
-    /// Byte offset in the input up to which the reader has read.
-    pub fn position(&self) -> u64 {
-        self.xml.buffer_position()
-    }
-
-    /// Gives back the underlying input.
-    pub fn into_inner(self) -> R {
-        self.xml.into_inner()
     }
 
     /// Reads up to the start of the next record and then the whole record.
@@ -153,14 +218,13 @@ impl<R: BufRead> Reader<R> {
             return Step::End;
         }
         loop {
-            self.buf.clear();
-            let position = self.xml.buffer_position();
-            let event = match self.xml.read_event_into(&mut self.buf) {
+            let position = self.events.xml().buffer_position();
+            let event = match self.events.next_event() {
                 Ok(event) => event,
                 Err(source) => {
                     self.done = true;
                     return Step::Fatal(MarcError::Xml {
-                        position: self.xml.error_position(),
+                        position: self.events.xml().error_position(),
                         source,
                     });
                 }
@@ -213,13 +277,12 @@ impl<R: BufRead> Reader<R> {
     fn record(&mut self, position: u64) -> Option<Step> {
         let mut builder = RecordBuilder::new(position, self.fields_hint);
         loop {
-            self.buf.clear();
-            let at = self.xml.buffer_position();
-            match self.xml.read_event_into(&mut self.buf) {
+            let at = self.events.xml().buffer_position();
+            match self.events.next_event() {
                 Err(source) => {
                     self.done = true;
                     return Some(Step::Fatal(MarcError::Xml {
-                        position: self.xml.error_position(),
+                        position: self.events.xml().error_position(),
                         source,
                     }));
                 }
@@ -306,8 +369,8 @@ impl<R: BufRead> std::iter::FusedIterator for WithWarnings<R> {}
 impl<R: BufRead> std::fmt::Debug for Reader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("position", &self.xml.buffer_position())
-            .field("done", &self.done)
+            .field("position", &self.position())
+            .field("done", &self.engine.done)
             .finish_non_exhaustive()
     }
 }
