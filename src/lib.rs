@@ -8,6 +8,17 @@
 //! shell (`harvest`, `store`, `pipeline`, `publish`, `daemon`, `cli`)
 //! carries out its decisions. See ARCHITECTURE.md for the map.
 
+/// mimalloc instead of the system allocator, for every program built on
+/// this library (the daemon, the benchmark, the tests). A harvest makes
+/// and frees a dozen small strings per MARC field on the preparing
+/// threads, and frees the page's texts on the committing one; glibc's
+/// malloc and free were a tenth of its CPU. Measured on the LC harvest
+/// (three interleaved runs): 5.74-5.91 s against 5.25-5.59 s, user CPU
+/// 11 % lower, peak RSS 67 to 104 MiB; the dedup pass 4 % faster with the
+/// same peak.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod cli;
 pub mod config;
 pub mod daemon;
