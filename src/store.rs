@@ -2087,6 +2087,27 @@ mod tests {
         }
     }
 
+    // Keys go in eight to a statement: a record with more (two full
+    // statements and a part) has every one staged, a repeated key once,
+    // and a new version replaces the whole set.
+    #[test]
+    fn every_key_of_a_record_is_staged_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let run = store.begin_run("anl").unwrap();
+        let keys: Vec<String> = (0..19).map(|i| format!("k:{i:02}")).collect();
+        let mut sent: Vec<&str> = keys.iter().map(String::as_str).collect();
+        sent.push("k:03");
+        store
+            .commit_page(run, "anl", &[upsert("oai:1", "a", &sent)], None, 0)
+            .unwrap();
+        assert_eq!(store.keys_of(1).unwrap(), keys);
+        store
+            .commit_page(run, "anl", &[upsert("oai:1", "b", &sent[..9])], None, 0)
+            .unwrap();
+        assert_eq!(store.keys_of(1).unwrap(), keys[..9]);
+    }
+
     // Migration 7 adds the staging table: a version 6 database keeps its
     // merged keys where they were, and dedup still finds them.
     #[test]
