@@ -470,10 +470,7 @@ impl Preparing {
         partner: &str,
     ) -> Result<(), HarvestError> {
         let fail = |e: anyhow::Error| HarvestError::Failed(e);
-        let items = self
-            .task
-            .await
-            .map_err(|e| fail(anyhow!("page worker panicked: {e}")))?;
+        let items = joined(self.task).await?;
         if let Some(previous) = committing.take() {
             previous.settle(store, progress, observer, partner).await?;
         }
@@ -491,6 +488,13 @@ impl Preparing {
         });
         Ok(())
     }
+}
+
+/// The result of a page's blocking task (its preparation or its commit);
+/// a panic in it ends the run as a failure.
+async fn joined<T>(task: tokio::task::JoinHandle<T>) -> Result<T, HarvestError> {
+    task.await
+        .map_err(|e| HarvestError::Failed(anyhow!("page worker panicked: {e}")))
 }
 
 /// A page being committed on a blocking thread while the run fetches and
@@ -512,14 +516,11 @@ impl Committing {
         observer: &dyn Observer,
         partner: &str,
     ) -> Result<(), HarvestError> {
-        let fail = |e: anyhow::Error| HarvestError::Failed(e);
-        let (st, res) = self
-            .task
-            .await
-            .map_err(|e| fail(anyhow!("page worker panicked: {e}")))?;
+        let (st, res) = joined(self.task).await?;
         *store = Some(st);
         let page_no = self.page_no;
-        let c = res.map_err(|e| fail(e.context(format!("committing page {page_no}"))))?;
+        let c =
+            res.map_err(|e| HarvestError::Failed(e.context(format!("committing page {page_no}"))))?;
         debug!(
             page = page_no,
             new = c.new,

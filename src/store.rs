@@ -1917,8 +1917,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = SqliteStore::open(dir.path()).unwrap();
         let mut reader = SqliteStore::open(dir.path()).unwrap();
-        let wal = dir.path().join(format!("{DB_FILE}-wal"));
-        let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let wal = wal_path(&dir.path().join(DB_FILE));
         reader.begin_snapshot().unwrap();
         // The first read takes the snapshot that pins the log.
         reader.count_live_records("p").unwrap();
@@ -1938,7 +1937,7 @@ mod tests {
                 .collect()
         };
         let mut n = 0;
-        while wal_len() <= WAL_TRUNCATE_BYTES {
+        while wal_len(&wal) <= WAL_TRUNCATE_BYTES {
             writer.commit_page(run, "p", &page(n), None, 0).unwrap();
             n += 1;
             assert!(n < 100, "the log did not grow while pinned");
@@ -1946,9 +1945,9 @@ mod tests {
         reader.end_snapshot().unwrap();
         writer.commit_page(run, "p", &page(n), None, 0).unwrap();
         assert!(
-            wal_len() < WAL_TRUNCATE_BYTES / 10,
+            wal_len(&wal) < WAL_TRUNCATE_BYTES / 10,
             "the log kept {} bytes",
-            wal_len()
+            wal_len(&wal)
         );
         assert_eq!(
             writer.count_live_records("p").unwrap(),
