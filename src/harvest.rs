@@ -709,6 +709,11 @@ async fn harvest_inner(
     // Pages are still committed one at a time and in order, each with its
     // own checkpoint.
     let mut preparing: Option<Preparing> = None;
+    // What every page's preparation needs, made once per run (the rules
+    // compile their patterns) and shared with each page's task.
+    let ctx_code: std::sync::Arc<str> = partner.code().into();
+    let rules = std::sync::Arc::new(partner.compiled_rules());
+    let options = std::sync::Arc::new(partner.normalize_options(catalogue_code));
     let mut committing: Option<Committing> = None;
     let result: Result<(), HarvestError> = async {
         while let Some(url) = machine.url() {
@@ -770,9 +775,7 @@ async fn harvest_inner(
             }
             let page_records = page.records.len() + page.rejected.len();
             let token = machine.resumption_token().map(str::to_string);
-            let ctx_code = partner.code().to_string();
-            let rules = partner.compiled_rules();
-            let options = partner.normalize_options(catalogue_code);
+            let (ctx_code, rules, options) = (ctx_code.clone(), rules.clone(), options.clone());
             // Parsing and normalising are blocking work: off the async
             // threads, alongside the next fetch and the previous commit.
             let task = tokio::task::spawn_blocking(move || {
