@@ -615,26 +615,9 @@ const LEADER_CHECKS: &[(usize, &str, &str)] = &[
 ];
 
 fn check_leader(record: &Record, report: &mut NormalizeReport) {
-    // A leader is ASCII but for broken records: index its bytes then, and
-    // pay for a vector of chars only otherwise.
-    let ascii = record.leader.is_ascii();
-    let chars: Vec<char> = if ascii {
-        Vec::new()
-    } else {
-        record.leader.chars().collect()
-    };
-    let at = |pos: usize| -> Option<char> {
-        if ascii {
-            record.leader.as_bytes().get(pos).map(|&b| char::from(b))
-        } else {
-            chars.get(pos).copied()
-        }
-    };
-    let len = if ascii {
-        record.leader.len()
-    } else {
-        chars.len()
-    };
+    // Counted and indexed in place: collecting the chars allocated for
+    // every record, and a leader is only 24 of them.
+    let len = record.leader.chars().count();
     if len != unicat_marc::LEADER_LEN {
         report.problem(|| {
             format!(
@@ -645,7 +628,9 @@ fn check_leader(record: &Record, report: &mut NormalizeReport) {
         });
     }
     for &(pos, name, allowed) in LEADER_CHECKS {
-        let Some(c) = at(pos) else { continue };
+        let Some(c) = record.leader.chars().nth(pos) else {
+            continue;
+        };
         if allowed.contains(c) {
             continue;
         }
