@@ -6,7 +6,7 @@
 # table, also written as Markdown to target/bench/results.md
 # (target/bench/results-quick.md in quick mode).
 #
-# Usage: bench/run.sh [--quick]
+# Usage: bench/run.sh [--quick]     (UNICAT_BENCH_LC=FILE: the LC corpus)
 #   (default) full sizes: LC 150,000; synthetic 1,000,000 and 100,000;
 #             5 interleaved runs of the short tasks (3 if a run takes more
 #             than a minute), 1 run of the 1,000,000-record tasks; about
@@ -47,7 +47,29 @@ RAW=$RUN/runs.txt
 # A quick check never overwrites the last full run's table.
 OUT=$W/results.md
 [ "$mode" = quick ] && OUT=$W/results-quick.md
-LC_XZ=../shared/data/lc-books-2016/lc-books-2016-part01-first150000.mrc.xz
+# The LC corpus stays outside the repository: UNICAT_BENCH_LC names it;
+# otherwise the copy bench/prepare-lc.sh makes, or the reference shelf
+# beside the clone where there is one (see bench/README.md, "Corpora").
+LC_NAME=lc-books-2016-part01-first150000.mrc.xz
+if [ -n "${UNICAT_BENCH_LC:-}" ]; then
+  LC_XZ=$UNICAT_BENCH_LC
+elif [ -s "target/bench/$LC_NAME" ]; then
+  LC_XZ=target/bench/$LC_NAME
+else
+  LC_XZ=../shared/data/lc-books-2016/$LC_NAME
+fi
+if [ ! -s "$LC_XZ" ]; then
+  cat >&2 <<MSG
+bench/run.sh: the LC corpus is missing (looked for ${UNICAT_BENCH_LC:-target/bench/$LC_NAME and $LC_XZ}).
+It is public Library of Congress data, kept outside the repository. Download
+BooksAll.2016.part01.utf8.gz from https://www.loc.gov/cds/downloads/MDSConnect/
+and run
+  bench/prepare-lc.sh BooksAll.2016.part01.utf8.gz
+which writes target/bench/$LC_NAME (the first 150,000 records, checked by
+sha256), or set UNICAT_BENCH_LC to a copy you already have.
+MSG
+  exit 2
+fi
 export UNICAT_LOG=warn
 t_start=$(date +%s)
 rm -rf "$RUN"

@@ -22,7 +22,7 @@ fn unicat(config: &Path, args: &[&str]) -> Output {
 
 fn sample(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/marc-samples")
+        .join("fixtures/marc")
         .join(rel)
 }
 

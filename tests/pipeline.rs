@@ -217,7 +217,7 @@ print(n)
 
     let schema = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/schemas/MARC21slim.xsd"
+        "/fixtures/schemas/MARC21slim.xsd"
     );
     let out = tool("xmllint", "libxml2-utils")
         .args(["--noout", "--nonet", "--schema", schema])

@@ -26,7 +26,7 @@ use unicat::store::pg::{test_database_from_env, PgStore};
 use unicat_marc::marcxml;
 use unicat_oai::{parse_list_records, percent_encode, ListPage};
 
-const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/schemas");
+const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/schemas");
 
 /// A provider served on 127.0.0.1 at an unused port.
 struct Provider {

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! TARGET is `marcxml`, `iso2709` or `oai` (see `targets.rs`). The corpus
-//! starts from the sample files in DIR (`shared/data`), plus any earlier
+//! starts from the sample files in DIR (the repository's `fixtures/`), plus any earlier
 //! crash inputs for the target, and grows with mutants whose outcome
 //! signature is new. Each run is wrapped in `catch_unwind`: a panic (in the
 //! code under test, or a failed round-trip assertion) is shrunk, saved to
@@ -82,7 +82,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         target,
         seconds: 0,
-        data: here.join("../../shared/data"),
+        data: here.join("../fixtures"),
         crashes: here.join("crashes"),
         seed: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -185,22 +185,22 @@ fn replay(target: Target, files: &[PathBuf]) -> Result<bool, String> {
 /// crashes.
 fn seeds(options: &Options) -> Result<Vec<Vec<u8>>, String> {
     let (dir, wanted): (&str, &[&str]) = match options.target {
-        Target::Marcxml => ("marc-samples", &["xml"]),
-        Target::Iso2709 => ("marc-samples", &["mrc", "marc"]),
-        Target::Oai => ("oai-samples", &["xml"]),
+        Target::Marcxml => ("marc", &["xml"]),
+        Target::Iso2709 => ("marc", &["mrc", "marc"]),
+        Target::Oai => ("oai", &["xml"]),
     };
     let root = options.data.join(dir);
     let mut files = Vec::new();
     walk(&root, &mut files).map_err(|e| {
         format!(
-            "cannot read sample files in {}: {e} (pass --data DIR for shared/data)",
+            "cannot read sample files in {}: {e} (pass --data DIR: the repository's fixtures/ folder)",
             root.display()
         )
     })?;
     if options.target == Target::Marcxml {
         // OAI pages hold MARCXML too, in the wrappers harvests deliver.
-        walk(&options.data.join("oai-samples"), &mut files)
-            .map_err(|e| format!("cannot read oai-samples: {e}"))?;
+        walk(&options.data.join("oai"), &mut files)
+            .map_err(|e| format!("cannot read the OAI samples: {e}"))?;
     }
     files.sort();
     let mut corpus = Vec::new();

@@ -4,12 +4,12 @@
 //! GENERATED FILE, DO NOT EDIT. It is written by
 //! `crates/marc/tools/gen_marc8_tables.py` from the Library of Congress code
 //! tables (`codetables.xml`, as shipped with MARC::Charset and copied to
-//! `shared/data/marc8/codetables.xml`; sha256 f5315733e3b2b089921c86e9ffeefc40220e1330f527e720ec88f63b00441233).
+//! `crates/marc/data/codetables.xml`; sha256 f5315733e3b2b089921c86e9ffeefc40220e1330f527e720ec88f63b00441233).
 //! To regenerate, from the repository root:
 //!
 //! ```text
 //! python3 crates/marc/tools/gen_marc8_tables.py \
-//!     ../shared/data/marc8/codetables.xml crates/marc/src/marc8_tables.rs
+//!     crates/marc/data/codetables.xml crates/marc/src/marc8_tables.rs
 //! ```
 //!
 //! The test `marc8_tables_are_up_to_date` fails when this file and the

@@ -14,10 +14,10 @@ use std::process::Command;
 #[test]
 fn marc8_tables_are_up_to_date() {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let codetables = crate_dir.join("../../../shared/data/marc8/codetables.xml");
+    let codetables = crate_dir.join("data/codetables.xml");
     assert!(
         codetables.exists(),
-        "{} is missing: the tests expect shared/data beside the repository",
+        "{} is missing: it is part of the repository (see data/README.md)",
         codetables.display()
     );
     let output = Command::new("python3")
@@ -42,6 +42,6 @@ fn marc8_tables_are_up_to_date() {
         output.stdout == checked_in,
         "src/marc8_tables.rs is out of date; regenerate it with\n  \
          python3 crates/marc/tools/gen_marc8_tables.py \
-         ../shared/data/marc8/codetables.xml crates/marc/src/marc8_tables.rs"
+         crates/marc/data/codetables.xml crates/marc/src/marc8_tables.rs"
     );
 }

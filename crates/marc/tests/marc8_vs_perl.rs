@@ -2,7 +2,7 @@
 //! MARC::Charset, and against the Library of Congress code tables
 //! themselves, for every character the tables map.
 //!
-//! The cases are built here from `shared/data/marc8/codetables.xml` (read
+//! The cases are built here from `crates/marc/data/codetables.xml` (read
 //! with quick-xml, not with our generator, so a generator bug cannot hide
 //! itself): each character in each set, designated the way MARC-8 does it
 //! (the default sets as they are, technique-1 escapes for the small sets,
@@ -33,11 +33,10 @@ use unicode_normalization::UnicodeNormalization;
 const ESC: u8 = 0x1B;
 
 fn codetables() -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/marc8/codetables.xml");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/codetables.xml");
     assert!(
         path.exists(),
-        "{} is missing: the tests expect shared/data beside the repository",
+        "{} is missing: it is part of the repository (see fixtures/marc/README.md)",
         path.display()
     );
     path
@@ -391,7 +390,7 @@ fn marc8_values(bytes: &[u8]) -> Vec<Vec<u8>> {
 /// at the end of a value, and leaves `&#x...;` references alone.
 #[test]
 fn real_marc8_records_match_marc_charset() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/marc-samples");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/marc");
     let mut values = Vec::new();
     for file in [
         "solrmarc/uva_001_2000.mrc",

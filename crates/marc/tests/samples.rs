@@ -1,9 +1,8 @@
 //! Reads real records from other projects' test suites (copied into
-//! `shared/data/marc-samples`), so the readers are checked against data we
+//! `fixtures/marc`), so the readers are checked against data we
 //! did not write ourselves, including known-bad files.
 //!
-//! The files live outside the repository; a missing directory fails the test
-//! with the path, rather than skipping it.
+//! A missing file fails the test with its path, rather than skipping it.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -13,11 +12,11 @@ use unicat_marc::{iso2709, marcxml, MarcError, Record};
 
 fn sample(relative: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/marc-samples")
+        .join("../../fixtures/marc")
         .join(relative);
     assert!(
         path.exists(),
-        "sample file {} is missing: the tests expect shared/data beside the repository",
+        "sample file {} is missing: it is part of the repository (see fixtures/marc/README.md)",
         path.display()
     );
     path

@@ -1,20 +1,17 @@
 //! Helpers shared by the integration tests: reading the real OAI-PMH
-//! responses in `/work/shared/data/oai-samples`.
+//! responses in `fixtures/oai` (see its README for sources).
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::path::PathBuf;
 
 /// Where the sample responses live, relative to this crate.
-pub const SAMPLES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/oai-samples/"
-);
+pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/oai/");
 
 /// The OAI-PMH 2.0 schema.
 pub const SCHEMA: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/schemas/OAI-PMH.xsd"
+    "/../../fixtures/schemas/OAI-PMH.xsd"
 );
 
 /// Path of a sample, e.g. `sample_path("sickle/Identify.xml")`.
