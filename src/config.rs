@@ -460,6 +460,14 @@ pub struct SinkConfig {
     /// Extra request headers for the push.
     #[serde(default, rename = "header")]
     pub headers: Vec<HeaderSpec>,
+    /// Other hosts (`host` or `host:port`) that a redirect from this
+    /// partner may lead to, or `*` for any host; followed without
+    /// `headers` and `auth`, which go to the partner's own origin only.
+    /// A link-local or cloud metadata address must be named itself (`*`
+    /// does not cover it). Empty (the default): a redirect to another host
+    /// fails the run with an error naming both hosts.
+    #[serde(default)]
+    pub redirect_hosts: Vec<String>,
 }
 
 /// A dump or push format.
@@ -521,6 +529,14 @@ pub struct Partner {
     /// Extra request headers, e.g. an API key.
     #[serde(default, rename = "header")]
     pub headers: Vec<HeaderSpec>,
+    /// Other hosts (`host` or `host:port`) that a redirect from this
+    /// partner may lead to, or `*` for any host; followed without
+    /// `headers` and `auth`, which go to the partner's own origin only.
+    /// A link-local or cloud metadata address must be named itself (`*`
+    /// does not cover it). Empty (the default): a redirect to another host
+    /// fails the run with an error naming both hosts.
+    #[serde(default)]
+    pub redirect_hosts: Vec<String>,
     /// Cron expression for reconciliation: a full ListIdentifiers run
     /// compared with the store, for repositories with `deletedRecord` `no`.
     /// Absent: never.
@@ -855,6 +871,17 @@ impl Config {
                     err(span, "partner.rule", format!("partner `{}`: {e}", p.name()));
                 }
             }
+            for host in &p.redirect_hosts {
+                if !valid_redirect_host(host) {
+                    err(
+                        p.name.span(),
+                        "partner.redirect-hosts",
+                        format!(
+                            "`{host}` is not a host name or address, optionally with :port (or `*`)"
+                        ),
+                    );
+                }
+            }
             for h in &p.headers {
                 let given = [
                     h.value.is_some(),
@@ -1096,6 +1123,18 @@ fn unknown_field_name(message: &str) -> Option<String> {
 }
 
 /// 1-based line number of a byte offset.
+/// A `redirect-hosts` entry: `*`, or a host (name, IPv4, `[IPv6]`) with
+/// an optional `:port` and nothing else (no scheme, path or user).
+fn valid_redirect_host(entry: &str) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    if entry.is_empty() || entry.contains(['/', '@', '?', '#']) || entry.contains("://") {
+        return false;
+    }
+    reqwest::Url::parse(&format!("http://{entry}/")).is_ok_and(|u| u.host_str().is_some())
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
     text.as_bytes()[..offset]
