@@ -1436,3 +1436,101 @@ pub async fn reconcile_partner(
     info!(partner = %name, live, listed, deleted, "reconciliation complete");
     Ok((live, listed, deleted))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> reqwest::Url {
+        reqwest::Url::parse(s).unwrap()
+    }
+
+    const WITH: Result<Follow, String> = Ok(Follow {
+        credentials: true,
+        named: true,
+    });
+
+    /// Regression (hardening #19, item 1): a redirect to a link-local or
+    /// cloud metadata address is never followed unless redirect-hosts
+    /// names that host itself; `*` does not cover it. (The hostile test
+    /// module cannot pin this against a real server: a redirect followed
+    /// by mistake would leave the machine.)
+    #[test]
+    fn redirect_to_metadata_address_is_refused() {
+        let base = url("https://oai.example.org/oai");
+        let any = vec!["*".to_string()];
+        for to in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fe80::1]/x",
+            "http://[::ffff:169.254.169.254]/x",
+            "http://[fd00:ec2::254]/x",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://METADATA.google.internal./x",
+        ] {
+            let to = url(to);
+            assert!(redirect_verdict(&base, &to, &[]).is_err(), "{to}");
+            assert!(redirect_verdict(&base, &to, &any).is_err(), "{to} with *");
+        }
+        let named = vec!["169.254.169.254".to_string()];
+        assert_eq!(
+            redirect_verdict(&base, &url("http://169.254.169.254/x"), &named),
+            Ok(Follow {
+                credentials: false,
+                named: true
+            })
+        );
+    }
+
+    /// The partner's own origin (and its https upgrade) gets credentials;
+    /// other hosts, ports or a downgrade only when listed, and never with
+    /// them.
+    #[test]
+    fn redirect_policy() {
+        let base = url("http://oai.example.org/oai");
+        assert_eq!(
+            redirect_verdict(&base, &url("http://oai.example.org/new?verb=Identify"), &[]),
+            WITH
+        );
+        assert_eq!(
+            redirect_verdict(&base, &url("https://oai.example.org/oai"), &[]),
+            WITH
+        );
+        for other in [
+            "http://other.example.org/oai",
+            "http://oai.example.org:8080/oai",
+            "ftp://oai.example.org/oai",
+        ] {
+            assert!(
+                redirect_verdict(&base, &url(other), &[]).is_err(),
+                "{other}"
+            );
+        }
+        let https = url("https://oai.example.org/oai");
+        assert!(redirect_verdict(&https, &url("http://oai.example.org/oai"), &[]).is_err());
+        let listed = vec![
+            "other.example.org".to_string(),
+            "oai.example.org:8080".into(),
+        ];
+        for to in [
+            "http://other.example.org/x",
+            "http://oai.example.org:8080/x",
+        ] {
+            assert_eq!(
+                redirect_verdict(&base, &url(to), &listed),
+                Ok(Follow {
+                    credentials: false,
+                    named: true
+                }),
+                "{to}"
+            );
+        }
+        assert!(redirect_verdict(&base, &url("http://oai.example.org:9090/x"), &listed).is_err());
+        assert_eq!(
+            redirect_verdict(&base, &url("http://cdn.example.net/x"), &["*".to_string()]),
+            Ok(Follow {
+                credentials: false,
+                named: false
+            })
+        );
+    }
+}
