@@ -467,7 +467,7 @@ pub struct SinkConfig {
     /// does not cover it). Empty (the default): a redirect to another host
     /// fails the run with an error naming both hosts.
     #[serde(default)]
-    pub redirect_hosts: Vec<String>,
+    pub redirect_hosts: Option<Spanned<Vec<String>>>,
 }
 
 /// A dump or push format.
@@ -536,7 +536,7 @@ pub struct Partner {
     /// does not cover it). Empty (the default): a redirect to another host
     /// fails the run with an error naming both hosts.
     #[serde(default)]
-    pub redirect_hosts: Vec<String>,
+    pub redirect_hosts: Option<Spanned<Vec<String>>>,
     /// Cron expression for reconciliation: a full ListIdentifiers run
     /// compared with the store, for repositories with `deletedRecord` `no`.
     /// Absent: never.
@@ -637,6 +637,11 @@ impl Partner {
     /// The partner's OAI-PMH base URL.
     pub fn base_url(&self) -> &str {
         self.base_url.get_ref()
+    }
+
+    /// `redirect-hosts` (empty if not set).
+    pub fn redirect_hosts(&self) -> &[String] {
+        self.redirect_hosts.as_ref().map_or(&[], |h| h.get_ref())
     }
 
     /// The partner's normalisation options, with the union catalogue's code
@@ -871,10 +876,14 @@ impl Config {
                     err(span, "partner.rule", format!("partner `{}`: {e}", p.name()));
                 }
             }
-            for host in &p.redirect_hosts {
+            for host in p.redirect_hosts() {
                 if !valid_redirect_host(host) {
+                    let span = p
+                        .redirect_hosts
+                        .as_ref()
+                        .map_or(p.name.span(), |h| h.span());
                     err(
-                        p.name.span(),
+                        span,
                         "partner.redirect-hosts",
                         format!(
                             "`{host}` is not a host name or address, optionally with :port (or `*`)"
@@ -1246,6 +1255,26 @@ schedule = "0 2 * * *"
             .collect();
         assert!(keys.contains(&("partner.base-url".into(), 9)), "{keys:?}");
         assert!(keys.contains(&("partner.schedule".into(), 10)), "{keys:?}");
+    }
+
+    // A redirect-hosts entry that is a URL rather than a host is refused
+    // at its line, not silently never matched.
+    #[test]
+    fn redirect_hosts_must_be_hosts() {
+        let text = GOOD.replace(
+            "schedule = \"0 2 * * *\"\n",
+            "schedule = \"0 2 * * *\"\nredirect-hosts = [\"*\", \"new.example.org:8443\", \"[::1]\", \"https://x/oai\"]\n",
+        );
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        let errs = c.check(Path::new("u.toml"), &text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].key.as_deref(), Some("partner.redirect-hosts"));
+        assert_eq!(errs[0].line, Some(11));
+        assert!(
+            errs[0].message.contains("https://x/oai"),
+            "{}",
+            errs[0].message
+        );
     }
 
     fn store_errors(extra: &str) -> Vec<(String, usize, String)> {

@@ -171,7 +171,7 @@ fn run_settings(cfg: &HarvestConfig, p: &Partner) -> Result<RunSettings> {
         base,
         headers,
         auth,
-        redirect_hosts: p.redirect_hosts.clone(),
+        redirect_hosts: p.redirect_hosts().to_vec(),
         max_retries: p.max_retries.unwrap_or(cfg.max_retries),
         backoff_ms: cfg.backoff_ms,
         delay: Duration::from_millis(p.request_delay_ms),
