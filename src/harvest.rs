@@ -185,6 +185,10 @@ struct FetchError {
     transient: bool,
     retry_after: Option<Duration>,
     message: String,
+    /// The endpoint refused our credentials (401, 403, 407): not retried,
+    /// but the run's checkpoint stays, since the token is not at fault
+    /// and resuming works once the credentials are fixed.
+    credentials: bool,
 }
 
 impl FetchError {
@@ -193,6 +197,7 @@ impl FetchError {
             transient: true,
             retry_after: None,
             message,
+            credentials: false,
         }
     }
 }
@@ -421,6 +426,7 @@ impl Fetcher<'_> {
             transient: false,
             retry_after: None,
             message,
+            credentials: false,
         };
         let mut current = reqwest::Url::parse(url)
             .map_err(|e| refused(format!("invalid URL {}: {e}", cut(url, MAX_URL_IN_MESSAGE))))?;
@@ -443,6 +449,7 @@ impl Fetcher<'_> {
                 transient: !e.is_builder(),
                 retry_after: None,
                 message: format!("request failed: {}", error_chain(&e)),
+                credentials: false,
             })?;
             // A host named by `*` may still resolve to a metadata address:
             // what it answered is not read.
@@ -530,6 +537,7 @@ impl Fetcher<'_> {
                 transient,
                 retry_after,
                 message: format!("HTTP {status}"),
+                credentials: matches!(status.as_u16(), 401 | 403 | 407),
             });
         }
         // Sized once when the server says how long the body is (never
@@ -547,6 +555,7 @@ impl Fetcher<'_> {
                         "response larger than the limit of {} MiB (harvest.max-response-mib)",
                         self.settings.max_body >> 20
                     ),
+                    credentials: false,
                 });
             }
             body.extend_from_slice(&chunk);
@@ -574,19 +583,24 @@ impl Fetcher<'_> {
             }
             self.last_request = Some(Instant::now());
             self.observer.request(self.partner);
-            let (transient, retry_after, message) = match self.fetch_once(url).await {
+            let (transient, retry_after, message, credentials) = match self.fetch_once(url).await {
                 Ok(body) => match accept(&body) {
                     Ok(v) => return Ok(v),
-                    Err(e) if e.is_transient() => (true, None, e.to_string()),
+                    Err(e) if e.is_transient() => (true, None, e.to_string(), false),
                     Err(e) => return Err(HarvestError::Oai(e)),
                 },
-                Err(e) => (e.transient, e.retry_after, e.message),
+                Err(e) => (e.transient, e.retry_after, e.message, e.credentials),
             };
             attempt += 1;
             // Both may quote what the repository sent (a URL with its
             // token, a reqwest error that repeats the URL): cut.
             let message = cut(&message, MAX_MESSAGE_BYTES);
             let short_url = cut(url, MAX_URL_IN_MESSAGE);
+            if credentials {
+                return Err(HarvestError::Failed(anyhow!(
+                    "{message}: the partner refused our credentials ({short_url})"
+                )));
+            }
             if !transient {
                 return Err(HarvestError::Refused(format!("{message} ({short_url})")));
             }

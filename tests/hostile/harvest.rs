@@ -478,6 +478,45 @@ async fn checkpoint_of_a_permanently_refused_token_is_dropped() {
     assert_eq!(install.store().count_live_records(PARTNER).unwrap(), 3);
 }
 
+// The other side of that rule: a refusal of our credentials (401) is not
+// the token's fault, so the checkpoint stays and the run after the fix
+// resumes where it stopped instead of harvesting the whole list again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_keep_the_checkpoint() {
+    let locked = Arc::new(AtomicUsize::new(1));
+    let l = locked.clone();
+    let partner = Endpoint::start(
+        move |req| match (req.verb(), req.param("resumptionToken")) {
+            ("Identify", _) => identify(),
+            ("ListRecords", None) => list_records(&["a", "b"], "p2"),
+            (_, Some(_)) if l.load(Ordering::SeqCst) == 1 => {
+                (StatusCode::UNAUTHORIZED, "key expired").into_response()
+            }
+            ("ListRecords", Some("p2")) => list_records(&["c"], ""),
+            _ => oai_error("badVerb", "unknown verb"),
+        },
+    )
+    .await;
+    let install = Install::new(&partner.base_url, "");
+
+    let (code, stderr) = install.harvest().await;
+    assert_eq!(code, 75, "{}", short(&stderr));
+    let checkpoint = install.store().checkpoint(PARTNER).unwrap();
+    assert_eq!(checkpoint.and_then(|c| c.token).as_deref(), Some("p2"));
+
+    locked.store(0, Ordering::SeqCst);
+    let before = partner.seen().len();
+    let (code, stderr) = install.harvest().await;
+    assert_eq!(code, 0, "{}", short(&stderr));
+    assert_eq!(install.store().count_live_records(PARTNER).unwrap(), 3);
+    let lists: Vec<Seen> = partner.seen()[before..]
+        .iter()
+        .filter(|r| r.verb() == "ListRecords")
+        .cloned()
+        .collect();
+    assert_eq!(lists.len(), 1, "resumed, not restarted: {lists:?}");
+}
+
 // Regression (#19 item 4): whatever a repository writes into its error
 // text ends up in the log, the command's message and the stored run; a
 // text of megabytes must be cut there.
