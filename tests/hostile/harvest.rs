@@ -427,6 +427,31 @@ async fn huge_resumption_token_does_not_poison_the_partner() {
     assert_eq!(install.store().count_live_records(PARTNER).unwrap(), 3);
 }
 
+// Regression (#19 item 4): a store poisoned before the fix (a 10 MB token
+// already checkpointed) must not keep the partner failing after upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_token_checkpointed_before_the_fix_is_ignored() {
+    let partner = Endpoint::start(healthy(&["a", "b"])).await;
+    let install = Install::new(&partner.base_url, "");
+    {
+        let mut store = install.store();
+        let run = store.begin_run(PARTNER).unwrap();
+        let checkpoint = unicat::store::Checkpoint {
+            token: Some("T".repeat(10 << 20)),
+            cursor: None,
+            from: None,
+            first_response_date: Some("2026-01-01T00:00:00Z".into()),
+        };
+        store
+            .commit_page(run, PARTNER, &[], Some(&checkpoint), 0)
+            .unwrap();
+    }
+    let (code, stderr) = install.harvest().await;
+    assert_eq!(code, 0, "{}", short(&stderr));
+    assert_eq!(install.store().count_live_records(PARTNER).unwrap(), 2);
+    assert!(stderr.len() < LOG_BOUND, "{} bytes of log", stderr.len());
+}
+
 // Regression (#19 item 4): a checkpointed token that the endpoint refuses
 // for good (here HTTP 400, as some servers answer an expired token instead
 // of badResumptionToken) was resumed on every run, so the partner never
