@@ -153,7 +153,7 @@ fn run_settings(cfg: &HarvestConfig, p: &Partner) -> Result<RunSettings> {
     let user_agent = p.user_agent.clone().unwrap_or_else(|| {
         concat!("unicat/", env!("CARGO_PKG_VERSION"), " (OAI-PMH harvester)").to_string()
     });
-    // Redirects are followed by `Fetcher::fetch_once`, hop by hop, so
+    // Redirects are followed by `Fetcher::send`, hop by hop, so
     // that each hop is judged by `redirect_verdict` and the configured
     // headers and basic auth are added only to requests for the partner's
     // own origin (reqwest would copy default headers to any host).
@@ -284,7 +284,7 @@ const MAX_URL_IN_MESSAGE: usize = 300;
 
 /// How much of an error message is kept in logs, in the run's stored
 /// error and in the command's output.
-pub const MAX_MESSAGE_BYTES: usize = 2048;
+const MAX_MESSAGE_BYTES: usize = 2048;
 
 /// A redirect that may be followed; `credentials`: with the partner's
 /// headers and basic auth (its own origin only). `named`: the target host
@@ -514,7 +514,13 @@ impl Fetcher<'_> {
                     );
                 }
             }
-            debug!(partner = self.partner, from = %current, to = %next, credentials = verdict.credentials, "following a redirect");
+            debug!(
+                partner = self.partner,
+                from = %cut(current.as_str(), MAX_URL_IN_MESSAGE),
+                to = %cut(next.as_str(), MAX_URL_IN_MESSAGE),
+                credentials = verdict.credentials,
+                "following a redirect"
+            );
             current = next;
         }
         Err(refused(format!(
