@@ -460,6 +460,14 @@ pub struct SinkConfig {
     /// Extra request headers for the push.
     #[serde(default, rename = "header")]
     pub headers: Vec<HeaderSpec>,
+    /// Other hosts (`host` or `host:port`) that a redirect from this
+    /// partner may lead to, or `*` for any host; followed without
+    /// `headers` and `auth`, which go to the partner's own origin only.
+    /// A link-local or cloud metadata address must be named itself (`*`
+    /// does not cover it). Empty (the default): a redirect to another host
+    /// fails the run with an error naming both hosts.
+    #[serde(default)]
+    pub redirect_hosts: Option<Spanned<Vec<String>>>,
 }
 
 /// A dump or push format.
@@ -521,6 +529,14 @@ pub struct Partner {
     /// Extra request headers, e.g. an API key.
     #[serde(default, rename = "header")]
     pub headers: Vec<HeaderSpec>,
+    /// Other hosts (`host` or `host:port`) that a redirect from this
+    /// partner may lead to, or `*` for any host; followed without
+    /// `headers` and `auth`, which go to the partner's own origin only.
+    /// A link-local or cloud metadata address must be named itself (`*`
+    /// does not cover it). Empty (the default): a redirect to another host
+    /// fails the run with an error naming both hosts.
+    #[serde(default)]
+    pub redirect_hosts: Option<Spanned<Vec<String>>>,
     /// Cron expression for reconciliation: a full ListIdentifiers run
     /// compared with the store, for repositories with `deletedRecord` `no`.
     /// Absent: never.
@@ -621,6 +637,11 @@ impl Partner {
     /// The partner's OAI-PMH base URL.
     pub fn base_url(&self) -> &str {
         self.base_url.get_ref()
+    }
+
+    /// `redirect-hosts` (empty if not set).
+    pub fn redirect_hosts(&self) -> &[String] {
+        self.redirect_hosts.as_ref().map_or(&[], |h| h.get_ref())
     }
 
     /// The partner's normalisation options, with the union catalogue's code
@@ -853,6 +874,21 @@ impl Config {
                 for e in rule_errors {
                     let span = p.rules.get(e.index).map_or(p.name.span(), |r| r.span());
                     err(span, "partner.rule", format!("partner `{}`: {e}", p.name()));
+                }
+            }
+            for host in p.redirect_hosts() {
+                if !valid_redirect_host(host) {
+                    let span = p
+                        .redirect_hosts
+                        .as_ref()
+                        .map_or(p.name.span(), |h| h.span());
+                    err(
+                        span,
+                        "partner.redirect-hosts",
+                        format!(
+                            "`{host}` is not a host name or address, optionally with :port (or `*`)"
+                        ),
+                    );
                 }
             }
             for h in &p.headers {
@@ -1096,6 +1132,18 @@ fn unknown_field_name(message: &str) -> Option<String> {
 }
 
 /// 1-based line number of a byte offset.
+/// A `redirect-hosts` entry: `*`, or a host (name, IPv4, `[IPv6]`) with
+/// an optional `:port` and nothing else (no scheme, path or user).
+fn valid_redirect_host(entry: &str) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    if entry.is_empty() || entry.contains(['/', '@', '?', '#']) || entry.contains("://") {
+        return false;
+    }
+    reqwest::Url::parse(&format!("http://{entry}/")).is_ok_and(|u| u.host_str().is_some())
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
     text.as_bytes()[..offset]
@@ -1207,6 +1255,26 @@ schedule = "0 2 * * *"
             .collect();
         assert!(keys.contains(&("partner.base-url".into(), 9)), "{keys:?}");
         assert!(keys.contains(&("partner.schedule".into(), 10)), "{keys:?}");
+    }
+
+    // A redirect-hosts entry that is a URL rather than a host is refused
+    // at its line, not silently never matched.
+    #[test]
+    fn redirect_hosts_must_be_hosts() {
+        let text = GOOD.replace(
+            "schedule = \"0 2 * * *\"\n",
+            "schedule = \"0 2 * * *\"\nredirect-hosts = [\"*\", \"new.example.org:8443\", \"[::1]\", \"https://x/oai\"]\n",
+        );
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        let errs = c.check(Path::new("u.toml"), &text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].key.as_deref(), Some("partner.redirect-hosts"));
+        assert_eq!(errs[0].line, Some(11));
+        assert!(
+            errs[0].message.contains("https://x/oai"),
+            "{}",
+            errs[0].message
+        );
     }
 
     fn store_errors(extra: &str) -> Vec<(String, usize, String)> {

@@ -544,7 +544,12 @@ async fn partner_loop(
             }
             // Logged by the harvest with its details; the next scheduled
             // run tries again from the same `from`.
-            Err(HarvestError::Failed(_) | HarvestError::Oai(_) | HarvestError::Runaway(_)) => {}
+            Err(
+                HarvestError::Failed(_)
+                | HarvestError::Oai(_)
+                | HarvestError::Runaway(_)
+                | HarvestError::Refused(_),
+            ) => {}
         }
     }
     ctx.board.forget(&name);

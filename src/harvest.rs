@@ -8,6 +8,9 @@
 //! so a failed or interrupted run is simply done again next time; records
 //! are upserts, so doing a page twice is harmless.
 
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -16,7 +19,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn, Instrument};
 use unicat_marc::marcxml;
 use unicat_oai::{
-    ErrorCode, ListHarvest, ListPage, ListRequest, OaiError, OaiRecord, Request, Step, Verb,
+    cut, ErrorCode, ListHarvest, ListPage, ListRequest, OaiError, OaiRecord, Request, Step, Verb,
 };
 
 use crate::config::{read_secret, BasicAuth, HarvestConfig, HarvestMode, HeaderSpec, Partner};
@@ -68,6 +71,13 @@ pub enum HarvestError {
     /// The list does not end (endless pages, a loop past completeListSize).
     #[error("{0}")]
     Runaway(String),
+    /// The endpoint's answer is one that asking again will not change: an
+    /// HTTP status such as 400 or 404, a response over the size limit, a
+    /// redirect that is not followed. Like `Oai` and `Runaway`, it drops
+    /// the run's checkpoint, so the next run starts the list again rather
+    /// than repeat the request that failed.
+    #[error("{0}")]
+    Refused(String),
     /// The run failed (network, protocol or store); the message says why.
     #[error("{0:#}")]
     Failed(anyhow::Error),
@@ -97,7 +107,14 @@ impl Observer for NoObserver {}
 /// The settings of one partner's run, with secrets resolved.
 struct RunSettings {
     client: reqwest::Client,
+    /// The partner's base URL: requests to its origin (and only those)
+    /// carry `headers` and `auth`.
+    base: reqwest::Url,
+    /// `[[partner.header]]`, secrets read.
+    headers: reqwest::header::HeaderMap,
     auth: Option<(String, String)>,
+    /// `redirect-hosts`: the other hosts redirects may lead to.
+    redirect_hosts: Vec<String>,
     max_retries: u32,
     backoff_ms: u64,
     delay: Duration,
@@ -136,16 +153,25 @@ fn run_settings(cfg: &HarvestConfig, p: &Partner) -> Result<RunSettings> {
     let user_agent = p.user_agent.clone().unwrap_or_else(|| {
         concat!("unicat/", env!("CARGO_PKG_VERSION"), " (OAI-PMH harvester)").to_string()
     });
+    // Redirects are followed by `Fetcher::send`, hop by hop, so
+    // that each hop is judged by `redirect_verdict` and the configured
+    // headers and basic auth are added only to requests for the partner's
+    // own origin (reqwest would copy default headers to any host).
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(cfg.connect_timeout_secs))
         .user_agent(user_agent)
-        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("building the HTTP client")?;
+    let base = reqwest::Url::parse(p.base_url())
+        .with_context(|| format!("base-url {:?}", p.base_url()))?;
     Ok(RunSettings {
         client,
+        base,
+        headers,
         auth,
+        redirect_hosts: p.redirect_hosts().to_vec(),
         max_retries: p.max_retries.unwrap_or(cfg.max_retries),
         backoff_ms: cfg.backoff_ms,
         delay: Duration::from_millis(p.request_delay_ms),
@@ -159,6 +185,10 @@ struct FetchError {
     transient: bool,
     retry_after: Option<Duration>,
     message: String,
+    /// The endpoint refused our credentials (401, 403, 407): not retried,
+    /// but the run's checkpoint stays, since the token is not at fault
+    /// and resuming works once the credentials are fixed.
+    credentials: bool,
 }
 
 impl FetchError {
@@ -167,6 +197,7 @@ impl FetchError {
             transient: true,
             retry_after: None,
             message,
+            credentials: false,
         }
     }
 }
@@ -214,28 +245,292 @@ async fn sleep_or_shutdown(d: Duration, shutdown: &mut watch::Receiver<bool>) ->
 }
 
 /// Sends one partner's requests: one at a time, with the configured pause
-/// between them, retries with back-off, and a bound on response size.
+/// between them, retries with back-off, a bound on response size, and
+/// redirects followed only as far as `redirect_verdict` allows.
 struct Fetcher<'a> {
     settings: RunSettings,
     partner: &'a str,
     observer: &'a dyn Observer,
     shutdown: watch::Receiver<bool>,
     last_request: Option<Instant>,
+    /// (from, to) origins of redirects to other hosts already logged.
+    warned: Mutex<HashSet<(String, String)>>,
+}
+
+impl<'a> Fetcher<'a> {
+    fn new(
+        settings: RunSettings,
+        partner: &'a str,
+        observer: &'a dyn Observer,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Fetcher {
+            settings,
+            partner,
+            observer,
+            shutdown,
+            last_request: None,
+            warned: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+/// Redirects followed for one request, at most (reqwest's default too).
+const MAX_REDIRECTS: usize = 10;
+
+/// How much of a URL a message quotes: enough to recognise it; a resumed
+/// request's URL holds a token of up to 64 KiB.
+const MAX_URL_IN_MESSAGE: usize = 300;
+
+/// How much of an error message is kept in logs, in the run's stored
+/// error and in the command's output.
+const MAX_MESSAGE_BYTES: usize = 2048;
+
+/// A redirect that may be followed; `credentials`: with the partner's
+/// headers and basic auth (its own origin only). `named`: the target host
+/// is the partner's or is named in `redirect-hosts` (not only by `*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follow {
+    /// Send `[[partner.header]]` and `[partner.auth]`.
+    pub credentials: bool,
+    /// The host was named, not matched by `*`.
+    pub named: bool,
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin(u: &reqwest::Url) -> String {
+    u.origin().ascii_serialization()
+}
+
+/// Whether `to` is the partner's own origin: same host and port and
+/// scheme, or the same host moved from http to https on the default
+/// ports (the credentials went to that host in clear already; an upgrade
+/// only protects them better).
+fn same_origin(base: &reqwest::Url, to: &reqwest::Url) -> bool {
+    if base.host_str() != to.host_str() {
+        return false;
+    }
+    let exact =
+        base.scheme() == to.scheme() && base.port_or_known_default() == to.port_or_known_default();
+    let upgrade = base.scheme() == "http"
+        && to.scheme() == "https"
+        && base.port().is_none()
+        && to.port().is_none();
+    exact || upgrade
+}
+
+/// Link-local addresses (169.254.0.0/16, fe80::/10, also IPv4-mapped) and
+/// the cloud metadata services' addresses: where a redirect could make us
+/// read a machine's credentials.
+fn is_metadata_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_unicast_link_local()
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+                // AWS's IPv6 metadata endpoint.
+                || v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    }
+}
+
+/// Host names of cloud metadata services.
+const METADATA_HOSTS: [&str; 4] = [
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+];
+
+/// Whether a URL's host is a link-local or metadata address or name.
+fn is_metadata_host(u: &reqwest::Url) -> bool {
+    let Some(host) = u.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => is_metadata_ip(ip),
+        Err(_) => {
+            let name = bare.trim_end_matches('.').to_ascii_lowercase();
+            METADATA_HOSTS.contains(&name.as_str())
+        }
+    }
+}
+
+/// Whether a `redirect-hosts` entry (`host` or `host:port`, not `*`)
+/// names the host (and port) of `to`.
+fn names_host(entry: &str, to: &reqwest::Url) -> bool {
+    let Ok(named) = reqwest::Url::parse(&format!("{}://{entry}/", to.scheme())) else {
+        return false;
+    };
+    named.host_str() == to.host_str()
+        && (named.port().is_none() || named.port_or_known_default() == to.port_or_known_default())
+}
+
+/// The redirect policy, decided per hop from the partner's base URL and
+/// its `redirect-hosts`:
+///
+/// - the partner's own origin (or its https upgrade): followed, with the
+///   configured headers and basic auth;
+/// - a link-local or cloud metadata address (169.254.169.254, fe80::/10,
+///   metadata.google.internal, …): refused, unless `redirect-hosts` names
+///   that host itself (`*` is not enough);
+/// - another host named in `redirect-hosts`, or any host with `*`:
+///   followed without the configured headers and basic auth;
+/// - any other host: refused. The run fails with an error naming both
+///   hosts. A sysadmin would rather learn that a partner moved (and update
+///   its base-url) than have the harvester talk to hosts nobody
+///   configured: a redirect is the partner's word, not the sysadmin's, and
+///   a compromised or misconfigured endpoint could point us anywhere.
+///
+/// `Err` is the reason the redirect is refused, for the message.
+pub fn redirect_verdict(
+    base: &reqwest::Url,
+    to: &reqwest::Url,
+    redirect_hosts: &[String],
+) -> Result<Follow, String> {
+    if !matches!(to.scheme(), "http" | "https") {
+        return Err(format!("the scheme {:?} is not HTTP", to.scheme()));
+    }
+    if same_origin(base, to) {
+        return Ok(Follow {
+            credentials: true,
+            named: true,
+        });
+    }
+    let named = redirect_hosts.iter().any(|e| e != "*" && names_host(e, to));
+    if is_metadata_host(to) && !named {
+        return Err(
+            "it is a link-local or cloud metadata address; only redirect-hosts naming it allows that"
+                .into(),
+        );
+    }
+    if named || redirect_hosts.iter().any(|e| e == "*") {
+        return Ok(Follow {
+            credentials: false,
+            named,
+        });
+    }
+    Err(
+        "it is another host than the partner's base-url; unicat sends requests, and the partner's \
+         headers and basic auth, only there (if the partner moved, change base-url; to follow \
+         redirects to that host without them, add it to redirect-hosts)"
+            .into(),
+    )
 }
 
 impl Fetcher<'_> {
-    async fn fetch_once(&self, url: &str) -> Result<Vec<u8>, FetchError> {
-        let mut req = self.settings.client.get(url);
-        if let Some((user, pass)) = &self.settings.auth {
-            req = req.basic_auth(user, Some(pass));
-        }
-        let mut resp = req.send().await.map_err(|e| FetchError {
-            // Timeouts, refused and reset connections are worth another
-            // try; a malformed URL is not.
-            transient: !e.is_builder(),
+    /// Send one request, following redirects as `redirect_verdict` allows.
+    async fn send(&self, url: &str) -> Result<reqwest::Response, FetchError> {
+        let refused = |message: String| FetchError {
+            transient: false,
             retry_after: None,
-            message: format!("request failed: {}", error_chain(&e)),
-        })?;
+            message,
+            credentials: false,
+        };
+        let mut current = reqwest::Url::parse(url)
+            .map_err(|e| refused(format!("invalid URL {}: {e}", cut(url, MAX_URL_IN_MESSAGE))))?;
+        // The first request goes where the configuration says.
+        let mut verdict = Follow {
+            credentials: same_origin(&self.settings.base, &current),
+            named: true,
+        };
+        for hop in 0..=MAX_REDIRECTS {
+            let mut req = self.settings.client.get(current.clone());
+            if verdict.credentials {
+                req = req.headers(self.settings.headers.clone());
+                if let Some((user, pass)) = &self.settings.auth {
+                    req = req.basic_auth(user, Some(pass));
+                }
+            }
+            let resp = req.send().await.map_err(|e| FetchError {
+                // Timeouts, refused and reset connections are worth another
+                // try; a malformed URL is not.
+                transient: !e.is_builder(),
+                retry_after: None,
+                message: format!("request failed: {}", error_chain(&e)),
+                credentials: false,
+            })?;
+            // A host named by `*` may still resolve to a metadata address:
+            // what it answered is not read.
+            if !verdict.named && resp.remote_addr().is_some_and(|a| is_metadata_ip(a.ip())) {
+                return Err(refused(format!(
+                    "redirected to {}, which resolved to the link-local address {}: not read \
+                     (name the host in redirect-hosts to allow it)",
+                    origin(&current),
+                    resp.remote_addr()
+                        .map(|a| a.ip().to_string())
+                        .unwrap_or_default()
+                )));
+            }
+            let status = resp.status();
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+                return Ok(resp);
+            }
+            if hop == MAX_REDIRECTS {
+                break;
+            }
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    refused(format!("HTTP {status} without a usable Location header"))
+                })?;
+            let next = current.join(location).map_err(|e| {
+                refused(format!(
+                    "HTTP {status} to an invalid Location {:?}: {e}",
+                    cut(location, MAX_URL_IN_MESSAGE)
+                ))
+            })?;
+            verdict =
+                match redirect_verdict(&self.settings.base, &next, &self.settings.redirect_hosts) {
+                    Ok(v) => v,
+                    Err(why) => {
+                        warn!(
+                            partner = self.partner,
+                            from = %origin(&current),
+                            to = %origin(&next),
+                            "redirect not followed: {why}"
+                        );
+                        return Err(refused(format!(
+                            "{} redirected to {}: not followed, {why}",
+                            origin(&current),
+                            cut(next.as_str(), MAX_URL_IN_MESSAGE)
+                        )));
+                    }
+                };
+            if !verdict.credentials {
+                // Once per run and pair of hosts: a redirected partner
+                // would otherwise log it for every request.
+                let pair = (origin(&self.settings.base), origin(&next));
+                let first = self.warned.lock().is_ok_and(|mut w| w.insert(pair.clone()));
+                if first {
+                    warn!(
+                        partner = self.partner,
+                        from = %pair.0,
+                        to = %pair.1,
+                        "following a redirect to another host (listed in redirect-hosts) without the partner's headers and basic auth; if the partner moved, change base-url"
+                    );
+                }
+            }
+            debug!(
+                partner = self.partner,
+                from = %cut(current.as_str(), MAX_URL_IN_MESSAGE),
+                to = %cut(next.as_str(), MAX_URL_IN_MESSAGE),
+                credentials = verdict.credentials,
+                "following a redirect"
+            );
+            current = next;
+        }
+        Err(refused(format!(
+            "more than {MAX_REDIRECTS} redirects in a row, last to {}",
+            cut(current.as_str(), MAX_URL_IN_MESSAGE)
+        )))
+    }
+
+    async fn fetch_once(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let mut resp = self.send(url).await?;
         let status = resp.status();
         if !status.is_success() {
             let retry_after = resp
@@ -248,6 +543,7 @@ impl Fetcher<'_> {
                 transient,
                 retry_after,
                 message: format!("HTTP {status}"),
+                credentials: matches!(status.as_u16(), 401 | 403 | 407),
             });
         }
         // Sized once when the server says how long the body is (never
@@ -265,6 +561,7 @@ impl Fetcher<'_> {
                         "response larger than the limit of {} MiB (harvest.max-response-mib)",
                         self.settings.max_body >> 20
                     ),
+                    credentials: false,
                 });
             }
             body.extend_from_slice(&chunk);
@@ -292,26 +589,35 @@ impl Fetcher<'_> {
             }
             self.last_request = Some(Instant::now());
             self.observer.request(self.partner);
-            let (transient, retry_after, message) = match self.fetch_once(url).await {
+            let (transient, retry_after, message, credentials) = match self.fetch_once(url).await {
                 Ok(body) => match accept(&body) {
                     Ok(v) => return Ok(v),
-                    Err(e) if e.is_transient() => (true, None, e.to_string()),
+                    Err(e) if e.is_transient() => (true, None, e.to_string(), false),
                     Err(e) => return Err(HarvestError::Oai(e)),
                 },
-                Err(e) => (e.transient, e.retry_after, e.message),
+                Err(e) => (e.transient, e.retry_after, e.message, e.credentials),
             };
             attempt += 1;
-            if !transient || attempt > self.settings.max_retries {
-                let tries = if transient {
-                    format!(" after {attempt} attempt(s)")
-                } else {
-                    String::new()
-                };
-                return Err(HarvestError::Failed(anyhow!("{message}{tries} ({url})")));
+            // Both may quote what the repository sent (a URL with its
+            // token, a reqwest error that repeats the URL): cut.
+            let message = cut(&message, MAX_MESSAGE_BYTES);
+            let short_url = cut(url, MAX_URL_IN_MESSAGE);
+            if credentials {
+                return Err(HarvestError::Failed(anyhow!(
+                    "{message}: the partner refused our credentials ({short_url})"
+                )));
+            }
+            if !transient {
+                return Err(HarvestError::Refused(format!("{message} ({short_url})")));
+            }
+            if attempt > self.settings.max_retries {
+                return Err(HarvestError::Failed(anyhow!(
+                    "{message} after {attempt} attempt(s) ({short_url})"
+                )));
             }
             let wait = retry_after.map_or_else(|| self.backoff(attempt), |d| d.min(MAX_RETRY_WAIT));
             self.observer.retry(self.partner);
-            warn!(partner = self.partner, attempt, wait_ms = wait.as_millis() as u64, url, error = %message, "retrying request");
+            warn!(partner = self.partner, attempt, wait_ms = wait.as_millis() as u64, url = %short_url, error = %message, "retrying request");
             if sleep_or_shutdown(wait, &mut self.shutdown).await {
                 return Err(HarvestError::Interrupted { pages: 0 });
             }
@@ -647,13 +953,7 @@ async fn harvest_inner(
             return Err(e);
         }
     };
-    let mut fetcher = Fetcher {
-        settings,
-        partner: &name,
-        observer,
-        shutdown: shutdown.clone(),
-        last_request: None,
-    };
+    let mut fetcher = Fetcher::new(settings, &name, observer, shutdown.clone());
     let planned = match fetcher
         .fetch(&Request::Identify.url(&base), unicat_oai::parse_identify)
         .await
@@ -911,7 +1211,25 @@ fn plan_run(
         from,
         until: None,
     };
-    if let Some(cp) = store.checkpoint(name).map_err(fail)? {
+    let checkpoint = match store.checkpoint(name).map_err(fail)? {
+        // Written by a version without the bound on tokens: following it
+        // could only fail (and did, on every run).
+        Some(cp)
+            if cp
+                .token
+                .as_ref()
+                .is_some_and(|t| t.len() > unicat_oai::MAX_TOKEN_BYTES) =>
+        {
+            warn!(
+                partner = %name,
+                token_bytes = cp.token.as_ref().map_or(0, String::len),
+                "the checkpointed resumption token is over the limit; restarting the list"
+            );
+            None
+        }
+        cp => cp,
+    };
+    if let Some(cp) = checkpoint {
         let token = cp.token.clone().unwrap_or_default();
         info!(partner = %name, cursor = cp.cursor, "resuming an interrupted run from its checkpoint");
         let machine = ListHarvest::resume_from(base, verb, request(cp.from.clone()), token)
@@ -946,8 +1264,9 @@ fn check_runaway(
         progress.empty_pages += 1;
         if progress.empty_pages >= MAX_EMPTY_PAGES {
             return Err(HarvestError::Runaway(format!(
-                "{} pages in a row without a record; the list does not end (last token {token:?})",
-                progress.empty_pages
+                "{} pages in a row without a record; the list does not end (last token {:?})",
+                progress.empty_pages,
+                cut(token, MAX_URL_IN_MESSAGE)
             )));
         }
     } else {
@@ -957,7 +1276,8 @@ fn check_runaway(
         let seen = progress.counts.seen();
         if !token.is_empty() && seen > size.saturating_mul(2) + LIST_SIZE_SLACK {
             return Err(HarvestError::Runaway(format!(
-                "{seen} records received for a list of {size} (completeListSize); the list loops (last token {token:?})"
+                "{seen} records received for a list of {size} (completeListSize); the list loops (last token {:?})",
+                cut(token, MAX_URL_IN_MESSAGE)
             )));
         }
     }
@@ -985,18 +1305,28 @@ async fn fetch_records(
         .url(base);
         match fetcher.fetch(&url, unicat_oai::parse_get_record).await {
             Ok(rec) => records.push(rec),
-            // A record that vanished between the listing and GetRecord.
-            Err(HarvestError::Oai(OaiError::Protocol {
-                code: ErrorCode::IdDoesNotExist,
-                ..
-            })) => {
-                warn!(identifier = %header.header.identifier, "listed record no longer exists; skipped");
+            // The record's problem, not the run's: a GetRecord answer
+            // without a record (some repositories' way of saying deleted,
+            // when it is not a deleted header, which parses as a deletion),
+            // an identifier the repository listed but now says does not
+            // exist, a format it cannot give for this record. Each is
+            // quarantined with its reason and the run goes on; a later run
+            // that gets the record supersedes the entry. A deletion is
+            // never inferred: the listing said the record is live.
+            Err(HarvestError::Oai(e)) => {
+                let reason = match &e {
+                    OaiError::Protocol {
+                        code: ErrorCode::IdDoesNotExist,
+                        ..
+                    } => format!("listed by ListIdentifiers as live, but GetRecord says: {e}"),
+                    _ => format!("GetRecord: {e}"),
+                };
+                page.rejected.push(unicat_oai::RejectedRecord {
+                    identifier: Some(header.header.identifier.clone()),
+                    reason,
+                    raw: Vec::new(),
+                })
             }
-            Err(HarvestError::Oai(e)) => page.rejected.push(unicat_oai::RejectedRecord {
-                identifier: Some(header.header.identifier.clone()),
-                reason: format!("GetRecord: {e}"),
-                raw: Vec::new(),
-            }),
             Err(e) => return Err(e),
         }
     }
@@ -1014,11 +1344,25 @@ fn record_failure(
     counts: PageCounts,
     duration: Duration,
 ) {
-    let msg = e.to_string();
-    // Resuming would only repeat a protocol failure or a runaway list.
-    let drop_checkpoint = matches!(e, HarvestError::Oai(_) | HarvestError::Runaway(_));
-    if let Err(se) = store.finish_run(run_id, name, false, None, Some(&msg), drop_checkpoint) {
-        warn!(partner = %name, error = %format!("{se:#}"), "could not record the failed run");
+    let msg = cut(&e.to_string(), MAX_MESSAGE_BYTES).into_owned();
+    // Resuming would only repeat a failure that is not transient (a
+    // protocol error, a runaway list, an answer such as HTTP 400 to the
+    // token): the checkpoint goes, and the next run starts the list again.
+    // Transient failures (the endpoint down, timeouts) keep it.
+    let drop_checkpoint = matches!(
+        e,
+        HarvestError::Oai(_) | HarvestError::Runaway(_) | HarvestError::Refused(_)
+    );
+    let had_checkpoint = drop_checkpoint && store.checkpoint(name).is_ok_and(|cp| cp.is_some());
+    match store.finish_run(run_id, name, false, None, Some(&msg), drop_checkpoint) {
+        Err(se) => {
+            warn!(partner = %name, error = %format!("{se:#}"), "could not record the failed run")
+        }
+        Ok(()) if had_checkpoint => warn!(
+            partner = %name,
+            "the failure is not transient: checkpoint dropped, the next run starts the list again"
+        ),
+        Ok(()) => {}
     }
     warn!(
         partner = %name,
@@ -1051,13 +1395,7 @@ pub async fn reconcile_partner(
     let name = partner.name().to_string();
     let fail = |e: anyhow::Error| HarvestError::Failed(e);
     let settings = run_settings(cfg, partner).map_err(fail)?;
-    let mut fetcher = Fetcher {
-        settings,
-        partner: &name,
-        observer,
-        shutdown: shutdown.clone(),
-        last_request: None,
-    };
+    let mut fetcher = Fetcher::new(settings, &name, observer, shutdown.clone());
     let request = ListRequest {
         metadata_prefix: partner.metadata_prefix.clone(),
         set: partner.set.clone(),
@@ -1117,4 +1455,102 @@ pub async fn reconcile_partner(
         .map_err(|e| fail(e.context(format!("reconciling {name}"))))?;
     info!(partner = %name, live, listed, deleted, "reconciliation complete");
     Ok((live, listed, deleted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> reqwest::Url {
+        reqwest::Url::parse(s).unwrap()
+    }
+
+    const WITH: Result<Follow, String> = Ok(Follow {
+        credentials: true,
+        named: true,
+    });
+
+    /// Regression (hardening #19, item 1): a redirect to a link-local or
+    /// cloud metadata address is never followed unless redirect-hosts
+    /// names that host itself; `*` does not cover it. (The hostile test
+    /// module cannot pin this against a real server: a redirect followed
+    /// by mistake would leave the machine.)
+    #[test]
+    fn redirect_to_metadata_address_is_refused() {
+        let base = url("https://oai.example.org/oai");
+        let any = vec!["*".to_string()];
+        for to in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fe80::1]/x",
+            "http://[::ffff:169.254.169.254]/x",
+            "http://[fd00:ec2::254]/x",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://METADATA.google.internal./x",
+        ] {
+            let to = url(to);
+            assert!(redirect_verdict(&base, &to, &[]).is_err(), "{to}");
+            assert!(redirect_verdict(&base, &to, &any).is_err(), "{to} with *");
+        }
+        let named = vec!["169.254.169.254".to_string()];
+        assert_eq!(
+            redirect_verdict(&base, &url("http://169.254.169.254/x"), &named),
+            Ok(Follow {
+                credentials: false,
+                named: true
+            })
+        );
+    }
+
+    /// The partner's own origin (and its https upgrade) gets credentials;
+    /// other hosts, ports or a downgrade only when listed, and never with
+    /// them.
+    #[test]
+    fn redirect_policy() {
+        let base = url("http://oai.example.org/oai");
+        assert_eq!(
+            redirect_verdict(&base, &url("http://oai.example.org/new?verb=Identify"), &[]),
+            WITH
+        );
+        assert_eq!(
+            redirect_verdict(&base, &url("https://oai.example.org/oai"), &[]),
+            WITH
+        );
+        for other in [
+            "http://other.example.org/oai",
+            "http://oai.example.org:8080/oai",
+            "ftp://oai.example.org/oai",
+        ] {
+            assert!(
+                redirect_verdict(&base, &url(other), &[]).is_err(),
+                "{other}"
+            );
+        }
+        let https = url("https://oai.example.org/oai");
+        assert!(redirect_verdict(&https, &url("http://oai.example.org/oai"), &[]).is_err());
+        let listed = vec![
+            "other.example.org".to_string(),
+            "oai.example.org:8080".into(),
+        ];
+        for to in [
+            "http://other.example.org/x",
+            "http://oai.example.org:8080/x",
+        ] {
+            assert_eq!(
+                redirect_verdict(&base, &url(to), &listed),
+                Ok(Follow {
+                    credentials: false,
+                    named: true
+                }),
+                "{to}"
+            );
+        }
+        assert!(redirect_verdict(&base, &url("http://oai.example.org:9090/x"), &listed).is_err());
+        assert_eq!(
+            redirect_verdict(&base, &url("http://cdn.example.net/x"), &["*".to_string()]),
+            Ok(Follow {
+                credentials: false,
+                named: false
+            })
+        );
+    }
 }

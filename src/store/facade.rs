@@ -29,6 +29,10 @@ use super::{
 };
 use crate::config::StoreLocation;
 
+/// The longest error stored with a harvest run, in bytes; longer ones are
+/// cut (`… (N bytes cut)`).
+pub const MAX_STORED_ERROR_BYTES: usize = 4096;
+
 /// A handle on the store. One per thread of work.
 pub struct Store {
     backend: Backend,
@@ -259,6 +263,7 @@ impl Store {
     /// Close a run. Only a complete run moves the partner's `from` forward.
     /// A failed run keeps its checkpoint (the next run resumes there)
     /// unless `drop_checkpoint`, for failures that resuming would repeat.
+    /// `error` is cut to [`MAX_STORED_ERROR_BYTES`].
     pub fn finish_run(
         &mut self,
         run_id: i64,
@@ -268,6 +273,11 @@ impl Store {
         error: Option<&str>,
         drop_checkpoint: bool,
     ) -> Result<()> {
+        // Whatever the caller made of it, a stored error stays short: it
+        // is shown by `status` and kept for every run (a 10 MB token once
+        // made a 20 MB error).
+        let error = error.map(|e| unicat_oai::cut(e, MAX_STORED_ERROR_BYTES));
+        let error = error.as_deref();
         on!(mut self, s => s.finish_run(run_id, partner, ok, next_from, error, drop_checkpoint))
     }
 

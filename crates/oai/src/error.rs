@@ -4,6 +4,7 @@
 //! This module only classifies; it never retries, sleeps or logs. Retry
 //! policy (how often, how long to wait, Retry-After) belongs to the shell.
 
+use crate::limits::{cut, MAX_TEXT_BYTES};
 use crate::types::ErrorCode;
 
 /// Everything that can go wrong while interpreting an OAI-PMH exchange.
@@ -32,8 +33,9 @@ pub enum OaiError {
     /// The repository handed out a resumption token it had already given in
     /// this run. Following it would fetch the same pages forever.
     #[error(
-        "repository repeated the resumption token {token:?}; following it would loop forever \
-         (the partner's OAI-PMH server is paging incorrectly)"
+        "repository repeated the resumption token {:?}; following it would loop forever \
+         (the partner's OAI-PMH server is paging incorrectly)",
+        cut(.token, MAX_TEXT_BYTES)
     )]
     RepeatedToken {
         /// The token that came back a second time.
@@ -41,7 +43,7 @@ pub enum OaiError {
     },
 
     /// A date or datestamp that is neither day nor seconds granularity.
-    #[error("invalid datestamp {0:?}: expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ")]
+    #[error("invalid datestamp {:?}: expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ", cut(.0, MAX_TEXT_BYTES))]
     InvalidDatestamp(String),
 
     /// A single record (for example the one in a `GetRecord` response) that
@@ -54,6 +56,23 @@ pub enum OaiError {
         identifier: Option<String>,
         /// Why the record cannot be used.
         reason: String,
+    },
+
+    /// A value longer than its bound in [`limits`](crate::MAX_TOKEN_BYTES),
+    /// such as a resumption token of megabytes. Not transient: a
+    /// repository that sent it will send it again, and following it would
+    /// put it into a URL and a checkpoint.
+    #[error(
+        "the repository sent a {what} of {len} bytes, over the limit of {limit} bytes \
+         (the partner's OAI-PMH server is misbehaving)"
+    )]
+    TooLong {
+        /// What was too long (`resumptionToken`, …).
+        what: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The bound it broke.
+        limit: usize,
     },
 
     /// [`ListHarvest::on_response`](crate::ListHarvest::on_response) was

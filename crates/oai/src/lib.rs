@@ -24,6 +24,8 @@
 //! - `request`: [`ListRequest`], [`Request`] and URL building with
 //!   percent-encoding done exactly once.
 //! - `harvest`: [`ListHarvest`], the state machine of one list run.
+//! - `limits`: length bounds on the repository's strings, and [`cut`] for
+//!   long values in messages.
 //! - `sanitize`: repair of characters XML 1.0 forbids, before parsing.
 //! - [`mod@write`]: responses for our own provider, valid against the
 //!   OAI-PMH schema.
@@ -32,6 +34,7 @@
 
 mod error;
 mod harvest;
+mod limits;
 mod parse;
 mod request;
 mod sanitize;
@@ -41,6 +44,7 @@ mod xml;
 
 pub use error::OaiError;
 pub use harvest::{ListHarvest, Step, MAX_RESTARTS};
+pub use limits::{cut, MAX_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TOKEN_BYTES};
 pub use parse::{
     parse_get_record, parse_identify, parse_list_identifiers, parse_list_metadata_formats,
     parse_list_records,

@@ -12,6 +12,7 @@
 //! No function here panics, whatever the input.
 
 use crate::error::OaiError;
+use crate::limits::{cut, MAX_FIELD_BYTES, MAX_TEXT_BYTES, MAX_TOKEN_BYTES};
 use crate::types::{
     DeletedRecord, ErrorCode, Granularity, Header, Identify, ListPage, MetadataFormat, OaiRecord,
     RejectedRecord, ResumptionToken, Verb,
@@ -55,9 +56,10 @@ impl<T> Answer<T> {
 /// always safe.
 pub fn parse_identify(body: &[u8]) -> Result<Identify, OaiError> {
     answer(body, "Identify", |_, el| {
+        // Free text, only shown and logged: cut, never refused.
         let text = |name: &str| {
             el.child_text(name)
-                .map(str::to_owned)
+                .map(|t| cut(t, MAX_TEXT_BYTES).into_owned())
                 .map_err(OaiError::Malformed)
         };
         Ok(Identify {
@@ -92,11 +94,38 @@ pub fn parse_list_identifiers(body: &[u8]) -> Result<ListPage, OaiError> {
 
 /// Parses a `GetRecord` response. An unusable record is
 /// [`OaiError::InvalidRecord`].
+///
+/// Some repositories answer a GetRecord of a deleted item with a
+/// `<GetRecord>` that holds no `<record>`: only a bare deleted `<header>`
+/// (read as the deleted record it describes), or nothing at all. Those are
+/// well-formed, deliberate answers that a retry will repeat, so they are
+/// [`OaiError::InvalidRecord`] (the record's problem, quarantined by the
+/// shell), never [`OaiError::Malformed`], which would be retried and then
+/// fail the whole run.
 pub fn parse_get_record(body: &[u8]) -> Result<OaiRecord, OaiError> {
     answer(body, "GetRecord", |doc, el| {
-        let record = el
-            .child("record")
-            .ok_or_else(|| OaiError::Malformed("<GetRecord> has no <record>".to_owned()))?;
+        let Some(record) = el.child("record") else {
+            let header = el.child("header").map(parse_header);
+            return match header {
+                Some(Ok(header)) if header.deleted => Ok(OaiRecord {
+                    header,
+                    metadata: None,
+                }),
+                Some(Ok(header)) => Err(OaiError::InvalidRecord {
+                    identifier: Some(header.identifier),
+                    reason: "<GetRecord> has a header that is not deleted but no <record>"
+                        .to_owned(),
+                }),
+                Some(Err(reason)) => Err(OaiError::InvalidRecord {
+                    identifier: None,
+                    reason: format!("<GetRecord> has no <record>, and its header: {reason}"),
+                }),
+                None => Err(OaiError::InvalidRecord {
+                    identifier: None,
+                    reason: "<GetRecord> has no <record>".to_owned(),
+                }),
+            };
+        };
         parse_record(doc.body, record, true).map_err(|rejected| OaiError::InvalidRecord {
             identifier: rejected.identifier,
             reason: rejected.reason,
@@ -138,7 +167,7 @@ pub(crate) fn parse_list(body: &[u8], verb: Verb) -> Result<Answer<ListPage>, Oa
     };
     answer(body, container, |doc, list| {
         let mut page = ListPage {
-            response_date: doc.root.child_text("responseDate").unwrap_or("").to_owned(),
+            response_date: bounded_date(doc.root.child_text("responseDate").unwrap_or("")),
             ..ListPage::default()
         };
         for child in &list.children {
@@ -161,7 +190,7 @@ pub(crate) fn parse_list(body: &[u8], verb: Verb) -> Result<Answer<ListPage>, Oa
                     "a bare <header> in ListRecords, outside any <record>".to_owned(),
                 )),
                 "resumptionToken" => {
-                    page.resumption_token = Some(parse_token(child).map_err(OaiError::Malformed)?);
+                    page.resumption_token = Some(parse_token(child)?);
                 }
                 // Anything else (extensions, stray elements) is not ours
                 // to interpret and holds no records.
@@ -181,15 +210,16 @@ fn answer<T>(
     payload: impl FnOnce(&Document<'_>, &Element) -> Result<T, OaiError>,
 ) -> Result<Answer<T>, OaiError> {
     let doc = open(body)?;
-    let response_date = doc
-        .root
-        .child_text("responseDate")
-        .map_err(OaiError::Malformed)?
-        .to_owned();
+    let response_date = bounded_date(
+        doc.root
+            .child_text("responseDate")
+            .map_err(OaiError::Malformed)?,
+    );
 
     let errors: Vec<&Element> = doc.root.children_named("error").collect();
     if let Some(first) = errors.first() {
-        let code = ErrorCode::from(first.attr("code").unwrap_or("").trim());
+        let code =
+            ErrorCode::from(cut(first.attr("code").unwrap_or("").trim(), MAX_FIELD_BYTES).as_ref());
         let message = if errors.len() == 1 {
             first.trimmed_text().unwrap_or("").to_owned()
         } else {
@@ -198,9 +228,9 @@ fn answer<T>(
             errors
                 .iter()
                 .map(|e| {
-                    let code = e.attr("code").unwrap_or("").trim();
+                    let code = cut(e.attr("code").unwrap_or("").trim(), MAX_FIELD_BYTES);
                     match e.trimmed_text().unwrap_or("") {
-                        "" => code.to_owned(),
+                        "" => code.into_owned(),
                         text => format!("{code}: {text}"),
                     }
                 })
@@ -210,7 +240,7 @@ fn answer<T>(
         return Ok(Answer::Error {
             response_date,
             code,
-            message: collapse_whitespace(&message),
+            message: cut(&collapse_whitespace(&message), MAX_TEXT_BYTES).into_owned(),
         });
     }
 
@@ -315,19 +345,36 @@ fn parse_record(
     }
 }
 
-/// Reads a `<header>`; the error is the rejection reason.
+/// Reads a `<header>`; the error is the rejection reason. A value over
+/// [`MAX_FIELD_BYTES`] rejects the record: it would become a key in the
+/// store and a part of every message about the record.
 fn parse_header(el: &Element) -> Result<Header, String> {
+    let bounded = |what: &str, value: &str| {
+        if value.len() > MAX_FIELD_BYTES {
+            Err(format!(
+                "header {what} of {} bytes, over the limit of {MAX_FIELD_BYTES} bytes",
+                value.len()
+            ))
+        } else {
+            Ok(())
+        }
+    };
     let identifier = el.child_text("identifier")?;
     if identifier.is_empty() {
         return Err("header has no identifier".to_owned());
     }
+    bounded("identifier", identifier)?;
     let datestamp = el.child_text("datestamp")?;
+    bounded("datestamp", datestamp)?;
     let sets = el
         .children_named("setSpec")
         .map(|s| s.trimmed_text().map(str::to_owned))
         .filter(|s| !matches!(s, Ok(t) if t.is_empty()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("<setSpec>: {e}"))?;
+    for set in &sets {
+        bounded("setSpec", set)?;
+    }
     Ok(Header {
         identifier: identifier.to_owned(),
         datestamp: datestamp.to_owned(),
@@ -339,11 +386,21 @@ fn parse_header(el: &Element) -> Result<Header, String> {
 }
 
 /// Reads a `<resumptionToken>`. Numbers that do not parse are dropped
-/// rather than failing the page: they are informational only.
-fn parse_token(el: &Element) -> Result<ResumptionToken, String> {
+/// rather than failing the page: they are informational only. A token
+/// over [`MAX_TOKEN_BYTES`] fails the page ([`OaiError::TooLong`]): it
+/// cannot be followed (it would go into the next URL and the checkpoint),
+/// and the list cannot go on without it.
+fn parse_token(el: &Element) -> Result<ResumptionToken, OaiError> {
     let token = el
         .trimmed_text()
-        .map_err(|e| format!("<resumptionToken>: {e}"))?;
+        .map_err(|e| OaiError::Malformed(format!("<resumptionToken>: {e}")))?;
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(OaiError::TooLong {
+            what: "resumptionToken",
+            len: token.len(),
+            limit: MAX_TOKEN_BYTES,
+        });
+    }
     let number = |name: &str| el.attr(name).and_then(|v| v.trim().parse::<u64>().ok());
     Ok(ResumptionToken {
         token: token.to_owned(),
@@ -352,9 +409,19 @@ fn parse_token(el: &Element) -> Result<ResumptionToken, String> {
         expiration_date: el
             .attr("expirationDate")
             .map(str::trim)
-            .filter(|d| !d.is_empty())
+            .filter(|d| !d.is_empty() && d.len() <= MAX_FIELD_BYTES)
             .map(str::to_owned),
     })
+}
+
+/// A `responseDate` as written, or empty (as if it were missing) when it
+/// is longer than any date: the harvest then falls back to its own clock.
+fn bounded_date(date: &str) -> String {
+    if date.len() > MAX_FIELD_BYTES {
+        String::new()
+    } else {
+        date.to_owned()
+    }
 }
 
 /// A rejection carrying the element's raw bytes.
@@ -364,7 +431,8 @@ fn reject(body: &[u8], el: &Element, identifier: Option<String>, reason: String)
             .or(Some(el).filter(|e| e.name == "header"))
             .and_then(|h| h.child_text("identifier").ok())
             .filter(|id| !id.is_empty())
-            .map(str::to_owned)
+            // An identifier too long to use is still worth showing, cut.
+            .map(|id| cut(id, MAX_FIELD_BYTES).into_owned())
     });
     RejectedRecord {
         identifier,
@@ -429,6 +497,98 @@ mod tests {
                     message,
                     "badArgument: from is bad; badArgument: until is bad"
                 );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Regression (hardening #19, item 4): a resumption token of
+    /// megabytes fails its page, not transiently, and the error does not
+    /// carry the token; one at the bound is still followed.
+    #[test]
+    fn oversized_resumption_token_is_refused() {
+        let page = |token: &str| {
+            format!(
+                "<OAI-PMH><responseDate>d</responseDate><ListIdentifiers><header>\
+                 <identifier>a</identifier><datestamp>d</datestamp></header>\
+                 <resumptionToken>{token}</resumptionToken></ListIdentifiers></OAI-PMH>"
+            )
+        };
+        let huge = "t".repeat(MAX_TOKEN_BYTES + 1);
+        match parse_list_identifiers(page(&huge).as_bytes()) {
+            Err(e @ OaiError::TooLong { .. }) => {
+                assert!(!e.is_transient());
+                assert!(e.to_string().len() < 300, "{e}");
+            }
+            other => panic!("{:?}", other.map(|p| p.records.len())),
+        }
+        let largest = "t".repeat(MAX_TOKEN_BYTES);
+        let ok = parse_list_identifiers(page(&largest).as_bytes()).unwrap();
+        assert_eq!(ok.next_token().map(str::len), Some(MAX_TOKEN_BYTES));
+    }
+
+    /// An identifier over the bound rejects its record (with the
+    /// identifier cut for the quarantine), not the page.
+    #[test]
+    fn oversized_identifier_rejects_the_record() {
+        let long = "i".repeat(MAX_FIELD_BYTES + 10);
+        let body = format!(
+            "<OAI-PMH><responseDate>d</responseDate><ListIdentifiers>\
+             <header><identifier>{long}</identifier><datestamp>d</datestamp></header>\
+             <header><identifier>ok</identifier><datestamp>d</datestamp></header>\
+             </ListIdentifiers></OAI-PMH>"
+        );
+        let page = parse_list_identifiers(body.as_bytes()).unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert_eq!(page.rejected.len(), 1);
+        let id = page.rejected[0].identifier.as_deref().unwrap();
+        assert!(
+            id.len() < MAX_FIELD_BYTES + 40 && id.ends_with("(10 bytes cut)"),
+            "{id}"
+        );
+        assert!(page.rejected[0].reason.contains("over the limit"));
+    }
+
+    /// Regression (hardening #19, item 5): a GetRecord answer without a
+    /// `<record>` is the record's problem (not transient), and a bare
+    /// deleted header in it is read as the deletion it announces.
+    #[test]
+    fn get_record_without_record() {
+        let wrap = |inner: &str| {
+            format!(
+                "<OAI-PMH><responseDate>d</responseDate><GetRecord>{inner}</GetRecord></OAI-PMH>"
+            )
+        };
+        match parse_get_record(wrap("").as_bytes()) {
+            Err(e @ OaiError::InvalidRecord { .. }) => assert!(!e.is_transient()),
+            other => panic!("{other:?}"),
+        }
+        let deleted = parse_get_record(
+            wrap(r#"<header status="deleted"><identifier>x</identifier><datestamp>d</datestamp></header>"#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(deleted.header.deleted && deleted.metadata.is_none());
+        match parse_get_record(
+            wrap("<header><identifier>x</identifier><datestamp>d</datestamp></header>").as_bytes(),
+        ) {
+            Err(OaiError::InvalidRecord { identifier, .. }) => {
+                assert_eq!(identifier.as_deref(), Some("x"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A repository's error text is cut, however long.
+    #[test]
+    fn long_error_text_is_cut() {
+        let body = format!(
+            "<OAI-PMH><responseDate>d</responseDate><error code=\"badArgument\">{}</error></OAI-PMH>",
+            "x".repeat(1 << 20)
+        );
+        match parse_list_records(body.as_bytes()) {
+            Err(OaiError::Protocol { message, .. }) => {
+                assert!(message.len() < MAX_TEXT_BYTES + 40, "{}", message.len())
             }
             other => panic!("{other:?}"),
         }
