@@ -224,3 +224,146 @@ fn partner_lock_refuses_a_second_harvester() {
     drop(held);
     unicat::jobs::lock_partner(dir.path(), "anl").unwrap();
 }
+
+/// A config file in `dir` with one partner at `base_url` and `extra` TOML
+/// appended; returns its path.
+fn config_with(dir: &Path, base_url: &str, extra: &str) -> std::path::PathBuf {
+    let cfg = dir.join("u.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state-dir = {:?}\n[harvest]\nmax-retries = 1\nbackoff-ms = 10\n[publish]\noutput-dir = {:?}\n\
+             [[partner]]\nname = \"gone\"\ncode = \"XX-1\"\nbase-url = {base_url:?}\nschedule = \"0 2 * * *\"\n{extra}",
+            dir.join("state").display().to_string(),
+            dir.join("out").display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// A local port nobody listens on.
+fn dead_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// Regression (#19): credentials in a partner's base-url (or a sink's or the
+// provider's URL) were accepted and then logged, stored with every run and
+// shown by `status`. They are refused at check-config, naming file, line
+// and key, pointing to the auth table, and the message never repeats them.
+#[test]
+fn credentials_in_urls_are_refused_without_echoing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        "http://anl:hunter2@127.0.0.1:1/oai",
+        "[[publish.sink]]\nname = \"push\"\nurl = \"https://feed:s3cr3t@127.0.0.1:9/bulk\"\n\
+         [provider]\nlisten = \"127.0.0.1:8080\"\nbase-url = \"https://oai:pr0v1der@union.example.org/oai\"\n",
+    );
+    let out = unicat()
+        .args(["--config", cfg.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("u.toml:10: key `partner.base-url`"), "{err}");
+    assert!(err.contains("[partner.auth]"), "{err}");
+    assert!(err.contains("u.toml:14: key `publish.sink.url`"), "{err}");
+    assert!(err.contains("[publish.sink.auth]"), "{err}");
+    assert!(err.contains("u.toml:17: key `provider.base-url`"), "{err}");
+    for secret in ["hunter2", "s3cr3t", "pr0v1der"] {
+        assert!(!err.contains(secret), "the error repeats {secret}: {err}");
+    }
+    // A user name alone is refused too: it belongs in [partner.auth].
+    let cfg = config_with(dir.path(), "http://anl@127.0.0.1:1/oai", "");
+    let out = unicat()
+        .args(["--config", cfg.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("u.toml:10: key `partner.base-url`"), "{err}");
+}
+
+// Regression (#19): a PostgreSQL connection string in key=value form was
+// refused with a message that quoted it, password included. No message of
+// check-config or migrate-store may print a password, whatever the form.
+#[test]
+fn postgres_connection_string_passwords_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "host=db.example.org password=hunter2 dbname=unicat",
+        "host=db.example.org user=unicat sslpassword = 'hunter2 x' dbname=unicat",
+        "dbname=unicat password='hunter2",
+        "postgres://unicat:hunter2@db.example.org/unicat",
+        "postgres://unicat@db.example.org/unicat?pass%77ord=hunter2",
+        "postgres://?host=db&password=hunter2",
+    ] {
+        let store = format!("[store]\nbackend = \"postgres\"\nurl = {url:?}\n");
+        let cfg = config_with(dir.path(), "http://127.0.0.1:1/oai", &store);
+        let out = unicat()
+            .args(["--config", cfg.to_str().unwrap(), "check-config"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{url}: {err}");
+        assert!(err.contains("key `store.url`"), "{url}: {err}");
+        assert!(!err.contains("hunter2"), "{url}: {err}");
+
+        let out = unicat()
+            .args([
+                "migrate-store",
+                "--from",
+                "sqlite:/nonexistent",
+                "--to",
+                url,
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{url}: {err}");
+        assert!(!err.contains("hunter2"), "{url}: {err}");
+    }
+}
+
+// Regression (#19): `0 3 30 2 *` (30 February) parsed, passed check-config,
+// and the partner was silently never harvested. A schedule with no time in
+// the next years is refused with file, line and key; 29 February, which
+// comes back every four years, is accepted.
+#[test]
+fn check_config_refuses_a_schedule_that_never_fires() {
+    let out = unicat()
+        .args([
+            "--config",
+            &fixture("never-fires-cron.toml"),
+            "check-config",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("never-fires-cron.toml:10: key `partner.schedule`"),
+        "{err}"
+    );
+    assert!(err.contains("never run"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        "http://127.0.0.1:1/oai",
+        "reconcile-schedule = \"0 3 29 2 *\"\n",
+    );
+    let out = unicat()
+        .args(["--config", cfg.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
