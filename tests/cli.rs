@@ -367,3 +367,72 @@ fn check_config_refuses_a_schedule_that_never_fires() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+// Regression (#19): `unicat harvest --all 2>file` filled the file with
+// colour escape codes. Log lines written to anything but a terminal (here
+// a file, as with a shell redirection) are plain text.
+#[test]
+fn logs_redirected_to_a_file_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        &format!("http://127.0.0.1:{}/oai", dead_port()),
+        "",
+    );
+    let log = dir.path().join("harvest.log");
+    let status = unicat()
+        .env("UNICAT_LOG", "info")
+        .env_remove("NO_COLOR")
+        .env_remove("JOURNAL_STREAM")
+        .args(["--config", cfg.to_str().unwrap(), "harvest", "--all"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(75));
+    let text = std::fs::read(&log).unwrap();
+    let shown = String::from_utf8_lossy(&text);
+    // The run logged something at every level a sysadmin filters on.
+    for level in ["WARN", "ERROR"] {
+        assert!(shown.contains(level), "no {level} line: {shown}");
+    }
+    assert!(!text.contains(&0x1b), "escape codes in the log: {shown:?}");
+}
+
+// Regression (#19): PostgreSQL NOTICEs ("relation ... already exists,
+// skipping", sent at every start by the migrations) surfaced as INFO lines
+// of unicat's. They are debug chatter now. Needs UNICAT_TEST_PG_URL.
+#[test]
+fn postgres_notices_are_not_info_lines() {
+    let Some(url) = common::pg_test_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        "http://127.0.0.1:1/oai",
+        &common::pg_store_table(&url),
+    );
+    // Twice: the second run finds the schema and the server says so.
+    for _ in 0..2 {
+        let out = unicat()
+            .env("UNICAT_LOG", "info")
+            .args(["--config", cfg.to_str().unwrap(), "migrate"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            !err.contains("already exists") && !err.contains("NOTICE"),
+            "{err}"
+        );
+    }
+    // At debug the notice is still there for whoever looks for it.
+    let out = unicat()
+        .env("UNICAT_LOG", "debug")
+        .args(["--config", cfg.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already exists"), "{err}");
+}
