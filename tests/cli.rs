@@ -436,3 +436,67 @@ fn postgres_notices_are_not_info_lines() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already exists"), "{err}");
 }
+
+/// A tmpfs of `size` mounted at `dir`, unmounted when dropped; None (after
+/// saying so loudly) where mounting is not permitted.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED: cannot mount a tmpfs at {} (needs root); the disk-full test did not run",
+                dir.display()
+            );
+            return None;
+        }
+        Some(SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+// Regression (#19): a disk that filled up during a harvest exited 70
+// (internal error) where the README promises 75 (temporary failure: free
+// space, run again). A real ENOSPC: the state directory is on a small
+// tmpfs that the harvest fills.
+#[test]
+fn disk_full_during_harvest_exits_75() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("small"), "320k") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let servers = rt.block_on(unicat::demo::start_servers(5)).unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let cfg = dir.path().join("u.toml");
+    std::fs::write(
+        &cfg,
+        unicat::demo::config_text(
+            &disk.0.join("state"),
+            &dir.path().join("out"),
+            &urls,
+            "[harvest]\nmax-retries = 0\n",
+        ),
+    )
+    .unwrap();
+    let out = unicat()
+        .args(["--config", cfg.to_str().unwrap(), "harvest", "--all"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("full"), "the disk did not fill up: {err}");
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    eprintln!("{err}");
+    drop(servers);
+}
