@@ -1700,6 +1700,167 @@ schedule = "0 2 * * *"
         assert!(parse_schedule("0 3 29 2 *").is_ok());
     }
 
+    /// Every key the parser accepts, found by asking the parser: a table
+    /// holding only an unknown key makes serde list the table's fields
+    /// (`unknown field `x`, expected one of ...`), and a field is itself a
+    /// table (or an array of tables) when `{ x = 1 }` (or `[{ x = 1 }]`)
+    /// in its place gets the same answer. Nothing is listed by hand, so a
+    /// field added to any section is found without touching this test.
+    /// Returns (table path, key, whether the key is a table path itself).
+    fn accepted_keys() -> Vec<(Vec<String>, String, bool)> {
+        const PROBE: &str = "unicat-probe-key";
+        // The fields of the table at `path` (`[]` for an array step), or
+        // None if the value there is not a table.
+        fn fields_at(path: &[(String, bool)]) -> Option<Vec<String>> {
+            let mut value = format!("{{ {PROBE} = 1 }}");
+            for (i, (key, array)) in path.iter().enumerate().rev() {
+                if *array {
+                    value = format!("[{value}]");
+                }
+                value = if i == 0 {
+                    format!("{key} = {value}")
+                } else {
+                    format!("{{ {key} = {value} }}")
+                };
+            }
+            let text = if path.is_empty() {
+                format!("{PROBE} = 1")
+            } else {
+                value
+            };
+            let message = match toml::from_str::<Config>(&text) {
+                Ok(_) => return None,
+                Err(e) => e.message().to_string(),
+            };
+            let expected = message
+                .strip_prefix(&format!("unknown field `{PROBE}`, expected "))?
+                .to_string();
+            Some(
+                expected
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect(),
+            )
+        }
+        let mut out = Vec::new();
+        let mut todo: Vec<Vec<(String, bool)>> = vec![Vec::new()];
+        while let Some(path) = todo.pop() {
+            let fields = fields_at(&path).expect("the path leads to a table");
+            assert!(!fields.is_empty(), "no fields found at {path:?}");
+            for f in fields {
+                let mut sub = None;
+                for array in [false, true] {
+                    let mut p = path.clone();
+                    p.push((f.clone(), array));
+                    if fields_at(&p).is_some() {
+                        sub = Some(p);
+                        break;
+                    }
+                }
+                let names = path.iter().map(|(k, _)| k.clone()).collect();
+                out.push((names, f, sub.is_some()));
+                todo.extend(sub);
+            }
+        }
+        out
+    }
+
+    // Regression (#19): `[provider]` was missing from the example config.
+    // Every key the parser accepts must be documented in
+    // config/unicat.example.toml, in its own section: as `key = ...`
+    // (commented out or not, inline tables included) between the
+    // section's header and the next header, or, for a sub-table, as its
+    // `[section.key]` header. A new option without documentation fails.
+    #[test]
+    fn every_accepted_key_is_in_the_example_config() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/unicat.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header =
+            regex::Regex::new(r"^\s*#?\s*\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?\s*(#.*)?$").unwrap();
+        // Each header with the text up to the next one.
+        let mut sections: Vec<(String, String)> = vec![(String::new(), String::new())];
+        for line in text.lines() {
+            if let Some(c) = header.captures(line) {
+                sections.push((c[1].to_string(), String::new()));
+            } else {
+                let last = sections.last_mut().unwrap();
+                last.1.push_str(line);
+                last.1.push('\n');
+            }
+        }
+        let keys = accepted_keys();
+        assert!(keys.len() > 50, "too few keys found: {keys:?}");
+        let mut missing = Vec::new();
+        for (table, key, is_table) in &keys {
+            let full = table
+                .iter()
+                .chain([key])
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(".");
+            if *is_table && sections.iter().any(|(h, _)| *h == full) {
+                continue;
+            }
+            // The section of the nearest enclosing table that has a header
+            // (`move = { from = ... }` is documented under [[partner.rule]]).
+            // A header may come more than once (`[[publish.sink]]`): all
+            // of its sections count.
+            let mut t = table.clone();
+            let body = loop {
+                let name = t.join(".");
+                let bodies: Vec<&str> = sections
+                    .iter()
+                    .filter(|(h, _)| *h == name)
+                    .map(|(_, b)| b.as_str())
+                    .collect();
+                if !bodies.is_empty() {
+                    break bodies.concat();
+                }
+                t.pop();
+            };
+            let assign =
+                regex::Regex::new(&format!(r"(^|[\s#{{,]){}\s*=", regex::escape(key))).unwrap();
+            if !body.lines().any(|l| assign.is_match(l)) {
+                missing.push(full);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys the parser accepts but {} does not document: {missing:?}",
+            path.display()
+        );
+    }
+
+    // The example's commented [provider] table, uncommented as a sysadmin
+    // would, is a valid configuration: the documentation is not just
+    // present but right.
+    #[test]
+    fn example_provider_section_checks_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/unicat.example.toml");
+        let example = std::fs::read_to_string(&path).unwrap();
+        let start = example.find("# [provider]").expect("a [provider] section");
+        let mut text = format!("{GOOD}[provider]\n");
+        for line in example[start..].lines().skip(1) {
+            let Some(body) = line.strip_prefix("# ") else {
+                break;
+            };
+            if body.starts_with('[') {
+                break;
+            }
+            if body.contains(" = ") {
+                text.push_str(body);
+                text.push('\n');
+            }
+        }
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        c.check(Path::new("u.toml"), &text).unwrap();
+        let p = c.provider.expect("the provider table");
+        assert_eq!(p.base_url.as_deref(), Some("https://union.example.org/oai"));
+        assert_eq!(p.page_size, 100);
+    }
+
     // Five-field cron (what sysadmins write) and six-field both work.
     #[test]
     fn cron_five_and_six_fields() {

@@ -497,6 +497,5 @@ fn disk_full_during_harvest_exits_75() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("full"), "the disk did not fill up: {err}");
     assert_eq!(out.status.code(), Some(75), "{err}");
-    eprintln!("{err}");
     drop(servers);
 }
