@@ -368,6 +368,88 @@ fn check_config_refuses_a_schedule_that_never_fires() {
     );
 }
 
+/// A `unicat run` process, killed if the test ends without stopping it.
+struct RunningDaemon {
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl RunningDaemon {
+    fn start(config: &Path) -> RunningDaemon {
+        let mut child = unicat()
+            .env("UNICAT_LOG", "info")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = common::collect_stderr(&mut child);
+        RunningDaemon { child, stderr }
+    }
+
+    /// Wait (up to 20 s) until the log holds `text`; the log.
+    fn wait_for(&self, text: &str) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let log = self.stderr.lock().unwrap().clone();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "no `{text}` in the log: {log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// Regression (#19): the same never-firing schedule is refused at reload:
+// the daemon keeps the configuration in force and names file, line, key.
+#[test]
+fn reload_refuses_a_schedule_that_never_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        "http://127.0.0.1:1/oai",
+        "[daemon]\ncatch-up = false\n",
+    );
+    let daemon = RunningDaemon::start(&cfg);
+    daemon.wait_for("daemon started");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("0 2 * * *", "0 3 30 2 *")).unwrap();
+    daemon.signal("HUP");
+    let log = daemon.wait_for("configuration not reloaded");
+    let line = log
+        .lines()
+        .find(|l| l.contains("configuration not reloaded"))
+        .unwrap();
+    assert!(line.contains("u.toml:11: key `partner.schedule`"), "{line}");
+    assert!(line.contains("never run"), "{line}");
+    daemon.signal("TERM");
+    let mut daemon = daemon;
+    let status = daemon.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", daemon.stderr.lock().unwrap());
+}
+
 // Regression (#19): `unicat harvest --all 2>file` filled the file with
 // colour escape codes. Log lines written to anything but a terminal (here
 // a file, as with a shell redirection) are plain text.
