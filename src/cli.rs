@@ -1,6 +1,8 @@
 //! The command line: clap definitions and what each command does, mapped
 //! to sysexits-style exit codes (78 configuration, 75 temporary failure,
-//! 70 internal error) so that scripts and systemd can tell them apart.
+//! 70 internal error) so that scripts and systemd can tell them apart. A
+//! full disk or quota is a temporary failure wherever it surfaces
+//! ([`storage_exhausted`]).
 //!
 //! Command output (status, explain, the demo summary) goes to stdout; logs
 //! go to stderr through `telemetry`, so that journald never sees a line
@@ -182,10 +184,38 @@ struct Failure {
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure {
-            code: EXIT_SOFTWARE,
+            code: if storage_exhausted(&e) {
+                EXIT_TEMPFAIL
+            } else {
+                EXIT_SOFTWARE
+            },
             message: format!("{e:#}"),
         }
     }
+}
+
+/// Whether anything in the error's chain says the disk or the quota is
+/// full: `ENOSPC` / `EDQUOT` from the file system, SQLite's `SQLITE_FULL`,
+/// PostgreSQL's `disk_full` (53100). That is a temporary failure (exit 75:
+/// free space and run again; nothing committed is lost), not a bug in
+/// unicat (70).
+pub fn storage_exhausted(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            );
+        }
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = cause.downcast_ref::<rusqlite::Error>()
+        {
+            return f.code == rusqlite::ErrorCode::DiskFull;
+        }
+        if let Some(pg) = cause.downcast_ref::<postgres::Error>() {
+            return pg.code() == Some(&postgres::error::SqlState::DISK_FULL);
+        }
+        false
+    })
 }
 
 /// Parse arguments, run the command, return the process exit code.
@@ -477,7 +507,10 @@ fn job_failure(e: HarvestError, what: &str, partner: Option<&str>, code: u8) -> 
             message: e.to_string(),
         },
         e => Failure {
-            code,
+            code: match &e {
+                HarvestError::Failed(inner) if storage_exhausted(inner) => EXIT_TEMPFAIL,
+                _ => code,
+            },
             message: match partner {
                 Some(p) => format!("{what} failed: {p}: {e}"),
                 None => format!("{what} failed: {e}"),
@@ -543,12 +576,17 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
         }
     }
     // One dedup pass after all partners (also after a failure: what was
-    // stored before it is in the catalogue).
-    let r = jobs.refresh().await?;
-    println!(
-        "dedup and merge: {} records examined, {} union records changed, {} deleted",
-        r.examined, r.unions_changed, r.unions_deleted
-    );
+    // stored before it is in the catalogue). If it fails too after a
+    // failed harvest (a full disk fails both), the harvest failures are
+    // still what the exit code and message report.
+    match jobs.refresh().await {
+        Ok(r) => println!(
+            "dedup and merge: {} records examined, {} union records changed, {} deleted",
+            r.examined, r.unions_changed, r.unions_deleted
+        ),
+        Err(e) if !failures.is_empty() => failures.push(format!("dedup and merge: {e:#}")),
+        Err(e) => return Err(e.into()),
+    }
     if !failures.is_empty() {
         failures.extend(busy);
         Err(Failure {
@@ -869,4 +907,51 @@ pub fn explain_text(config: &Config, id: &str) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    // A full disk or quota is recognised wherever it sits in the chain
+    // (under context, as the store's errors are), and only that.
+    #[test]
+    fn storage_exhaustion_is_a_temporary_failure() {
+        let sqlite_full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let enospc = std::io::Error::from_raw_os_error(28);
+        let edquot = std::io::Error::from_raw_os_error(122);
+        for e in [
+            anyhow::Error::from(sqlite_full).context("committing page 2"),
+            Err::<(), _>(enospc)
+                .context("writing union.xml")
+                .unwrap_err(),
+            anyhow::Error::from(edquot),
+        ] {
+            assert!(storage_exhausted(&e), "{e:#}");
+            assert_eq!(Failure::from(e).code, EXIT_TEMPFAIL);
+        }
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            None,
+        );
+        for e in [
+            anyhow::Error::from(busy),
+            anyhow::Error::from(std::io::Error::from_raw_os_error(13)),
+            anyhow::anyhow!("no union record uc1"),
+        ] {
+            assert!(!storage_exhausted(&e), "{e:#}");
+            assert_eq!(Failure::from(e).code, EXIT_SOFTWARE);
+        }
+        let harvest = HarvestError::Failed(
+            anyhow::Error::from(std::io::Error::from_raw_os_error(28)).context("spooling"),
+        );
+        assert_eq!(
+            job_failure(harvest, "import", None, EXIT_SOFTWARE).code,
+            EXIT_TEMPFAIL
+        );
+    }
 }

@@ -265,7 +265,8 @@ impl StoreLocation {
             None if text.starts_with("postgresql://") => text.to_string(),
             None => {
                 return Err(format!(
-                    "`{text}` is neither sqlite:STATE_DIR nor postgres://USER@HOST:PORT/DATABASE"
+                    "`{}` is neither sqlite:STATE_DIR nor postgres://USER@HOST:PORT/DATABASE",
+                    redact_conninfo(text)
                 ))
             }
         };
@@ -284,33 +285,218 @@ impl StoreLocation {
 
 /// A PostgreSQL URL unicat accepts: the right scheme and no password in it
 /// (passwords belong in a file or variable, never in the configuration).
+/// No message repeats a password: what is quoted goes through
+/// [`redact_conninfo`].
 fn check_postgres_url(url: &str) -> Result<(), String> {
+    const PASSWORD_HERE: &str =
+        "the connection string contains a password: put it in password-file or password-env instead";
     let Some(rest) = url
         .strip_prefix("postgres://")
         .or_else(|| url.strip_prefix("postgresql://"))
     else {
+        if conninfo_has_secret(url) {
+            return Err(PASSWORD_HERE.into());
+        }
+        if url.contains('=') {
+            return Err(format!(
+                "`{}` is a key=value connection string; write it as a URL such as postgres://unicat@db.example.org:5432/unicat",
+                redact_conninfo(url)
+            ));
+        }
         return Err(format!(
-            "`{url}` is not a PostgreSQL URL such as postgres://unicat@db.example.org:5432/unicat"
+            "`{}` is not a PostgreSQL URL such as postgres://unicat@db.example.org:5432/unicat",
+            redact_conninfo(url)
         ));
     };
+    if conninfo_has_secret(url) {
+        return Err(PASSWORD_HERE.into());
+    }
     let authority = rest.split(['/', '?']).next().unwrap_or("");
-    if let Some((userinfo, _)) = authority.rsplit_once('@') {
-        if userinfo.contains(':') {
-            return Err(
-                "the URL contains a password: put it in password-file or password-env instead"
-                    .into(),
-            );
-        }
-    }
-    if rest.contains("password=") {
-        return Err(
-            "the URL contains a password: put it in password-file or password-env instead".into(),
-        );
-    }
     if authority.rsplit('@').next().unwrap_or("").is_empty() {
-        return Err(format!("`{url}` names no host"));
+        return Err(format!("`{}` names no host", redact_conninfo(url)));
     }
     Ok(())
+}
+
+/// Whether a connection string option holds a secret: `password`,
+/// `sslpassword`, and whatever else a future libpq calls a password.
+fn is_secret_key(key: &str) -> bool {
+    key.to_ascii_lowercase().contains("password")
+}
+
+/// `%XX` escapes decoded, as PostgreSQL's URL parser reads option names
+/// (so that `pass%77ord=` is seen for what it is); invalid escapes are
+/// kept as they are.
+fn percent_decode_lossy(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `scheme://` prefix of a URL, if the text is one.
+fn url_scheme(s: &str) -> Option<&str> {
+    let (scheme, _) = s.split_once("://")?;
+    (!scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+/// One `key = value` item of a libpq key=value connection string: the
+/// key, and the byte ranges of the whole item and of its value. A quoted
+/// value (`'…'`, with `\` escapes) that is never closed runs to the end,
+/// so that a malformed secret is still covered.
+fn conninfo_items(s: &str) -> Vec<(String, Range<usize>, Range<usize>)> {
+    let b = s.as_bytes();
+    let mut items = Vec::new();
+    let mut i = 0;
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    loop {
+        i = skip_ws(i);
+        if i >= b.len() {
+            break;
+        }
+        let start = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = s[start..i].to_string();
+        let j = skip_ws(i);
+        if j >= b.len() || b[j] != b'=' {
+            // A word without `=`: not an item; go on after it.
+            continue;
+        }
+        let vstart = skip_ws(j + 1);
+        let mut k = vstart;
+        if k < b.len() && b[k] == b'\'' {
+            k += 1;
+            while k < b.len() && b[k] != b'\'' {
+                k += if b[k] == b'\\' { 2 } else { 1 };
+            }
+            k = (k + 1).min(b.len());
+        } else {
+            while k < b.len() && !b[k].is_ascii_whitespace() {
+                k += if b[k] == b'\\' { 2 } else { 1 };
+            }
+            k = k.min(b.len());
+        }
+        items.push((key, start..k, vstart..k));
+        i = k;
+    }
+    items
+}
+
+/// The `key=value` pairs of a URL's query string, keys decoded, with the
+/// byte range (in the whole URL) of each value.
+fn url_query_items(url: &str) -> Vec<(String, Range<usize>)> {
+    let Some(q) = url.find('?') else {
+        return Vec::new();
+    };
+    let end = url[q..].find('#').map_or(url.len(), |i| q + i);
+    let mut items = Vec::new();
+    let mut pos = q + 1;
+    for part in url[q + 1..end].split('&') {
+        if let Some((k, _)) = part.split_once('=') {
+            let vstart = pos + k.len() + 1;
+            items.push((percent_decode_lossy(k), vstart..pos + part.len()));
+        }
+        pos += part.len() + 1;
+    }
+    items
+}
+
+/// The byte range of the password in a URL's user info (`user:PASSWORD@`).
+fn url_password(url: &str) -> Option<Range<usize>> {
+    let scheme = url_scheme(url)?;
+    let start = scheme.len() + 3;
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let at = url[start..authority_end].rfind('@')? + start;
+    let colon = url[start..at].find(':')? + start;
+    Some(colon + 1..at)
+}
+
+/// Whether a PostgreSQL connection string (URL or key=value) carries a
+/// password or another secret option.
+fn conninfo_has_secret(s: &str) -> bool {
+    if url_scheme(s).is_some() {
+        url_password(s).is_some() || url_query_items(s).iter().any(|(k, _)| is_secret_key(k))
+    } else {
+        conninfo_items(s).iter().any(|(k, _, _)| is_secret_key(k))
+    }
+}
+
+/// A connection string (a `postgres://` URL or libpq `key=value` pairs) with
+/// every value that can hold a secret replaced by `***`: the password in
+/// the user info, and `password`, `sslpassword` (any option named
+/// `…password…`) in the query string or the pairs. Everything else stays,
+/// so that the message still says which server was meant. Use it wherever
+/// a connection string is quoted.
+pub fn redact_conninfo(s: &str) -> String {
+    let mut secrets: Vec<Range<usize>> = Vec::new();
+    if url_scheme(s).is_some() {
+        secrets.extend(url_password(s));
+        secrets.extend(
+            url_query_items(s)
+                .into_iter()
+                .filter(|(k, _)| is_secret_key(k))
+                .map(|(_, v)| v),
+        );
+    } else {
+        secrets.extend(
+            conninfo_items(s)
+                .into_iter()
+                .filter(|(k, _, _)| is_secret_key(k))
+                .map(|(_, _, v)| v),
+        );
+    }
+    secrets.sort_by_key(|r| r.start);
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    for r in secrets {
+        if r.start < pos {
+            continue;
+        }
+        out.push_str(&s[pos..r.start]);
+        out.push_str("***");
+        pos = r.end;
+    }
+    out.push_str(&s[pos..]);
+    out
+}
+
+/// Whether an http(s) URL carries a user name or password (`user@`,
+/// `user:password@`): such a URL ends up in logs, in the database and in
+/// `status`, so credentials go to an `auth` table instead.
+fn url_has_credentials(url: &str) -> bool {
+    let Some(scheme) = url_scheme(url) else {
+        return false;
+    };
+    let start = scheme.len() + 3;
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    url[start..authority_end].contains('@')
 }
 
 /// `[metrics]`: a Prometheus text endpoint.
@@ -727,11 +913,43 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// How far ahead a schedule must have a time at least once. Five years:
+/// 29 February comes back within four, and anything that has no time in
+/// five years (30 February, 31 April, a year field in the past) is a
+/// mistake that would leave a partner silently never harvested.
+pub const SCHEDULE_HORIZON_YEARS: u32 = 5;
+
 /// Parse a cron expression as the config accepts it: the usual five fields
 /// (minute hour day month weekday), or six with seconds first. The `cron`
 /// crate wants seconds, and sysadmins write five fields, so five get a `0`
-/// second prepended.
+/// second prepended. An expression that parses but has no time within
+/// [`SCHEDULE_HORIZON_YEARS`] from now is refused too.
 pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
+    let schedule = parse_cron(expr)?;
+    check_fires(expr, &schedule, chrono::Utc::now())?;
+    Ok(schedule)
+}
+
+/// Refuse a schedule with no time in the [`SCHEDULE_HORIZON_YEARS`] after
+/// `now` (a parameter, so that tests can pin the date).
+fn check_fires(
+    expr: &str,
+    schedule: &cron::Schedule,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let horizon = now
+        .checked_add_months(chrono::Months::new(12 * SCHEDULE_HORIZON_YEARS))
+        .unwrap_or(now);
+    match schedule.after(&now).next() {
+        Some(t) if t <= horizon => Ok(()),
+        _ => Err(format!(
+            "cron expression `{expr}` has no time in the next {SCHEDULE_HORIZON_YEARS} years \
+             (a day that does not exist, such as 30 February?), so it would never run"
+        )),
+    }
+}
+
+fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
     let fields = expr.split_whitespace().count();
     let full = match fields {
         5 => format!("0 {expr}"),
@@ -788,6 +1006,9 @@ impl Config {
     /// not just the first, so one edit fixes them all.
     pub fn check(&self, path: &Path, text: &str) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
+        // Problems in keys that carry no span, located by searching the
+        // text: (line, key, message).
+        let mut errors_at_line: Vec<(Option<usize>, &str, String)> = Vec::new();
         let mut err = |span: Range<usize>, key: &str, message: String| {
             errors.push(ConfigError {
                 file: path.to_path_buf(),
@@ -843,7 +1064,17 @@ impl Config {
                 err(
                     p.base_url.span(),
                     "partner.base-url",
-                    format!("`{url}` is not an http(s) URL"),
+                    format!("`{}` is not an http(s) URL", redact_conninfo(url)),
+                );
+            }
+            if url_has_credentials(url) {
+                err(
+                    p.base_url.span(),
+                    "partner.base-url",
+                    format!(
+                        "partner `{name}`: the URL holds a user name or password, which would be logged and stored with every run; \
+                         remove it and use [partner.auth] (user, with password-file or password-env)"
+                    ),
                 );
             }
             if let Err(e) = parse_schedule(p.schedule.get_ref()) {
@@ -962,6 +1193,17 @@ impl Config {
                     format!("sink `{name}`: give exactly one of dir (files) or url (http)"),
                 );
             }
+            if sink.url.as_deref().is_some_and(url_has_credentials) {
+                let line = key_line_after(text, sink.name.span().start, "url");
+                errors_at_line.push((
+                    line,
+                    "publish.sink.url",
+                    format!(
+                        "sink `{name}`: the URL holds a user name or password, which would be logged; \
+                         remove it and use [publish.sink.auth] (user, with password-file or password-env)"
+                    ),
+                ));
+            }
             if sink.retention == 0 {
                 err(
                     sink.name.span(),
@@ -987,6 +1229,14 @@ impl Config {
                         p.listen.get_ref()
                     ),
                 );
+            }
+            if p.base_url.as_deref().is_some_and(url_has_credentials) {
+                errors_at_line.push((
+                    find_table_key_line(text, "provider", "base-url"),
+                    "provider.base-url",
+                    "the URL holds a user name or password, which every OAI-PMH response would show to harvesters; remove it"
+                        .into(),
+                ));
             }
             if !(1..=1000).contains(&p.page_size) {
                 err(
@@ -1035,6 +1285,16 @@ impl Config {
         if self.harvest.max_retries > 100 {
             err(0..0, "harvest.max-retries", "must be at most 100".into());
         }
+        errors.extend(
+            errors_at_line
+                .into_iter()
+                .map(|(line, key, message)| ConfigError {
+                    file: path.to_path_buf(),
+                    line,
+                    key: Some(key.to_string()),
+                    message,
+                }),
+        );
         // Numeric keys are not spanned (span 0..0); find their line by name.
         for e in &mut errors {
             if e.line == Some(1) {
@@ -1185,6 +1445,33 @@ fn key_at(text: &str, span: Range<usize>) -> Option<String> {
         return None;
     }
     Some(join_key(&table_at(text, line_start), key))
+}
+
+/// The line of `key = …` inside the table that starts on the line holding
+/// `offset` (for keys without a span of their own, e.g. a sink's `url`).
+fn key_line_after(text: &str, offset: usize, key: &str) -> Option<usize> {
+    let first = line_of(text, offset);
+    text.lines()
+        .enumerate()
+        .skip(first - 1)
+        .take_while(|(i, l)| *i + 1 == first || !l.trim_start().starts_with('['))
+        .find(|(_, l)| l.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+        .map(|(i, _)| i + 1)
+        .or(Some(first))
+}
+
+/// The line of `key = …` in the table `[table]` (its first occurrence).
+fn find_table_key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if current == table && t.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 fn find_key_line(text: &str, key: &str) -> Option<usize> {
@@ -1368,6 +1655,278 @@ schedule = "0 2 * * *"
         let bad = format!("{GOOD}[partner.normalize]\nisdb = false\n");
         let e = Config::parse(Path::new("u.toml"), &bad).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("partner.normalize.isdb"), "{e}");
+    }
+
+    // Every value that can hold a secret is replaced, in both forms of a
+    // connection string and however it is quoted or encoded; the rest
+    // stays, so the message still names the server.
+    #[test]
+    fn redact_conninfo_hides_every_secret() {
+        for (given, shown) in [
+            (
+                "host=db password=hunter2 dbname=x",
+                "host=db password=*** dbname=x",
+            ),
+            (
+                "host=db password = 'hun ter\\'2' user=u",
+                "host=db password = *** user=u",
+            ),
+            ("dbname=x sslpassword=hunter2", "dbname=x sslpassword=***"),
+            ("PASSWORD=hunter2", "PASSWORD=***"),
+            ("dbname=x password='hunter2", "dbname=x password=***"),
+            (
+                "postgres://u:hunter2@db:5432/x",
+                "postgres://u:***@db:5432/x",
+            ),
+            (
+                "postgresql://u@db/x?sslmode=require&pass%77ord=hunter2#f",
+                "postgresql://u@db/x?sslmode=require&pass%77ord=***#f",
+            ),
+            (
+                "postgres://db/x?sslpassword=hunter2&password=hunter2",
+                "postgres://db/x?sslpassword=***&password=***",
+            ),
+            (
+                "postgres://u@db/x?application_name=a",
+                "postgres://u@db/x?application_name=a",
+            ),
+            ("just text", "just text"),
+        ] {
+            assert_eq!(redact_conninfo(given), shown, "{given}");
+            assert!(!redact_conninfo(given).contains("hunter2"));
+        }
+    }
+
+    // The store URL check sees every password, encoded or not, and its
+    // messages quote only redacted text.
+    #[test]
+    fn postgres_url_check_refuses_any_password_without_echoing_it() {
+        for url in [
+            "postgres://u:hunter2@db/x",
+            "postgres://u@db/x?pass%77ord=hunter2",
+            "postgres://u@db/x?sslpassword=hunter2",
+            "host=db password=hunter2",
+            "host=db sslpassword='hunter2'",
+        ] {
+            let e = check_postgres_url(url).unwrap_err();
+            assert!(e.contains("password-file"), "{url}: {e}");
+            assert!(!e.contains("hunter2"), "{url}: {e}");
+        }
+        let e = check_postgres_url("host=db dbname=x").unwrap_err();
+        assert!(e.contains("key=value"), "{e}");
+        let e = StoreLocation::parse("host=db password=hunter2", None).unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        check_postgres_url("postgres://u@db:5432/x?sslmode=require").unwrap();
+    }
+
+    // A user name or password in an outgoing URL is found wherever the
+    // authority ends; an `@` in the path or query is not user info.
+    #[test]
+    fn credentials_in_urls_are_found() {
+        for url in [
+            "http://u:p@h/oai",
+            "https://u@h:8080/oai",
+            "http://u:p@h?x=1",
+            "http://u:p@h",
+        ] {
+            assert!(url_has_credentials(url), "{url}");
+        }
+        for url in [
+            "http://h/oai",
+            "http://h/oai?email=a@b",
+            "http://h/a@b",
+            "not a url",
+        ] {
+            assert!(!url_has_credentials(url), "{url}");
+        }
+    }
+
+    // A schedule that never comes round is refused; 29 February, which
+    // comes back within four years, is not, whatever the date today.
+    #[test]
+    fn schedules_that_never_fire_are_refused() {
+        let at = |y, m, d| {
+            chrono::NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        for expr in ["0 3 30 2 *", "0 3 31 4 *", "0 0 3 31 11 * 2020"] {
+            let s = parse_cron(expr).unwrap();
+            let e = check_fires(expr, &s, at(2026, 12, 6)).unwrap_err();
+            assert!(e.contains(expr) && e.contains("never run"), "{e}");
+        }
+        let leap = parse_cron("0 3 29 2 *").unwrap();
+        for (y, m, d) in [(2024, 3, 1), (2026, 12, 6), (2027, 3, 1), (2028, 2, 29)] {
+            check_fires("0 3 29 2 *", &leap, at(y, m, d)).unwrap();
+        }
+        // A year field far ahead is as good as never for a harvest.
+        let late = parse_cron("0 0 3 1 1 * 2040").unwrap();
+        assert!(check_fires("", &late, at(2026, 12, 6)).is_err());
+        assert!(parse_schedule("0 3 30 2 *").is_err());
+        assert!(parse_schedule("0 3 29 2 *").is_ok());
+    }
+
+    /// Every key the parser accepts, found by asking the parser: a table
+    /// holding only an unknown key makes serde list the table's fields
+    /// (`unknown field `x`, expected one of ...`), and a field is itself a
+    /// table (or an array of tables) when `{ x = 1 }` (or `[{ x = 1 }]`)
+    /// in its place gets the same answer. Nothing is listed by hand, so a
+    /// field added to any section is found without touching this test.
+    /// Returns (table path, key, whether the key is a table path itself).
+    fn accepted_keys() -> Vec<(Vec<String>, String, bool)> {
+        const PROBE: &str = "unicat-probe-key";
+        // The fields of the table at `path` (`[]` for an array step), or
+        // None if the value there is not a table.
+        fn fields_at(path: &[(String, bool)]) -> Option<Vec<String>> {
+            let mut value = format!("{{ {PROBE} = 1 }}");
+            for (i, (key, array)) in path.iter().enumerate().rev() {
+                if *array {
+                    value = format!("[{value}]");
+                }
+                value = if i == 0 {
+                    format!("{key} = {value}")
+                } else {
+                    format!("{{ {key} = {value} }}")
+                };
+            }
+            let text = if path.is_empty() {
+                format!("{PROBE} = 1")
+            } else {
+                value
+            };
+            let message = match toml::from_str::<Config>(&text) {
+                Ok(_) => return None,
+                Err(e) => e.message().to_string(),
+            };
+            let expected = message
+                .strip_prefix(&format!("unknown field `{PROBE}`, expected "))?
+                .to_string();
+            Some(
+                expected
+                    .split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect(),
+            )
+        }
+        let mut out = Vec::new();
+        let mut todo: Vec<Vec<(String, bool)>> = vec![Vec::new()];
+        while let Some(path) = todo.pop() {
+            let fields = fields_at(&path).expect("the path leads to a table");
+            assert!(!fields.is_empty(), "no fields found at {path:?}");
+            for f in fields {
+                let mut sub = None;
+                for array in [false, true] {
+                    let mut p = path.clone();
+                    p.push((f.clone(), array));
+                    if fields_at(&p).is_some() {
+                        sub = Some(p);
+                        break;
+                    }
+                }
+                let names = path.iter().map(|(k, _)| k.clone()).collect();
+                out.push((names, f, sub.is_some()));
+                todo.extend(sub);
+            }
+        }
+        out
+    }
+
+    // Regression (#19): `[provider]` was missing from the example config.
+    // Every key the parser accepts must be documented in
+    // config/unicat.example.toml, in its own section: as `key = ...`
+    // (commented out or not, inline tables included) between the
+    // section's header and the next header, or, for a sub-table, as its
+    // `[section.key]` header. A new option without documentation fails.
+    #[test]
+    fn every_accepted_key_is_in_the_example_config() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/unicat.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header =
+            regex::Regex::new(r"^\s*#?\s*\[\[?\s*([A-Za-z0-9_.-]+)\s*\]\]?\s*(#.*)?$").unwrap();
+        // Each header with the text up to the next one.
+        let mut sections: Vec<(String, String)> = vec![(String::new(), String::new())];
+        for line in text.lines() {
+            if let Some(c) = header.captures(line) {
+                sections.push((c[1].to_string(), String::new()));
+            } else {
+                let last = sections.last_mut().unwrap();
+                last.1.push_str(line);
+                last.1.push('\n');
+            }
+        }
+        let keys = accepted_keys();
+        assert!(keys.len() > 50, "too few keys found: {keys:?}");
+        let mut missing = Vec::new();
+        for (table, key, is_table) in &keys {
+            let full = table
+                .iter()
+                .chain([key])
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(".");
+            if *is_table && sections.iter().any(|(h, _)| *h == full) {
+                continue;
+            }
+            // The section of the nearest enclosing table that has a header
+            // (`move = { from = ... }` is documented under [[partner.rule]]).
+            // A header may come more than once (`[[publish.sink]]`): all
+            // of its sections count.
+            let mut t = table.clone();
+            let body = loop {
+                let name = t.join(".");
+                let bodies: Vec<&str> = sections
+                    .iter()
+                    .filter(|(h, _)| *h == name)
+                    .map(|(_, b)| b.as_str())
+                    .collect();
+                if !bodies.is_empty() {
+                    break bodies.concat();
+                }
+                t.pop();
+            };
+            let assign =
+                regex::Regex::new(&format!(r"(^|[\s#{{,]){}\s*=", regex::escape(key))).unwrap();
+            if !body.lines().any(|l| assign.is_match(l)) {
+                missing.push(full);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys the parser accepts but {} does not document: {missing:?}",
+            path.display()
+        );
+    }
+
+    // The example's commented [provider] table, uncommented as a sysadmin
+    // would, is a valid configuration: the documentation is not just
+    // present but right.
+    #[test]
+    fn example_provider_section_checks_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/unicat.example.toml");
+        let example = std::fs::read_to_string(&path).unwrap();
+        let start = example.find("# [provider]").expect("a [provider] section");
+        let mut text = format!("{GOOD}[provider]\n");
+        for line in example[start..].lines().skip(1) {
+            let Some(body) = line.strip_prefix("# ") else {
+                break;
+            };
+            if body.starts_with('[') {
+                break;
+            }
+            if body.contains(" = ") {
+                text.push_str(body);
+                text.push('\n');
+            }
+        }
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        c.check(Path::new("u.toml"), &text).unwrap();
+        let p = c.provider.expect("the provider table");
+        assert_eq!(p.base_url.as_deref(), Some("https://union.example.org/oai"));
+        assert_eq!(p.page_size, 100);
     }
 
     // Five-field cron (what sysadmins write) and six-field both work.

@@ -228,6 +228,31 @@ fn describe_config(config: &postgres::Config) -> String {
     format!("{host}:{port}/{db}")
 }
 
+/// Route the server's NOTICE and WARNING messages through our log. The
+/// postgres crate's default logs every one at info, so a routine "relation
+/// \"schema_migrations\" already exists, skipping" (from the migrations'
+/// `CREATE TABLE IF NOT EXISTS`, at every start) showed as an INFO line of
+/// unicat's. Notices are chatter for a sysadmin and go to debug; a WARNING
+/// from the server stays a warning.
+fn route_notices(config: &mut postgres::Config) {
+    config.notice_callback(|notice| {
+        if notice.parsed_severity() == Some(postgres::error::Severity::Warning) {
+            tracing::warn!(
+                code = notice.code().code(),
+                "postgresql: {}",
+                notice.message()
+            );
+        } else {
+            tracing::debug!(
+                severity = notice.severity(),
+                code = notice.code().code(),
+                "postgresql: {}",
+                notice.message()
+            );
+        }
+    });
+}
+
 /// A prepared statement from the cache, preparing it on first use. The
 /// statements belong to the connection, so they serve its transactions too.
 fn prep<C: GenericClient>(stmts: &Stmts, client: &mut C, sql: &'static str) -> Result<Statement> {
@@ -374,9 +399,10 @@ fn with_dbname(base: &str, db: &str) -> Result<String> {
 /// server and user) and return its URL. For tests, which each want a
 /// database of their own so that they can run in parallel.
 pub fn create_test_database(base_url: &str) -> Result<String> {
-    let config: postgres::Config = base_url
+    let mut config: postgres::Config = base_url
         .parse()
         .context("the test PostgreSQL URL does not parse")?;
+    route_notices(&mut config);
     let describe = describe_config(&config);
     let mut client = config
         .connect(NoTls)
@@ -441,6 +467,7 @@ impl PgStore {
             config.password(pw);
         }
         config.connect_timeout(timeout);
+        route_notices(&mut config);
         let describe = describe_config(&config);
         let connect_error = || {
             format!(
