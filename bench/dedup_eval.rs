@@ -53,6 +53,12 @@ pub struct Outcome {
     pub category: String,
     /// The label file's note.
     pub note: String,
+    /// The two spellings' schemes, `left~right` (`cyrl`, `lc`, `iso9`, …);
+    /// empty in a set without that column (`fixtures/eval`).
+    pub scheme_pair: String,
+    /// The MARC language code the pair was built for; empty without that
+    /// column.
+    pub language: String,
     /// Whether the records share a usable match key.
     pub candidate: bool,
     /// The pair decision (computed for every pair, candidate or not).
@@ -70,9 +76,21 @@ impl Outcome {
         self.candidate && self.decision.same
     }
 
-    /// Whether the pair is one of the cross-script duplicates.
+    /// Whether the pair is one of the cross-script duplicates: so labelled
+    /// in `fixtures/eval`, or one side Cyrillic in a set with schemes.
     pub fn cross_script(&self) -> bool {
-        self.category.starts_with("cross-script")
+        self.category.starts_with("cross-script") || self.schemes().contains(&"cyrl")
+    }
+
+    /// The scheme pair in a fixed order, so that `a~b` and `b~a` are one
+    /// row of the report.
+    pub fn schemes(&self) -> [&str; 2] {
+        let (a, b) = self.scheme_pair.split_once('~').unwrap_or(("", ""));
+        if a <= b {
+            [a, b]
+        } else {
+            [b, a]
+        }
     }
 }
 
@@ -168,8 +186,12 @@ pub fn evaluate(dir: &Path, opts: &ScoreOptions) -> Result<Vec<Outcome>> {
             continue;
         }
         let cols: Vec<&str> = line.split('\t').collect();
-        let [left, right, label, category, note] = cols[..] else {
-            bail!("{}:{}: expected 5 columns", path.display(), n + 1);
+        // `fixtures/eval` has five columns; `fixtures/eval2` adds the
+        // scheme pair and the language before the note.
+        let (left, right, label, category, scheme_pair, language, note) = match cols[..] {
+            [l, r, lab, cat, note] => (l, r, lab, cat, "", "", note),
+            [l, r, lab, cat, sp, lang, note] => (l, r, lab, cat, sp, lang, note),
+            _ => bail!("{}:{}: expected 5 or 7 columns", path.display(), n + 1),
         };
         let get = |id: &str| {
             records
@@ -191,6 +213,8 @@ pub fn evaluate(dir: &Path, opts: &ScoreOptions) -> Result<Vec<Outcome>> {
             dup: label == "dup",
             category: category.to_string(),
             note: note.to_string(),
+            scheme_pair: scheme_pair.to_string(),
+            language: language.to_string(),
             candidate,
             decision: compare(fa, fb, opts),
             keys: [ka.clone(), kb.clone()],
@@ -208,16 +232,72 @@ fn print_metrics(name: &str, m: &Metrics) {
     );
 }
 
+/// Recall of the duplicate pairs per language × scheme pair, and the
+/// distinct pairs' errors per language: the table issue #17 asks for.
+fn print_by_language_and_scheme(outcomes: &[Outcome]) {
+    let mut rows: BTreeMap<(&str, String), [usize; 3]> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| o.dup && !o.language.is_empty()) {
+        let [a, b] = o.schemes();
+        let e = rows.entry((o.language.as_str(), format!("{a}~{b}"))).or_default();
+        e[0] += 1;
+        e[1] += usize::from(o.predicted());
+        e[2] += usize::from(o.candidate);
+    }
+    if rows.is_empty() {
+        return;
+    }
+    println!("\nrecall per language and scheme pair (duplicates; candidates = a shared key)");
+    println!(
+        "  {:<5} {:<30} {:>5} {:>7} {:>10}",
+        "lang", "schemes", "pairs", "recall", "candidates"
+    );
+    let mut below = 0;
+    for ((lang, schemes), [n, found, cand]) in &rows {
+        let recall = *found as f64 / *n as f64;
+        below += usize::from(recall < 0.95);
+        let mark = if recall < 0.95 { "  < 0.95" } else { "" };
+        println!(
+            "  {lang:<5} {schemes:<30} {n:>5} {recall:>7.3} {:>10.3}{mark}",
+            *cand as f64 / *n as f64
+        );
+    }
+    println!("  {below} of {} language × scheme rows below 0.95", rows.len());
+    let mut langs: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| !o.language.is_empty()) {
+        let e = langs.entry(o.language.as_str()).or_default();
+        if o.dup {
+            e[0] += 1;
+            e[1] += usize::from(o.predicted());
+        } else {
+            e[2] += 1;
+            e[3] += usize::from(o.predicted());
+        }
+    }
+    println!("\nper language: duplicates found, distinct pairs wrongly merged");
+    for (lang, [d, found, n, merged]) in &langs {
+        println!("  {lang:<5} recall {found}/{d}   false merges {merged}/{n}");
+    }
+}
+
 fn main() -> Result<()> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval");
-    // Options to try, as TOML lines: `-- 'max-year-gap = 3' 'threshold = 7'`.
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--set DIR` evaluates another labelled set (e.g. `fixtures/eval2`);
+    // the rest are options to try, as TOML lines:
+    // `-- 'max-year-gap = 3' 'threshold = 7'`.
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval");
+    if let Some(i) = args.iter().position(|a| a == "--set") {
+        let Some(set) = args.get(i + 1).cloned() else {
+            bail!("--set needs a directory");
+        };
+        dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(set);
+        args.drain(i..=i + 1);
+    }
     let opts: ScoreOptions = toml::from_str(&args.join("\n")).context("options")?;
     let outcomes = evaluate(&dir, &opts)?;
     let base = metrics(&outcomes, |o| o.candidate);
     let new = metrics(&outcomes, Outcome::predicted);
     let ceiling = metrics(&outcomes, |o| o.candidate && o.dup);
-    println!("{} labelled pairs\n", outcomes.len());
+    println!("{}: {} labelled pairs\n", dir.display(), outcomes.len());
     print_metrics("baseline (key only)", &base);
     print_metrics("key + pair decision", &new);
     print_metrics("ceiling (keys)", &ceiling);
@@ -302,6 +382,8 @@ fn main() -> Result<()> {
         let list: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!("  {cat:<27} {}", list.join(", "));
     }
+
+    print_by_language_and_scheme(&outcomes);
 
     println!("\nmisclassified by the new decision");
     for o in outcomes.iter().filter(|o| o.predicted() != o.dup) {
