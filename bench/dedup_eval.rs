@@ -238,7 +238,9 @@ fn print_by_language_and_scheme(outcomes: &[Outcome]) {
     let mut rows: BTreeMap<(&str, String), [usize; 3]> = BTreeMap::new();
     for o in outcomes.iter().filter(|o| o.dup && !o.language.is_empty()) {
         let [a, b] = o.schemes();
-        let e = rows.entry((o.language.as_str(), format!("{a}~{b}"))).or_default();
+        let e = rows
+            .entry((o.language.as_str(), format!("{a}~{b}")))
+            .or_default();
         e[0] += 1;
         e[1] += usize::from(o.predicted());
         e[2] += usize::from(o.candidate);
@@ -261,7 +263,10 @@ fn print_by_language_and_scheme(outcomes: &[Outcome]) {
             *cand as f64 / *n as f64
         );
     }
-    println!("  {below} of {} language × scheme rows below 0.95", rows.len());
+    println!(
+        "  {below} of {} language × scheme rows below 0.95",
+        rows.len()
+    );
     let mut langs: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
     for o in outcomes.iter().filter(|o| !o.language.is_empty()) {
         let e = langs.entry(o.language.as_str()).or_default();
