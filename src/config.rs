@@ -646,14 +646,6 @@ pub struct SinkConfig {
     /// Extra request headers for the push.
     #[serde(default, rename = "header")]
     pub headers: Vec<HeaderSpec>,
-    /// Other hosts (`host` or `host:port`) that a redirect from this
-    /// partner may lead to, or `*` for any host; followed without
-    /// `headers` and `auth`, which go to the partner's own origin only.
-    /// A link-local or cloud metadata address must be named itself (`*`
-    /// does not cover it). Empty (the default): a redirect to another host
-    /// fails the run with an error naming both hosts.
-    #[serde(default)]
-    pub redirect_hosts: Option<Spanned<Vec<String>>>,
 }
 
 /// A dump or push format.

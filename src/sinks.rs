@@ -372,7 +372,12 @@ pub async fn publish_http(
 }
 
 fn http_client(cfg: &SinkConfig) -> Result<reqwest::Client> {
+    // Redirects are not followed: reqwest would resend the configured
+    // headers (an API key) to whatever host the answer names. A push
+    // target that moved answers 3xx, which fails the push like any other
+    // non-2xx answer, and the administrator updates `url`.
     Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(120))
         .default_headers(resolve_headers(&cfg.headers)?)
         .build()?)

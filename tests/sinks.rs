@@ -267,6 +267,60 @@ async fn failing_http_sink_does_not_advance() {
     assert!(setup.publish_dir().join("union.xml").exists());
 }
 
+// #19 item 1 for the push side: a push target answering 307 to another
+// host made reqwest resend the sink's API key there. The redirect is not
+// followed: the other host receives nothing and the push fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sink_does_not_follow_a_redirect_with_its_api_key() {
+    let setup = Setup::new(10).await;
+    let seen_keys: Arc<Mutex<Vec<String>>> = Arc::default();
+    let keys = seen_keys.clone();
+    let other = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let keys = keys.clone();
+        async move {
+            if let Some(k) = headers.get("x-api-key") {
+                keys.lock()
+                    .unwrap()
+                    .push(k.to_str().unwrap_or("?").to_string());
+            }
+            StatusCode::OK
+        }
+    });
+    // Another origin on the loopback: 127.0.0.2 (all of 127/8 is local).
+    let other_listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let other_addr = other_listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(other_listener, other).await.unwrap() });
+    // The push target sends every request to the other host.
+    let target = format!("http://{other_addr}/push");
+    let redirecting = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(axum::http::header::LOCATION, target)],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/push", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirecting).await.unwrap() });
+    let jobs = jobs_with(
+        &setup,
+        &format!(
+            "[[publish.sink]]\nname = \"search\"\nurl = {url:?}\nmax-retries = 0\nbackoff-ms = 10\n\
+             [[publish.sink.header]]\nname = \"X-Api-Key\"\nvalue = \"secret-key-123\"\n"
+        ),
+    );
+    harvest(&jobs).await;
+    let err = jobs.publish().await.unwrap_err();
+    assert!(format!("{err:#}").contains("search"), "{err:#}");
+    assert!(
+        seen_keys.lock().unwrap().is_empty(),
+        "the API key reached the host the redirect named"
+    );
+    assert_eq!(setup.store().publish_seq("search").unwrap(), 0);
+}
+
 // A publish that fails halfway (here: a stored union record that no longer
 // parses) leaves the previous dump in place and the sink's number where it
 // was, and leaves no half-written file behind.
