@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::sync::{watch, Mutex, Semaphore, SemaphorePermit};
+use tokio::sync::{watch, Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{Config, Partner};
 use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
@@ -114,13 +114,13 @@ pub struct Jobs {
 }
 
 /// A partner claimed for a job; dropping it lets the partner go.
-pub struct PartnerClaim<'a> {
-    _permit: Option<SemaphorePermit<'a>>,
+pub struct PartnerClaim {
+    _permit: Option<OwnedSemaphorePermit>,
     _lock: File,
     lease: Option<Lease>,
 }
 
-impl PartnerClaim<'_> {
+impl PartnerClaim {
     /// Turns true if another daemon took the partner over (the lease was
     /// lost), so the job must stop; never, without a shared store.
     fn lost(&self) -> Option<watch::Receiver<bool>> {
@@ -128,7 +128,7 @@ impl PartnerClaim<'_> {
     }
 
     /// Let the partner go now, so that a waiting daemon gets it at once.
-    async fn release(mut self) {
+    pub async fn release(mut self) {
         if let Some(lease) = self.lease.take() {
             lease.release().await;
         }
@@ -207,11 +207,12 @@ impl Jobs {
         &self,
         partner: &Partner,
         network: bool,
-    ) -> Result<PartnerClaim<'_>, HarvestError> {
+    ) -> Result<PartnerClaim, HarvestError> {
         let permit = if network {
             Some(
                 self.permits
-                    .acquire()
+                    .clone()
+                    .acquire_owned()
                     .await
                     .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?,
             )
@@ -342,11 +343,40 @@ impl Jobs {
         report
     }
 
+    /// Claim a partner for an on-demand harvest without harvesting it yet
+    /// (its lock, and its lease with a shared store; not a
+    /// `max-concurrent` permit, which [`Jobs::harvest_claimed_records`]
+    /// takes): the command line claims every partner it was asked for
+    /// before it harvests any, so that a refused command changes nothing.
+    pub async fn claim_partner(&self, partner: &Partner) -> Result<PartnerClaim, HarvestError> {
+        self.claim(partner, false).await
+    }
+
+    /// [`Jobs::harvest_records`] for a partner claimed with
+    /// [`Jobs::claim_partner`]; lets the partner go when done.
+    pub async fn harvest_claimed_records(
+        &self,
+        partner: &Partner,
+        mut claim: PartnerClaim,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<HarvestReport, HarvestError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?;
+        claim._permit = Some(permit);
+        let report = self.harvest_claimed(partner, &claim, shutdown).await;
+        claim.release().await;
+        report
+    }
+
     /// Harvest a partner already claimed.
     async fn harvest_claimed(
         &self,
         partner: &Partner,
-        claim: &PartnerClaim<'_>,
+        claim: &PartnerClaim,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestReport, HarvestError> {
         let mut store = self.open_store().map_err(HarvestError::Failed)?;

@@ -443,6 +443,30 @@ pub struct Checkpoint {
     pub first_response_date: Option<String>,
 }
 
+/// How a harvest run ended, as `harvest_runs.outcome` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The list was harvested to its end; the partner's `from` moves on.
+    Ok,
+    /// The run failed (network, protocol, store); counted as a failure.
+    Failed,
+    /// The run was stopped on purpose (shutdown, Ctrl-C, the partner's
+    /// lease taken over) after committing its pages; it resumes from its
+    /// checkpoint and is not a failure.
+    Interrupted,
+}
+
+impl RunOutcome {
+    /// The text stored in `harvest_runs.outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// A harvest run as recorded.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -454,7 +478,7 @@ pub struct RunInfo {
     pub started_at: String,
     /// RFC 3339 end time, if finished.
     pub finished_at: Option<String>,
-    /// `running`, `ok` or `failed`.
+    /// `running`, `ok`, `failed` or `interrupted` ([`RunOutcome`]).
     pub outcome: String,
     /// Pages committed.
     pub pages: u64,
@@ -873,7 +897,7 @@ impl SqliteStore {
         &mut self,
         run_id: i64,
         partner: &str,
-        ok: bool,
+        outcome: RunOutcome,
         next_from: Option<&str>,
         error: Option<&str>,
         drop_checkpoint: bool,
@@ -883,9 +907,9 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE harvest_runs SET finished_at = ?2, outcome = ?3, next_from = ?4, error = ?5 WHERE id = ?1",
-            params![run_id, now_rfc3339(), if ok { "ok" } else { "failed" }, next_from, error],
+            params![run_id, now_rfc3339(), outcome.as_str(), next_from, error],
         )?;
-        if ok {
+        if outcome == RunOutcome::Ok {
             tx.execute(
                 "INSERT INTO harvest_state (partner, next_from, resumption_token, run_id) VALUES (?1, ?2, NULL, ?3)
                  ON CONFLICT (partner) DO UPDATE SET next_from = coalesce(?2, next_from), resumption_token = NULL,

@@ -276,11 +276,21 @@ async fn sigterm_during_harvest_commits_the_page_in_flight() {
     );
     let store = Store::open(&dir.path().join("state")).unwrap();
     let run = store.last_run("anl").unwrap().unwrap();
-    assert_eq!(run.outcome, "failed");
+    // Stopping the daemon was recorded as a failed harvest, with a WARN
+    // line and a rise of unicat_harvest_failures_total: an interrupted
+    // run is its own outcome, told at info and not counted as a failure.
+    assert_eq!(run.outcome, "interrupted", "{run:?}");
     assert!(
         run.error.as_deref().unwrap_or("").contains("interrupted"),
         "{run:?}"
     );
+    assert_eq!(store.partner_totals("anl").unwrap().failed_runs, 0);
+    let line = log
+        .lines()
+        .find(|l| l.contains("harvest interrupted"))
+        .unwrap_or_else(|| panic!("no interrupted line: {log}"));
+    assert!(line.contains("INFO"), "{line}");
+    assert!(!log.contains("WARN"), "{log}");
     assert_eq!(
         run.pages as usize, served,
         "a page that was served was not committed"
@@ -343,6 +353,77 @@ async fn cli_harvest_is_refused_while_the_daemon_holds_the_partner() {
         err.contains("already being harvested") && err.contains("(daemon)"),
         "{err}"
     );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+// A refused on-demand harvest still ran a dedup pass: `harvest --partner
+// anl` while the daemon harvested anl exited 69 but first clustered the
+// pages the daemon had committed, changing union records. A refused
+// command changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_cli_harvest_changes_nothing() {
+    let servers = demo::start_servers(3).await.unwrap();
+    // Slow enough that the daemon's run (8 pages) is far from done, and
+    // so from its own dedup pass, while the command line is refused.
+    servers[0].repo.lock().unwrap().list_delay = Duration::from_millis(1500);
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    // Two partners: the refusal must also leave the free one unharvested.
+    let cfg = write_config(dir.path(), &urls, 2, RARELY, "");
+    // natlib-uz harvested once, so that the daemon's catch-up runs anl only.
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args(["--config", cfg.to_str().unwrap(), "harvest", "--partner", "natlib-uz"])
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let daemon = Daemon::start(&cfg, &[]);
+    let db = dir.path().join("state/unicat.db");
+    let catalogue = || {
+        let conn = rusqlite::Connection::open_with_flags(
+            &db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let q = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        (
+            q("SELECT count(*) FROM source_records WHERE partner = 'anl'"),
+            q("SELECT count(*) FROM union_records"),
+            q("SELECT coalesce(max(seq), 0) FROM union_records"),
+            q("SELECT count(*) FROM harvest_runs WHERE partner = 'natlib-uz'"),
+        )
+    };
+    // The daemon has committed anl pages that no dedup pass has seen yet.
+    wait_until("a committed anl page", 20, || catalogue().0 > 0).await;
+    let before = catalogue();
+    let natlib_requests = list_requests(&servers[1]);
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "harvest",
+            "--partner",
+            "natlib-uz",
+            "--partner",
+            "anl",
+        ])
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    let after = catalogue();
+    assert_eq!(before.1, after.1, "union records changed: {before:?} {after:?}");
+    assert_eq!(before.2, after.2, "union records changed: {before:?} {after:?}");
+    assert_eq!(before.3, after.3, "natlib-uz was harvested: {before:?} {after:?}");
+    assert_eq!(
+        list_requests(&servers[1]),
+        natlib_requests,
+        "natlib-uz was harvested by the refused command"
+    );
+    assert!(err.contains("nothing was harvested"), "{err}");
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");
 }

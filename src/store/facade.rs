@@ -25,7 +25,7 @@ use super::listing::UnionListRow;
 use super::pg::{PgStore, PgTx};
 use super::{
     Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized, RunInfo,
-    SourceRecord, SqliteStore, SqliteTx, UnionRow,
+    RunOutcome, SourceRecord, SqliteStore, SqliteTx, UnionRow,
 };
 use crate::config::StoreLocation;
 
@@ -257,18 +257,19 @@ impl Store {
     }
 
     /// Close a run. Only a complete run moves the partner's `from` forward.
-    /// A failed run keeps its checkpoint (the next run resumes there)
-    /// unless `drop_checkpoint`, for failures that resuming would repeat.
+    /// A failed or interrupted run keeps its checkpoint (the next run
+    /// resumes there) unless `drop_checkpoint`, for failures that resuming
+    /// would repeat.
     pub fn finish_run(
         &mut self,
         run_id: i64,
         partner: &str,
-        ok: bool,
+        outcome: RunOutcome,
         next_from: Option<&str>,
         error: Option<&str>,
         drop_checkpoint: bool,
     ) -> Result<()> {
-        on!(mut self, s => s.finish_run(run_id, partner, ok, next_from, error, drop_checkpoint))
+        on!(mut self, s => s.finish_run(run_id, partner, outcome, next_from, error, drop_checkpoint))
     }
 
     /// Claim the shared work `name` for `holder` for `ttl`, measured on the
