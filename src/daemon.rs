@@ -220,6 +220,14 @@ pub async fn run(
             .await
             .with_context(|| format!("binding the OAI-PMH provider to {addr}"))?;
         info!(addr = %listener.local_addr()?, base_url = state.base_url(), "OAI-PMH provider listening");
+        let wanted = state.max_connections() as u64 + crate::provider::OTHER_DESCRIPTORS;
+        if let Some(limit) = crate::provider::descriptor_limit().filter(|l| *l < wanted) {
+            warn!(
+                limit,
+                max_connections = state.max_connections(),
+                "the open-file limit leaves no room for provider.max-connections; raise LimitNOFILE= or lower max-connections"
+            );
+        }
         let mut stop = sup.stop_tx.subscribe();
         sup.tasks.spawn(crate::provider::serve(
             listener,

@@ -655,7 +655,9 @@ async fn daemon_serves_the_oai_pmh_provider() {
         .local_addr()
         .unwrap()
         .port();
-    let tables = format!("[provider]\nlisten = \"127.0.0.1:{port}\"\n");
+    let tables = format!(
+        "[provider]\nlisten = \"127.0.0.1:{port}\"\nadmin-email = \"catalogue@example.org\"\n"
+    );
     let cfg = write_config(dir.path(), &urls, 3, RARELY, &tables);
     let daemon = Daemon::start(&cfg, &[]);
     let url = format!("http://127.0.0.1:{port}/oai?verb=ListIdentifiers&metadataPrefix=marc21");
