@@ -30,6 +30,9 @@ pub const EXIT_SOFTWARE: u8 = 70;
 /// Exit code: the partner is being harvested by another process, e.g. the
 /// daemon (EX_UNAVAILABLE); distinct so scripts can wait and retry.
 pub const EXIT_BUSY: u8 = 69;
+/// Exit code: the store is missing, truncated or damaged where its history
+/// says the catalogue was (EX_DATAERR); restarting does not help.
+pub const EXIT_STORE: u8 = 65;
 /// Exit code for a bad command line (EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
 
@@ -60,7 +63,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run as a daemon: harvest and publish on the configured schedules.
-    Run,
+    Run {
+        /// If the store is missing, truncated or damaged where its history
+        /// says the catalogue was, set it aside and start a new, empty one
+        /// (every partner is harvested again). A sound store is kept.
+        #[arg(long)]
+        reinitialise: bool,
+    },
     /// Harvest now (then deduplicate and merge); exits non-zero if any harvest failed.
     Harvest {
         /// Partner to harvest (repeatable).
@@ -181,8 +190,9 @@ struct Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
+        let refused = e.chain().any(|c| c.is::<crate::store::guard::Refusal>());
         Failure {
-            code: EXIT_SOFTWARE,
+            code: if refused { EXIT_STORE } else { EXIT_SOFTWARE },
             message: format!("{e:#}"),
         }
     }
@@ -294,10 +304,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo { dir } => Ok(demo::run(&dir).await?),
-        Command::Run => {
+        Command::Run { reinitialise } => {
             let config = load_config(&cli.config)?;
             let events = daemon::signal_events()?;
-            Ok(daemon::run(cli.config.clone(), config, events).await?)
+            Ok(daemon::run(cli.config.clone(), config, reinitialise, events).await?)
         }
         Command::Harvest { partner, all } => {
             let config = load_config(&cli.config)?;

@@ -1013,7 +1013,10 @@ impl Config {
                 Some(_) => {}
             }
             for (key, secs) in [
-                ("provider.header-read-timeout-secs", p.header_read_timeout_secs),
+                (
+                    "provider.header-read-timeout-secs",
+                    p.header_read_timeout_secs,
+                ),
                 ("provider.idle-timeout-secs", p.idle_timeout_secs),
             ] {
                 if !(1..=3600).contains(&secs) {

@@ -850,7 +850,14 @@ async fn harvest_inner(
                 }
             };
             store
-                .finish_run(run_id, &name, RunOutcome::Ok, next_from.as_deref(), None, true)
+                .finish_run(
+                    run_id,
+                    &name,
+                    RunOutcome::Ok,
+                    next_from.as_deref(),
+                    None,
+                    true,
+                )
                 .map_err(fail)?;
             info!(
                 partner = %name,

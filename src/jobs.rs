@@ -78,6 +78,15 @@ pub fn lock_partner(state_dir: &Path, partner: &str) -> Result<File, LockError> 
     }
 }
 
+/// Note that the store holds the catalogue (the history file that lets a
+/// vanished store be told from a new one); a failure to write it is
+/// logged, not the job's failure.
+fn note_history(store: &Store) {
+    if let Err(e) = store.record_history() {
+        tracing::warn!(error = %format!("{e:#}"), "could not write the store's history file");
+    }
+}
+
 /// `daemon` or `command line`, for lock holders' self-description.
 fn process_role() -> &'static str {
     if std::env::args().any(|a| a == "run") {
@@ -203,22 +212,17 @@ impl Jobs {
     /// host works on it), its lease if the store is shared (so no other
     /// daemon does), and, for network jobs, one of the `max-concurrent`
     /// permits.
-    async fn claim(
-        &self,
-        partner: &Partner,
-        network: bool,
-    ) -> Result<PartnerClaim, HarvestError> {
-        let permit = if network {
-            Some(
-                self.permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?,
-            )
-        } else {
-            None
-        };
+    async fn claim(&self, partner: &Partner, network: bool) -> Result<PartnerClaim, HarvestError> {
+        let permit =
+            if network {
+                Some(
+                    self.permits.clone().acquire_owned().await.map_err(|_| {
+                        HarvestError::Failed(anyhow::anyhow!("harvest permits closed"))
+                    })?,
+                )
+            } else {
+                None
+            };
         let lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
             LockError::Busy(holder) => HarvestError::Busy {
                 partner: partner.name().to_string(),
@@ -491,7 +495,9 @@ impl Jobs {
         let config = self.config.clone();
         let summary = tokio::task::spawn_blocking(move || {
             let mut store = Store::from_config(&config)?;
-            pipeline::refresh(&mut store, &config)
+            let summary = pipeline::refresh(&mut store, &config)?;
+            note_history(&store);
+            Ok(summary)
         })
         .await
         .context("dedup worker panicked");
@@ -576,7 +582,9 @@ impl Jobs {
         let config = self.config.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut store = Store::from_config(&config)?;
-            publish::publish(&mut store, &config.publish.output_dir)
+            let report = publish::publish(&mut store, &config.publish.output_dir)?;
+            note_history(&store);
+            Ok::<_, anyhow::Error>(report)
         })
         .await
         .context("publish worker panicked")??;

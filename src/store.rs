@@ -28,6 +28,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 pub mod copy;
 mod facade;
+pub mod guard;
 pub mod listing;
 pub mod pg;
 mod sqlite_provider;
@@ -542,9 +543,13 @@ pub fn now_rfc3339() -> String {
 
 impl SqliteStore {
     /// Open (creating and migrating if needed) the database in `state_dir`.
+    ///
+    /// A missing, empty or blank file where the state directory's history
+    /// file says the catalogue was is refused ([`guard`]), never re-created.
     pub fn open(state_dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        guard::refuse_vanished(state_dir, None)?;
         let path = state_dir.join(DB_FILE);
         let conn = Connection::open(&path)
             .with_context(|| format!("opening database {}", path.display()))?;
@@ -562,6 +567,7 @@ impl SqliteStore {
             checkpointer: std::cell::OnceCell::new(),
         };
         store.migrate()?;
+        guard::refuse_blank(state_dir, store.current_seq()?)?;
         Ok(store)
     }
 
@@ -631,6 +637,16 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// SQLite's quick check of every page's structure (without comparing
+    /// indexes with their tables): nothing if sound, else what is wrong.
+    pub fn quick_check(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(if lines == ["ok"] { Vec::new() } else { lines })
     }
 
     /// SQLite's own consistency check: `ok`, or what is wrong.

@@ -81,17 +81,28 @@ fn check_config_requires_a_valid_provider_admin_email() {
             .args(["--config", cfg.to_str().unwrap(), "check-config"])
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = check(&base);
     assert_eq!(code, Some(78), "{err}");
-    assert!(err.contains("unicat.toml:5: key `provider.admin-email`"), "{err}");
+    assert!(
+        err.contains("unicat.toml:5: key `provider.admin-email`"),
+        "{err}"
+    );
     assert!(err.contains("required"), "{err}");
     let (code, err) = check(&format!("{base}admin-email = \"root@localhost\"\n"));
     assert_eq!(code, Some(78), "{err}");
-    assert!(err.contains("unicat.toml:7: key `provider.admin-email`"), "{err}");
+    assert!(
+        err.contains("unicat.toml:7: key `provider.admin-email`"),
+        "{err}"
+    );
     assert!(err.contains("root@localhost"), "{err}");
-    let (code, err) = check(&format!("{base}admin-email = \"catalogue@library.example\"\n"));
+    let (code, err) = check(&format!(
+        "{base}admin-email = \"catalogue@library.example\"\n"
+    ));
     assert_eq!(code, Some(0), "{err}");
 }
 

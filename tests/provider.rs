@@ -473,8 +473,14 @@ async fn each_error_code() {
         // An identifier that is not a URI was echoed into `<request>`,
         // whose `identifier` is an anyURI, and the response failed the
         // schema: it is illegal syntax, and badArgument echoes nothing.
-        ("verb=GetRecord&metadataPrefix=marc21&identifier=x%".into(), "badArgument"),
-        ("verb=GetRecord&metadataPrefix=marc21&identifier=x%25".into(), "badArgument"),
+        (
+            "verb=GetRecord&metadataPrefix=marc21&identifier=x%".into(),
+            "badArgument",
+        ),
+        (
+            "verb=GetRecord&metadataPrefix=marc21&identifier=x%25".into(),
+            "badArgument",
+        ),
         (
             "verb=ListMetadataFormats&identifier=not%20an%20identifier".into(),
             "badArgument",

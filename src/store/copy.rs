@@ -382,8 +382,15 @@ mod tests {
             0,
         )
         .unwrap();
-        s.finish_run(run, "anl", RunOutcome::Ok, Some("2024-03-01T00:00:00Z"), None, false)
-            .unwrap();
+        s.finish_run(
+            run,
+            "anl",
+            RunOutcome::Ok,
+            Some("2024-03-01T00:00:00Z"),
+            None,
+            false,
+        )
+        .unwrap();
         let run = s.begin_run("nlr").unwrap();
         let cp = Checkpoint {
             token: Some("tok".into()),

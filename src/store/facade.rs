@@ -169,8 +169,15 @@ impl Store {
     }
 
     /// Open the store the configuration names.
+    ///
+    /// A SQLite store whose file is missing or empty while the published
+    /// dump exists is refused ([`super::guard`]), never re-created.
     pub fn from_config(config: &crate::config::Config) -> Result<Store> {
-        Store::connect(&config.store_location()?)
+        let location = config.store_location()?;
+        if let StoreLocation::Sqlite(dir) = &location {
+            super::guard::refuse_vanished(dir, Some(&config.publish.output_dir))?;
+        }
+        Store::connect(&location)
     }
 
     /// Where the store is, for messages: a file path or host/database.
@@ -178,6 +185,30 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.path().display().to_string(),
             Backend::Postgres(s) => s.describe(),
+        }
+    }
+
+    /// Check the store for damage before the daemon declares itself ready:
+    /// SQLite's `quick_check` (nothing if sound, else what is wrong). The
+    /// PostgreSQL store has no such check here (its server guards its own
+    /// files): always sound.
+    pub fn quick_check(&self) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.quick_check(),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Note in the state directory's history file that this store holds
+    /// the catalogue (see [`super::guard`]); SQLite only, and only once it
+    /// holds a union change.
+    pub fn record_history(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let dir = s.path().parent().unwrap_or(Path::new("."));
+                super::guard::write_history(dir, s.current_seq()?, s.union_counts()?.0)
+            }
+            Backend::Postgres(_) => Ok(()),
         }
     }
 

@@ -43,7 +43,10 @@ impl Daemon {
         let cfg = dir.join("unicat.toml");
         std::fs::write(&cfg, text).unwrap();
         let child = Command::new("sh")
-            .args(["-c", &format!("ulimit -n {FD_LIMIT} && exec \"$0\" --config \"$1\" run")])
+            .args([
+                "-c",
+                &format!("ulimit -n {FD_LIMIT} && exec \"$0\" --config \"$1\" run"),
+            ])
             .arg(env!("CARGO_BIN_EXE_unicat"))
             .arg(&cfg)
             .env("UNICAT_LOG", "warn")
