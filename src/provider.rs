@@ -14,7 +14,9 @@
 //! Memory per request is bounded by `page-size` records, whatever the size
 //! of the catalogue, and at most [`MAX_CONCURRENT_REQUESTS`] requests read
 //! the store at once. This is what "responses stream" means here: pages,
-//! not a whole-catalogue document.
+//! not a whole-catalogue document. Connections are bounded too (see
+//! [`serve`]): a request head within `header-read-timeout-secs`, nothing
+//! idle past `idle-timeout-secs`, at most `max-connections` at once.
 //!
 //! Decisions, as a harvester sees them:
 //!
