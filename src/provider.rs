@@ -111,8 +111,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use chrono::{NaiveDate, NaiveDateTime};
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -588,16 +590,13 @@ async fn serve_connection(
     });
     let inner = TowerToHyperService::new(router);
     let busy = activity.clone();
-    let service = hyper::service::service_fn(move |req| {
-        // While the handler works (waiting for the store, say) no byte
-        // moves, and that is not the client's idleness.
-        let guard = busy.answering();
-        let answer = hyper::service::Service::call(&inner, req);
-        async move {
-            let response = answer.await;
-            drop(guard);
-            response
-        }
+    let service = hyper::service::service_fn(move |mut req: axum::http::Request<Incoming>| {
+        // The handler marks the time it works on the answer (waiting for
+        // the store, say), when no byte moves through no fault of the
+        // client's; reading the body and writing the answer are the
+        // client's time.
+        req.extensions_mut().insert(Answering(busy.clone()));
+        hyper::service::Service::call(&inner, req)
     });
     let mut builder = http1::Builder::new();
     builder
@@ -628,6 +627,11 @@ async fn serve_connection(
         }
     }
 }
+
+/// A request's connection, for the handler to mark the time it works on
+/// the answer (absent outside [`serve`]).
+#[derive(Clone)]
+struct Answering(Arc<Activity>);
 
 /// When a connection last moved a byte, and how many of its requests are
 /// being answered.
@@ -736,15 +740,23 @@ impl AsyncWrite for Tracked {
     }
 }
 
-async fn handle_get(State(state): State<Arc<ProviderState>>, RawQuery(q): RawQuery) -> Response {
+async fn handle_get(
+    State(state): State<Arc<ProviderState>>,
+    answering: Option<Extension<Answering>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let _answering = answering.map(|Extension(Answering(a))| a.answering());
     respond(state, q.unwrap_or_default()).await
 }
 
 async fn handle_post(
     State(state): State<Arc<ProviderState>>,
+    answering: Option<Extension<Answering>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // After the body: a client slow to send it is idle, not answered.
+    let _answering = answering.map(|Extension(Answering(a))| a.answering());
     // OAI-PMH 2.0 section 3.1.1.2: POST arguments are form-encoded.
     let form = headers
         .get(header::CONTENT_TYPE)

@@ -158,6 +158,22 @@ fn idle_connections_neither_exhaust_descriptors_nor_stay_open() {
         closed.is_some_and(|t| t < Duration::from_secs(5)),
         "half a request head kept the connection open: {closed:?}"
     );
+    // A client that sends a whole head and then stops half-way through its
+    // body is closed after the idle timeout (2 s).
+    let mut stalled = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    let started = Instant::now();
+    stalled
+        .write_all(
+            b"POST /oai HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nverb=Ident",
+        )
+        .unwrap();
+    let closed = closed_after(&mut stalled, started, Duration::from_secs(10));
+    assert!(
+        closed.is_some_and(|t| t >= Duration::from_secs(1) && t < Duration::from_secs(6)),
+        "a body stalled half-way kept the connection open: {closed:?}"
+    );
     // A keep-alive connection that asks once and then idles is closed too.
     let mut kept = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
     let started = Instant::now();
