@@ -22,7 +22,8 @@
 //! The damage check is SQLite's `PRAGMA quick_check`: every page of the
 //! file is read and its structure checked, without `integrity_check`'s
 //! comparison of every index with its table, which costs several times as
-//! much on a large store (measured in the commit that added this). The
+//! much on a large store (a 1.08 GB database with its page cache warm:
+//! 1.2 s against 4 s). The
 //! PostgreSQL store has none of these guards: its server keeps its own
 //! files, and a database that was dropped is refused by the connection.
 //! This module does no SQL of its own beyond the store's.
