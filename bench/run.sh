@@ -226,6 +226,7 @@ write_config() {
     echo "url = \"http://127.0.0.1:9/replaced\""
     echo "formats = [\"marcxml\"]"
     echo "[provider]"
+    echo "admin-email = \"catalogue@example.org\""
     echo "page-size = 500"
     grep '^partner ' "$server_out" | while read -r _ name code url _; do
       printf '[[partner]]\nname = "%s"\ncode = "%s"\nbase-url = "%s"\nschedule = "0 2 * * *"\n' "$name" "$code" "$url"

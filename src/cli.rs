@@ -32,6 +32,9 @@ pub const EXIT_SOFTWARE: u8 = 70;
 /// Exit code: the partner is being harvested by another process, e.g. the
 /// daemon (EX_UNAVAILABLE); distinct so scripts can wait and retry.
 pub const EXIT_BUSY: u8 = 69;
+/// Exit code: the store is missing, truncated or damaged where its history
+/// says the catalogue was (EX_DATAERR); restarting does not help.
+pub const EXIT_STORE: u8 = 65;
 /// Exit code for a bad command line (EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
 
@@ -62,7 +65,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run as a daemon: harvest and publish on the configured schedules.
-    Run,
+    Run {
+        /// If the store is missing, truncated or damaged where its history
+        /// says the catalogue was, set it aside and start a new, empty one
+        /// (every partner is harvested again). A sound store is kept.
+        #[arg(long)]
+        reinitialise: bool,
+    },
     /// Harvest now (then deduplicate and merge); exits non-zero if any harvest failed.
     Harvest {
         /// Partner to harvest (repeatable).
@@ -183,8 +192,11 @@ struct Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
+        let refused = e.chain().any(|c| c.is::<crate::store::guard::Refusal>());
         Failure {
-            code: if storage_exhausted(&e) {
+            code: if refused {
+                EXIT_STORE
+            } else if storage_exhausted(&e) {
                 EXIT_TEMPFAIL
             } else {
                 EXIT_SOFTWARE
@@ -324,10 +336,10 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo { dir } => Ok(demo::run(&dir).await?),
-        Command::Run => {
+        Command::Run { reinitialise } => {
             let config = load_config(&cli.config)?;
             let events = daemon::signal_events()?;
-            Ok(daemon::run(cli.config.clone(), config, events).await?)
+            Ok(daemon::run(cli.config.clone(), config, reinitialise, events).await?)
         }
         Command::Harvest { partner, all } => {
             let config = load_config(&cli.config)?;
@@ -547,17 +559,43 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
         daemon::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let mut set = tokio::task::JoinSet::new();
+    // Every partner is claimed before any is harvested: if one is busy
+    // (the daemon harvests it), the command is refused having changed
+    // nothing, not even by the dedup pass below, which would otherwise
+    // cluster the pages the daemon has committed so far.
+    let mut claimed = Vec::new();
+    let mut busy = Vec::new();
+    let mut refused = None;
     for p in partners {
+        match jobs.claim_partner(&p).await {
+            Ok(claim) => claimed.push((p, claim)),
+            Err(e @ HarvestError::Busy { .. }) => busy.push(e.to_string()),
+            Err(e) => {
+                refused = Some(job_failure(e, "harvest", Some(p.name()), EXIT_TEMPFAIL));
+                break;
+            }
+        }
+    }
+    if refused.is_some() || !busy.is_empty() {
+        for (_, claim) in claimed {
+            claim.release().await;
+        }
+        return Err(refused.unwrap_or_else(|| Failure {
+            code: EXIT_BUSY,
+            message: format!("{}; nothing was harvested", busy.join("; ")),
+        }));
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (p, claim) in claimed {
         let jobs = jobs.clone();
         let stop = stop_rx.clone();
         set.spawn(async move {
-            let r = jobs.harvest_records(&p, stop).await;
+            let r = jobs.harvest_claimed_records(&p, claim, stop).await;
             (p.name().to_string(), r)
         });
     }
     let mut failures = Vec::new();
-    let mut busy = Vec::new();
+    let mut interrupted = Vec::new();
     while let Some(joined) = set.join_next().await {
         let (name, result) = joined.map_err(|e| anyhow::anyhow!("harvest task failed: {e}"))?;
         match result {
@@ -568,7 +606,8 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
                     r.pages, c.new, c.updated, c.unchanged, c.deleted, c.quarantined
                 );
             }
-            Err(e @ HarvestError::Busy { .. }) => busy.push(e.to_string()),
+            // Ctrl-C: what was committed stays; the next run resumes.
+            Err(e @ HarvestError::Interrupted { .. }) => interrupted.push(format!("{name}: {e}")),
             Err(e) => {
                 error!(partner = %name, error = %e, "harvest failed");
                 failures.push(format!("{name}: {e}"));
@@ -588,15 +627,15 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
         Err(e) => return Err(e.into()),
     }
     if !failures.is_empty() {
-        failures.extend(busy);
+        failures.extend(interrupted);
         Err(Failure {
             code: EXIT_TEMPFAIL,
             message: format!("harvest failed: {}", failures.join("; ")),
         })
-    } else if !busy.is_empty() {
+    } else if !interrupted.is_empty() {
         Err(Failure {
-            code: EXIT_BUSY,
-            message: busy.join("; "),
+            code: EXIT_TEMPFAIL,
+            message: format!("harvest interrupted: {}", interrupted.join("; ")),
         })
     } else {
         Ok(())
@@ -655,14 +694,14 @@ pub fn status_text(config: &Config) -> Result<String> {
     let store = Store::from_config(config)?;
     let mut out = String::new();
     out.push_str(
-        "partner     last harvest                outcome  pages  new  upd  del  quar  records\n",
+        "partner     last harvest                outcome     pages  new  upd  del  quar  records\n",
     );
     for p in &config.partners {
         let records = store.count_live_records(p.name())?;
         match store.last_run(p.name())? {
             Some(r) => {
                 out.push_str(&format!(
-                    "{:<11} {:<27} {:<8} {:>5} {:>4} {:>4} {:>4} {:>5} {:>8}\n",
+                    "{:<11} {:<27} {:<11} {:>5} {:>4} {:>4} {:>4} {:>5} {:>8}\n",
                     p.name(),
                     r.finished_at.as_deref().unwrap_or(&r.started_at),
                     r.outcome,

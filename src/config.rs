@@ -559,12 +559,28 @@ pub struct ProviderConfig {
     /// `http://LISTEN/oai`).
     #[serde(default)]
     pub base_url: Option<String>,
-    /// adminEmail in Identify (default `root@localhost`).
-    #[serde(default = "default_admin_email")]
-    pub admin_email: String,
+    /// adminEmail in Identify: required, the address harvesters' operators
+    /// write to, of the form NAME@HOST.DOMAIN (the OAI-PMH schema's
+    /// pattern; `root@localhost` does not match it).
+    #[serde(default)]
+    pub admin_email: Option<Spanned<String>>,
     /// Records per list response (1–1000, default 100).
     #[serde(default = "default_provider_page")]
     pub page_size: usize,
+    /// Seconds a client has to send a whole request head, counted from the
+    /// connection's opening or the end of its previous response; so also
+    /// how long an idle keep-alive connection is kept (1–3600, default 20).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds without a byte moving either way after which a connection
+    /// is closed: a client that stopped reading its response or sending
+    /// its body (1–3600, default 60).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Connections served at once (1–16384, default 256); further ones
+    /// wait in the listen queue until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl ProviderConfig {
@@ -580,9 +596,25 @@ fn default_provider_listen() -> Spanned<String> {
 fn default_repository_name() -> String {
     "unicat union catalogue".to_string()
 }
-fn default_admin_email() -> String {
-    "root@localhost".to_string()
+fn default_header_read_timeout() -> u64 {
+    20
 }
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    256
+}
+
+/// Whether `email` matches the OAI-PMH schema's adminEmail pattern
+/// `\S+@(\S+\.)+\S+` (XML Schema patterns match the whole value).
+pub fn is_valid_admin_email(email: &str) -> bool {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN
+        .get_or_init(|| regex::Regex::new(r"^\S+@(\S+\.)+\S+$").expect("a valid pattern"))
+        .is_match(email)
+}
+
 fn default_provider_page() -> usize {
     100
 }
@@ -1235,6 +1267,45 @@ impl Config {
                     0..0,
                     "provider.page-size",
                     "must be between 1 and 1000".into(),
+                );
+            }
+            match &p.admin_email {
+                None => err(
+                    {
+                        let at = text.find("[provider]").unwrap_or(0);
+                        at..at
+                    },
+                    "provider.admin-email",
+                    "required: Identify must name the address harvesters write to, \
+                     e.g. admin-email = \"catalogue@library.example\""
+                        .into(),
+                ),
+                Some(e) if !is_valid_admin_email(e.get_ref()) => err(
+                    e.span(),
+                    "provider.admin-email",
+                    format!(
+                        "`{}` is not an address OAI-PMH accepts: it must look like NAME@HOST.DOMAIN",
+                        e.get_ref()
+                    ),
+                ),
+                Some(_) => {}
+            }
+            for (key, secs) in [
+                (
+                    "provider.header-read-timeout-secs",
+                    p.header_read_timeout_secs,
+                ),
+                ("provider.idle-timeout-secs", p.idle_timeout_secs),
+            ] {
+                if !(1..=3600).contains(&secs) {
+                    err(0..0, key, "must be between 1 and 3600 seconds".into());
+                }
+            }
+            if !(1..=16384).contains(&p.max_connections) {
+                err(
+                    0..0,
+                    "provider.max-connections",
+                    "must be between 1 and 16384".into(),
                 );
             }
         }

@@ -29,10 +29,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use crate::config::{parse_schedule, Config, Partner};
+use crate::config::{parse_schedule, Config, Partner, StoreLocation};
 use crate::harvest::{HarvestError, Observer};
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
+use crate::store::{guard, Store};
 
 /// What the outside world asks of the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,9 +163,14 @@ struct Supervisor {
 }
 
 /// Run the daemon until a `Shutdown` event arrives (or the channel closes).
+///
+/// With `reinitialise`, a store that is missing, truncated or damaged is set
+/// aside and a new one started (see [`crate::store::guard`]); a sound one is
+/// kept either way.
 pub async fn run(
     config_path: PathBuf,
     config: Config,
+    reinitialise: bool,
     mut events: mpsc::Receiver<Event>,
 ) -> Result<()> {
     let config = Arc::new(config);
@@ -176,8 +182,29 @@ pub async fn run(
     });
     let jobs = Jobs::new(config.clone())?.with_observer(observer);
     // Open (and migrate) the database before declaring readiness, so a
-    // broken state directory fails the start, not the first harvest.
-    drop(jobs.open_store()?);
+    // broken state directory fails the start, not the first harvest; and
+    // check it, so a damaged or vanished store is never served or rebuilt.
+    let _ = sd_notify::notify(
+        false,
+        &[sd_notify::NotifyState::Status("checking the store")],
+    );
+    let checking = jobs.clone();
+    let check = tokio::task::spawn_blocking(move || prepare_store(&checking, reinitialise));
+    let mut check = std::pin::pin!(check);
+    let mut extend = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            done = &mut check => {
+                done.context("store check panicked")??;
+                break;
+            }
+            // A large store takes a while to read: ask systemd for more
+            // start-up time, 30 s at a time, while the check runs.
+            _ = extend.tick() => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::ExtendTimeoutUsec(30_000_000)]);
+            }
+        }
+    }
     let (stop_tx, _) = watch::channel(false);
     let (jobs_tx, _) = watch::channel(jobs);
     let (publish_tx, _) = watch::channel(
@@ -220,6 +247,14 @@ pub async fn run(
             .await
             .with_context(|| format!("binding the OAI-PMH provider to {addr}"))?;
         info!(addr = %listener.local_addr()?, base_url = state.base_url(), "OAI-PMH provider listening");
+        let wanted = state.max_connections() as u64 + crate::provider::OTHER_DESCRIPTORS;
+        if let Some(limit) = crate::provider::descriptor_limit().filter(|l| *l < wanted) {
+            warn!(
+                limit,
+                max_connections = state.max_connections(),
+                "the open-file limit leaves no room for provider.max-connections; raise LimitNOFILE= or lower max-connections"
+            );
+        }
         let mut stop = sup.stop_tx.subscribe();
         sup.tasks.spawn(crate::provider::serve(
             listener,
@@ -274,6 +309,64 @@ pub async fn run(
         sup.tasks.abort_all();
     }
     info!("daemon stopped");
+    Ok(())
+}
+
+/// Open, migrate and check the store before READY: one that vanished or
+/// was truncated (`store::guard`), or that SQLite finds damaged, is refused
+/// unless `reinitialise`, which sets it aside and starts a new one. Then
+/// the history file notes the store's state.
+fn prepare_store(jobs: &Jobs, reinitialise: bool) -> Result<()> {
+    let location = jobs.config.store_location()?;
+    let StoreLocation::Sqlite(dir) = location else {
+        // PostgreSQL: opening migrates it; no file checks (see store::guard).
+        drop(jobs.open_store()?);
+        return Ok(());
+    };
+    let db = dir.join(crate::store::DB_FILE);
+    let start_over = |why: &str| -> Result<Store> {
+        let kept = guard::set_aside(&dir)?;
+        warn!(
+            store = %db.display(),
+            kept = %kept.map(|k| k.display().to_string()).unwrap_or_else(|| "nothing to keep".into()),
+            why,
+            "--reinitialise: starting a new, empty store; every partner is harvested again"
+        );
+        // Created here, past the published dump that would refuse it; from
+        // now on the file exists and holds the schema.
+        Store::connect(&StoreLocation::Sqlite(dir.clone()))
+    };
+    let store = match jobs.open_store() {
+        Ok(store) => store,
+        Err(e) if e.chain().any(|c| c.is::<guard::Refusal>()) && reinitialise => {
+            start_over("the store had vanished or been truncated")?
+        }
+        Err(e) if guard::is_corruption(&e) => {
+            if reinitialise {
+                start_over("the store is damaged")?
+            } else {
+                return Err(guard::damaged(&db, &[format!("{e:#}")]).into());
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    // A page too damaged to walk makes the check itself fail.
+    let problems = match store.quick_check() {
+        Ok(problems) => problems,
+        Err(e) if guard::is_corruption(&e) => vec![format!("{e:#}")],
+        Err(e) => return Err(e),
+    };
+    let store = if problems.is_empty() {
+        store
+    } else if reinitialise {
+        drop(store);
+        start_over("the store is damaged")?
+    } else {
+        return Err(guard::damaged(&db, &problems).into());
+    };
+    if let Err(e) = store.record_history() {
+        warn!(error = %format!("{e:#}"), "could not write the store's history file");
+    }
     Ok(())
 }
 

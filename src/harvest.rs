@@ -26,7 +26,7 @@ use crate::config::{read_secret, BasicAuth, HarvestConfig, HarvestMode, HeaderSp
 use crate::dedup;
 use crate::normalize::{self, NormalizeOptions, NormalizeReport, PartnerContext};
 use crate::rules::Rules;
-use crate::store::{Checkpoint, PageCounts, PageItem, Store};
+use crate::store::{Checkpoint, PageCounts, PageItem, RunOutcome, Store};
 
 /// The result of a completed harvest run.
 #[derive(Debug, Clone)]
@@ -1150,7 +1150,14 @@ async fn harvest_inner(
                 }
             };
             store
-                .finish_run(run_id, &name, true, next_from.as_deref(), None, true)
+                .finish_run(
+                    run_id,
+                    &name,
+                    RunOutcome::Ok,
+                    next_from.as_deref(),
+                    None,
+                    true,
+                )
                 .map_err(fail)?;
             info!(
                 partner = %name,
@@ -1353,16 +1360,41 @@ fn record_failure(
         e,
         HarvestError::Oai(_) | HarvestError::Runaway(_) | HarvestError::Refused(_)
     );
+    // A run stopped on purpose (shutdown, Ctrl-C, the lease taken over)
+    // did nothing wrong: it has its own outcome, is not counted among the
+    // failures, and is told at info.
+    let interrupted = matches!(e, HarvestError::Interrupted { .. });
+    let outcome = if interrupted {
+        RunOutcome::Interrupted
+    } else {
+        RunOutcome::Failed
+    };
     let had_checkpoint = drop_checkpoint && store.checkpoint(name).is_ok_and(|cp| cp.is_some());
-    match store.finish_run(run_id, name, false, None, Some(&msg), drop_checkpoint) {
+    match store.finish_run(run_id, name, outcome, None, Some(&msg), drop_checkpoint) {
         Err(se) => {
-            warn!(partner = %name, error = %format!("{se:#}"), "could not record the failed run")
+            warn!(partner = %name, error = %format!("{se:#}"), "could not record the run's end")
         }
         Ok(()) if had_checkpoint => warn!(
             partner = %name,
             "the failure is not transient: checkpoint dropped, the next run starts the list again"
         ),
         Ok(()) => {}
+    }
+    if interrupted {
+        info!(
+            partner = %name,
+            pages,
+            seen = counts.seen(),
+            new = counts.new,
+            updated = counts.updated,
+            unchanged = counts.unchanged,
+            deleted = counts.deleted,
+            quarantined = counts.quarantined,
+            repaired = counts.repaired,
+            duration_ms = duration.as_millis() as u64,
+            "harvest interrupted; `from` not advanced, the next run resumes from the last committed page"
+        );
+        return;
     }
     warn!(
         partner = %name,

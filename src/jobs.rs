@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use tokio::sync::{watch, Mutex, Semaphore, SemaphorePermit};
+use tokio::sync::{watch, Mutex, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{Config, Partner};
 use crate::harvest::{self, HarvestError, HarvestReport, NoObserver, Observer};
@@ -78,6 +78,15 @@ pub fn lock_partner(state_dir: &Path, partner: &str) -> Result<File, LockError> 
     }
 }
 
+/// Note that the store holds the catalogue (the history file that lets a
+/// vanished store be told from a new one); a failure to write it is
+/// logged, not the job's failure.
+fn note_history(store: &Store) {
+    if let Err(e) = store.record_history() {
+        tracing::warn!(error = %format!("{e:#}"), "could not write the store's history file");
+    }
+}
+
 /// `daemon` or `command line`, for lock holders' self-description.
 fn process_role() -> &'static str {
     if std::env::args().any(|a| a == "run") {
@@ -114,13 +123,13 @@ pub struct Jobs {
 }
 
 /// A partner claimed for a job; dropping it lets the partner go.
-pub struct PartnerClaim<'a> {
-    _permit: Option<SemaphorePermit<'a>>,
+pub struct PartnerClaim {
+    _permit: Option<OwnedSemaphorePermit>,
     _lock: File,
     lease: Option<Lease>,
 }
 
-impl PartnerClaim<'_> {
+impl PartnerClaim {
     /// Turns true if another daemon took the partner over (the lease was
     /// lost), so the job must stop; never, without a shared store.
     fn lost(&self) -> Option<watch::Receiver<bool>> {
@@ -128,7 +137,7 @@ impl PartnerClaim<'_> {
     }
 
     /// Let the partner go now, so that a waiting daemon gets it at once.
-    async fn release(mut self) {
+    pub async fn release(mut self) {
         if let Some(lease) = self.lease.take() {
             lease.release().await;
         }
@@ -203,21 +212,17 @@ impl Jobs {
     /// host works on it), its lease if the store is shared (so no other
     /// daemon does), and, for network jobs, one of the `max-concurrent`
     /// permits.
-    async fn claim(
-        &self,
-        partner: &Partner,
-        network: bool,
-    ) -> Result<PartnerClaim<'_>, HarvestError> {
-        let permit = if network {
-            Some(
-                self.permits
-                    .acquire()
-                    .await
-                    .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?,
-            )
-        } else {
-            None
-        };
+    async fn claim(&self, partner: &Partner, network: bool) -> Result<PartnerClaim, HarvestError> {
+        let permit =
+            if network {
+                Some(
+                    self.permits.clone().acquire_owned().await.map_err(|_| {
+                        HarvestError::Failed(anyhow::anyhow!("harvest permits closed"))
+                    })?,
+                )
+            } else {
+                None
+            };
         let lock = lock_partner(&self.config.state_dir, partner.name()).map_err(|e| match e {
             LockError::Busy(holder) => HarvestError::Busy {
                 partner: partner.name().to_string(),
@@ -342,11 +347,40 @@ impl Jobs {
         report
     }
 
+    /// Claim a partner for an on-demand harvest without harvesting it yet
+    /// (its lock, and its lease with a shared store; not a
+    /// `max-concurrent` permit, which [`Jobs::harvest_claimed_records`]
+    /// takes): the command line claims every partner it was asked for
+    /// before it harvests any, so that a refused command changes nothing.
+    pub async fn claim_partner(&self, partner: &Partner) -> Result<PartnerClaim, HarvestError> {
+        self.claim(partner, false).await
+    }
+
+    /// [`Jobs::harvest_records`] for a partner claimed with
+    /// [`Jobs::claim_partner`]; lets the partner go when done.
+    pub async fn harvest_claimed_records(
+        &self,
+        partner: &Partner,
+        mut claim: PartnerClaim,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<HarvestReport, HarvestError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| HarvestError::Failed(anyhow::anyhow!("harvest permits closed")))?;
+        claim._permit = Some(permit);
+        let report = self.harvest_claimed(partner, &claim, shutdown).await;
+        claim.release().await;
+        report
+    }
+
     /// Harvest a partner already claimed.
     async fn harvest_claimed(
         &self,
         partner: &Partner,
-        claim: &PartnerClaim<'_>,
+        claim: &PartnerClaim,
         shutdown: watch::Receiver<bool>,
     ) -> Result<HarvestReport, HarvestError> {
         let mut store = self.open_store().map_err(HarvestError::Failed)?;
@@ -461,7 +495,9 @@ impl Jobs {
         let config = self.config.clone();
         let summary = tokio::task::spawn_blocking(move || {
             let mut store = Store::from_config(&config)?;
-            pipeline::refresh(&mut store, &config)
+            let summary = pipeline::refresh(&mut store, &config)?;
+            note_history(&store);
+            Ok(summary)
         })
         .await
         .context("dedup worker panicked");
@@ -546,7 +582,9 @@ impl Jobs {
         let config = self.config.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut store = Store::from_config(&config)?;
-            publish::publish(&mut store, &config.publish.output_dir)
+            let report = publish::publish(&mut store, &config.publish.output_dir)?;
+            note_history(&store);
+            Ok::<_, anyhow::Error>(report)
         })
         .await
         .context("publish worker panicked")??;

@@ -14,7 +14,9 @@
 //! Memory per request is bounded by `page-size` records, whatever the size
 //! of the catalogue, and at most [`MAX_CONCURRENT_REQUESTS`] requests read
 //! the store at once. This is what "responses stream" means here: pages,
-//! not a whole-catalogue document.
+//! not a whole-catalogue document. Connections are bounded too (see
+//! [`serve`]): a request head within `header-read-timeout-secs`, nothing
+//! idle past `idle-timeout-secs`, at most `max-connections` at once.
 //!
 //! Decisions, as a harvester sees them:
 //!
@@ -97,8 +99,11 @@
 //! the clock and the store.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use axum::body::Bytes;
@@ -106,11 +111,17 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use chrono::{NaiveDate, NaiveDateTime};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn};
 use unicat_marc::{marcxml, DataField, Record};
 use unicat_oai::{
@@ -164,6 +175,23 @@ pub struct ProviderState {
     page_size: usize,
     sets: Vec<SetEntry>,
     permits: Semaphore,
+    limits: ConnectionLimits,
+}
+
+/// How long and how many connections the provider keeps (`[provider]`
+/// `header-read-timeout-secs`, `idle-timeout-secs`, `max-connections`).
+/// Without them, clients that opened connections and sent nothing (or
+/// vanished half-open) were kept for ever, and 1,100 of them used up the
+/// daemon's file descriptors: Identify stopped answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time to send a whole request head, from the connection's opening or
+    /// the end of its previous response (so also the keep-alive idle time).
+    pub header_read_timeout: Duration,
+    /// Time without a byte moving either way before the connection closes.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for ProviderState {
@@ -199,11 +227,26 @@ impl ProviderState {
             store: config.store_location().map_err(|e| format!("{e:#}")),
             repository_name: p.repository_name.clone(),
             base_url,
-            admin_email: p.admin_email.clone(),
+            // Config::check requires it; unchecked configs get none.
+            admin_email: p
+                .admin_email
+                .as_ref()
+                .map(|e| e.get_ref().clone())
+                .unwrap_or_default(),
             page_size: p.page_size.clamp(1, 1000),
             sets,
             permits: Semaphore::new(MAX_CONCURRENT_REQUESTS),
+            limits: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(p.header_read_timeout_secs.max(1)),
+                idle_timeout: Duration::from_secs(p.idle_timeout_secs.max(1)),
+                max_connections: p.max_connections.max(1),
+            },
         })
+    }
+
+    /// Connections served at once (`max-connections`).
+    pub fn max_connections(&self) -> usize {
+        self.limits.max_connections
     }
 
     /// The base URL written into responses (`baseURL`, `<request>`).
@@ -457,28 +500,263 @@ pub fn router(state: Arc<ProviderState>) -> Router {
 
 /// Serve the provider on `listener` until `shutdown` completes; requests
 /// in flight are finished first.
+///
+/// Connections are served here rather than by `axum::serve`, which keeps a
+/// connection for as long as its client likes. At most `max-connections`
+/// are served at once; further ones wait in the listen queue, so the
+/// process never runs out of file descriptors. A connection is closed when
+/// its client takes longer than `header-read-timeout-secs` to send a
+/// request head (one that connected and sent nothing, a half-open one, an
+/// idle keep-alive one, one sending its head a byte at a time), or when no
+/// byte moves for `idle-timeout-secs` while no request is being answered
+/// (a client that stopped reading its response or sending its body).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ProviderState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Err(e) = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        warn!(error = %e, "OAI-PMH provider stopped");
+    let limits = state.limits;
+    let router = router(state);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // A free slot first, then a connection to fill it.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors (a limit below the cap), or a
+                    // connection reset before it was accepted: pause rather
+                    // than spin.
+                    warn!(error = %e, "OAI-PMH provider cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            router.clone(),
+            limits,
+            stop_rx.clone(),
+            slot,
+        ));
+    }
+    let _ = stop_tx.send(true);
+    // Each connection holds a slot until it is closed: with every slot
+    // back, every connection has finished.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = slots.acquire_many(all).await;
+}
+
+/// Descriptors the daemon needs beside the provider's connections (store,
+/// harvests, sinks, metrics), for the start-up check against the limit.
+pub const OTHER_DESCRIPTORS: u64 = 128;
+
+/// The process's soft limit on open files, from `/proc/self/limits`
+/// (`None` where there is no such file or it says `unlimited`).
+pub fn descriptor_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// One connection, until it ends, times out, or (at shutdown) has
+/// answered the request in flight.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    limits: ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let inner = TowerToHyperService::new(router);
+    let busy = activity.clone();
+    let service = hyper::service::service_fn(move |mut req: axum::http::Request<Incoming>| {
+        // The handler marks the time it works on the answer (waiting for
+        // the store, say), when no byte moves through no fault of the
+        // client's; reading the body and writing the answer are the
+        // client's time.
+        req.extensions_mut().insert(Answering(busy.clone()));
+        hyper::service::Service::call(&inner, req)
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let mut conn = std::pin::pin!(builder.serve_connection(io, service));
+    let mut stopping = false;
+    loop {
+        let deadline = activity.last() + limits.idle_timeout;
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    debug!(error = %e, "OAI-PMH connection closed");
+                }
+                return;
+            }
+            _ = stop.wait_for(|s| *s), if !stopping => {
+                conn.as_mut().graceful_shutdown();
+                stopping = true;
+            }
+            () = tokio::time::sleep_until(deadline.into()) => {
+                if activity.idle_since(limits.idle_timeout) {
+                    debug!("closing an idle OAI-PMH connection");
+                    // Dropping the connection closes the socket.
+                    return;
+                }
+            }
+        }
     }
 }
 
-async fn handle_get(State(state): State<Arc<ProviderState>>, RawQuery(q): RawQuery) -> Response {
+/// A request's connection, for the handler to mark the time it works on
+/// the answer (absent outside [`serve`]).
+#[derive(Clone)]
+struct Answering(Arc<Activity>);
+
+/// When a connection last moved a byte, and how many of its requests are
+/// being answered.
+struct Activity {
+    base: Instant,
+    /// Milliseconds after `base` of the last byte read or written.
+    last_ms: AtomicU64,
+    answering: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            answering: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// Whether nothing moved for `timeout` and no request is being answered.
+    fn idle_since(&self, timeout: Duration) -> bool {
+        self.answering.load(Ordering::Relaxed) == 0 && self.last().elapsed() >= timeout
+    }
+
+    /// Marks a request as being answered until the guard is dropped.
+    fn answering(self: &Arc<Self>) -> AnsweringGuard {
+        self.answering.fetch_add(1, Ordering::Relaxed);
+        AnsweringGuard(self.clone())
+    }
+}
+
+struct AnsweringGuard(Arc<Activity>);
+
+impl Drop for AnsweringGuard {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.answering.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A stream that notes in [`Activity`] every byte it moves.
+struct Tracked {
+    inner: tokio::net::TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn handle_get(
+    State(state): State<Arc<ProviderState>>,
+    answering: Option<Extension<Answering>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let _answering = answering.map(|Extension(Answering(a))| a.answering());
     respond(state, q.unwrap_or_default()).await
 }
 
 async fn handle_post(
     State(state): State<Arc<ProviderState>>,
+    answering: Option<Extension<Answering>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // After the body: a client slow to send it is idle, not answered.
+    let _answering = answering.map(|Extension(Answering(a))| a.answering());
     // OAI-PMH 2.0 section 3.1.1.2: POST arguments are form-encoded.
     let form = headers
         .get(header::CONTENT_TYPE)
@@ -664,6 +942,45 @@ fn echo_url(base_url: &str, args: &[(String, String)]) -> String {
     url
 }
 
+/// An identifier argument. OAI-PMH identifiers are URIs, and the
+/// `<request>` element echoes the argument as an `anyURI`: a value that is
+/// not even a URI reference (`x%`, a space, a character URIs never hold)
+/// made a response that fails the schema. It is illegal syntax, so
+/// `badArgument`, whose response echoes no arguments.
+fn identifier_arg(value: &str) -> Result<String, Fail> {
+    if is_uri_reference(value) {
+        Ok(value.to_string())
+    } else {
+        Err(Fail::bad_argument(format!(
+            "{value:?} is not a URI, so not an identifier"
+        )))
+    }
+}
+
+/// Whether `s` is made of what an RFC 3986 URI reference may hold: the
+/// unreserved and reserved characters, `%` with two hex digits, and at
+/// most one `#`. Brackets (IPv6 hosts only) and non-ASCII are refused:
+/// stricter than the RFC, but no identifier of this repository has them.
+fn is_uri_reference(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        if !(b.is_ascii_alphanumeric() || b"-._~:/?#@!$&'()*+,;=".contains(&b)) {
+            return false;
+        }
+        i += 1;
+    }
+    s.matches('#').count() <= 1
+}
+
 /// The characters the schema allows in a setSpec or metadataPrefix.
 fn is_spec_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_.!~*'()".contains(c)
@@ -762,7 +1079,7 @@ fn parse_request(args: &[(String, String)], sets: &[SetEntry]) -> Result<Request
     match verb {
         Verb::Identify => Ok(Request::Identify),
         Verb::ListMetadataFormats => Ok(Request::ListMetadataFormats {
-            identifier: arg("identifier").map(str::to_string),
+            identifier: arg("identifier").map(identifier_arg).transpose()?,
         }),
         Verb::ListSets => {
             if sets.is_empty() {
@@ -780,7 +1097,7 @@ fn parse_request(args: &[(String, String)], sets: &[SetEntry]) -> Result<Request
             }
         }
         Verb::GetRecord => {
-            let identifier = required("identifier")?.to_string();
+            let identifier = identifier_arg(required("identifier")?)?;
             let format = format_arg(required("metadataPrefix")?)?;
             Ok(Request::GetRecord { identifier, format })
         }
@@ -1644,10 +1961,15 @@ mod tests {
             store: Ok(location.clone()),
             repository_name: "test".into(),
             base_url: "http://127.0.0.1:1/oai".into(),
-            admin_email: "root@localhost".into(),
+            admin_email: "catalogue@example.org".into(),
             page_size,
             sets: Vec::new(),
             permits: Semaphore::new(1),
+            limits: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(20),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 8,
+            },
         }
     }
 

@@ -28,6 +28,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 
 pub mod copy;
 mod facade;
+pub mod guard;
 pub mod listing;
 pub mod pg;
 mod sqlite_provider;
@@ -443,6 +444,30 @@ pub struct Checkpoint {
     pub first_response_date: Option<String>,
 }
 
+/// How a harvest run ended, as `harvest_runs.outcome` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The list was harvested to its end; the partner's `from` moves on.
+    Ok,
+    /// The run failed (network, protocol, store); counted as a failure.
+    Failed,
+    /// The run was stopped on purpose (shutdown, Ctrl-C, the partner's
+    /// lease taken over) after committing its pages; it resumes from its
+    /// checkpoint and is not a failure.
+    Interrupted,
+}
+
+impl RunOutcome {
+    /// The text stored in `harvest_runs.outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Ok => "ok",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// A harvest run as recorded.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -454,7 +479,7 @@ pub struct RunInfo {
     pub started_at: String,
     /// RFC 3339 end time, if finished.
     pub finished_at: Option<String>,
-    /// `running`, `ok` or `failed`.
+    /// `running`, `ok`, `failed` or `interrupted` ([`RunOutcome`]).
     pub outcome: String,
     /// Pages committed.
     pub pages: u64,
@@ -518,9 +543,13 @@ pub fn now_rfc3339() -> String {
 
 impl SqliteStore {
     /// Open (creating and migrating if needed) the database in `state_dir`.
+    ///
+    /// A missing, empty or blank file where the state directory's history
+    /// file says the catalogue was is refused ([`guard`]), never re-created.
     pub fn open(state_dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(state_dir)
             .with_context(|| format!("creating state directory {}", state_dir.display()))?;
+        guard::refuse_vanished(state_dir, None)?;
         let path = state_dir.join(DB_FILE);
         let conn = Connection::open(&path)
             .with_context(|| format!("opening database {}", path.display()))?;
@@ -538,6 +567,7 @@ impl SqliteStore {
             checkpointer: std::cell::OnceCell::new(),
         };
         store.migrate()?;
+        guard::refuse_blank(state_dir, store.current_seq()?)?;
         Ok(store)
     }
 
@@ -607,6 +637,16 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// SQLite's quick check of every page's structure (without comparing
+    /// indexes with their tables): nothing if sound, else what is wrong.
+    pub fn quick_check(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(if lines == ["ok"] { Vec::new() } else { lines })
     }
 
     /// SQLite's own consistency check: `ok`, or what is wrong.
@@ -873,7 +913,7 @@ impl SqliteStore {
         &mut self,
         run_id: i64,
         partner: &str,
-        ok: bool,
+        outcome: RunOutcome,
         next_from: Option<&str>,
         error: Option<&str>,
         drop_checkpoint: bool,
@@ -883,9 +923,9 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "UPDATE harvest_runs SET finished_at = ?2, outcome = ?3, next_from = ?4, error = ?5 WHERE id = ?1",
-            params![run_id, now_rfc3339(), if ok { "ok" } else { "failed" }, next_from, error],
+            params![run_id, now_rfc3339(), outcome.as_str(), next_from, error],
         )?;
-        if ok {
+        if outcome == RunOutcome::Ok {
             tx.execute(
                 "INSERT INTO harvest_state (partner, next_from, resumption_token, run_id) VALUES (?1, ?2, NULL, ?3)
                  ON CONFLICT (partner) DO UPDATE SET next_from = coalesce(?2, next_from), resumption_token = NULL,

@@ -63,6 +63,49 @@ fn example_config_is_valid() {
     );
 }
 
+// Identify was invalid by default: admin-email defaulted to root@localhost,
+// which the OAI-PMH schema's pattern rejects. check-config now requires a
+// valid address when [provider] is configured.
+#[test]
+fn check_config_requires_a_valid_provider_admin_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("unicat.toml");
+    let base = format!(
+        "state-dir = {:?}\n[publish]\noutput-dir = {:?}\n\n[provider]\nlisten = \"127.0.0.1:8080\"\n",
+        dir.path().join("state").display().to_string(),
+        dir.path().join("out").display().to_string()
+    );
+    let check = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        let out = unicat()
+            .args(["--config", cfg.to_str().unwrap(), "check-config"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = check(&base);
+    assert_eq!(code, Some(78), "{err}");
+    assert!(
+        err.contains("unicat.toml:5: key `provider.admin-email`"),
+        "{err}"
+    );
+    assert!(err.contains("required"), "{err}");
+    let (code, err) = check(&format!("{base}admin-email = \"root@localhost\"\n"));
+    assert_eq!(code, Some(78), "{err}");
+    assert!(
+        err.contains("unicat.toml:7: key `provider.admin-email`"),
+        "{err}"
+    );
+    assert!(err.contains("root@localhost"), "{err}");
+    let (code, err) = check(&format!(
+        "{base}admin-email = \"catalogue@library.example\"\n"
+    ));
+    assert_eq!(code, Some(0), "{err}");
+}
+
 // An unreachable partner: non-zero (75, temporary failure) and a one-line reason.
 #[test]
 fn harvest_of_unreachable_partner_fails_with_reason() {

@@ -467,8 +467,23 @@ async fn each_error_code() {
             "idDoesNotExist",
         ),
         (
-            "verb=ListMetadataFormats&identifier=not%20an%20identifier".into(),
+            "verb=ListMetadataFormats&identifier=urn:isbn:0000000000".into(),
             "idDoesNotExist",
+        ),
+        // An identifier that is not a URI was echoed into `<request>`,
+        // whose `identifier` is an anyURI, and the response failed the
+        // schema: it is illegal syntax, and badArgument echoes nothing.
+        (
+            "verb=GetRecord&metadataPrefix=marc21&identifier=x%".into(),
+            "badArgument",
+        ),
+        (
+            "verb=GetRecord&metadataPrefix=marc21&identifier=x%25".into(),
+            "badArgument",
+        ),
+        (
+            "verb=ListMetadataFormats&identifier=not%20an%20identifier".into(),
+            "badArgument",
         ),
         (
             "verb=ListRecords&metadataPrefix=marc21&from=2999-01-01".into(),

@@ -22,12 +22,19 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, envs: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(config, &[], envs)
+    }
+
+    /// `unicat run` with `args` after it.
+    fn start_with(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Daemon {
         // Through a shell that execs unicat, so that WATCHDOG_PID can name
         // the daemon's own pid as systemd does ($$ survives the exec).
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "WATCHDOG_PID=$$ exec \"$0\" --config \"$1\" run"])
+        cmd.args(["-c", "WATCHDOG_PID=$$ exec \"$0\" --config \"$@\""])
             .arg(env!("CARGO_BIN_EXE_unicat"))
             .arg(config)
+            .arg("run")
+            .args(args)
             .env("UNICAT_LOG", "info")
             .env_remove("NOTIFY_SOCKET")
             .env_remove("JOURNAL_STREAM")
@@ -175,6 +182,191 @@ async fn notify_socket_gets_ready_status_watchdog_and_stopping() {
     assert!(has(&messages, "STOPPING=1"), "{messages:?}");
 }
 
+/// The daemon's exit code and log if it exits within `secs`.
+fn exit_within(daemon: &mut Daemon, secs: u64) -> Option<(Option<i32>, String)> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(s) = daemon.child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            return Some((s.code(), daemon.log()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Whether READY=1 arrives on `sock` within `secs`.
+fn ready_within(sock: &UnixDatagram, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A notify socket in `dir`, read with a short timeout.
+fn notify_socket(dir: &Path) -> (UnixDatagram, PathBuf) {
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    (sock, path)
+}
+
+/// Run a `unicat` command on `cfg` to its end: exit code and stderr.
+fn unicat(cfg: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// The daemon started on a database with garbage over pages 2-5 and
+// reported READY; only `status` noticed. It now checks the store before
+// READY and refuses to start, saying how to recover; --reinitialise sets
+// the damaged file aside and starts a new store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_refuses_a_damaged_store() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    // Four pages of garbage from page 2 on (in this store those hold tables
+    // that opening reads, so opening fails), and from the middle of the
+    // file (record pages that nothing reads at start: the case that
+    // started and reported READY).
+    for middle in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(dir.path(), &urls, 3, RARELY, NO_CATCH_UP);
+        let (code, err) = unicat(&cfg, &["harvest", "--all"]);
+        assert_eq!(code, Some(0), "{err}");
+        let db = dir.path().join("state/unicat.db");
+        let page = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, u64>(0))
+            .unwrap();
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+            let pages = f.metadata().unwrap().len() / page;
+            assert!(pages > 12, "{pages} pages");
+            let first = if middle { pages / 2 } else { 1 };
+            f.seek(SeekFrom::Start(first * page)).unwrap();
+            let garbage: Vec<u8> = (0..4 * page).map(|i| (i * 7 + 13) as u8).collect();
+            f.write_all(&garbage).unwrap();
+        }
+        let (sock, sock_path) = notify_socket(dir.path());
+        let notify = [("NOTIFY_SOCKET", sock_path.to_str().unwrap())];
+        let mut daemon = Daemon::start(&cfg, &notify);
+        let (code, log) = exit_within(&mut daemon, 30)
+            .unwrap_or_else(|| panic!("the daemon started on a damaged store (middle {middle})"));
+        assert_eq!(code, Some(65), "middle {middle}: {log}");
+        assert!(
+            log.contains("is damaged") && log.contains("--reinitialise"),
+            "{log}"
+        );
+        assert!(!ready_within(&sock, 1), "READY sent for a damaged store");
+        if !middle {
+            continue;
+        }
+        let daemon = Daemon::start_with(&cfg, &["--reinitialise"], &notify);
+        assert!(ready_within(&sock, 30), "{}", daemon.log());
+        let (code, log) = daemon.stop();
+        assert_eq!(code, Some(0), "{log}");
+        let kept: Vec<String> = std::fs::read_dir(dir.path().join("state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| {
+                n.starts_with("unicat.db.set-aside-")
+                    && !n.ends_with("-wal")
+                    && !n.ends_with("-shm")
+            })
+            .collect();
+        assert_eq!(kept.len(), 1, "the damaged file was not kept: {kept:?}");
+        let (code, err) = unicat(&cfg, &["status"]);
+        assert_eq!(code, Some(0), "{err}");
+    }
+}
+
+// A 0-byte unicat.db in a state-dir with history was silently
+// re-initialised, and the next publish replaced 309 union records with
+// 132. A store that vanished or was truncated is refused while the
+// history file or the published output says it existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_refuses_a_vanished_store() {
+    let servers = demo::start_servers(10).await.unwrap();
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &urls, 3, RARELY, "");
+    let (code, err) = unicat(&cfg, &["harvest", "--all"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = unicat(&cfg, &["publish"]);
+    assert_eq!(code, Some(0), "{err}");
+    let state = dir.path().join("state");
+    let db = state.join("unicat.db");
+    let union = dir.path().join("publish/union.xml");
+    let published = std::fs::read(&union).unwrap();
+    std::fs::File::create(&db).unwrap();
+
+    let (sock, sock_path) = notify_socket(dir.path());
+    let notify = [("NOTIFY_SOCKET", sock_path.to_str().unwrap())];
+    let mut daemon = Daemon::start(&cfg, &notify);
+    let (code, log) = exit_within(&mut daemon, 30).expect("the daemon started on an empty store");
+    assert_eq!(code, Some(65), "{log}");
+    assert!(
+        log.contains("is empty (0 bytes)") && log.contains("store.history"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Restore") && log.contains("--reinitialise"),
+        "{log}"
+    );
+    assert!(!ready_within(&sock, 1), "READY sent for a vanished store");
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().len(),
+        0,
+        "the store was re-created"
+    );
+    // Nor does any other command re-create it.
+    let (code, err) = unicat(&cfg, &["status"]);
+    assert_eq!(code, Some(65), "{err}");
+    assert_eq!(
+        std::fs::metadata(&db).unwrap().len(),
+        0,
+        "status re-created the store"
+    );
+    // Without the history file, the published dump is the evidence.
+    std::fs::remove_file(state.join("store.history")).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    let mut daemon = Daemon::start(&cfg, &notify);
+    let (code, log) = exit_within(&mut daemon, 30).expect("the daemon started on a missing store");
+    assert_eq!(code, Some(65), "{log}");
+    assert!(
+        log.contains("is missing") && log.contains("union.xml"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read(&union).unwrap(),
+        published,
+        "the published dump changed"
+    );
+
+    let daemon = Daemon::start_with(&cfg, &["--reinitialise"], &notify);
+    assert!(ready_within(&sock, 30), "{}", daemon.log());
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
 // SIGHUP with a good config adds a partner without a restart; with a bad
 // one the old config stays in force and the error names file, line, key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,11 +468,21 @@ async fn sigterm_during_harvest_commits_the_page_in_flight() {
     );
     let store = Store::open(&dir.path().join("state")).unwrap();
     let run = store.last_run("anl").unwrap().unwrap();
-    assert_eq!(run.outcome, "failed");
+    // Stopping the daemon was recorded as a failed harvest, with a WARN
+    // line and a rise of unicat_harvest_failures_total: an interrupted
+    // run is its own outcome, told at info and not counted as a failure.
+    assert_eq!(run.outcome, "interrupted", "{run:?}");
     assert!(
         run.error.as_deref().unwrap_or("").contains("interrupted"),
         "{run:?}"
     );
+    assert_eq!(store.partner_totals("anl").unwrap().failed_runs, 0);
+    let line = log
+        .lines()
+        .find(|l| l.contains("harvest interrupted"))
+        .unwrap_or_else(|| panic!("no interrupted line: {log}"));
+    assert!(line.contains("INFO"), "{line}");
+    assert!(!log.contains("WARN"), "{log}");
     assert_eq!(
         run.pages as usize, served,
         "a page that was served was not committed"
@@ -343,6 +545,94 @@ async fn cli_harvest_is_refused_while_the_daemon_holds_the_partner() {
         err.contains("already being harvested") && err.contains("(daemon)"),
         "{err}"
     );
+    let (code, log) = daemon.stop();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+// A refused on-demand harvest still ran a dedup pass: `harvest --partner
+// anl` while the daemon harvested anl exited 69 but first clustered the
+// pages the daemon had committed, changing union records. A refused
+// command changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_cli_harvest_changes_nothing() {
+    let servers = demo::start_servers(3).await.unwrap();
+    // Slow enough that the daemon's run (8 pages) is far from done, and
+    // so from its own dedup pass, while the command line is refused.
+    servers[0].repo.lock().unwrap().list_delay = Duration::from_millis(1500);
+    let urls: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    // Two partners: the refusal must also leave the free one unharvested.
+    let cfg = write_config(dir.path(), &urls, 2, RARELY, "");
+    // natlib-uz harvested once, so that the daemon's catch-up runs anl only.
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "harvest",
+            "--partner",
+            "natlib-uz",
+        ])
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let daemon = Daemon::start(&cfg, &[]);
+    let db = dir.path().join("state/unicat.db");
+    let catalogue = || {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let q = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        (
+            q("SELECT count(*) FROM source_records WHERE partner = 'anl'"),
+            q("SELECT count(*) FROM union_records"),
+            q("SELECT coalesce(max(seq), 0) FROM union_records"),
+            q("SELECT count(*) FROM harvest_runs WHERE partner = 'natlib-uz'"),
+        )
+    };
+    // The daemon has committed anl pages that no dedup pass has seen yet.
+    wait_until("a committed anl page", 20, || catalogue().0 > 0).await;
+    let before = catalogue();
+    let natlib_requests = list_requests(&servers[1]);
+    let out = Command::new(env!("CARGO_BIN_EXE_unicat"))
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "harvest",
+            "--partner",
+            "natlib-uz",
+            "--partner",
+            "anl",
+        ])
+        .env("UNICAT_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    let after = catalogue();
+    assert_eq!(
+        before.1, after.1,
+        "union records changed: {before:?} {after:?}"
+    );
+    assert_eq!(
+        before.2, after.2,
+        "union records changed: {before:?} {after:?}"
+    );
+    assert_eq!(
+        before.3, after.3,
+        "natlib-uz was harvested: {before:?} {after:?}"
+    );
+    assert_eq!(
+        list_requests(&servers[1]),
+        natlib_requests,
+        "natlib-uz was harvested by the refused command"
+    );
+    assert!(err.contains("nothing was harvested"), "{err}");
     let (code, log) = daemon.stop();
     assert_eq!(code, Some(0), "{log}");
 }
@@ -574,7 +864,9 @@ async fn daemon_serves_the_oai_pmh_provider() {
         .local_addr()
         .unwrap()
         .port();
-    let tables = format!("[provider]\nlisten = \"127.0.0.1:{port}\"\n");
+    let tables = format!(
+        "[provider]\nlisten = \"127.0.0.1:{port}\"\nadmin-email = \"catalogue@example.org\"\n"
+    );
     let cfg = write_config(dir.path(), &urls, 3, RARELY, &tables);
     let daemon = Daemon::start(&cfg, &[]);
     let url = format!("http://127.0.0.1:{port}/oai?verb=ListIdentifiers&metadataPrefix=marc21");

@@ -11,7 +11,9 @@
 
 use unicat::config::StoreLocation;
 use unicat::store::pg::test_database_from_env;
-use unicat::store::{Checkpoint, PageCounts, PageItem, PartnerTotals, Renormalized, Store};
+use unicat::store::{
+    Checkpoint, PageCounts, PageItem, PartnerTotals, Renormalized, RunOutcome, Store,
+};
 
 /// Whether `test` is `body` followed by `suffix`, so that the macro below
 /// cannot pair a body with another body's test names.
@@ -584,8 +586,15 @@ fn checkpoint_is_saved_with_each_page_and_survives_a_failed_run(at: &StoreLocati
         .unwrap();
     assert_eq!(s.checkpoint("p").unwrap(), Some(cp2.clone()));
     assert_eq!(s.checkpoint("q").unwrap(), None);
-    s.finish_run(r1, "p", false, Some("ignored"), Some("boom"), false)
-        .unwrap();
+    s.finish_run(
+        r1,
+        "p",
+        RunOutcome::Failed,
+        Some("ignored"),
+        Some("boom"),
+        false,
+    )
+    .unwrap();
     assert_eq!(s.checkpoint("p").unwrap(), Some(cp2));
     assert_eq!(s.next_from("p").unwrap(), None);
     let last = s.last_run("p").unwrap().unwrap();
@@ -624,8 +633,15 @@ on_both_backends!(
 fn import_run_keeps_the_harvests_checkpoint_and_from(at: &StoreLocation) {
     let mut s = open(at);
     let r = s.begin_run("p").unwrap();
-    s.finish_run(r, "p", true, Some("2024-01-01T00:00:00Z"), None, false)
-        .unwrap();
+    s.finish_run(
+        r,
+        "p",
+        RunOutcome::Ok,
+        Some("2024-01-01T00:00:00Z"),
+        None,
+        false,
+    )
+    .unwrap();
     let cp = checkpoint(Some("t"), 5);
     let r = s.begin_run("p").unwrap();
     s.commit_page(r, "p", &[], Some(&cp), 0).unwrap();
@@ -670,8 +686,15 @@ fn complete_run_moves_from_and_clears_the_checkpoint(at: &StoreLocation) {
     let r1 = s.begin_run("p").unwrap();
     s.commit_page(r1, "p", &[], Some(&checkpoint(Some("t"), 1)), 0)
         .unwrap();
-    s.finish_run(r1, "p", true, Some("2024-01-01T00:00:00Z"), None, false)
-        .unwrap();
+    s.finish_run(
+        r1,
+        "p",
+        RunOutcome::Ok,
+        Some("2024-01-01T00:00:00Z"),
+        None,
+        false,
+    )
+    .unwrap();
     assert_eq!(s.checkpoint("p").unwrap(), None);
     assert_eq!(
         s.next_from("p").unwrap().as_deref(),
@@ -683,14 +706,22 @@ fn complete_run_moves_from_and_clears_the_checkpoint(at: &StoreLocation) {
         ("ok", Some("2024-01-01T00:00:00Z"), None)
     );
     let r2 = s.begin_run("p").unwrap();
-    s.finish_run(r2, "p", true, None, None, false).unwrap();
+    s.finish_run(r2, "p", RunOutcome::Ok, None, None, false)
+        .unwrap();
     assert_eq!(
         s.next_from("p").unwrap().as_deref(),
         Some("2024-01-01T00:00:00Z")
     );
     let r3 = s.begin_run("p").unwrap();
-    s.finish_run(r3, "p", true, Some("2024-02-01T00:00:00Z"), None, false)
-        .unwrap();
+    s.finish_run(
+        r3,
+        "p",
+        RunOutcome::Ok,
+        Some("2024-02-01T00:00:00Z"),
+        None,
+        false,
+    )
+    .unwrap();
     assert_eq!(
         s.next_from("p").unwrap().as_deref(),
         Some("2024-02-01T00:00:00Z")
@@ -698,7 +729,8 @@ fn complete_run_moves_from_and_clears_the_checkpoint(at: &StoreLocation) {
     assert_eq!(s.next_from("q").unwrap(), None);
     // A first complete run that records no `from` still leaves none.
     let rq = s.begin_run("q").unwrap();
-    s.finish_run(rq, "q", true, None, None, false).unwrap();
+    s.finish_run(rq, "q", RunOutcome::Ok, None, None, false)
+        .unwrap();
     assert_eq!(s.next_from("q").unwrap(), None);
 }
 
@@ -712,12 +744,19 @@ on_both_backends!(
 fn failed_run_with_drop_checkpoint_forgets_it_but_keeps_from(at: &StoreLocation) {
     let mut s = open(at);
     let r1 = s.begin_run("p").unwrap();
-    s.finish_run(r1, "p", true, Some("2024-01-01T00:00:00Z"), None, false)
-        .unwrap();
+    s.finish_run(
+        r1,
+        "p",
+        RunOutcome::Ok,
+        Some("2024-01-01T00:00:00Z"),
+        None,
+        false,
+    )
+    .unwrap();
     let r2 = s.begin_run("p").unwrap();
     s.commit_page(r2, "p", &[], Some(&checkpoint(Some("t"), 1)), 0)
         .unwrap();
-    s.finish_run(r2, "p", false, None, Some("bad token"), true)
+    s.finish_run(r2, "p", RunOutcome::Failed, None, Some("bad token"), true)
         .unwrap();
     assert_eq!(s.checkpoint("p").unwrap(), None);
     assert_eq!(
@@ -726,7 +765,7 @@ fn failed_run_with_drop_checkpoint_forgets_it_but_keeps_from(at: &StoreLocation)
     );
     // Dropping a checkpoint a partner never had is harmless.
     let rq = s.begin_run("q").unwrap();
-    s.finish_run(rq, "q", false, None, Some("down"), true)
+    s.finish_run(rq, "q", RunOutcome::Failed, None, Some("down"), true)
         .unwrap();
     assert_eq!(
         (s.checkpoint("q").unwrap(), s.next_from("q").unwrap()),
@@ -744,7 +783,7 @@ on_both_backends!(
 fn fail_stale_runs_fails_only_the_partners_running_runs(at: &StoreLocation) {
     let mut s = open(at);
     let done = s.begin_run("p").unwrap();
-    s.finish_run(done, "p", true, Some("2024-01-01"), None, false)
+    s.finish_run(done, "p", RunOutcome::Ok, Some("2024-01-01"), None, false)
         .unwrap();
     s.begin_run("p").unwrap();
     let r3 = s.begin_run("p").unwrap();
@@ -816,17 +855,18 @@ fn partner_totals_and_last_success_describe_all_runs(at: &StoreLocation) {
     let r1 = s.begin_run("p").unwrap();
     s.commit_page(r1, "p", &[up("a", "h", &[]), quar("q", "<q")], None, 0)
         .unwrap();
-    s.finish_run(r1, "p", true, Some("2024-01-01"), None, false)
+    s.finish_run(r1, "p", RunOutcome::Ok, Some("2024-01-01"), None, false)
         .unwrap();
     let ok = s.last_run("p").unwrap().unwrap();
     let r2 = s.begin_run("p").unwrap();
     s.commit_page(r2, "p", &[up("a", "h2", &[]), del("a")], None, 0)
         .unwrap();
-    s.finish_run(r2, "p", false, None, Some("boom"), false)
+    s.finish_run(r2, "p", RunOutcome::Failed, None, Some("boom"), false)
         .unwrap();
     // Another partner's successful run is not this one's.
     let other = s.begin_run("o").unwrap();
-    s.finish_run(other, "o", true, None, None, false).unwrap();
+    s.finish_run(other, "o", RunOutcome::Ok, None, None, false)
+        .unwrap();
     let t = s.partner_totals("p").unwrap();
     assert_eq!(
         (t.harvested, t.deleted, t.quarantined, t.failed_runs, t.runs),

@@ -340,7 +340,7 @@ pub fn copy_from_sqlite(
 mod tests {
     use super::*;
     use crate::store::pg::test_database;
-    use crate::store::{Checkpoint, PageItem, Store, DB_FILE};
+    use crate::store::{Checkpoint, PageItem, RunOutcome, Store, DB_FILE};
 
     fn up(oai: &str, hash: &str, keys: &[&str]) -> PageItem {
         PageItem::Upsert {
@@ -382,8 +382,15 @@ mod tests {
             0,
         )
         .unwrap();
-        s.finish_run(run, "anl", true, Some("2024-03-01T00:00:00Z"), None, false)
-            .unwrap();
+        s.finish_run(
+            run,
+            "anl",
+            RunOutcome::Ok,
+            Some("2024-03-01T00:00:00Z"),
+            None,
+            false,
+        )
+        .unwrap();
         let run = s.begin_run("nlr").unwrap();
         let cp = Checkpoint {
             token: Some("tok".into()),

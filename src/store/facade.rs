@@ -25,7 +25,7 @@ use super::listing::UnionListRow;
 use super::pg::{PgStore, PgTx};
 use super::{
     Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized, RunInfo,
-    SourceRecord, SqliteStore, SqliteTx, UnionRow,
+    RunOutcome, SourceRecord, SqliteStore, SqliteTx, UnionRow,
 };
 use crate::config::StoreLocation;
 
@@ -173,8 +173,15 @@ impl Store {
     }
 
     /// Open the store the configuration names.
+    ///
+    /// A SQLite store whose file is missing or empty while the published
+    /// dump exists is refused ([`super::guard`]), never re-created.
     pub fn from_config(config: &crate::config::Config) -> Result<Store> {
-        Store::connect(&config.store_location()?)
+        let location = config.store_location()?;
+        if let StoreLocation::Sqlite(dir) = &location {
+            super::guard::refuse_vanished(dir, Some(&config.publish.output_dir))?;
+        }
+        Store::connect(&location)
     }
 
     /// Where the store is, for messages: a file path or host/database.
@@ -182,6 +189,30 @@ impl Store {
         match &self.backend {
             Backend::Sqlite(s) => s.path().display().to_string(),
             Backend::Postgres(s) => s.describe(),
+        }
+    }
+
+    /// Check the store for damage before the daemon declares itself ready:
+    /// SQLite's `quick_check` (nothing if sound, else what is wrong). The
+    /// PostgreSQL store has no such check here (its server guards its own
+    /// files): always sound.
+    pub fn quick_check(&self) -> Result<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.quick_check(),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Note in the state directory's history file that this store holds
+    /// the catalogue (see [`super::guard`]); SQLite only, and only once it
+    /// holds a union change.
+    pub fn record_history(&self) -> Result<()> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let dir = s.path().parent().unwrap_or(Path::new("."));
+                super::guard::write_history(dir, s.current_seq()?, s.union_counts()?.0)
+            }
+            Backend::Postgres(_) => Ok(()),
         }
     }
 
@@ -261,14 +292,14 @@ impl Store {
     }
 
     /// Close a run. Only a complete run moves the partner's `from` forward.
-    /// A failed run keeps its checkpoint (the next run resumes there)
-    /// unless `drop_checkpoint`, for failures that resuming would repeat.
-    /// `error` is cut to [`MAX_STORED_ERROR_BYTES`].
+    /// A failed or interrupted run keeps its checkpoint (the next run
+    /// resumes there) unless `drop_checkpoint`, for failures that resuming
+    /// would repeat. `error` is cut to [`MAX_STORED_ERROR_BYTES`].
     pub fn finish_run(
         &mut self,
         run_id: i64,
         partner: &str,
-        ok: bool,
+        outcome: RunOutcome,
         next_from: Option<&str>,
         error: Option<&str>,
         drop_checkpoint: bool,
@@ -278,7 +309,7 @@ impl Store {
         // made a 20 MB error).
         let error = error.map(|e| unicat_oai::cut(e, MAX_STORED_ERROR_BYTES));
         let error = error.as_deref();
-        on!(mut self, s => s.finish_run(run_id, partner, ok, next_from, error, drop_checkpoint))
+        on!(mut self, s => s.finish_run(run_id, partner, outcome, next_from, error, drop_checkpoint))
     }
 
     /// Claim the shared work `name` for `holder` for `ttl`, measured on the

@@ -37,7 +37,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::store::listing::UnionListRow;
 use crate::store::{
     now_rfc3339, Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized,
-    RunInfo, SourceRecord, UnionRow,
+    RunInfo, RunOutcome, SourceRecord, UnionRow,
 };
 
 type Manager = PostgresConnectionManager<NoTls>;
@@ -923,14 +923,15 @@ impl PgStore {
         &mut self,
         run_id: i64,
         partner: &str,
-        ok: bool,
+        outcome: RunOutcome,
         next_from: Option<&str>,
         error: Option<&str>,
         drop_checkpoint: bool,
     ) -> Result<()> {
         let (client, stmts) = self.parts();
         let mut tx = client.transaction()?;
-        let outcome = if ok { "ok" } else { "failed" };
+        let ok = outcome == RunOutcome::Ok;
+        let outcome = outcome.as_str();
         let st = prep(
             stmts,
             &mut tx,

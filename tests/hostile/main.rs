@@ -11,7 +11,9 @@
 //!   against them with a configuration in a temporary directory, and
 //!   reads the outcome from the SQLite store on disk, the exit code, the
 //!   log on stderr and what the servers received.
-//! - `provider` (to come): clients that attack our own OAI-PMH provider.
+//! - `provider`: clients that attack our own OAI-PMH provider (idle and
+//!   half-open connections, slowloris heads, stalled bodies), against a
+//!   real daemon under a small open-file limit.
 //!
 //! To add a case, add a test to the side's file: describe the endpoint as
 //! a function from the request to the response (`Endpoint::start` in
@@ -20,3 +22,4 @@
 //! exists, and check that it fails without the fix.
 
 mod harvest;
+mod provider;
