@@ -5,7 +5,8 @@
 //! Basic Latin (ASCII) and Extended Latin (ANSEL), and escape sequences
 //! switch either to Hebrew, Cyrillic, Arabic, Greek, the sub- and
 //! superscript sets, or the three-byte East Asian set (EACC). The code
-//! tables themselves are generated from the Library of Congress tables into
+//! tables themselves are generated from the Library of Congress tables (plus
+//! the six EACC punctuation codes MARC::Charset and pymarc add to them) into
 //! `marc8_tables.rs`; this module holds the rules:
 //!
 //! - Designations (technique 2): `ESC ( F` and `ESC , F` set G0, `ESC ) F`
@@ -23,7 +24,9 @@
 //!   as LC's table prescribes; a right half with no left half before it is
 //!   written as LC's alternative (U+FE21, U+FE23) rather than dropped.
 //! - Control bytes (0x00-0x1F other than escape, and 0x7F), space and the C1
-//!   codes of ANSEL (0x88, 0x89, 0x8D, 0x8E) mean the same in every set.
+//!   codes of ANSEL (0x88, 0x89, 0x8D, 0x8E) mean the same in every set,
+//!   except that with EACC in G0 a 0x7F that starts one of those added EACC
+//!   codes (0x7F2014 em dash, …) is read as that code, as MARC::Charset does.
 //! - `&#xHHHH;` in ASCII text is a numeric character reference, MARC 21's
 //!   "lossless conversion" convention for a Unicode character that MARC-8
 //!   lacks, and is replaced by that character.
@@ -193,6 +196,11 @@ impl<'a> Decoder<'a> {
         while let Some(&byte) = self.bytes.get(self.at) {
             match byte {
                 ESC => self.escape()?,
+                // 0x7F starts three of the EACC codes MARC::Charset adds to
+                // LC's table (em dash, right quotes); elsewhere it is DEL.
+                0x7F if matches!(self.g0, Charset::Eacc) && self.eacc_char(0).is_ok() => {
+                    self.eacc(0)?;
+                }
                 0x00..=0x20 | 0x7F => {
                     // Controls and space are the same in every set.
                     self.base(char::from(byte));
@@ -282,8 +290,24 @@ impl<'a> Decoder<'a> {
 
     /// Reads one EACC character; `high` is 0x80 when EACC is in G1.
     fn eacc(&mut self, high: u8) -> Result<(), Marc8Error> {
-        let Some(&[a, b, c]) = self.bytes.get(self.at..self.at + 3) else {
+        if self.bytes.len() < self.at + 3 {
             return Err(self.fail(self.at, Marc8ErrorKind::TruncatedEacc));
+        }
+        match self.eacc_char(high) {
+            Ok(c) => {
+                self.base(c);
+                self.at += 3;
+                Ok(())
+            }
+            Err(code) => Err(self.fail(self.at, Marc8ErrorKind::UnmappedEacc { code })),
+        }
+    }
+
+    /// The EACC character whose three bytes start at the current position,
+    /// or the code (high bit cleared) that is not one.
+    fn eacc_char(&self, high: u8) -> Result<char, [u8; 3]> {
+        let Some(&[a, b, c]) = self.bytes.get(self.at..self.at + 3) else {
+            return Err([0; 3]);
         };
         let code = [
             a.wrapping_sub(high),
@@ -291,19 +315,11 @@ impl<'a> Decoder<'a> {
             c.wrapping_sub(high),
         ];
         let key = u32::from_be_bytes([0, code[0], code[1], code[2]]);
-        let value = EACC
-            .binary_search_by_key(&key, |&(marc, _)| marc)
+        EACC.binary_search_by_key(&key, |&(marc, _)| marc)
             .ok()
             .and_then(|i| EACC.get(i))
-            .and_then(|&(_, ucs)| char::from_u32(ucs));
-        match value {
-            Some(c) => {
-                self.base(c);
-                self.at += 3;
-                Ok(())
-            }
-            None => Err(self.fail(self.at, Marc8ErrorKind::UnmappedEacc { code })),
-        }
+            .and_then(|&(_, ucs)| char::from_u32(ucs))
+            .ok_or(code)
     }
 
     /// Reads the escape sequence at the current position and designates
@@ -443,6 +459,30 @@ mod tests {
         let err = marc8_to_utf8(b"\x1B$1!0").expect_err("cut off");
         assert_eq!(err.kind, Marc8ErrorKind::TruncatedEacc);
         assert_eq!(err.offset, 3);
+    }
+
+    /// Issue #19 item 14: a field with the EACC codes for typographic
+    /// punctuation that MARC::Charset and pymarc decode (the six codes
+    /// MARC::Charset adds to LC's table, written by III's ILS) was
+    /// quarantined as "not an EACC character".
+    #[test]
+    fn eacc_punctuation_marc_charset_adds_is_decoded() {
+        let field =
+            b"\x1B$1\x21\x20\x3D\x21\x20\x40\x7F\x20\x14\x7F\x20\x19\x7F\x20\x20\x7F\x21\x22\x1B(B";
+        assert_eq!(
+            convert(field),
+            "\u{2026}\u{201C}\u{2014}\u{2019}\u{201D}\u{2122}"
+        );
+        // A code in neither table is still an error, and DEL outside such a
+        // code is still DEL.
+        let err = marc8_to_utf8(b"\x1B$1\x21\x20\x3E").expect_err("unmapped");
+        assert_eq!(
+            err.kind,
+            Marc8ErrorKind::UnmappedEacc {
+                code: [0x21, 0x20, 0x3E]
+            }
+        );
+        assert_eq!(convert(b"\x1B$1\x7F\x1B(Ba"), "\u{7F}a");
     }
 
     /// Double diacritics: the right half is absorbed by the left, and kept

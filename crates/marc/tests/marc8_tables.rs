@@ -1,7 +1,7 @@
 //! Checks that the checked-in MARC-8 tables (`src/marc8_tables.rs`) are
 //! what the generator (`tools/gen_marc8_tables.py`) makes of LC's code
-//! tables, so that nobody edits the generated file by hand or changes the
-//! generator without regenerating.
+//! tables and MARC::Charset's additions, so that nobody edits the generated
+//! file by hand or changes the generator without regenerating.
 //!
 //! This test needs `python3` (standard library only). It fails rather than
 //! skips when it is missing.
@@ -20,9 +20,16 @@ fn marc8_tables_are_up_to_date() {
         "{} is missing: it is part of the repository (see data/README.md)",
         codetables.display()
     );
+    let additions = crate_dir.join("data/additional-iii-characters.xml");
+    assert!(
+        additions.exists(),
+        "{} is missing: it is part of the repository (see data/README.md)",
+        additions.display()
+    );
     let output = Command::new("python3")
         .arg(crate_dir.join("tools/gen_marc8_tables.py"))
         .arg(&codetables)
+        .arg(&additions)
         .output();
     let output = match output {
         Ok(output) => output,
@@ -41,7 +48,7 @@ fn marc8_tables_are_up_to_date() {
     assert!(
         output.stdout == checked_in,
         "src/marc8_tables.rs is out of date; regenerate it with\n  \
-         python3 crates/marc/tools/gen_marc8_tables.py \
-         crates/marc/data/codetables.xml crates/marc/src/marc8_tables.rs"
+         python3 crates/marc/tools/gen_marc8_tables.py crates/marc/data/codetables.xml \
+         crates/marc/data/additional-iii-characters.xml crates/marc/src/marc8_tables.rs"
     );
 }

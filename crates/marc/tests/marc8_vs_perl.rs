@@ -10,6 +10,11 @@
 //! EACC), combining marks followed by a base letter. All cases go through
 //! ONE perl process. Both results are compared in NFC.
 //!
+//! A second test starts from the other end: it reads MARC::Charset's own
+//! compiled table (its database, which holds LC's tables and the EACC codes
+//! MARC::Charset adds to them) and checks that every EACC code in it decodes
+//! here as it does there, and that every other code is one of LC's.
+//!
 //! This test needs Perl with MARC::Charset (Debian `libmarc-charset-perl`).
 //! It fails rather than skips when that is missing, so that a CI machine
 //! without it cannot pass silently.
@@ -242,9 +247,8 @@ while (my $line = <$in>) {
 }
 "#;
 
-/// Runs every input through MARC::Charset in one perl process; `None`
-/// where it gave up.
-fn perl_convert(inputs: &[&[u8]]) -> Vec<Option<String>> {
+/// Panics with how to install it when perl cannot load MARC::Charset.
+fn require_marc_charset() {
     let check = Command::new("perl")
         .args(["-MMARC::Charset", "-e", "1"])
         .output();
@@ -262,7 +266,12 @@ fn perl_convert(inputs: &[&[u8]]) -> Vec<Option<String>> {
         ),
         Err(err) => panic!("could not run perl: {err}"),
     }
+}
 
+/// Runs every input through MARC::Charset in one perl process; `None`
+/// where it gave up.
+fn perl_convert(inputs: &[&[u8]]) -> Vec<Option<String>> {
+    require_marc_charset();
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "unicat-marc8-perl-{}-{}.hex",
         std::process::id(),
@@ -359,6 +368,146 @@ fn every_mapped_character_matches_lc_and_marc_charset() {
         "{} cases checked against LC, {} against MARC::Charset",
         cases.len(),
         asked.len()
+    );
+}
+
+const PERL_TABLE_SCRIPT: &str = r#"
+use strict;
+use warnings;
+use MARC::Charset::Table;
+my $table = MARC::Charset::Table->new();
+my $db = $table->db();
+while (my ($key, $frozen) = each %$db) {
+    # MARC-8 keys are "set:code" (the set as the character its ISO code
+    # names, the code by its G0 value); the others are Unicode lookups.
+    next unless $key =~ /\A(.):(.+)\z/s;
+    my ($set, $marc) = ($1, $2);
+    my $code = $table->get_code($key);
+    printf "%02X %s %s %d\n", ord($set), unpack('H*', $marc), $code->ucs(),
+        $code->is_combining() ? 1 : 0;
+}
+"#;
+
+/// One entry of MARC::Charset's compiled table.
+struct PerlEntry {
+    set: u8,
+    marc: Vec<u8>,
+    ucs: char,
+}
+
+/// Every MARC-8 entry of the table MARC::Charset compiled at installation
+/// (LC's tables and whatever MARC::Charset adds to them), read from its
+/// database, not from any XML file.
+fn perl_table() -> Vec<PerlEntry> {
+    require_marc_charset();
+    let output = Command::new("perl")
+        .args(["-e", PERL_TABLE_SCRIPT])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run perl");
+    assert!(
+        output.status.success(),
+        "perl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("ascii output");
+    stdout
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let [set, marc, ucs, _combining] = fields[..] else {
+                panic!("unexpected line from perl: {line:?}");
+            };
+            PerlEntry {
+                set: hex_byte(set),
+                marc: (0..marc.len())
+                    .step_by(2)
+                    .map(|i| hex_byte(&marc[i..i + 2]))
+                    .collect(),
+                ucs: hex_char(ucs),
+            }
+        })
+        .collect()
+}
+
+/// Issue #19 item 14: EACC codes MARC::Charset decodes (it adds six to LC's
+/// table, e.g. 0x7F2014 for an em dash) were quarantined as "not an EACC
+/// character", because the comparison above only knew the codes in our
+/// copy of LC's XML. This enumerates MARC::Charset's own compiled table
+/// instead: every EACC code in it must decode, in our decoder and in
+/// MARC::Charset, to the character the table holds, and every code of the
+/// other sets must be one of LC's (those are compared with MARC::Charset
+/// above).
+#[test]
+fn every_code_in_marc_charsets_own_table_decodes_like_marc_charset() {
+    let table = perl_table();
+    let eacc: Vec<&PerlEntry> = table.iter().filter(|e| e.set == 0x31).collect();
+    assert!(
+        eacc.len() > 15_000,
+        "expected MARC::Charset's EACC table, got {} codes",
+        eacc.len()
+    );
+
+    // The other sets: the same (set, G0 code, character) as in LC's XML,
+    // which the first test turns into cases.
+    let lc: std::collections::HashSet<(u8, u8, char)> = read_tables()
+        .iter()
+        .filter(|code| code.set != "31")
+        .map(|code| {
+            let mut marc = hex_byte(&code.marc);
+            if matches!(code.set.as_str(), "45" | "51" | "34") && (0xA1..=0xFE).contains(&marc) {
+                marc -= 0x80;
+            }
+            let ucs = if code.ucs.is_empty() {
+                &code.alt
+            } else {
+                &code.ucs
+            };
+            (hex_byte(&code.set), marc, hex_char(ucs))
+        })
+        .collect();
+    let mut failures: Vec<String> = table
+        .iter()
+        .filter(|e| e.set != 0x31)
+        .filter(|e| !matches!(e.marc[..], [marc] if lc.contains(&(e.set, marc, e.ucs))))
+        .map(|e| {
+            format!(
+                "set {:02X} code {:02X?} (U+{:04X}) is in MARC::Charset's table, not in LC's XML",
+                e.set, e.marc, e.ucs as u32
+            )
+        })
+        .collect();
+
+    let inputs: Vec<Vec<u8>> = eacc
+        .iter()
+        .map(|e| {
+            let mut bytes = vec![ESC, b'$', b'1'];
+            bytes.extend_from_slice(&e.marc);
+            bytes
+        })
+        .collect();
+    let theirs = perl_convert(&inputs.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    for ((entry, bytes), theirs) in eacc.iter().zip(&inputs).zip(theirs) {
+        let expected = entry.ucs.to_string();
+        let ours = marc8_to_utf8(bytes);
+        if ours.as_deref().ok() != Some(expected.as_str()) || theirs.as_deref() != Some(&expected) {
+            failures.push(format!(
+                "EACC {:02X?} (U+{:04X}): ours {ours:?}, MARC::Charset {theirs:?}",
+                entry.marc, entry.ucs as u32
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} entries of MARC::Charset's table differ:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
+    println!(
+        "{} entries of MARC::Charset's table checked, {} of them EACC",
+        table.len(),
+        eacc.len()
     );
 }
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Generate crates/marc/src/marc8_tables.rs from the Library of Congress
-MARC-8 code tables (codetables.xml, as shipped with MARC::Charset).
+MARC-8 code tables (codetables.xml, as shipped with MARC::Charset) and the
+EACC codes MARC::Charset adds to them (additional-iii-characters.xml).
 
 Usage:
-    python3 crates/marc/tools/gen_marc8_tables.py CODETABLES.xml [OUT.rs]
+    python3 crates/marc/tools/gen_marc8_tables.py CODETABLES.xml ADDITIONS.xml [OUT.rs]
 
 Writes to OUT.rs, or to standard output without it. The output depends only
-on the input file, so re-running it on the same input gives the same bytes
+on the input files, so re-running it on the same input gives the same bytes
 (the test `marc8_tables_are_up_to_date` relies on that).
 
 What it does with the table, and why:
@@ -23,6 +24,13 @@ What it does with the table, and why:
   drops a right half that closes a left half (LC's rule) and writes the
   <alt> character for a lone one, so no byte disappears silently.
 - EACC (CJK) codes are three bytes; they are stored sorted for binary search.
+- ADDITIONS.xml holds EACC codes outside LC's table that Innovative
+  Interfaces' ILS writes for typographic punctuation (ellipsis, curly
+  quotes, em dash, trade mark: 0x21203D, 0x212040, 0x7F2014, 0x7F2019,
+  0x7F2020, 0x7F2122). MARC::Charset compiles that file into its table
+  after LC's and pymarc has the same six codes, so records from such
+  systems decode elsewhere; we decode them too. It may only add EACC codes,
+  never change one of LC's.
 """
 
 import hashlib
@@ -57,14 +65,20 @@ def text(code, name):
 
 
 def main(argv):
-    if len(argv) not in (2, 3):
+    if len(argv) not in (3, 4):
         sys.exit(__doc__)
-    source = argv[1]
-    with open(source, "rb") as f:
+    with open(argv[1], "rb") as f:
         raw = f.read()
     digest = hashlib.sha256(raw).hexdigest()
     root = ET.fromstring(raw)
     sets = {cs.get("ISOcode"): cs for cs in root.iter("characterSet")}
+    with open(argv[2], "rb") as f:
+        raw_additions = f.read()
+    additions_digest = hashlib.sha256(raw_additions).hexdigest()
+    additions = ET.fromstring(raw_additions)
+    for cs in additions.iter("characterSet"):
+        if cs.get("ISOcode") != EACC:
+            sys.exit(f"{argv[2]}: set {cs.get('ISOcode')}: only EACC codes may be added")
 
     out = []
     w = out.append
@@ -74,12 +88,17 @@ def main(argv):
     w("//! GENERATED FILE, DO NOT EDIT. It is written by")
     w("//! `crates/marc/tools/gen_marc8_tables.py` from the Library of Congress code")
     w("//! tables (`codetables.xml`, as shipped with MARC::Charset and copied to")
-    w(f"//! `crates/marc/data/codetables.xml`; sha256 {digest}).")
+    w(f"//! `crates/marc/data/codetables.xml`; sha256 {digest})")
+    w("//! and the EACC codes MARC::Charset adds to them")
+    w("//! (`crates/marc/data/additional-iii-characters.xml`; sha256")
+    w(f"//! {additions_digest}).")
     w("//! To regenerate, from the repository root:")
     w("//!")
     w("//! ```text")
     w("//! python3 crates/marc/tools/gen_marc8_tables.py \\")
-    w("//!     crates/marc/data/codetables.xml crates/marc/src/marc8_tables.rs")
+    w("//!     crates/marc/data/codetables.xml \\")
+    w("//!     crates/marc/data/additional-iii-characters.xml \\")
+    w("//!     crates/marc/src/marc8_tables.rs")
     w("//! ```")
     w("//!")
     w("//! The test `marc8_tables_are_up_to_date` fails when this file and the")
@@ -185,8 +204,17 @@ def main(argv):
         if marc in eacc:
             sys.exit(f"EACC code {marc:06X}: listed twice")
         eacc[marc] = int(ucs, 16)
+    for cs in additions.iter("characterSet"):
+        for code in cs.iter("code"):
+            marc = int(text(code, "marc"), 16)
+            ucs = text(code, "ucs")
+            if not ucs or text(code, "isCombining") == "true":
+                sys.exit(f"{argv[2]}: EACC code {marc:06X}: no ucs, or combining")
+            if marc in eacc:
+                sys.exit(f"{argv[2]}: EACC code {marc:06X} is in LC's table already")
+            eacc[marc] = int(ucs, 16)
     w("/// Chinese, Japanese, Korean (EACC, ISO code 0x31): (three-byte code,")
-    w("/// code point), sorted by code.")
+    w("/// code point), sorted by code: LC's table and MARC::Charset's additions.")
     w("pub(crate) static EACC: [(u32, u32); %d] = [" % len(eacc))
     items = sorted(eacc.items())
     for row in range(0, len(items), 4):
@@ -195,8 +223,8 @@ def main(argv):
     w("];")
 
     result = "\n".join(out) + "\n"
-    if len(argv) == 3:
-        with open(argv[2], "w", encoding="utf-8", newline="\n") as f:
+    if len(argv) == 4:
+        with open(argv[3], "w", encoding="utf-8", newline="\n") as f:
             f.write(result)
     else:
         sys.stdout.write(result)
