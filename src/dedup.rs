@@ -14,7 +14,7 @@
 //! `pipeline`), so a big block is never compared all against all.
 //!
 //! Title and author go into the key as script-independent skeletons
-//! (`translit::skeleton`): Cyrillic is transliterated by the record's
+//! (`translit::key_skeleton`): Cyrillic is transliterated by the record's
 //! language (008/35-37 or 041, else guessed from the letters) and Latin
 //! romanisations are folded to the same form, so that a Cyrillic record and
 //! its Latin twin share a key. The fold never empties a non-Latin title.
@@ -23,13 +23,15 @@ use sha2::{Digest, Sha256};
 use unicat_marc::{DataField, Record};
 
 use crate::normalize::parse_isbn;
-use crate::translit::{lang_from_marc, skeleton, Lang};
+use crate::translit::{key_skeleton, lang_from_marc, Lang};
 
 /// The version of the match-key algorithm. Stored keys made by an older
 /// version are recomputed from the stored records before the next dedup
 /// pass (see `pipeline::refresh`), so an upgrade never compares old keys
-/// with new ones. Bump it whenever `match_keys` changes its output.
-pub const KEYS_VERSION: i64 = 4;
+/// with new ones. Bump it whenever `match_keys` changes its output
+/// (5: every romanisation of each Cyrillic alphabet folds to one skeleton,
+/// issue #17).
+pub const KEYS_VERSION: i64 = 5;
 
 /// A key shared by more records than this does not make candidates on its
 /// own: it is a very common title in one year, a series ISBN or a
@@ -322,7 +324,7 @@ fn tp_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>
             }
             text.push(' ');
         }
-        let t = skeleton(&text, lang);
+        let t = key_skeleton(&text, lang);
         if t.is_empty() {
             continue;
         }
@@ -366,7 +368,7 @@ fn title_skeleton(f: &DataField, lang: Option<Lang>) -> Option<String> {
         text.push_str(v);
         text.push(' ');
     }
-    let t = skeleton(&text, lang);
+    let t = key_skeleton(&text, lang);
     (!t.is_empty()).then_some(t)
 }
 
@@ -376,7 +378,7 @@ pub fn first_author_surname(record: &Record, lang: Option<Lang>) -> Option<Strin
     let a = ["100", "110", "111", "700", "710"]
         .iter()
         .find_map(|t| record.data_fields(t).find_map(|f| f.subfield('a')))?;
-    let surname = skeleton(a.split(',').next().unwrap_or(a), lang);
+    let surname = key_skeleton(a.split(',').next().unwrap_or(a), lang);
     (!surname.is_empty()).then_some(surname)
 }
 
