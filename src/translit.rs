@@ -50,9 +50,11 @@
 //! (и + й, я as `iia`/`iya`/`ija`, ї as `yi`/`ï`) except in a word that
 //! could be a Roman numeral (`ii`, `xvii`).
 //!
-//! [`key_skeleton`], for match keys, folds further: `sh` `ch` `zh` `j` to
-//! `s` `c` `z` `z` (records in plain ASCII drop the háček), and `a` and
-//! `e` to one in the languages with ә (ALA-LC ă without its breve is `a`).
+//! [`key_skeleton`], for match keys, folds further: `sh` `ch` `zh` `j` `cz`
+//! to `s` `c` `z` `z` `c` (records in plain ASCII drop the háček), `a` and
+//! `e` to one in the languages with ә (ALA-LC ă without its breve is `a`),
+//! `o` and `u` in Uzbek (ALA-LC ŭ for ў), and a word-final `i` goes in
+//! Mongolian (the soft sign, ʹ in ALA-LC, i in BGN/PCGN).
 //!
 //! Other rules look at neighbours: a `y` before an `e` is dropped (so the
 //! `ye` that Uzbek Latin and BGN/PCGN write for a word-initial or iotated
@@ -446,14 +448,16 @@ fn skeleton_in(text: &str, mut fold: Fold) -> String {
 
 /// The skeleton for match keys, which may be lossier than [`skeleton`]
 /// because the pair decision checks every candidate (and reads the
-/// skeleton, whose `sh`, `ch` and `j` it knows). Two merges more:
+/// skeleton, whose `sh`, `ch` and `j` it knows). Merges beyond it:
 ///
-/// - `sh` is `s`, `ch` is `c` and `j` (ж) is `z`, because records in plain
-///   ASCII drop the háček of š, č, ž (ISO 9, Serbian and Macedonian Latin
-///   and ALA-LC);
+/// - `sh` is `s`, `ch` and `cz` are `c` and `j` (ж) is `z`, because records
+///   in plain ASCII drop the háček of š, č, ž (ISO 9, Serbian and
+///   Macedonian Latin and ALA-LC);
 /// - in the languages with ә (Azerbaijani, Kazakh, Tatar, Bashkir,
 ///   Turkmen) `a` and `e` are one letter, because ALA-LC's ă for ә loses its
-///   breve in many records (`a`) while plain ASCII writes ə and ä as `e`.
+///   breve in many records (`a`) while plain ASCII writes ə and ä as `e`;
+/// - in Uzbek `o` and `u` are one, for ALA-LC ŭ (ў) without its breve;
+/// - in Mongolian a word-final `i` is dropped, for the soft sign.
 pub fn key_skeleton(text: &str, lang: Option<Lang>) -> String {
     let mut s = skeleton(text, lang);
     if s.contains(['h', 'j']) {
@@ -465,15 +469,41 @@ pub fn key_skeleton(text: &str, lang: Option<Lang>) -> String {
             .replace("zh", "z")
             .replace('j', "z");
     }
-    if !s.contains('e') {
+    // GOST 7.79 System B writes ц cz (and Polish writes ч so).
+    if s.contains("cz") {
+        s = s.replace("cz", "c");
+    }
+    if !s.contains(['e', 'o', 'i']) {
         return s;
     }
     match cyrillic_scheme(lang, text).0 {
         Lang::Azerbaijani | Lang::Kazakh | Lang::Tatar | Lang::Bashkir | Lang::Turkmen => {
             s.replace('e', "a")
         }
+        // ALA-LC ŭ for ў loses its breve (u) where the national alphabet
+        // writes oʻ.
+        Lang::Uzbek => s.replace('o', "u"),
+        // The soft sign at the end of a word is ʹ in ALA-LC (and nothing in
+        // ISO 9 and print), i in BGN/PCGN and MNS 5217.
+        Lang::Mongolian => drop_final_i(&s),
         _ => s,
     }
+}
+
+/// Every word's final `i` dropped, except in words that could be Roman
+/// numerals.
+fn drop_final_i(s: &str) -> String {
+    let words: Vec<&str> = s
+        .split(' ')
+        .map(|w| {
+            let roman = w.bytes().all(|b| b"ivxlcdm".contains(&b));
+            match w.strip_suffix('i') {
+                Some(stem) if !roman && !stem.is_empty() => stem,
+                _ => w,
+            }
+        })
+        .collect();
+    words.join(" ")
 }
 
 /// `ii` (and longer runs) as one `i`, except in words that could be Roman
@@ -1199,6 +1229,17 @@ mod tests {
             "dali kur"
         );
         assert_eq!(key_skeleton("Мел", Some(Lang::Russian)), "mel");
+        assert_eq!(key_skeleton("Ўзбекистон", Some(Lang::Uzbek)), "uzbekistun");
+        assert_eq!(key_skeleton("Uzbekiston", Some(Lang::Uzbek)), "uzbekistun");
+        assert_eq!(
+            key_skeleton("Монгол хууль", Some(Lang::Mongolian)),
+            "mongol xuul"
+        );
+        assert_eq!(
+            key_skeleton("Mongol khuuli", Some(Lang::Mongolian)),
+            "mongol xuul"
+        );
+        assert_eq!(key_skeleton("Tom XII", Some(Lang::Mongolian)), "tom xii");
         // Ukrainian г is h, Russian г is g.
         assert_eq!(sk("Гроші", Some(Lang::Ukrainian)), "xroshi");
         assert_eq!(sk("Гроші", Some(Lang::Russian)), "groshi");
