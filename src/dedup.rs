@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use unicat_marc::{DataField, Record};
 
 use crate::normalize::parse_isbn;
-use crate::translit::{key_skeleton, lang_from_marc, Lang};
+use crate::translit::{guess_lang, key_skeleton, lang_from_marc, Lang};
 
 /// The version of the match-key algorithm. Stored keys made by an older
 /// version are recomputed from the stored records before the next dedup
@@ -54,7 +54,7 @@ pub fn match_keys(record: &Record) -> Vec<String> {
     // Year, language and author are worked out once for both kinds of
     // title key (each is a skeleton, and the harvest keys every record).
     if let Some(year) = publication_year(record) {
-        let lang = record_language(record);
+        let lang = key_language(record);
         let author = first_author_surname(record, lang);
         keys.extend(tay_keys(record, &year, lang, author.as_deref()));
         keys.extend(tp_keys(record, &year, lang, author.as_deref()));
@@ -250,6 +250,24 @@ pub fn record_language(record: &Record) -> Option<Lang> {
         })
 }
 
+/// The language the title and author keys are folded in: the record's
+/// code, else a guess from the 245's letters. One language for all of a
+/// record's keys, because the key fold depends on it (Uzbek o and u,
+/// Azerbaijani a and e) and a guess from the author's name alone would
+/// often differ from the title's.
+fn key_language(record: &Record) -> Option<Lang> {
+    record_language(record).or_else(|| {
+        let f = record.data_fields("245").next()?;
+        let text: Vec<&str> = f
+            .subfields
+            .iter()
+            .filter(|sf| matches!(sf.code, 'a' | 'b'))
+            .map(|sf| sf.value.as_str())
+            .collect();
+        guess_lang(&text.join(" "))
+    })
+}
+
 /// The title + first author's surname + year keys, when all three exist:
 /// one for the 245 and one for each 880 that carries the 245 in another
 /// script. Title and surname are script-independent skeletons
@@ -259,7 +277,7 @@ pub fn title_author_year_keys(record: &Record) -> Vec<String> {
     let Some(year) = publication_year(record) else {
         return Vec::new();
     };
-    let lang = record_language(record);
+    let lang = key_language(record);
     let author = first_author_surname(record, lang);
     tay_keys(record, &year, lang, author.as_deref())
 }
@@ -292,7 +310,7 @@ pub fn title_proper_keys(record: &Record) -> Vec<String> {
     let Some(year) = publication_year(record) else {
         return Vec::new();
     };
-    let lang = record_language(record);
+    let lang = key_language(record);
     let author = first_author_surname(record, lang);
     tp_keys(record, &year, lang, author.as_deref())
 }
@@ -346,7 +364,7 @@ pub fn title_author_year_key(record: &Record) -> Option<String> {
 /// The 245's title for keys: $a $b $n $p, the non-filing characters of
 /// ind2 skipped, as a skeleton.
 pub fn title_for_key(record: &Record) -> Option<String> {
-    title_skeleton(record.data_fields("245").next()?, record_language(record))
+    title_skeleton(record.data_fields("245").next()?, key_language(record))
 }
 
 fn title_skeleton(f: &DataField, lang: Option<Lang>) -> Option<String> {
