@@ -14,7 +14,7 @@
 //! `pipeline`), so a big block is never compared all against all.
 //!
 //! Title and author go into the key as script-independent skeletons
-//! (`translit::skeleton`): Cyrillic is transliterated by the record's
+//! (`translit::key_skeleton`): Cyrillic is transliterated by the record's
 //! language (008/35-37 or 041, else guessed from the letters) and Latin
 //! romanisations are folded to the same form, so that a Cyrillic record and
 //! its Latin twin share a key. The fold never empties a non-Latin title.
@@ -23,13 +23,15 @@ use sha2::{Digest, Sha256};
 use unicat_marc::{DataField, Record};
 
 use crate::normalize::parse_isbn;
-use crate::translit::{lang_from_marc, skeleton, Lang};
+use crate::translit::{guess_lang, key_skeleton, lang_from_marc, Lang};
 
 /// The version of the match-key algorithm. Stored keys made by an older
 /// version are recomputed from the stored records before the next dedup
 /// pass (see `pipeline::refresh`), so an upgrade never compares old keys
-/// with new ones. Bump it whenever `match_keys` changes its output.
-pub const KEYS_VERSION: i64 = 4;
+/// with new ones. Bump it whenever `match_keys` changes its output
+/// (5: every romanisation of each Cyrillic alphabet folds to one skeleton,
+/// issue #17).
+pub const KEYS_VERSION: i64 = 5;
 
 /// A key shared by more records than this does not make candidates on its
 /// own: it is a very common title in one year, a series ISBN or a
@@ -52,7 +54,7 @@ pub fn match_keys(record: &Record) -> Vec<String> {
     // Year, language and author are worked out once for both kinds of
     // title key (each is a skeleton, and the harvest keys every record).
     if let Some(year) = publication_year(record) {
-        let lang = record_language(record);
+        let lang = key_language(record);
         let author = first_author_surname(record, lang);
         keys.extend(tay_keys(record, &year, lang, author.as_deref()));
         keys.extend(tp_keys(record, &year, lang, author.as_deref()));
@@ -248,6 +250,24 @@ pub fn record_language(record: &Record) -> Option<Lang> {
         })
 }
 
+/// The language the title and author keys are folded in: the record's
+/// code, else a guess from the 245's letters. One language for all of a
+/// record's keys, because the key fold depends on it (Uzbek o and u,
+/// Azerbaijani a and e) and a guess from the author's name alone would
+/// often differ from the title's.
+fn key_language(record: &Record) -> Option<Lang> {
+    record_language(record).or_else(|| {
+        let f = record.data_fields("245").next()?;
+        let text: Vec<&str> = f
+            .subfields
+            .iter()
+            .filter(|sf| matches!(sf.code, 'a' | 'b'))
+            .map(|sf| sf.value.as_str())
+            .collect();
+        guess_lang(&text.join(" "))
+    })
+}
+
 /// The title + first author's surname + year keys, when all three exist:
 /// one for the 245 and one for each 880 that carries the 245 in another
 /// script. Title and surname are script-independent skeletons
@@ -257,7 +277,7 @@ pub fn title_author_year_keys(record: &Record) -> Vec<String> {
     let Some(year) = publication_year(record) else {
         return Vec::new();
     };
-    let lang = record_language(record);
+    let lang = key_language(record);
     let author = first_author_surname(record, lang);
     tay_keys(record, &year, lang, author.as_deref())
 }
@@ -290,7 +310,7 @@ pub fn title_proper_keys(record: &Record) -> Vec<String> {
     let Some(year) = publication_year(record) else {
         return Vec::new();
     };
-    let lang = record_language(record);
+    let lang = key_language(record);
     let author = first_author_surname(record, lang);
     tp_keys(record, &year, lang, author.as_deref())
 }
@@ -322,7 +342,7 @@ fn tp_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>
             }
             text.push(' ');
         }
-        let t = skeleton(&text, lang);
+        let t = key_skeleton(&text, lang);
         if t.is_empty() {
             continue;
         }
@@ -344,7 +364,7 @@ pub fn title_author_year_key(record: &Record) -> Option<String> {
 /// The 245's title for keys: $a $b $n $p, the non-filing characters of
 /// ind2 skipped, as a skeleton.
 pub fn title_for_key(record: &Record) -> Option<String> {
-    title_skeleton(record.data_fields("245").next()?, record_language(record))
+    title_skeleton(record.data_fields("245").next()?, key_language(record))
 }
 
 fn title_skeleton(f: &DataField, lang: Option<Lang>) -> Option<String> {
@@ -366,7 +386,7 @@ fn title_skeleton(f: &DataField, lang: Option<Lang>) -> Option<String> {
         text.push_str(v);
         text.push(' ');
     }
-    let t = skeleton(&text, lang);
+    let t = key_skeleton(&text, lang);
     (!t.is_empty()).then_some(t)
 }
 
@@ -376,7 +396,7 @@ pub fn first_author_surname(record: &Record, lang: Option<Lang>) -> Option<Strin
     let a = ["100", "110", "111", "700", "710"]
         .iter()
         .find_map(|t| record.data_fields(t).find_map(|f| f.subfield('a')))?;
-    let surname = skeleton(a.split(',').next().unwrap_or(a), lang);
+    let surname = key_skeleton(a.split(',').next().unwrap_or(a), lang);
     (!surname.is_empty()).then_some(surname)
 }
 
