@@ -190,9 +190,16 @@ struct Failure {
     message: String,
 }
 
+/// Whether the store was refused (vanished, truncated or damaged, see
+/// `store::guard`): a person has to restore it, so every command exits 65
+/// rather than a code that invites a retry.
+fn store_refused(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<crate::store::guard::Refusal>())
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        let refused = e.chain().any(|c| c.is::<crate::store::guard::Refusal>());
+        let refused = store_refused(&e);
         Failure {
             code: if refused {
                 EXIT_STORE
@@ -520,6 +527,7 @@ fn job_failure(e: HarvestError, what: &str, partner: Option<&str>, code: u8) -> 
         },
         e => Failure {
             code: match &e {
+                HarvestError::Failed(inner) if store_refused(inner) => EXIT_STORE,
                 HarvestError::Failed(inner) if storage_exhausted(inner) => EXIT_TEMPFAIL,
                 _ => code,
             },
@@ -550,6 +558,10 @@ fn find_partner(config: &Config, path: &Path, name: &str) -> Result<config::Part
 
 async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(), Failure> {
     let mut jobs = Jobs::new(Arc::new(config))?;
+    // A store that vanished or is damaged is refused here, before any
+    // partner is claimed, so the command exits 65 like every other one
+    // instead of reporting each partner's harvest as a temporary failure.
+    drop(jobs.open_store()?);
     if let Some(bars) = crate::progress::Bars::for_terminal() {
         jobs = jobs.with_observer(Arc::new(bars));
     }

@@ -1300,11 +1300,14 @@ async fn fetch_records(
     mut page: ListPage,
 ) -> Result<ListPage, HarvestError> {
     let mut records = Vec::with_capacity(page.records.len());
+    // GetRecord requests of this page, and those refused at the HTTP level.
+    let (mut asked, mut refused) = (0usize, None::<(usize, String)>);
     for header in std::mem::take(&mut page.records) {
         if header.header.deleted {
             records.push(header);
             continue;
         }
+        asked += 1;
         let url = Request::GetRecord {
             identifier: header.header.identifier.clone(),
             metadata_prefix: prefix.to_string(),
@@ -1334,7 +1337,30 @@ async fn fetch_records(
                     raw: Vec::new(),
                 })
             }
+            // An HTTP answer that asking again will not change (404 or 410
+            // for this identifier, a record over the size limit) is this
+            // record's problem too: failing the run would fail every later
+            // run at the same record. Unless every GetRecord of the page is
+            // refused (a redirect not followed, an endpoint answering 400
+            // to everything): that is the endpoint's problem, and the run
+            // fails as it would on a list request.
+            Err(HarvestError::Refused(message)) => {
+                page.rejected.push(unicat_oai::RejectedRecord {
+                    identifier: Some(header.header.identifier.clone()),
+                    reason: format!("GetRecord refused: {message}"),
+                    raw: Vec::new(),
+                });
+                let n = refused.as_ref().map_or(0, |(n, _)| *n);
+                refused = Some((n + 1, message));
+            }
             Err(e) => return Err(e),
+        }
+    }
+    if let Some((n, message)) = refused {
+        if n == asked && n > 1 {
+            return Err(HarvestError::Refused(format!(
+                "every GetRecord of the page was refused, the last: {message}"
+            )));
         }
     }
     page.records = records;

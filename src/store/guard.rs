@@ -15,7 +15,7 @@
 //! A missing or empty (0 bytes) database file with either of them is
 //! refused; so is a database that has the schema but no union change at
 //! all while the history file names one (a store re-created by an older
-//! unicat, or by hand). `--reinitialise` (`unicat run`, `unicat migrate`)
+//! unicat, or by hand). `--reinitialise` (`unicat run`)
 //! sets the old file aside and starts a new, empty store; a healthy store
 //! is never touched by it.
 //!

@@ -573,7 +573,7 @@ async fn huge_error_text_is_cut_in_log_and_store() {
 // every run of the partner; it is that record's problem, not the run's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_record_without_record_is_the_records_problem() {
-    let ids: &'static [&'static str] = &["a", "b", "c", "d"];
+    let ids: &'static [&'static str] = &["a", "b", "c", "d", "e"];
     let serve = healthy(ids);
     let hostile = Arc::new(AtomicUsize::new(0));
     let h = hostile.clone();
@@ -590,6 +590,11 @@ async fn get_record_without_record_is_the_records_problem() {
             id if id == identifier("c") => oai("<GetRecord/>"),
             // Listed a moment ago, unknown now.
             id if id == identifier("d") => oai_error("idDoesNotExist", id),
+            // Or an HTTP 404 for that one record (found by the review of
+            // #19: it failed the run, and every later one, at this record).
+            id if id == identifier("e") => {
+                (StatusCode::NOT_FOUND, "no such record").into_response()
+            }
             _ => serve(req),
         }
     })
@@ -597,7 +602,7 @@ async fn get_record_without_record_is_the_records_problem() {
     let install = Install::new(&partner.base_url, "mode = \"identifiers\"\n");
     let (code, stderr) = install.harvest().await;
     assert_eq!(code, 0, "{}", short(&stderr));
-    assert_eq!(install.store().count_live_records(PARTNER).unwrap(), 4);
+    assert_eq!(install.store().count_live_records(PARTNER).unwrap(), 5);
 
     hostile.store(1, Ordering::SeqCst);
     let (code, stderr) = install.harvest().await;
@@ -606,9 +611,9 @@ async fn get_record_without_record_is_the_records_problem() {
     let run = store.last_run(PARTNER).unwrap().unwrap();
     assert_eq!(run.outcome, "ok");
     assert_eq!(run.counts.deleted, 1, "{:?}", run.counts);
-    assert_eq!(run.counts.quarantined, 2, "{:?}", run.counts);
-    // b is deleted; c and d keep their last good version.
-    assert_eq!(store.count_live_records(PARTNER).unwrap(), 3);
+    assert_eq!(run.counts.quarantined, 3, "{:?}", run.counts);
+    // b is deleted; c, d and e keep their last good version.
+    assert_eq!(store.count_live_records(PARTNER).unwrap(), 4);
     assert!(store
         .find_source(PARTNER, &identifier("b"))
         .unwrap()
@@ -625,6 +630,10 @@ async fn get_record_without_record_is_the_records_problem() {
     );
     assert!(
         quarantined[&identifier("d")].contains("idDoesNotExist"),
+        "{quarantined:?}"
+    );
+    assert!(
+        quarantined[&identifier("e")].contains("404"),
         "{quarantined:?}"
     );
     // Each problem record was asked for once: nothing was retried.
