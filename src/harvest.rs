@@ -946,7 +946,7 @@ async fn harvest_inner(
                 run_id,
                 &name,
                 &e,
-                0,
+                FailedAt::Start,
                 PageCounts::default(),
                 started.elapsed(),
             );
@@ -972,7 +972,7 @@ async fn harvest_inner(
                 run_id,
                 &name,
                 &e,
-                0,
+                FailedAt::Start,
                 PageCounts::default(),
                 started.elapsed(),
             );
@@ -1188,7 +1188,9 @@ async fn harvest_inner(
                 run_id,
                 &name,
                 &e,
-                progress.pages,
+                FailedAt::List {
+                    pages: progress.pages,
+                },
                 counts,
                 duration,
             );
@@ -1368,24 +1370,39 @@ async fn fetch_records(
 }
 
 /// Close a failed run in the store and log its summary line.
+/// Where a run failed: before its list was asked for (the settings,
+/// Identify, the plan) or while walking the list, after `pages` pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailedAt {
+    Start,
+    List { pages: u32 },
+}
+
 fn record_failure(
     store: &mut Store,
     run_id: i64,
     name: &str,
     e: &HarvestError,
-    pages: u32,
+    at: FailedAt,
     counts: PageCounts,
     duration: Duration,
 ) {
     let msg = cut(&e.to_string(), MAX_MESSAGE_BYTES).into_owned();
-    // Resuming would only repeat a failure that is not transient (a
-    // protocol error, a runaway list, an answer such as HTTP 400 to the
-    // token): the checkpoint goes, and the next run starts the list again.
-    // Transient failures (the endpoint down, timeouts) keep it.
-    let drop_checkpoint = matches!(
-        e,
-        HarvestError::Oai(_) | HarvestError::Runaway(_) | HarvestError::Refused(_)
-    );
+    // Resuming would only repeat a failure of the list that is not
+    // transient (a protocol error, a runaway list, an answer such as HTTP
+    // 400 to the token): the checkpoint goes, and the next run starts the
+    // list again. Transient failures (the endpoint down, timeouts) keep
+    // it, and so does any failure before the list was asked for (Identify
+    // answering 404 during maintenance): the token was never sent.
+    let pages = match at {
+        FailedAt::Start => 0,
+        FailedAt::List { pages } => pages,
+    };
+    let drop_checkpoint = at != FailedAt::Start
+        && matches!(
+            e,
+            HarvestError::Oai(_) | HarvestError::Runaway(_) | HarvestError::Refused(_)
+        );
     // A run stopped on purpose (shutdown, Ctrl-C, the lease taken over)
     // did nothing wrong: it has its own outcome, is not counted among the
     // failures, and is told at info.

@@ -542,6 +542,55 @@ async fn refused_credentials_keep_the_checkpoint() {
     assert_eq!(lists.len(), 1, "resumed, not restarted: {lists:?}");
 }
 
+// Found by the review of #19: Identify answering 404 (a repository down
+// for maintenance) dropped the checkpoint of an interrupted full harvest,
+// although the token was never sent; the next run started the list again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identify_refused_keeps_the_checkpoint() {
+    let phase = Arc::new(AtomicUsize::new(0));
+    let p = phase.clone();
+    let partner = Endpoint::start(move |req| {
+        match (
+            p.load(Ordering::SeqCst),
+            req.verb(),
+            req.param("resumptionToken"),
+        ) {
+            (1, "Identify", _) => (StatusCode::NOT_FOUND, "down for maintenance").into_response(),
+            (_, "Identify", _) => identify(),
+            (_, "ListRecords", None) => list_records(&["a", "b"], "p2"),
+            // The first run stops at the second page (a transient failure
+            // that outlasts the retries), leaving its checkpoint.
+            (0, "ListRecords", Some(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response()
+            }
+            (_, "ListRecords", Some("p2")) => list_records(&["c"], ""),
+            _ => oai_error("badVerb", "unknown verb"),
+        }
+    })
+    .await;
+    let install = Install::new(&partner.base_url, "max-retries = 0\n");
+    let (code, stderr) = install.harvest().await;
+    assert_eq!(code, 75, "{}", short(&stderr));
+    let token = |i: &Install| i.store().checkpoint(PARTNER).unwrap().and_then(|c| c.token);
+    assert_eq!(token(&install).as_deref(), Some("p2"));
+
+    phase.store(1, Ordering::SeqCst);
+    let (code, stderr) = install.harvest().await;
+    assert_eq!(code, 75, "{}", short(&stderr));
+    assert_eq!(token(&install).as_deref(), Some("p2"), "{}", short(&stderr));
+
+    phase.store(2, Ordering::SeqCst);
+    let before = partner.seen().len();
+    let (code, stderr) = install.harvest().await;
+    assert_eq!(code, 0, "{}", short(&stderr));
+    let lists = partner.seen()[before..]
+        .iter()
+        .filter(|r| r.verb() == "ListRecords")
+        .count();
+    assert_eq!(lists, 1, "resumed at p2, not restarted");
+    assert_eq!(install.store().count_live_records(PARTNER).unwrap(), 3);
+}
+
 // Regression (#19 item 4): whatever a repository writes into its error
 // text ends up in the log, the command's message and the stored run; a
 // text of megabytes must be cut there.
