@@ -407,6 +407,14 @@ pub enum Veto {
     /// One record describes a multi-volume set as a whole, the other one
     /// volume of it: they share the volumes' ISBNs but are not one item.
     SetAndVolume,
+    /// Clearly different page counts: the larger at least 1.5 times the
+    /// smaller and at least 20 pages more (see the module documentation).
+    Extent {
+        /// The first record's pages.
+        a: u32,
+        /// The second record's pages.
+        b: u32,
+    },
     /// Different languages of the text (MARC codes).
     Language {
         /// The first record's language.
@@ -429,6 +437,7 @@ impl fmt::Display for Veto {
             }
             Veto::DisjointIsbns => f.write_str("both have ISBNs and share none"),
             Veto::SetAndVolume => f.write_str("a multi-volume set against one volume"),
+            Veto::Extent { a, b } => write!(f, "clearly different extents: {a} vs {b} pages"),
             Veto::Language { a, b } => write!(f, "different languages: {a} vs {b}"),
         }
     }
@@ -523,6 +532,11 @@ pub struct Features {
     pub publishers: Vec<String>,
     /// Page count (see the module documentation).
     pub extent: Option<u32>,
+    /// The main pagination: the largest count of pages in 300 $a that a
+    /// page word follows (`264 p.`, `264 pages`, `264 с.`, `264 b.`,
+    /// `264 səh.`), outside square brackets and not of plates; `None` when
+    /// no number is counted in pages (`v. <3>`, `2 v.`). Only this vetoes.
+    pub pages: Option<u32>,
     /// Series numbers from 490/830 $v.
     pub series_numbers: Vec<u32>,
     /// Volume/part numbers (245 $n, else an ISBN qualifier).
@@ -606,6 +620,10 @@ pub fn features(record: &Record) -> Features {
             .data_fields("300")
             .flat_map(|f| f.subfields_of('a'))
             .find_map(page_count),
+        pages: record
+            .data_fields("300")
+            .flat_map(|f| f.subfields_of('a'))
+            .find_map(main_pagination),
         series_numbers: ["490", "830"]
             .iter()
             .flat_map(|t| record.data_fields(t))
@@ -791,6 +809,100 @@ fn page_count(a: &str) -> Option<u32> {
         }
     }
     best.filter(|n| *n > 0)
+}
+
+/// Skeletons of the words that count pages after a number in 300 $a:
+/// English (AACR2 `p.`, RDA `pages`), Russian and other Cyrillic `с.`,
+/// `стр.` (skeleton `s`, `str`), Uzbek and Kazakh `б.`, `bet`, `бет`
+/// (`b`, `bet`), Azerbaijani `səh.`, `сәһ.` (`seh`, `sah`), Turkish `s.`,
+/// `sayfa`, German `S.`, `Seiten`, French `pages`; leaves (`l.`, `leaves`,
+/// `л.`) count too.
+const PAGE_WORDS: &[&str] = &[
+    "p", "pp", "page", "pages", "s", "str", "stranits", "stranica", "b", "bet", "betlar", "seh",
+    "sehife", "sah", "sahifa", "sayfa", "seiten", "l", "leaves", "leaf", "ll", "lis",
+];
+
+/// The main pagination of a 300 $a: the largest number outside square
+/// brackets in a sequence that a page word closes (`264 p.`, `318, [1] p.`,
+/// `xii, 264, [4] p.`), not counting plates (`16 p. of plates`, `16 л.
+/// ил.`).
+fn main_pagination(a: &str) -> Option<u32> {
+    let mut best: Option<u32> = None;
+    for clause in a.split([':', ';', '+', '(', ')']) {
+        // Numbers of the comma-separated sequences read so far that no page
+        // word has closed yet.
+        let mut pending: Option<u32> = None;
+        for item in clause.split(',') {
+            let (number, unit, plates) = pagination_item(item);
+            pending = pending.max(number);
+            match unit {
+                Some(true) if !plates => best = best.max(pending),
+                Some(_) => pending = None,
+                None if number.is_none() && !is_roman_item(item) => pending = None,
+                None => {}
+            }
+        }
+    }
+    best.filter(|n| *n > 0)
+}
+
+/// One comma-separated item of a pagination: its number outside square
+/// brackets, whether a word follows the number (`Some(true)` if it is a
+/// page word) and whether the item counts plates or illustrations.
+fn pagination_item(item: &str) -> (Option<u32>, Option<bool>, bool) {
+    let mut depth = 0u32;
+    let mut number: Option<u32> = None;
+    let mut unit = None;
+    let mut plates = false;
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in item.char_indices().chain([(item.len(), ' ')]) {
+        if c.is_alphanumeric() {
+            start.get_or_insert(i);
+            continue;
+        }
+        if let Some(s) = start.take() {
+            words.push((&item[s..i], depth > 0));
+        }
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    for (k, (w, bracketed)) in words.iter().enumerate() {
+        if w.bytes().all(|b| b.is_ascii_digit()) {
+            if !bracketed {
+                number = number.max(w.parse().ok());
+            }
+            if let Some((next, _)) = words.get(k + 1) {
+                if !next.starts_with(|c: char| c.is_ascii_digit()) {
+                    unit = Some(PAGE_WORDS.contains(&skeleton(next, None).as_str()));
+                }
+            }
+        } else {
+            let w = skeleton(w, None);
+            if w.starts_with("plate") || w == "il" || w == "ill" || w == "tabl" {
+                plates = true;
+            }
+        }
+    }
+    (number, unit, plates)
+}
+
+/// Whether an item is preliminary pages in Roman numerals (`xii`).
+fn is_roman_item(item: &str) -> bool {
+    let t = item.trim().trim_matches(['[', ']']);
+    !t.is_empty() && t.chars().all(|c| "ivxlcdmIVXLCDM".contains(c))
+}
+
+/// Whether two page counts clearly differ: the larger at least 1.5 times
+/// the smaller and at least 20 pages more. Preliminary pages counted into
+/// one record's total (`xii, 264 p.` vs `276 p.`), a few unnumbered pages or
+/// a misprint stay well inside it; another extent of the text does not.
+pub fn pages_clearly_differ(a: u32, b: u32) -> bool {
+    let (small, big) = (a.min(b), a.max(b));
+    big - small >= 20 && u64::from(big) * 2 >= u64::from(small) * 3
 }
 
 fn is_reprint(record: &Record, lang: Option<Lang>) -> bool {
@@ -1335,6 +1447,11 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             field("extent", s, opts.extent_weight, format!("{pa} vs {pb}"));
         }
         _ => field("extent", 0.0, opts.extent_weight, "missing".into()),
+    }
+    if let (Some(pa), Some(pb)) = (a.pages, b.pages) {
+        if pages_clearly_differ(pa, pb) {
+            vetoes.push(Veto::Extent { a: pa, b: pb });
+        }
     }
 
     // Series numbering.
