@@ -206,6 +206,12 @@ pub struct ScoreOptions {
     pub edition_weight: f64,
     /// Weight of publisher similarity. Default 1.
     pub publisher_weight: f64,
+    /// Weight of a clear publisher disagreement: both records name a
+    /// publisher and no name of one shares its distinctive words with a name
+    /// of the other (see the module documentation). Default 5: another
+    /// publisher is another issue, so this outweighs the agreement of title,
+    /// author, year and extent unless an identifier is shared too.
+    pub publisher_mismatch_weight: f64,
     /// Weight of agreement of the page counts. Default 2.
     pub extent_weight: f64,
     /// Weight of series numbering (490/830 $v). Default 1.
@@ -234,6 +240,7 @@ impl Default for ScoreOptions {
             year_weight: 1.0,
             edition_weight: 1.0,
             publisher_weight: 1.0,
+            publisher_mismatch_weight: 5.0,
             extent_weight: 2.0,
             series_weight: 1.0,
             volume_weight: 1.0,
@@ -285,7 +292,7 @@ impl ScoreOptions {
         out
     }
 
-    fn weights(&self) -> [(&'static str, f64); 13] {
+    fn weights(&self) -> [(&'static str, f64); 14] {
         [
             ("identifier-weight", self.identifier_weight),
             ("set-identifier-weight", self.set_identifier_weight),
@@ -295,6 +302,7 @@ impl ScoreOptions {
             ("year-weight", self.year_weight),
             ("edition-weight", self.edition_weight),
             ("publisher-weight", self.publisher_weight),
+            ("publisher-mismatch-weight", self.publisher_mismatch_weight),
             ("extent-weight", self.extent_weight),
             ("series-weight", self.series_weight),
             ("volume-weight", self.volume_weight),
@@ -530,6 +538,11 @@ pub struct Features {
     pub edition: Option<u32>,
     /// Publisher names (260/264 $b, and 880s of them) as skeletons.
     pub publishers: Vec<String>,
+    /// The distinctive words of each publisher name: its skeleton without
+    /// the words every publisher has (`izd-vo`, `press`, `publishing house`,
+    /// `co.`, `nashriyoti`, …), single letters and `[s.n.]`; names left
+    /// empty are dropped.
+    pub publisher_words: Vec<Vec<String>>,
     /// Page count (see the module documentation).
     pub extent: Option<u32>,
     /// The main pagination: the largest count of pages in 300 $a that a
@@ -616,6 +629,11 @@ pub fn features(record: &Record) -> Features {
             .flat_map(|f| f.subfields_of('a'))
             .find_map(|a| edition_number(a, lang)),
         publishers: publishers(record, lang),
+        publisher_words: publishers(record, lang)
+            .iter()
+            .map(|p| publisher_words(p))
+            .filter(|w| !w.is_empty())
+            .collect(),
         extent: record
             .data_fields("300")
             .flat_map(|f| f.subfields_of('a'))
@@ -787,6 +805,188 @@ fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
         }
     }
     out
+}
+
+/// Words of publisher names that say what kind of body it is, not which
+/// (each folded to a skeleton at first use): publishing house, press,
+/// company forms, printing works, "named after", in the partners'
+/// languages and English, abbreviated and in full.
+const PUBLISHER_GENERIC: &[&str] = &[
+    // Russian, Ukrainian, Belarusian, Bulgarian, Serbian, Macedonian.
+    "izd",
+    "vo",
+    "izdatelstvo",
+    "izdatelʹstvo",
+    "izdatelstva",
+    "издательство",
+    "изд",
+    "izdatelskii",
+    "izdatelʹskiĭ",
+    "izdatelskiy",
+    "dom",
+    "дом",
+    "izdatelska",
+    "izdatelsko",
+    "издателство",
+    "издателска",
+    "kŭshta",
+    "kushta",
+    "къща",
+    "vyd",
+    "вид",
+    "vydavnytstvo",
+    "vydavnyctvo",
+    "vidavnictvo",
+    "видавництво",
+    "vydavnytstva",
+    "vydavetstva",
+    "vydavetstvo",
+    "выдавецтва",
+    "izdavačka",
+    "izdavacka",
+    "izdavač",
+    "издавачка",
+    "tipografiia",
+    "tipografiya",
+    "типография",
+    "tip",
+    "ooo",
+    "oao",
+    "zao",
+    "tov",
+    "pp",
+    "ik",
+    "imeni",
+    "im",
+    "na",
+    "za",
+    "i",
+    "ta",
+    "and",
+    "et",
+    "und",
+    // Turkic.
+    "nashriyot",
+    "nashriyoti",
+    "nashriët",
+    "nashriëti",
+    "нашриёт",
+    "нашриёти",
+    "nasriyot",
+    "nəşriyyat",
+    "nəşriyyatı",
+    "нәшрийјат",
+    "нәшријјаты",
+    "neshriyyat",
+    "matbaa",
+    "матбаа",
+    "kontserni",
+    "kontsernining",
+    "концерни",
+    "bosh",
+    "tahririyati",
+    "tahririiati",
+    "taḣririiati",
+    "bas",
+    "baspasy",
+    "баспасы",
+    "baspa",
+    "баспа",
+    "neşriyat",
+    "neşriýaty",
+    "nomidagi",
+    "номидаги",
+    "ва",
+    "va",
+    "ve",
+    // Mongolian.
+    "khevleliin",
+    "khėvlėliĭn",
+    "хэвлэлийн",
+    "hevleliyn",
+    "hèvlèlijn",
+    "gazar",
+    "газар",
+    "kompani",
+    "компани",
+    "khkhk",
+    "ххк",
+    "hhk",
+    // English, German, French.
+    "press",
+    "publishing",
+    "publisher",
+    "publishers",
+    "publ",
+    "pub",
+    "house",
+    "co",
+    "company",
+    "corp",
+    "corporation",
+    "inc",
+    "ltd",
+    "llc",
+    "limited",
+    "bros",
+    "brothers",
+    "sons",
+    "print",
+    "printing",
+    "printers",
+    "verlag",
+    "gmbh",
+    "ag",
+    "éditions",
+    "editions",
+    "editeur",
+    "éditeur",
+    "sa",
+    "sn",
+];
+
+/// The distinctive words of a publisher skeleton (see
+/// [`Features::publisher_words`]).
+pub fn publisher_words(skeleton_name: &str) -> Vec<String> {
+    static GENERIC: OnceLock<BTreeSet<String>> = OnceLock::new();
+    let generic = GENERIC.get_or_init(|| {
+        PUBLISHER_GENERIC
+            .iter()
+            .flat_map(|w| {
+                [
+                    skeleton(w, None),
+                    skeleton(w, Some(Lang::Azerbaijani)),
+                    skeleton(w, Some(Lang::Uzbek)),
+                ]
+            })
+            .collect()
+    });
+    skeleton_name
+        .split(' ')
+        .filter(|w| w.chars().count() >= 2 && !generic.contains(*w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether two publishers' distinctive words are the same body: every word
+/// of the shorter name (all but one from four words) is in the other,
+/// equal, within the title's edit distance, or as an abbreviation (`gos`
+/// for `gosudarstvennyi`, `ped` for `pedagogicheskii`). "Tomskii gos.
+/// universitet" and "Tomskii politekhnicheskii universitet" are two bodies.
+fn same_publisher(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let hits = short
+        .iter()
+        .filter(|x| {
+            long.iter().any(|y| {
+                x == &y
+                    || words_match(x, y)
+                    || (!x.chars().any(|c| c.is_ascii_digit())
+                        && (y.starts_with(x.as_str()) || x.starts_with(y.as_str())))
+            })
+        })
+        .count();
+    hits > 0 && (hits == short.len() || (short.len() >= 4 && hits + 1 == short.len()))
 }
 
 /// The largest number in a 300 $a outside square brackets.
@@ -1422,7 +1622,25 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
 
     // Publisher.
     let psim = best_similarity(&a.publishers, &b.publishers);
+    let words_agree = a
+        .publisher_words
+        .iter()
+        .any(|x| b.publisher_words.iter().any(|y| same_publisher(x, y)));
     match psim {
+        _ if !a.publisher_words.is_empty() && !b.publisher_words.is_empty() && !words_agree => {
+            let note = format!(
+                "clearly different: {} vs {}",
+                a.publishers.join(" ; "),
+                b.publishers.join(" ; ")
+            );
+            field("publisher", -1.0, opts.publisher_mismatch_weight, note);
+        }
+        Some(_) if words_agree => field(
+            "publisher",
+            1.0,
+            opts.publisher_weight,
+            "same distinctive words".into(),
+        ),
         Some(p) => field(
             "publisher",
             clamp((p - 0.55) / 0.25),
