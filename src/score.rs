@@ -34,7 +34,10 @@
 //!    - publication years more than [`ScoreOptions::max_year_gap`] apart;
 //!    - a reprint and a record of another year (see "Reprints");
 //!    - both records have ISBNs of their own and share none;
-//!    - different languages of the text (a translation is another record).
+//!    - different languages of the text (a translation is another record);
+//!    - clearly different page counts: both records state a main pagination
+//!      and the larger is at least 1.5 times the smaller and at least 20
+//!      pages more (`188 p.` vs `413 p.`; see "How values are read").
 //! 3. Otherwise the **score** decides: the sum over the fields below of
 //!    `weight × agreement`, where the agreement is in −1 ..= 1 (1: agree,
 //!    −1: disagree, 0: unknown or inconclusive). The pair is the same edition
@@ -54,7 +57,8 @@
 //! | `author` | 3 | 1 if the main entries are one person (same surname, initial and birth year, or the same words in another order); 0.5 if one's main entry is among the other's added entries, or if both have the same birth year under other name forms; −1 if both have one and they are not the same person; else 0 |
 //! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
 //! | `edition` | 1 | 1 if both state the same edition number |
-//! | `publisher` | 1 | `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons |
+//! | `publisher` | 1 | 1 if a name of one record has the distinctive words of a name of the other (below; a co-publisher counts), else `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons |
+//! | `publisher` (clearly different) | 5 | −1, weighted by `publisher-mismatch-weight` instead, when both records name a publisher and none of their names agree that way: another publisher is another issue, so this outweighs title, author, year and extent agreeing; only a shared identifier as well keeps the pair |
 //! | `extent` | 2 | 1 if the page counts differ by at most 4 or 3 %, −1 if by 10 % or more |
 //! | `series` | 1 | 1 if a 490/830 $v number is shared, −1 if both have numbers and share none |
 //! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
@@ -64,7 +68,8 @@
 //! The default threshold is 7: a matching title (4) needs three more points
 //! of corroboration, such as a matching author or a shared identifier (3
 //! each), or the year and the page count; and every contradiction (another
-//! year −1, another extent −2, another author −3) has to be outweighed. The
+//! year −1, another extent −2, another author −3, another publisher −5) has
+//! to be outweighed. The
 //! threshold leans to precision, because a wrong merge hides an edition
 //! while a missed one only leaves a duplicate. On the evaluation set
 //! (`fixtures/eval`) the weakest duplicate scores 8.5 and the strongest
@@ -81,6 +86,9 @@
 //! - "Избранное" by L. N. and by A. N. Tolstoy, same year and publisher:
 //!   title 4 − author 3 (other initial) + year 1 + publisher 1 + language
 //!   0.5 = 3.5;
+//! - one text issued by two publishers in one year, same extent, no
+//!   identifier: title 4 + author 3 + year 1 − publisher 5 + extent 2 +
+//!   language 0.5 = 5.5; with a shared ISBN as well, 8.5;
 //! - volume 2 of a collected works against a record of volume 3 that lacks
 //!   245 $n, a year later: title 4 + author 3 + publisher 1 + language 0.5
 //!   − year 1 − extent 2 = 5.5.
@@ -121,7 +129,28 @@
 //!   ordinal word); when there is none, a 020 $q that names a volume
 //!   (`2-jild`, `т. 2`, `v. 2`, `II cild`, `1-kitob`).
 //! - Extent: the largest number in 300 $a outside square brackets, so
-//!   `1 online resource (384 p.)` is 384 and `[2], 384 p.` is 384.
+//!   `1 online resource (384 p.)` is 384 and `[2], 384 p.` is 384. For the
+//!   veto only the *main pagination* counts: the largest number outside
+//!   square brackets of a sequence that a page word closes (`p.`, `pages`,
+//!   `с.`, `стр.`, `б.`, `bet`, `səh.`, `сәһ.`, `s.`, `S.`, `l.`, `leaves`),
+//!   so `xii, 264, [4] p.` and `318, [1] p.` count 264 and 318 and AACR2
+//!   `264 p.` equals RDA `264 pages`; counts of plates or illustrations
+//!   (`16 p. of plates`, `16 л. ил.`) do not count, and a record without a
+//!   page word (`2 v.`, an open entry `v. <3>`) has none. The tolerance of
+//!   1.5 times and 20 pages leaves room for preliminary pages counted into
+//!   the total (`xii, 264 p.` vs `276 p.`), unnumbered pages and misprints.
+//! - Publisher: each 260/264 $b (and linked 880) as a skeleton; its
+//!   *distinctive words* are those left without the words every publisher
+//!   has (publishing house, press, company and printing words in the
+//!   partners' languages and English, abbreviated or in full: `izd-vo`,
+//!   `izdatelʹstvo`, `vyd-vo`, `nashriyoti`, `nəşriyyatı`, `khevleliin
+//!   gazar`, `press`, `publishing house`, `co.`, `company`, `bros.`,
+//!   `brothers`, `sons`, `inc.`), single letters and `[s.n.]`. Two names
+//!   agree when every distinctive word of the shorter (all but one from
+//!   four words) is in the other: equal, within the title's edit distance,
+//!   or as its abbreviation (`gos.` for `gosudarstvennyi`). So `Izd-vo
+//!   "Nauka"` and `Izdatelʹstvo "Nauka"` agree, `Tomskii gos. universitet`
+//!   and `Tomskii politekhnicheskii universitet` do not.
 //! - Series numbering: the numbers in 490 $v and 830 $v.
 //! - Language: 008/35-37, else the first 041 $a.
 //! - Carrier: audio if leader/06 is `i` or `j` or 337 $b is `s`; electronic
