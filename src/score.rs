@@ -37,7 +37,11 @@
 //!    - different languages of the text (a translation is another record);
 //!    - clearly different page counts: both records state a main pagination
 //!      and the larger is at least 1.5 times the smaller and at least 20
-//!      pages more (`188 p.` vs `413 p.`; see "How values are read").
+//!      pages more (`188 p.` vs `413 p.`; see "How values are read");
+//!    - clearly different counts of volumes of a set (`2 v.` vs `41 v.`: 1.5
+//!      times and at least 2 more, so `2 v.` against `3 v.`, a set
+//!      catalogued before its last volume, does not veto; an open entry
+//!      `v. <1-3>` is no count).
 //! 3. Otherwise the **score** decides: the sum over the fields below of
 //!    `weight × agreement`, where the agreement is in −1 ..= 1 (1: agree,
 //!    −1: disagree, 0: unknown or inconclusive). The pair is the same edition
@@ -452,6 +456,14 @@ pub enum Veto {
         /// The second record's pages.
         b: u32,
     },
+    /// Clearly different counts of volumes of a set (`2 v.` vs `41 v.`):
+    /// the larger at least 1.5 times the smaller and at least 2 more.
+    VolumeCount {
+        /// The first record's count.
+        a: u32,
+        /// The second record's count.
+        b: u32,
+    },
     /// Different languages of the text (MARC codes).
     Language {
         /// The first record's language.
@@ -475,6 +487,9 @@ impl fmt::Display for Veto {
             Veto::DisjointIsbns => f.write_str("both have ISBNs and share none"),
             Veto::SetAndVolume => f.write_str("a multi-volume set against one volume"),
             Veto::Extent { a, b } => write!(f, "clearly different extents: {a} vs {b} pages"),
+            Veto::VolumeCount { a, b } => {
+                write!(f, "clearly different counts of volumes: {a} vs {b}")
+            }
             Veto::Language { a, b } => write!(f, "different languages: {a} vs {b}"),
         }
     }
@@ -579,6 +594,10 @@ pub struct Features {
     /// `264 səh.`), outside square brackets and not of plates; `None` when
     /// no number is counted in pages (`v. <3>`, `2 v.`). Only this vetoes.
     pub pages: Option<u32>,
+    /// The count of volumes 300 $a starts with (`3 v.`, `2 т.`, `4 jild`);
+    /// `None` for an open entry (`v. <1-3>`), which lists the volumes held,
+    /// not the set's.
+    pub volume_count: Option<u32>,
     /// Series numbers from 490/830 $v.
     pub series_numbers: Vec<u32>,
     /// Volume/part numbers (245 $n, else an ISBN qualifier).
@@ -671,6 +690,10 @@ pub fn features(record: &Record) -> Features {
             .data_fields("300")
             .flat_map(|f| f.subfields_of('a'))
             .find_map(main_pagination),
+        volume_count: record
+            .data_fields("300")
+            .flat_map(|f| f.subfields_of('a'))
+            .find_map(|a| volume_count(a, lang)),
         series_numbers: ["490", "830"]
             .iter()
             .flat_map(|t| record.data_fields(t))
@@ -1321,6 +1344,20 @@ fn counts_volumes(extent: &str, lang: Option<Lang>) -> bool {
     n.parse::<u32>().is_ok_and(|n| n >= 2) && VOLUME_WORDS.contains(&unit)
 }
 
+/// The count of volumes a 300 $a starts with (`3 v.`, `2 т.`, `4 jild`).
+fn volume_count(extent: &str, lang: Option<Lang>) -> Option<u32> {
+    if !extent
+        .trim_start()
+        .starts_with(|c: char| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let s = skeleton(extent, lang);
+    let mut words = s.split(' ');
+    let n = words.next()?.parse::<u32>().ok().filter(|n| *n > 0)?;
+    VOLUME_WORDS.contains(&words.next()?).then_some(n)
+}
+
 /// Skeleton words that name a volume or part in an ISBN qualifier.
 const VOLUME_WORDS: &[&str] = &[
     "jild", "cild", "tom", "t", "v", "vol", "volume", "kitob", "kn", "kniga", "chast", "ch",
@@ -1694,6 +1731,12 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             field("extent", s, opts.extent_weight, format!("{pa} vs {pb}"));
         }
         _ => field("extent", 0.0, opts.extent_weight, "missing".into()),
+    }
+    if let (Some(va), Some(vb)) = (a.volume_count, b.volume_count) {
+        let (small, big) = (va.min(vb), va.max(vb));
+        if big - small >= 2 && u64::from(big) * 2 >= u64::from(small) * 3 {
+            vetoes.push(Veto::VolumeCount { a: va, b: vb });
+        }
     }
     if let (Some(pa), Some(pb)) = (a.pages, b.pages) {
         if pages_clearly_differ(pa, pb) {

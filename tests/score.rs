@@ -1112,3 +1112,38 @@ fn evaluation_set_two_extent_and_publisher() {
     assert!(new.recall >= 0.945, "{new:?}");
     assert!(new.precision >= 0.997, "{new:?}");
 }
+
+// Regression: eval2 merged "2 v. (814 p.)" with "41 v. (814 p.)" (LC
+// 00289939, e2-01172, and its twin e2-03381): sets of clearly different
+// sizes. A set catalogued before its last volume (2 v. vs 3 v.) and open
+// entries (holdings, not the set's size) do not veto.
+#[test]
+fn clearly_different_volume_counts_veto() {
+    let d = decide(
+        &otkan_with("2 v. (814 p.) :", "Yangi asr avlodi,"),
+        &otkan_with("41 v. (814 p.) :", "Yangi asr avlodi,"),
+    );
+    assert!(!d.same, "{d:#?}");
+    assert!(
+        d.vetoes.contains(&Veto::VolumeCount { a: 2, b: 41 }),
+        "{d:?}"
+    );
+    assert!(d.vetoes[0].to_string().contains("counts of volumes"));
+    for (x, y) in [
+        ("2 v. ;", "3 v. ;"),
+        ("v. <1-3> :", "v. <39-3> :"),
+        ("2 т. ;", "2 v. ;"),
+    ] {
+        let d = decide(
+            &otkan_with(x, "Yangi asr avlodi,"),
+            &otkan_with(y, "Yangi asr avlodi,"),
+        );
+        assert!(
+            !d.vetoes
+                .iter()
+                .any(|v| matches!(v, Veto::VolumeCount { .. })),
+            "{x} vs {y}: {:?}",
+            d.vetoes
+        );
+    }
+}
