@@ -633,6 +633,7 @@ pub fn features(record: &Record) -> Features {
     let language = record_language_code(record);
     let lang = language.as_deref().and_then(lang_from_marc);
     let carrier = carrier(record);
+    let publishers = publishers(record, lang);
     let (isbns, set_isbns, related_isbns, isbn_volumes) = isbns(record, carrier);
     let whole_set = isbn_volumes.len() >= 2
         || record
@@ -676,12 +677,12 @@ pub fn features(record: &Record) -> Features {
             .data_fields("250")
             .flat_map(|f| f.subfields_of('a'))
             .find_map(|a| edition_number(a, lang)),
-        publishers: publishers(record, lang),
-        publisher_words: publishers(record, lang)
+        publisher_words: publishers
             .iter()
             .map(|p| publisher_words(p))
             .filter(|w| !w.is_empty())
             .collect(),
+        publishers,
         extent: record
             .data_fields("300")
             .flat_map(|f| f.subfields_of('a'))
