@@ -996,6 +996,20 @@ const PUBLISHER_GENERIC: &[&str] = &[
     "éditeur",
     "sa",
     "sn",
+    // What a record says when it knows no publisher: `[s.n.]` (single
+    // letters go anyway), RDA `[publisher not identified]`, `[sine nomine]`,
+    // `[izdatelʹ ne ukazan]`, `[б. и.]`.
+    "not",
+    "identified",
+    "unknown",
+    "sine",
+    "nomine",
+    "distributor",
+    "ne",
+    "ukazan",
+    "izdatelʹ",
+    "izdatel",
+    "bez",
 ];
 
 /// The distinctive words of a publisher skeleton (see

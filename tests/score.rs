@@ -1061,6 +1061,8 @@ fn abbreviated_publishers_and_co_publishers_agree() {
             "Университетско изд-во \"Св. Климент Охридски\",",
         ),
         ("[s.n.],", "Yangi asr avlodi,"),
+        ("[publisher not identified],", "Yangi asr avlodi,"),
+        ("[izdatelʹ ne ukazan],", "Yangi asr avlodi,"),
     ] {
         let d = decide(&otkan_with("400 b.", x), &otkan_with("400 b.", y));
         assert!(d.same, "{x} vs {y}: {d:#?}");
