@@ -996,6 +996,17 @@ const PUBLISHER_GENERIC: &[&str] = &[
     "éditeur",
     "sa",
     "sn",
+    "books",
+    "publications",
+    "group",
+    "editorial",
+    "editora",
+    "edizioni",
+    "yayınları",
+    "yayınevi",
+    "kitabevi",
+    "wydawnictwo",
+    "nakladatelství",
     // What a record says when it knows no publisher: `[s.n.]` (single
     // letters go anyway), RDA `[publisher not identified]`, `[sine nomine]`,
     // `[izdatelʹ ne ukazan]`, `[б. и.]`.

@@ -1051,6 +1051,8 @@ fn abbreviated_publishers_and_co_publishers_agree() {
         ("The Macmillan Company,", "Macmillan Co.,"),
         ("C. Scribner's Sons,", "Charles Scribner's sons,"),
         ("Oxford University Press,", "Oxford University Press"),
+        ("Penguin Books,", "Penguin Group,"),
+        ("Remzi Kitabevi,", "Remzi Kitabevi Yayınları"),
         (
             "\"Sharq\" nashriët-matbaa kontserni bosh taḣririi︠a︡ti,",
             "Шарқ,",
