@@ -932,8 +932,9 @@ fn otkan_with(extent: &str, publisher: &str) -> Record {
 }
 
 // Regression: eval2 merged 51 pairs that agree on everything but a clearly
-// different extent. 188 p. is LC 00291180's (fixtures/eval2 e2-01922), 413
-// p. its generated twin's (e2-03053); 34 vs 105 from LC 00277285 (e2-00527).
+// different extent. 188 p. is LC 00305851's (fixtures/eval2 e2-01922), 413
+// p. its generated twin's (e2-03053); 34 p. is LC 00305749's (e2-00527),
+// 105 p. its twin's (e2-03165).
 #[test]
 fn clearly_different_extent_vetoes() {
     for (x, y, px, py) in [
@@ -998,8 +999,9 @@ fn extent_noise_does_not_veto() {
 }
 
 // Regression: eval2 merged 51 pairs that agree on everything but the
-// publisher. "Vyd-vo "Krynytsya"" vs "Vyd-vo "Mystetstvo"" are LC 00279327
-// and LC 00304957's (e2-02638, e2-03348); the Tomsk pair LC 00305140 and
+// publisher. "Vyd-vo "Krynytsya"" is LC 00275453's (e2-02638), "Vyd-vo
+// "Mystetstvo"" LC 00305575's, given to its twin (e2-03348); the Tomsk pair
+// LC 00305140 and
 // 00305192's (e2-01863, e2-03444): two universities of one city.
 #[test]
 fn clearly_different_publisher_outweighs_agreement() {
@@ -1074,7 +1076,7 @@ fn abbreviated_publishers_and_co_publishers_agree() {
         );
     }
     // A co-publisher: one of several $b is the other record's publisher
-    // (LC 00331943's imprint, e2-03532).
+    // (LC 00271843's imprint, given to e2-03332 in fixtures/eval2).
     let mut two = otkan_with("400 b.", "Izd-vo Tilia :");
     two.fields
         .iter_mut()
