@@ -1001,8 +1001,8 @@ fn extent_noise_does_not_veto() {
 // Regression: eval2 merged 51 pairs that agree on everything but the
 // publisher. "Vyd-vo "Krynytsya"" is LC 00275453's (e2-02638), "Vyd-vo
 // "Mystetstvo"" LC 00305575's, given to its twin (e2-03348); the Tomsk pair
-// LC 00305140 and
-// 00305192's (e2-01863, e2-03444): two universities of one city.
+// LC 00305140 and 00305192's (e2-01863, e2-03444): two universities of one
+// city.
 #[test]
 fn clearly_different_publisher_outweighs_agreement() {
     for (x, y) in [
