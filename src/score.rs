@@ -34,7 +34,14 @@
 //!    - publication years more than [`ScoreOptions::max_year_gap`] apart;
 //!    - a reprint and a record of another year (see "Reprints");
 //!    - both records have ISBNs of their own and share none;
-//!    - different languages of the text (a translation is another record).
+//!    - different languages of the text (a translation is another record);
+//!    - clearly different page counts: both records state a main pagination
+//!      and the larger is at least 1.5 times the smaller and at least 20
+//!      pages more (`188 p.` vs `413 p.`; see "How values are read");
+//!    - clearly different counts of volumes of a set (`2 v.` vs `41 v.`: 1.5
+//!      times and at least 2 more, so `2 v.` against `3 v.`, a set
+//!      catalogued before its last volume, does not veto; an open entry
+//!      `v. <1-3>` is no count).
 //! 3. Otherwise the **score** decides: the sum over the fields below of
 //!    `weight × agreement`, where the agreement is in −1 ..= 1 (1: agree,
 //!    −1: disagree, 0: unknown or inconclusive). The pair is the same edition
@@ -54,7 +61,8 @@
 //! | `author` | 3 | 1 if the main entries are one person (same surname, initial and birth year, or the same words in another order); 0.5 if one's main entry is among the other's added entries, or if both have the same birth year under other name forms; −1 if both have one and they are not the same person; else 0 |
 //! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
 //! | `edition` | 1 | 1 if both state the same edition number |
-//! | `publisher` | 1 | `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons |
+//! | `publisher` | 1 | 1 if a name of one record has the distinctive words of a name of the other (below; a co-publisher counts), else `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons |
+//! | `publisher` (clearly different) | 5 | −1, weighted by `publisher-mismatch-weight` instead, when both records name a publisher and none of their names agree that way: another publisher is another issue, so this outweighs title, author, year and extent agreeing; only a shared identifier as well keeps the pair |
 //! | `extent` | 2 | 1 if the page counts differ by at most 4 or 3 %, −1 if by 10 % or more |
 //! | `series` | 1 | 1 if a 490/830 $v number is shared, −1 if both have numbers and share none |
 //! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
@@ -64,7 +72,8 @@
 //! The default threshold is 7: a matching title (4) needs three more points
 //! of corroboration, such as a matching author or a shared identifier (3
 //! each), or the year and the page count; and every contradiction (another
-//! year −1, another extent −2, another author −3) has to be outweighed. The
+//! year −1, another extent −2, another author −3, another publisher −5) has
+//! to be outweighed. The
 //! threshold leans to precision, because a wrong merge hides an edition
 //! while a missed one only leaves a duplicate. On the evaluation set
 //! (`fixtures/eval`) the weakest duplicate scores 8.5 and the strongest
@@ -81,6 +90,9 @@
 //! - "Избранное" by L. N. and by A. N. Tolstoy, same year and publisher:
 //!   title 4 − author 3 (other initial) + year 1 + publisher 1 + language
 //!   0.5 = 3.5;
+//! - one text issued by two publishers in one year, same extent, no
+//!   identifier: title 4 + author 3 + year 1 − publisher 5 + extent 2 +
+//!   language 0.5 = 5.5; with a shared ISBN as well, 8.5;
 //! - volume 2 of a collected works against a record of volume 3 that lacks
 //!   245 $n, a year later: title 4 + author 3 + publisher 1 + language 0.5
 //!   − year 1 − extent 2 = 5.5.
@@ -121,7 +133,28 @@
 //!   ordinal word); when there is none, a 020 $q that names a volume
 //!   (`2-jild`, `т. 2`, `v. 2`, `II cild`, `1-kitob`).
 //! - Extent: the largest number in 300 $a outside square brackets, so
-//!   `1 online resource (384 p.)` is 384 and `[2], 384 p.` is 384.
+//!   `1 online resource (384 p.)` is 384 and `[2], 384 p.` is 384. For the
+//!   veto only the *main pagination* counts: the largest number outside
+//!   square brackets of a sequence that a page word closes (`p.`, `pages`,
+//!   `с.`, `стр.`, `б.`, `bet`, `səh.`, `сәһ.`, `s.`, `S.`, `l.`, `leaves`),
+//!   so `xii, 264, [4] p.` and `318, [1] p.` count 264 and 318 and AACR2
+//!   `264 p.` equals RDA `264 pages`; counts of plates or illustrations
+//!   (`16 p. of plates`, `16 л. ил.`) do not count, and a record without a
+//!   page word (`2 v.`, an open entry `v. <3>`) has none. The tolerance of
+//!   1.5 times and 20 pages leaves room for preliminary pages counted into
+//!   the total (`xii, 264 p.` vs `276 p.`), unnumbered pages and misprints.
+//! - Publisher: each 260/264 $b (and linked 880) as a skeleton; its
+//!   *distinctive words* are those left without the words every publisher
+//!   has (publishing house, press, company and printing words in the
+//!   partners' languages and English, abbreviated or in full: `izd-vo`,
+//!   `izdatelʹstvo`, `vyd-vo`, `nashriyoti`, `nəşriyyatı`, `khevleliin
+//!   gazar`, `press`, `publishing house`, `co.`, `company`, `bros.`,
+//!   `brothers`, `sons`, `inc.`), single letters and `[s.n.]`. Two names
+//!   agree when every distinctive word of the shorter (all but one from
+//!   four words) is in the other: equal, within the title's edit distance,
+//!   or as its abbreviation (`gos.` for `gosudarstvennyi`). So `Izd-vo
+//!   "Nauka"` and `Izdatelʹstvo "Nauka"` agree, `Tomskii gos. universitet`
+//!   and `Tomskii politekhnicheskii universitet` do not.
 //! - Series numbering: the numbers in 490 $v and 830 $v.
 //! - Language: 008/35-37, else the first 041 $a.
 //! - Carrier: audio if leader/06 is `i` or `j` or 337 $b is `s`; electronic
@@ -206,6 +239,12 @@ pub struct ScoreOptions {
     pub edition_weight: f64,
     /// Weight of publisher similarity. Default 1.
     pub publisher_weight: f64,
+    /// Weight of a clear publisher disagreement: both records name a
+    /// publisher and no name of one shares its distinctive words with a name
+    /// of the other (see the module documentation). Default 5: another
+    /// publisher is another issue, so this outweighs the agreement of title,
+    /// author, year and extent unless an identifier is shared too.
+    pub publisher_mismatch_weight: f64,
     /// Weight of agreement of the page counts. Default 2.
     pub extent_weight: f64,
     /// Weight of series numbering (490/830 $v). Default 1.
@@ -234,6 +273,7 @@ impl Default for ScoreOptions {
             year_weight: 1.0,
             edition_weight: 1.0,
             publisher_weight: 1.0,
+            publisher_mismatch_weight: 5.0,
             extent_weight: 2.0,
             series_weight: 1.0,
             volume_weight: 1.0,
@@ -285,7 +325,7 @@ impl ScoreOptions {
         out
     }
 
-    fn weights(&self) -> [(&'static str, f64); 13] {
+    fn weights(&self) -> [(&'static str, f64); 14] {
         [
             ("identifier-weight", self.identifier_weight),
             ("set-identifier-weight", self.set_identifier_weight),
@@ -295,6 +335,7 @@ impl ScoreOptions {
             ("year-weight", self.year_weight),
             ("edition-weight", self.edition_weight),
             ("publisher-weight", self.publisher_weight),
+            ("publisher-mismatch-weight", self.publisher_mismatch_weight),
             ("extent-weight", self.extent_weight),
             ("series-weight", self.series_weight),
             ("volume-weight", self.volume_weight),
@@ -407,6 +448,22 @@ pub enum Veto {
     /// One record describes a multi-volume set as a whole, the other one
     /// volume of it: they share the volumes' ISBNs but are not one item.
     SetAndVolume,
+    /// Clearly different page counts: the larger at least 1.5 times the
+    /// smaller and at least 20 pages more (see the module documentation).
+    Extent {
+        /// The first record's pages.
+        a: u32,
+        /// The second record's pages.
+        b: u32,
+    },
+    /// Clearly different counts of volumes of a set (`2 v.` vs `41 v.`):
+    /// the larger at least 1.5 times the smaller and at least 2 more.
+    VolumeCount {
+        /// The first record's count.
+        a: u32,
+        /// The second record's count.
+        b: u32,
+    },
     /// Different languages of the text (MARC codes).
     Language {
         /// The first record's language.
@@ -429,6 +486,10 @@ impl fmt::Display for Veto {
             }
             Veto::DisjointIsbns => f.write_str("both have ISBNs and share none"),
             Veto::SetAndVolume => f.write_str("a multi-volume set against one volume"),
+            Veto::Extent { a, b } => write!(f, "clearly different extents: {a} vs {b} pages"),
+            Veto::VolumeCount { a, b } => {
+                write!(f, "clearly different counts of volumes: {a} vs {b}")
+            }
             Veto::Language { a, b } => write!(f, "different languages: {a} vs {b}"),
         }
     }
@@ -521,8 +582,22 @@ pub struct Features {
     pub edition: Option<u32>,
     /// Publisher names (260/264 $b, and 880s of them) as skeletons.
     pub publishers: Vec<String>,
+    /// The distinctive words of each publisher name: its skeleton without
+    /// the words every publisher has (`izd-vo`, `press`, `publishing house`,
+    /// `co.`, `nashriyoti`, …), single letters and `[s.n.]`; names left
+    /// empty are dropped.
+    pub publisher_words: Vec<Vec<String>>,
     /// Page count (see the module documentation).
     pub extent: Option<u32>,
+    /// The main pagination: the largest count of pages in 300 $a that a
+    /// page word follows (`264 p.`, `264 pages`, `264 с.`, `264 b.`,
+    /// `264 səh.`), outside square brackets and not of plates; `None` when
+    /// no number is counted in pages (`v. <3>`, `2 v.`). Only this vetoes.
+    pub pages: Option<u32>,
+    /// The count of volumes 300 $a starts with (`3 v.`, `2 т.`, `4 jild`);
+    /// `None` for an open entry (`v. <1-3>`), which lists the volumes held,
+    /// not the set's.
+    pub volume_count: Option<u32>,
     /// Series numbers from 490/830 $v.
     pub series_numbers: Vec<u32>,
     /// Volume/part numbers (245 $n, else an ISBN qualifier).
@@ -558,6 +633,7 @@ pub fn features(record: &Record) -> Features {
     let language = record_language_code(record);
     let lang = language.as_deref().and_then(lang_from_marc);
     let carrier = carrier(record);
+    let publishers = publishers(record, lang);
     let (isbns, set_isbns, related_isbns, isbn_volumes) = isbns(record, carrier);
     let whole_set = isbn_volumes.len() >= 2
         || record
@@ -601,11 +677,24 @@ pub fn features(record: &Record) -> Features {
             .data_fields("250")
             .flat_map(|f| f.subfields_of('a'))
             .find_map(|a| edition_number(a, lang)),
-        publishers: publishers(record, lang),
+        publisher_words: publishers
+            .iter()
+            .map(|p| publisher_words(p))
+            .filter(|w| !w.is_empty())
+            .collect(),
+        publishers,
         extent: record
             .data_fields("300")
             .flat_map(|f| f.subfields_of('a'))
             .find_map(page_count),
+        pages: record
+            .data_fields("300")
+            .flat_map(|f| f.subfields_of('a'))
+            .find_map(main_pagination),
+        volume_count: record
+            .data_fields("300")
+            .flat_map(|f| f.subfields_of('a'))
+            .find_map(|a| volume_count(a, lang)),
         series_numbers: ["490", "830"]
             .iter()
             .flat_map(|t| record.data_fields(t))
@@ -771,6 +860,213 @@ fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
     out
 }
 
+/// Words of publisher names that say what kind of body it is, not which
+/// (each folded to a skeleton at first use): publishing house, press,
+/// company forms, printing works, "named after", in the partners'
+/// languages and English, abbreviated and in full.
+const PUBLISHER_GENERIC: &[&str] = &[
+    // Russian, Ukrainian, Belarusian, Bulgarian, Serbian, Macedonian.
+    "izd",
+    "vo",
+    "izdatelstvo",
+    "izdatelʹstvo",
+    "izdatelstva",
+    "издательство",
+    "изд",
+    "izdatelskii",
+    "izdatelʹskiĭ",
+    "izdatelskiy",
+    "dom",
+    "дом",
+    "izdatelska",
+    "izdatelsko",
+    "издателство",
+    "издателска",
+    "kŭshta",
+    "kushta",
+    "къща",
+    "vyd",
+    "вид",
+    "vydavnytstvo",
+    "vydavnyctvo",
+    "vidavnictvo",
+    "видавництво",
+    "vydavnytstva",
+    "vydavetstva",
+    "vydavetstvo",
+    "выдавецтва",
+    "izdavačka",
+    "izdavacka",
+    "izdavač",
+    "издавачка",
+    "tipografiia",
+    "tipografiya",
+    "типография",
+    "tip",
+    "ooo",
+    "oao",
+    "zao",
+    "tov",
+    "pp",
+    "ik",
+    "imeni",
+    "im",
+    "na",
+    "za",
+    "i",
+    "ta",
+    "and",
+    "et",
+    "und",
+    // Turkic.
+    "nashriyot",
+    "nashriyoti",
+    "nashriët",
+    "nashriëti",
+    "нашриёт",
+    "нашриёти",
+    "nasriyot",
+    "nəşriyyat",
+    "nəşriyyatı",
+    "нәшрийјат",
+    "нәшријјаты",
+    "neshriyyat",
+    "matbaa",
+    "матбаа",
+    "kontserni",
+    "kontsernining",
+    "концерни",
+    "bosh",
+    "tahririyati",
+    "tahririiati",
+    "taḣririiati",
+    "bas",
+    "baspasy",
+    "баспасы",
+    "baspa",
+    "баспа",
+    "neşriyat",
+    "neşriýaty",
+    "nomidagi",
+    "номидаги",
+    "ва",
+    "va",
+    "ve",
+    // Mongolian.
+    "khevleliin",
+    "khėvlėliĭn",
+    "хэвлэлийн",
+    "hevleliyn",
+    "hèvlèlijn",
+    "gazar",
+    "газар",
+    "kompani",
+    "компани",
+    "khkhk",
+    "ххк",
+    "hhk",
+    // English, German, French.
+    "press",
+    "publishing",
+    "publisher",
+    "publishers",
+    "publ",
+    "pub",
+    "house",
+    "co",
+    "company",
+    "corp",
+    "corporation",
+    "inc",
+    "ltd",
+    "llc",
+    "limited",
+    "bros",
+    "brothers",
+    "sons",
+    "print",
+    "printing",
+    "printers",
+    "verlag",
+    "gmbh",
+    "ag",
+    "éditions",
+    "editions",
+    "editeur",
+    "éditeur",
+    "sa",
+    "sn",
+    "books",
+    "publications",
+    "group",
+    "editorial",
+    "editora",
+    "edizioni",
+    "yayınları",
+    "yayınevi",
+    "kitabevi",
+    "wydawnictwo",
+    "nakladatelství",
+    // What a record says when it knows no publisher: `[s.n.]` (single
+    // letters go anyway), RDA `[publisher not identified]`, `[sine nomine]`,
+    // `[izdatelʹ ne ukazan]`, `[б. и.]`.
+    "not",
+    "identified",
+    "unknown",
+    "sine",
+    "nomine",
+    "distributor",
+    "ne",
+    "ukazan",
+    "izdatelʹ",
+    "izdatel",
+    "bez",
+];
+
+/// The distinctive words of a publisher skeleton (see
+/// [`Features::publisher_words`]).
+pub fn publisher_words(skeleton_name: &str) -> Vec<String> {
+    static GENERIC: OnceLock<BTreeSet<String>> = OnceLock::new();
+    let generic = GENERIC.get_or_init(|| {
+        PUBLISHER_GENERIC
+            .iter()
+            .flat_map(|w| {
+                [
+                    skeleton(w, None),
+                    skeleton(w, Some(Lang::Azerbaijani)),
+                    skeleton(w, Some(Lang::Uzbek)),
+                ]
+            })
+            .collect()
+    });
+    skeleton_name
+        .split(' ')
+        .filter(|w| w.chars().count() >= 2 && !generic.contains(*w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether two publishers' distinctive words are the same body: every word
+/// of the shorter name (all but one from four words) is in the other,
+/// equal, within the title's edit distance, or as an abbreviation (`gos`
+/// for `gosudarstvennyi`, `ped` for `pedagogicheskii`). "Tomskii gos.
+/// universitet" and "Tomskii politekhnicheskii universitet" are two bodies.
+fn same_publisher(a: &[String], b: &[String]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let hits = short
+        .iter()
+        .filter(|x| {
+            long.iter().any(|y| {
+                x == &y
+                    || words_match(x, y)
+                    || (!x.chars().any(|c| c.is_ascii_digit())
+                        && (y.starts_with(x.as_str()) || x.starts_with(y.as_str())))
+            })
+        })
+        .count();
+    hits > 0 && (hits == short.len() || (short.len() >= 4 && hits + 1 == short.len()))
+}
+
 /// The largest number in a 300 $a outside square brackets.
 fn page_count(a: &str) -> Option<u32> {
     let mut depth = 0u32;
@@ -791,6 +1087,100 @@ fn page_count(a: &str) -> Option<u32> {
         }
     }
     best.filter(|n| *n > 0)
+}
+
+/// Skeletons of the words that count pages after a number in 300 $a:
+/// English (AACR2 `p.`, RDA `pages`), Russian and other Cyrillic `с.`,
+/// `стр.` (skeleton `s`, `str`), Uzbek and Kazakh `б.`, `bet`, `бет`
+/// (`b`, `bet`), Azerbaijani `səh.`, `сәһ.` (`seh`, `sah`), Turkish `s.`,
+/// `sayfa`, German `S.`, `Seiten`, French `pages`; leaves (`l.`, `leaves`,
+/// `л.`) count too.
+const PAGE_WORDS: &[&str] = &[
+    "p", "pp", "page", "pages", "s", "str", "stranits", "stranica", "b", "bet", "betlar", "seh",
+    "sehife", "sah", "sahifa", "sayfa", "seiten", "l", "leaves", "leaf", "ll", "lis",
+];
+
+/// The main pagination of a 300 $a: the largest number outside square
+/// brackets in a sequence that a page word closes (`264 p.`, `318, [1] p.`,
+/// `xii, 264, [4] p.`), not counting plates (`16 p. of plates`, `16 л.
+/// ил.`).
+fn main_pagination(a: &str) -> Option<u32> {
+    let mut best: Option<u32> = None;
+    for clause in a.split([':', ';', '+', '(', ')']) {
+        // Numbers of the comma-separated sequences read so far that no page
+        // word has closed yet.
+        let mut pending: Option<u32> = None;
+        for item in clause.split(',') {
+            let (number, unit, plates) = pagination_item(item);
+            pending = pending.max(number);
+            match unit {
+                Some(true) if !plates => best = best.max(pending),
+                Some(_) => pending = None,
+                None if number.is_none() && !is_roman_item(item) => pending = None,
+                None => {}
+            }
+        }
+    }
+    best.filter(|n| *n > 0)
+}
+
+/// One comma-separated item of a pagination: its number outside square
+/// brackets, whether a word follows the number (`Some(true)` if it is a
+/// page word) and whether the item counts plates or illustrations.
+fn pagination_item(item: &str) -> (Option<u32>, Option<bool>, bool) {
+    let mut depth = 0u32;
+    let mut number: Option<u32> = None;
+    let mut unit = None;
+    let mut plates = false;
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in item.char_indices().chain([(item.len(), ' ')]) {
+        if c.is_alphanumeric() {
+            start.get_or_insert(i);
+            continue;
+        }
+        if let Some(s) = start.take() {
+            words.push((&item[s..i], depth > 0));
+        }
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    for (k, (w, bracketed)) in words.iter().enumerate() {
+        if w.bytes().all(|b| b.is_ascii_digit()) {
+            if !bracketed {
+                number = number.max(w.parse().ok());
+            }
+            if let Some((next, _)) = words.get(k + 1) {
+                if !next.starts_with(|c: char| c.is_ascii_digit()) {
+                    unit = Some(PAGE_WORDS.contains(&skeleton(next, None).as_str()));
+                }
+            }
+        } else {
+            let w = skeleton(w, None);
+            if w.starts_with("plate") || w == "il" || w == "ill" || w == "tabl" {
+                plates = true;
+            }
+        }
+    }
+    (number, unit, plates)
+}
+
+/// Whether an item is preliminary pages in Roman numerals (`xii`).
+fn is_roman_item(item: &str) -> bool {
+    let t = item.trim().trim_matches(['[', ']']);
+    !t.is_empty() && t.chars().all(|c| "ivxlcdmIVXLCDM".contains(c))
+}
+
+/// Whether two page counts clearly differ: the larger at least 1.5 times
+/// the smaller and at least 20 pages more. Preliminary pages counted into
+/// one record's total (`xii, 264 p.` vs `276 p.`), a few unnumbered pages or
+/// a misprint stay well inside it; another extent of the text does not.
+pub fn pages_clearly_differ(a: u32, b: u32) -> bool {
+    let (small, big) = (a.min(b), a.max(b));
+    big - small >= 20 && u64::from(big) * 2 >= u64::from(small) * 3
 }
 
 fn is_reprint(record: &Record, lang: Option<Lang>) -> bool {
@@ -978,6 +1368,20 @@ fn counts_volumes(extent: &str, lang: Option<Lang>) -> bool {
         return false;
     };
     n.parse::<u32>().is_ok_and(|n| n >= 2) && VOLUME_WORDS.contains(&unit)
+}
+
+/// The count of volumes a 300 $a starts with (`3 v.`, `2 т.`, `4 jild`).
+fn volume_count(extent: &str, lang: Option<Lang>) -> Option<u32> {
+    if !extent
+        .trim_start()
+        .starts_with(|c: char| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let s = skeleton(extent, lang);
+    let mut words = s.split(' ');
+    let n = words.next()?.parse::<u32>().ok().filter(|n| *n > 0)?;
+    VOLUME_WORDS.contains(&words.next()?).then_some(n)
 }
 
 /// Skeleton words that name a volume or part in an ISBN qualifier.
@@ -1310,7 +1714,25 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
 
     // Publisher.
     let psim = best_similarity(&a.publishers, &b.publishers);
+    let words_agree = a
+        .publisher_words
+        .iter()
+        .any(|x| b.publisher_words.iter().any(|y| same_publisher(x, y)));
     match psim {
+        _ if !a.publisher_words.is_empty() && !b.publisher_words.is_empty() && !words_agree => {
+            let note = format!(
+                "clearly different: {} vs {}",
+                a.publishers.join(" ; "),
+                b.publishers.join(" ; ")
+            );
+            field("publisher", -1.0, opts.publisher_mismatch_weight, note);
+        }
+        Some(_) if words_agree => field(
+            "publisher",
+            1.0,
+            opts.publisher_weight,
+            "same distinctive words".into(),
+        ),
         Some(p) => field(
             "publisher",
             clamp((p - 0.55) / 0.25),
@@ -1335,6 +1757,17 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             field("extent", s, opts.extent_weight, format!("{pa} vs {pb}"));
         }
         _ => field("extent", 0.0, opts.extent_weight, "missing".into()),
+    }
+    if let (Some(va), Some(vb)) = (a.volume_count, b.volume_count) {
+        let (small, big) = (va.min(vb), va.max(vb));
+        if big - small >= 2 && u64::from(big) * 2 >= u64::from(small) * 3 {
+            vetoes.push(Veto::VolumeCount { a: va, b: vb });
+        }
+    }
+    if let (Some(pa), Some(pb)) = (a.pages, b.pages) {
+        if pages_clearly_differ(pa, pb) {
+            vetoes.push(Veto::Extent { a: pa, b: pb });
+        }
     }
 
     // Series numbering.

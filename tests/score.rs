@@ -913,3 +913,243 @@ fn other_standard_numbers_are_shared_identifiers() {
     let d = decide_with(&a, &b, &opts);
     assert_eq!(field_score(&d, "identifier"), Some(0.0));
 }
+
+// ---------------------------------------------------------------------------
+// Extent and publisher as evidence against (issue #17, item 4).
+
+/// `otkan_latin` with its 300 $a and 264 $b replaced.
+fn otkan_with(extent: &str, publisher: &str) -> Record {
+    let mut r = otkan_latin(vec![]);
+    r.fields.retain(|f| !matches!(f.tag(), "300" | "264"));
+    r.push(Field::Data(df(
+        "264",
+        ' ',
+        '1',
+        &[('a', "Toshkent :"), ('b', publisher), ('c', "2018.")],
+    )));
+    r.push(Field::Data(df("300", ' ', ' ', &[('a', extent)])));
+    r
+}
+
+// Regression: eval2 merged 51 pairs that agree on everything but a clearly
+// different extent. 188 p. is LC 00305851's (fixtures/eval2 e2-01922), 413
+// p. its generated twin's (e2-03053); 34 p. is LC 00305749's (e2-00527),
+// 105 p. its twin's (e2-03165).
+#[test]
+fn clearly_different_extent_vetoes() {
+    for (x, y, px, py) in [
+        ("188 p. :", "413 p. :", 188, 413),
+        ("34 p. ;", "105 p. ;", 34, 105),
+        ("318, [1] p. :", "673, [1] p. :", 318, 673),
+        ("264 pages", "1 online resource (88 p.)", 264, 88),
+    ] {
+        // Even a shared ISBN does not overrule it (a reused number).
+        let mut a = otkan_with(x, "Yangi asr avlodi,");
+        let mut b = otkan_with(y, "Yangi asr avlodi,");
+        a.push(Field::Data(isbn("978-9943-08-042-3")));
+        b.push(Field::Data(isbn("978-9943-08-042-3")));
+        let d = decide(&a, &b);
+        assert_vetoed(&d, &Veto::Extent { a: px, b: py });
+        assert!(d.vetoes[0]
+            .to_string()
+            .contains("clearly different extents"));
+    }
+}
+
+// The tolerance: the same book in AACR2 and RDA forms, in the partners'
+// page words, with preliminary pages counted in or not, with plates, or
+// with a misprint, is not vetoed; a count of volumes or an open entry is
+// no page count at all.
+#[test]
+fn extent_noise_does_not_veto() {
+    for (x, y) in [
+        (
+            "264 p. : ill. ; 21 cm.",
+            "264 pages : illustrations ; 21 cm",
+        ),
+        ("xii, 264 p.", "276 p."),
+        ("318, [1] p.", "319 p."),
+        ("264 p., 32 p. of plates", "296 p."),
+        ("400 b.", "400 б."),
+        ("448 səh.", "448 сәһ."),
+        ("352 с. ; 20 см", "352 s."),
+        ("1 online resource (384 pages)", "384 p."),
+        ("96 p.", "69 p."),
+        ("v. <3   > :", "v. <43   > :"),
+        ("2 v. ;", "41 v. ;"),
+    ] {
+        let d = decide(
+            &otkan_with(x, "Yangi asr avlodi,"),
+            &otkan_with(y, "Yangi asr avlodi,"),
+        );
+        assert!(
+            !d.vetoes.iter().any(|v| matches!(v, Veto::Extent { .. })),
+            "{x} vs {y}: {:?}",
+            d.vetoes
+        );
+    }
+    let pages = |a: &str| features(&otkan_with(a, "x")).pages;
+    assert_eq!(pages("xii, 264, [4] p. :"), Some(264));
+    assert_eq!(pages("318, [1] p. :"), Some(318));
+    assert_eq!(pages("200 с., 16 л. ил."), Some(200));
+    assert_eq!(pages("1 online resource (191 pages)"), Some(191));
+    assert_eq!(pages("2 v. (814 p.) :"), Some(814));
+    assert_eq!(pages("v. <1-3> :"), None);
+    assert_eq!(pages("3 v."), None);
+}
+
+// Regression: eval2 merged 51 pairs that agree on everything but the
+// publisher. "Vyd-vo "Krynytsya"" is LC 00275453's (e2-02638), "Vyd-vo
+// "Mystetstvo"" LC 00305575's, given to its twin (e2-03348); the Tomsk pair
+// LC 00305140 and 00305192's (e2-01863, e2-03444): two universities of one
+// city.
+#[test]
+fn clearly_different_publisher_outweighs_agreement() {
+    for (x, y) in [
+        ("Vyd-vo \"Krynytsya\",", "Vyd-vo \"Mystetstvo\","),
+        (
+            "Tomskiĭ politekhnicheskiĭ universitet,",
+            "Tomskii gos. universitet,",
+        ),
+        ("Miroslav,", "Prosveta,"),
+        ("Urlakh Ėrdėm Khėvlėliĭn Gazar,", "Admon Khevleliin Gazar,"),
+    ] {
+        let d = decide(&otkan_with("400 b.", x), &otkan_with("400 b.", y));
+        assert!(!d.same, "{x} vs {y}: {d:#?}");
+        let p = d.fields.iter().find(|f| f.field == "publisher").unwrap();
+        assert_eq!((p.score, p.weight), (-1.0, 5.0), "{x} vs {y}");
+        assert!(p.note.starts_with("clearly different"), "{}", p.note);
+    }
+    // A shared ISBN still outweighs it: the same book whose publisher one
+    // library recorded as the printer.
+    let isbn_ = |r: Record| {
+        let mut r = r;
+        r.push(Field::Data(isbn("978-9943-08-042-3")));
+        r
+    };
+    let d = decide(
+        &isbn_(otkan_with("400 b.", "Miroslav,")),
+        &isbn_(otkan_with("400 b.", "Prosveta,")),
+    );
+    assert!(d.same, "{d:#?}");
+}
+
+// The forms that must still agree: abbreviated and full publishing-house
+// words, company forms, a co-publisher, a name across scripts, and a
+// publisher that says nothing ([s.n.]).
+#[test]
+fn abbreviated_publishers_and_co_publishers_agree() {
+    for (x, y) in [
+        ("Izdatelʹstvo \"Nauka\",", "Izd-vo \"Nauka\","),
+        (
+            "Izd-vo Sankt-Peterburgskogo universiteta,",
+            "Izdatelstvo Sankt-Peterburgskogo universiteta",
+        ),
+        (
+            "Kaliningradskiĭ gos. universitet,",
+            "Kaliningradskii gosudarstvennyi universitet",
+        ),
+        ("Harper & Brothers,", "Harper & Bros.,"),
+        ("The Macmillan Company,", "Macmillan Co.,"),
+        ("C. Scribner's Sons,", "Charles Scribner's sons,"),
+        ("Oxford University Press,", "Oxford University Press"),
+        ("Penguin Books,", "Penguin Group,"),
+        ("Remzi Kitabevi,", "Remzi Kitabevi Yayınları"),
+        (
+            "\"Sharq\" nashriët-matbaa kontserni bosh taḣririi︠a︡ti,",
+            "Шарқ,",
+        ),
+        ("Азәрнәшр,", "Azərnəşr,"),
+        (
+            "Universitetsko izd-vo \"Sv. Kliment Okhridski\",",
+            "Университетско изд-во \"Св. Климент Охридски\",",
+        ),
+        ("[s.n.],", "Yangi asr avlodi,"),
+        ("[publisher not identified],", "Yangi asr avlodi,"),
+        ("[izdatelʹ ne ukazan],", "Yangi asr avlodi,"),
+    ] {
+        let d = decide(&otkan_with("400 b.", x), &otkan_with("400 b.", y));
+        assert!(d.same, "{x} vs {y}: {d:#?}");
+        assert!(
+            field_score(&d, "publisher").unwrap() > -1.0 || x.starts_with('['),
+            "{x} vs {y}: {d:#?}"
+        );
+    }
+    // A co-publisher: one of several $b is the other record's publisher
+    // (LC 00271843's imprint, given to e2-03332 in fixtures/eval2).
+    let mut two = otkan_with("400 b.", "Izd-vo Tilia :");
+    two.fields
+        .iter_mut()
+        .filter_map(|f| match f {
+            Field::Data(d) if d.tag == "264" => Some(d),
+            _ => None,
+        })
+        .for_each(|d| d.push('b', "Akademično izd-vo \"Prof. Marin Drinov\","));
+    let one = otkan_with("400 b.", "Akademichno izd-vo \"Prof. Marin Drinov\",");
+    let d = decide(&two, &one);
+    assert!(d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "publisher"), Some(1.0));
+}
+
+// The independent set (fixtures/eval2): clearly different extents and
+// other publishers were half of its false merges; they must stay rare
+// without costing duplicates.
+#[test]
+fn evaluation_set_two_extent_and_publisher() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval2");
+    let outcomes = dedup_eval::evaluate(&dir, &ScoreOptions::default()).unwrap();
+    let wrong = |cat: &str| {
+        outcomes
+            .iter()
+            .filter(|o| o.category == cat && o.predicted())
+            .count()
+    };
+    assert!(
+        wrong("different-extent") <= 5,
+        "{}",
+        wrong("different-extent")
+    );
+    assert!(
+        wrong("other-publisher-issue") <= 4,
+        "{}",
+        wrong("other-publisher-issue")
+    );
+    let new = dedup_eval::metrics(&outcomes, dedup_eval::Outcome::predicted);
+    assert!(new.recall >= 0.945, "{new:?}");
+    assert!(new.precision >= 0.997, "{new:?}");
+}
+
+// Regression: eval2 merged "2 v. (814 p.)" with "41 v. (814 p.)" (LC
+// 00289939, e2-01172, and its twin e2-03381): sets of clearly different
+// sizes. A set catalogued before its last volume (2 v. vs 3 v.) and open
+// entries (holdings, not the set's size) do not veto.
+#[test]
+fn clearly_different_volume_counts_veto() {
+    let d = decide(
+        &otkan_with("2 v. (814 p.) :", "Yangi asr avlodi,"),
+        &otkan_with("41 v. (814 p.) :", "Yangi asr avlodi,"),
+    );
+    assert!(!d.same, "{d:#?}");
+    assert!(
+        d.vetoes.contains(&Veto::VolumeCount { a: 2, b: 41 }),
+        "{d:?}"
+    );
+    assert!(d.vetoes[0].to_string().contains("counts of volumes"));
+    for (x, y) in [
+        ("2 v. ;", "3 v. ;"),
+        ("v. <1-3> :", "v. <39-3> :"),
+        ("2 т. ;", "2 v. ;"),
+    ] {
+        let d = decide(
+            &otkan_with(x, "Yangi asr avlodi,"),
+            &otkan_with(y, "Yangi asr avlodi,"),
+        );
+        assert!(
+            !d.vetoes
+                .iter()
+                .any(|v| matches!(v, Veto::VolumeCount { .. })),
+            "{x} vs {y}: {:?}",
+            d.vetoes
+        );
+    }
+}
