@@ -56,6 +56,21 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
             );
         }
     }
+    // Likewise the pair decision: another version of it or other [dedup]
+    // settings may split or join clusters, so every live record is
+    // re-examined once (the clusters of an upgraded installation would
+    // otherwise keep the old decision's merges until their records change).
+    let decision_fingerprint = format!("v{}|{:?}", score::DECISION_VERSION, config.dedup);
+    if tx.meta_text("decision")?.as_deref() != Some(decision_fingerprint.as_str()) {
+        let n = tx.mark_all_dirty()?;
+        tx.set_meta_text("decision", &decision_fingerprint)?;
+        if n > 0 {
+            info!(
+                records = n,
+                "pair decision changed; re-examining every cluster"
+            );
+        }
+    }
     if tx.keys_version()? != dedup::KEYS_VERSION {
         // Keys from another version of the algorithm must not meet new ones.
         let n = tx.rekey_all(dedup::KEYS_VERSION, |xml| {

@@ -195,6 +195,12 @@ use crate::dedup::{normalize_issn, normalize_lccn, oclc_number, publication_year
 use crate::normalize::parse_isbn;
 use crate::translit::{lang_from_marc, skeleton, Lang};
 
+/// Version of the pair decision: raise it whenever [`compare`] may decide
+/// a pair differently for the same options, so that existing installations
+/// re-examine every cluster once (`pipeline::refresh`). 2: the extent and
+/// volume-count vetoes and the publisher mismatch weight (#17).
+pub const DECISION_VERSION: i64 = 2;
+
 /// Options for [`compare`]: the threshold, the weights and the operator's
 /// lists. Every field has a default, so a configuration names only what it
 /// changes.

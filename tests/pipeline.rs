@@ -463,6 +463,31 @@ async fn merge_priority_change_rebuilds_union_records() {
     assert!(setup.store().current_seq().unwrap() > seq);
 }
 
+// The clusters follow the pair decision: after [dedup] changes (or a new
+// DECISION_VERSION on upgrade) every record is re-examined once, so no
+// cluster keeps a merge the new decision would not make. Before, only
+// records that changed were looked at again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_decision_change_reexamines_every_cluster() {
+    let setup = Setup::new(10).await;
+    setup.harvest_all().await;
+    let (_, merged) = setup.store().union_counts().unwrap();
+    assert!(merged > 0, "the fixture has duplicates");
+    let text = std::fs::read_to_string(&setup.config_path).unwrap();
+    // A threshold no pair reaches: every merge must come undone.
+    let text = text.replacen("[publish]", "[dedup]\nthreshold = 1000.0\n\n[publish]", 1);
+    std::fs::write(&setup.config_path, text).unwrap();
+    let config = unicat::config::Config::load(&setup.config_path).unwrap();
+    let jobs = unicat::jobs::Jobs::new(std::sync::Arc::new(config)).unwrap();
+    let summary = jobs.refresh().await.unwrap();
+    assert_eq!(summary.examined, fixture_record_count());
+    let (live, merged) = setup.store().union_counts().unwrap();
+    assert_eq!(merged, 0, "a cluster kept a merge the decision refuses");
+    assert_eq!(live as usize, fixture_record_count());
+    // Once done, the next pass has nothing to re-examine.
+    assert_eq!(jobs.refresh().await.unwrap().examined, 0);
+}
+
 // Sharing a key only makes two records candidates: two volumes of one set
 // that both carry the set's ISBN stay separate union records (the pair
 // decision vetoes different volume numbers).
