@@ -289,6 +289,21 @@ fn short(s: &str) -> String {
     unicat_oai::cut(s, 4000).into_owned()
 }
 
+/// A run that failed (exit 75) with its log and stored error bounded
+/// however much the endpoint sent; returns the stored error.
+async fn failed_run_with_bounded_output(install: &Install) -> String {
+    let (code, stderr) = install.harvest().await;
+    assert_eq!(code, 75, "{}", short(&stderr));
+    assert!(stderr.len() < LOG_BOUND, "{} bytes of log", stderr.len());
+    let error = install.last_error();
+    assert!(
+        error.len() < STORED_ERROR_BOUND,
+        "{} bytes stored",
+        error.len()
+    );
+    error
+}
+
 // ---- item 1: redirects ----------------------------------------------------
 
 // Regression (#19 item 1): a partner answering 302 to another host made us
@@ -408,15 +423,7 @@ async fn huge_resumption_token_does_not_poison_the_partner() {
     .await;
     let install = Install::new(&partner.base_url, "");
 
-    let (code, stderr) = install.harvest().await;
-    assert_eq!(code, 75, "{}", short(&stderr));
-    assert!(stderr.len() < LOG_BOUND, "{} bytes of log", stderr.len());
-    let error = install.last_error();
-    assert!(
-        error.len() < STORED_ERROR_BOUND,
-        "{} bytes stored",
-        error.len()
-    );
+    let error = failed_run_with_bounded_output(&install).await;
     assert!(error.contains("resumptionToken"), "{}", short(&error));
     assert!(install.store().checkpoint(PARTNER).unwrap().is_none());
 
@@ -603,15 +610,7 @@ async fn huge_error_text_is_cut_in_log_and_store() {
     })
     .await;
     let install = Install::new(&partner.base_url, "");
-    let (code, stderr) = install.harvest().await;
-    assert_eq!(code, 75, "{}", short(&stderr));
-    assert!(stderr.len() < LOG_BOUND, "{} bytes of log", stderr.len());
-    let error = install.last_error();
-    assert!(
-        error.len() < STORED_ERROR_BOUND,
-        "{} bytes stored",
-        error.len()
-    );
+    let error = failed_run_with_bounded_output(&install).await;
     assert!(error.contains("bytes cut"), "{}", short(&error));
 }
 
