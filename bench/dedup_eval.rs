@@ -1,4 +1,4 @@
-//! Evaluation of the pair decision (`unicat::score`) on the labelled set in
+//! Evaluation of the pair decision (`unicat::dedup::decision`) on the labelled set in
 //! `fixtures/eval` (see its README): 600 records, 310 labelled pairs.
 //!
 //! Each record is normalised as the pipeline does it (`normalize` with the
@@ -8,7 +8,7 @@
 //! pipeline, which links a big block only on a second key); the baseline,
 //! today's behaviour, predicts a duplicate for every candidate; the new
 //! decision predicts one when the pair is a candidate *and*
-//! `score::compare` says the same edition.
+//! `decision::compare` says the same edition.
 //!
 //! Run with `cargo run --example dedup_eval`; options to try instead of the
 //! defaults go after `--` as TOML lines (`-- 'max-year-gap = 3'`). Prints precision, recall and
@@ -23,9 +23,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use unicat::dedup::{match_keys, MAX_KEY_FANOUT};
+use unicat::dedup::decision::{compare, features, Features, PairDecision, ScoreOptions};
+use unicat::dedup::keys::{match_keys, MAX_KEY_FANOUT};
 use unicat::normalize::{normalize, PartnerContext};
-use unicat::score::{compare, features, Features, PairDecision, ScoreOptions};
 use unicat_marc::{marcxml, Record};
 
 /// The title-proper keys, now part of `dedup::match_keys` (kept as a
@@ -38,7 +38,7 @@ use unicat_marc::{marcxml, Record};
 /// corporate work, an encyclopaedia volume, a record that lost its 100)
 /// meets its twin. Both need the year.
 pub fn proposed_keys(record: &Record) -> Vec<String> {
-    unicat::dedup::title_proper_keys(record)
+    unicat::dedup::keys::title_proper_keys(record)
 }
 
 /// One labelled pair and what was predicted for it.
@@ -318,7 +318,7 @@ fn main() -> Result<()> {
         "proposed keys + dec.",
         &metrics(&outcomes, |o| o.proposed_candidate && o.decision.same),
     );
-    println!("  (the `tpa:`/`tpy:` title-proper keys are in dedup.rs now, so both rows agree)");
+    println!("  (the `tpa:`/`tpy:` title-proper keys are in dedup::keys now, so both rows agree)");
 
     // How close the decision came: the weakest duplicates and the strongest
     // non-duplicates that no veto stopped.

@@ -869,9 +869,9 @@ pub fn explain(config: &Config, id: &str) -> Result<Explanation> {
             oai_id: m.oai_id.clone(),
             keys: store.keys_of(m.id)?,
         });
-        features.push(crate::score::features(&unicat_marc::marcxml::parse_record(
-            &m.record,
-        )?));
+        features.push(crate::dedup::decision::features(
+            &unicat_marc::marcxml::parse_record(&m.record)?,
+        ));
     }
     let name =
         |m: &ExplainedMember| format!("{}:{}", m.partner, m.local_id.as_deref().unwrap_or("-"));
@@ -887,7 +887,7 @@ pub fn explain(config: &Config, id: &str) -> Result<Explanation> {
             if shared.is_empty() {
                 continue;
             }
-            let d = crate::score::compare(&features[i], &features[j], &config.dedup);
+            let d = crate::dedup::decision::compare(&features[i], &features[j], &config.dedup);
             pairs.push(ExplainedPair {
                 a: name(&members[i]),
                 b: name(&members[j]),

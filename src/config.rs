@@ -49,9 +49,9 @@ pub struct Config {
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
     /// How candidate records are judged the same edition (weights,
-    /// threshold, vetoes, ignored identifiers, overrides; see `score`).
+    /// threshold, vetoes, ignored identifiers, overrides; see `dedup::decision`).
     #[serde(default)]
-    pub dedup: crate::score::ScoreOptions,
+    pub dedup: crate::dedup::decision::ScoreOptions,
     /// How clusters become union records.
     #[serde(default)]
     pub merge: MergeConfig,

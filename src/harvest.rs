@@ -697,14 +697,14 @@ pub fn prepare_decoded(
     rules.apply(&mut record);
     let record =
         normalize::normalize_with(record, partner, options, &mut NormalizeReport::discard());
-    let keys = dedup::match_keys(&record);
+    let keys = dedup::keys::match_keys(&record);
     let xml = marcxml::to_string(&record);
     PageItem::Upsert {
         oai_id,
         datestamp,
         local_id: record.control("001").map(str::to_string),
         raw,
-        content_hash: dedup::content_hash(&xml),
+        content_hash: dedup::keys::content_hash(&xml),
         record: xml,
         keys,
         repairs,

@@ -109,8 +109,8 @@ use unicat_marc::{ControlField, DataField, Field, Record, Subfield};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::dedup::{normalize_issn, oclc_number};
-use crate::normalize::parse_isbn;
+use crate::ident::parse_isbn;
+use crate::ident::{normalize_issn, oclc_number};
 
 /// The version of the merge rules. The pipeline only re-merges clusters whose
 /// members changed, so union records built by older rules (or under other

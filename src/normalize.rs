@@ -126,7 +126,7 @@
 //!   apostrophe rule) is not;
 //! - nor is a field with Latin letters the language lacks (`ḳ ā é ŵ ö`...:
 //!   ALA-LC romanisation, Turkish, Welsh), or whose letters say another
-//!   language (`translit::guess_lang`);
+//!   language (`lang::guess_lang`);
 //! - otherwise a record that names its languages decides: 008/35-37, the
 //!   041 codes for the item's own content, and 040 $b (the language the
 //!   cataloguer wrote notes and headings in) must include the language;
@@ -183,8 +183,8 @@ use unicat_marc::{ControlField, DataField, Field, Record, Subfield};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::{is_nfc_quick, is_nfd_quick, IsNormalized, UnicodeNormalization};
 
-use crate::dedup::{normalize_issn, normalize_lccn};
-use crate::translit::{guess_lang, lang_from_marc, Lang};
+use crate::ident::{isbn13_valid, normalize_issn, normalize_lccn, parse_isbn, IsbnParse};
+use crate::lang::{guess_lang, lang_from_marc, Lang};
 
 /// The version of the normalisation algorithm. Records normalised by an
 /// older version differ from what this one produces; include it in
@@ -1207,7 +1207,7 @@ fn has_foreign_latin(text: &str, lang: Lang) -> bool {
 ///   which is Latin) is not;
 /// - nor is a field with Latin letters the language does not have
 ///   ([`has_foreign_latin`]), or whose letters say another language
-///   (`translit::guess_lang`);
+///   (`lang::guess_lang`);
 /// - otherwise the record decides when it names languages
 ///   ([`DeclaredLanguages`]): the field is in `lang` if `lang` is among them;
 /// - a record that names none leaves it to the letters: the field is in
@@ -1392,117 +1392,6 @@ fn is_english_contraction(prev: char, rest: &[char]) -> bool {
         "s" | "re" | "ll" | "ve" | "d" => true,
         _ => false,
     }
-}
-
-// ---------------------------------------------------------------------------
-// Identifiers.
-
-/// A parsed ISBN from the start of a 020 $a.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IsbnParse {
-    /// The ISBN-13, if the number was valid.
-    pub isbn13: Option<String>,
-    /// The digits as written (10 or 13 characters, X allowed in ISBN-10).
-    pub raw: String,
-    /// Anything after the number, e.g. `(pbk.)`, cleaned of brackets.
-    pub qualifier: Option<String>,
-}
-
-/// Parse the ISBN at the start of a 020 $a value such as
-/// `978-9952-34-123-4 (pbk.)` or `5-02-011354-X`.
-pub fn parse_isbn(value: &str) -> Option<IsbnParse> {
-    let value = value.trim();
-    // Some partners write the label too: "ISBN 978-…", "ISBN: 5-…".
-    let value = match value.get(..4) {
-        Some(label) if label.eq_ignore_ascii_case("isbn") => {
-            value[4..].trim_start_matches([':', ' '])
-        }
-        _ => value,
-    };
-    let mut raw = String::new();
-    let mut end = value.len();
-    for (i, c) in value.char_indices() {
-        match c {
-            '0'..='9' => raw.push(c),
-            'x' | 'X' if raw.len() == 9 => raw.push('X'),
-            '-' | ' ' | '\u{2010}' | '\u{2011}' | '\u{2013}' if raw.len() < 13 => {}
-            _ => {
-                end = i;
-                break;
-            }
-        }
-        if raw.len() == 13 || (raw.len() == 10 && raw.ends_with('X')) {
-            end = i + c.len_utf8();
-            break;
-        }
-    }
-    // A 10-digit ISBN followed by a space and more digits is not 13 digits:
-    // the loop above would have swallowed them, so check the count only.
-    if raw.len() != 10 && raw.len() != 13 {
-        return None;
-    }
-    let rest = value[end..]
-        .trim()
-        .trim_start_matches(':')
-        .trim()
-        .trim_start_matches('(')
-        .trim_end_matches(['.', ' '])
-        .trim_end_matches(')')
-        .trim();
-    let qualifier = (!rest.is_empty()).then(|| rest.to_string());
-    let isbn13 = if raw.len() == 10 {
-        isbn10_valid(&raw).then(|| isbn10_to_13(&raw))
-    } else {
-        isbn13_valid(&raw).then(|| raw.clone())
-    };
-    Some(IsbnParse {
-        isbn13,
-        raw,
-        qualifier,
-    })
-}
-
-/// Check digit of an ISBN-10 (mod 11, `X` = 10).
-pub fn isbn10_valid(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || !b[..9].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let mut sum = 0u32;
-    for (i, &c) in b.iter().enumerate() {
-        let v = match c {
-            b'0'..=b'9' => u32::from(c - b'0'),
-            b'X' if i == 9 => 10,
-            _ => return false,
-        };
-        sum += v * (10 - i as u32);
-    }
-    sum.is_multiple_of(11)
-}
-
-/// Check digit of an ISBN-13 / EAN-13 / ISMN-13 (weights 1,3).
-pub fn isbn13_valid(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 13 || !b.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let sum: u32 = b
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
-/// Convert a valid ISBN-10 to ISBN-13 (prefix 978, new check digit).
-pub fn isbn10_to_13(s: &str) -> String {
-    let body = format!("978{}", &s[..9]);
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, c)| u32::from(c - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
 }
 
 /// `(pbk.)` → `pbk.`: a qualifier without the brackets around it.
@@ -2318,22 +2207,6 @@ mod tests {
             assert_eq!(has_controls(t), has_controls_by_char(t), "{t:?}");
             assert_eq!(is_collapsed(t), is_collapsed_by_char(t), "{t:?}");
         }
-    }
-
-    // ISBN forms that partners really write must all come out as one ISBN-13.
-    #[test]
-    fn isbn_forms_normalise_to_isbn13() {
-        let p = parse_isbn("0-19-479900-x").unwrap();
-        assert_eq!(p.isbn13.as_deref(), Some("9780194799003"));
-        let p = parse_isbn("978-9943-01-234-6 (pbk.)").unwrap();
-        assert_eq!(p.raw, "9789943012346");
-        assert_eq!(p.qualifier.as_deref(), Some("pbk."));
-        let p = parse_isbn("9780262033848 : $25.00").unwrap();
-        assert_eq!(p.isbn13.as_deref(), Some("9780262033848"));
-        assert_eq!(p.qualifier.as_deref(), Some("$25.00"));
-        assert!(parse_isbn("not an isbn").is_none());
-        let p = parse_isbn("ISBN 978-9943-04-031-1").unwrap();
-        assert_eq!(p.raw, "9789943040311");
     }
 
     // A wrong check digit must not become a match key.

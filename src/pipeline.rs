@@ -8,17 +8,18 @@
 //! not a pass over the catalogue. The decisions themselves (keys, cluster
 //! ids, merging) are the pure functions in `dedup` and `merge`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use tracing::info;
-use unicat_marc::{marcxml, Record};
+use unicat_marc::marcxml;
 
 use crate::config::Config;
-use crate::dedup::{self, MAX_KEY_FANOUT};
+use crate::dedup::cluster::{component_of, split_on_vetoes, Blocks, Linker, Loaded};
+use crate::dedup::decision;
+use crate::dedup::keys as dedup;
 use crate::merge::{self, Member, MergeOptions};
-use crate::score::{self, Features, ScoreOptions};
 use crate::store::{DedupTx, Store};
 
 /// What one dedup-and-merge pass did.
@@ -60,7 +61,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
     // settings may split or join clusters, so every live record is
     // re-examined once (the clusters of an upgraded installation would
     // otherwise keep the old decision's merges until their records change).
-    let decision_fingerprint = format!("v{}|{:?}", score::DECISION_VERSION, config.dedup);
+    let decision_fingerprint = format!("v{}|{:?}", decision::DECISION_VERSION, config.dedup);
     if tx.meta_text("decision")?.as_deref() != Some(decision_fingerprint.as_str()) {
         let n = tx.mark_all_dirty()?;
         tx.set_meta_text("decision", &decision_fingerprint)?;
@@ -116,10 +117,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
     let mut blocks = Blocks::default();
     let mut new_clusters = BTreeSet::new();
     let mut deferred = Vec::new();
-    let mut linker = Linker {
-        options: &config.dedup,
-        loaded: HashMap::new(),
-    };
+    let mut linker = Linker::new(&config.dedup);
     let writer = UnionWriter {
         codes: &codes,
         catalogue_code: &config.catalogue_code,
@@ -137,13 +135,13 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
             tx.set_cluster(seed, None)?;
-            linker.loaded.clear();
+            linker.forget();
             continue;
         }
         // Loaded records are only reused within a component; dropping them
         // here keeps memory bounded by the largest cluster, not the
         // catalogue.
-        linker.loaded.clear();
+        linker.forget();
         let groups = split_on_vetoes(component, &config.dedup);
         for group in groups {
             let lowest = group
@@ -249,234 +247,6 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         "dedup and merge done"
     );
     Ok(summary)
-}
-
-/// A live source record, read and parsed once per component: its
-/// features decide links, its parsed record goes into the merge.
-struct Loaded {
-    id: i64,
-    partner: String,
-    oai_id: String,
-    record: Record,
-    features: Features,
-}
-
-impl Loaded {
-    fn read(tx: &DedupTx<'_>, id: i64) -> Result<Option<Loaded>> {
-        let Some(src) = tx.live_source(id)? else {
-            return Ok(None);
-        };
-        let record = marcxml::parse_record(&src.record).with_context(|| {
-            format!(
-                "stored record {} of {} does not parse",
-                src.oai_id, src.partner
-            )
-        })?;
-        Ok(Some(Loaded {
-            id,
-            partner: src.partner,
-            oai_id: src.oai_id,
-            features: score::features(&record),
-            record,
-        }))
-    }
-
-    fn order_key(&self) -> (&str, &str) {
-        (&self.partner, &self.oai_id)
-    }
-}
-
-/// Decides whether two candidate records are the same edition, with each
-/// record read, parsed and its features extracted once per component.
-struct Linker<'a> {
-    options: &'a ScoreOptions,
-    loaded: HashMap<i64, Option<Rc<Loaded>>>,
-}
-
-impl Linker<'_> {
-    fn load(&mut self, tx: &DedupTx<'_>, id: i64) -> Result<Option<Rc<Loaded>>> {
-        if let Some(l) = self.loaded.get(&id) {
-            return Ok(l.clone());
-        }
-        let l = Loaded::read(tx, id)?.map(Rc::new);
-        self.loaded.insert(id, l.clone());
-        Ok(l)
-    }
-
-    /// Sharing a key makes two records candidates; the pair decision says
-    /// whether they are the same edition (vetoes included).
-    fn same(&mut self, tx: &DedupTx<'_>, a: i64, b: i64) -> Result<bool> {
-        let (Some(la), Some(lb)) = (self.load(tx, a)?, self.load(tx, b)?) else {
-            return Ok(false);
-        };
-        Ok(score::compare(&la.features, &lb.features, self.options).same)
-    }
-}
-
-/// Split a component so that no two records of one cluster are vetoed
-/// against each other: A~B and B~C must not put A and C together when a
-/// veto (other volume, edition, carrier, …) separates A and C.
-///
-/// The component (connected by "same edition" links) is unique whatever
-/// order records arrived in, and the split depends only on it: links are
-/// taken strongest first (ties by member order) and two groups join only if
-/// no pair across them is vetoed. So incremental and full clustering agree.
-fn split_on_vetoes(mut component: Vec<Rc<Loaded>>, options: &ScoreOptions) -> Vec<Vec<Rc<Loaded>>> {
-    if component.len() <= 2 {
-        // Two records are in one component only if their decision said
-        // "same", which a veto would have prevented.
-        return vec![component];
-    }
-    component.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
-    let n = component.len();
-    let mut vetoed = vec![vec![false; n]; n];
-    let mut links = Vec::new();
-    let mut any_veto = false;
-    for i in 0..n {
-        for j in i + 1..n {
-            let d = score::compare(&component[i].features, &component[j].features, options);
-            if !d.vetoes.is_empty() || (d.overridden.is_some() && !d.same) {
-                vetoed[i][j] = true;
-                vetoed[j][i] = true;
-                any_veto = true;
-            } else if d.same {
-                links.push((d.score, i, j));
-            }
-        }
-    }
-    if !any_veto {
-        return vec![component];
-    }
-    links.sort_by(|x, y| y.0.total_cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
-    let mut group: Vec<usize> = (0..n).collect();
-    for (_, i, j) in links {
-        let (gi, gj) = (group[i], group[j]);
-        if gi == gj {
-            continue;
-        }
-        let clash =
-            (0..n).any(|x| group[x] == gi && (0..n).any(|y| group[y] == gj && vetoed[x][y]));
-        if !clash {
-            for g in group.iter_mut() {
-                if *g == gj {
-                    *g = gi;
-                }
-            }
-        }
-    }
-    let mut out: BTreeMap<usize, Vec<Rc<Loaded>>> = BTreeMap::new();
-    for (m, g) in component.into_iter().zip(group) {
-        out.entry(g).or_default().push(m);
-    }
-    out.into_values().collect()
-}
-
-fn component_of(
-    tx: &DedupTx<'_>,
-    seed: i64,
-    visited: &mut HashSet<i64>,
-    blocks: &mut Blocks,
-    linker: &mut Linker<'_>,
-) -> Result<Vec<Rc<Loaded>>> {
-    let mut out = Vec::new();
-    let mut queue = VecDeque::from([seed]);
-    visited.insert(seed);
-    while let Some(id) = queue.pop_front() {
-        let Some(rec) = linker.load(tx, id)? else {
-            continue;
-        };
-        let mut oversized = Vec::new();
-        let mut candidates = Vec::new();
-        for key in tx.keys_of(id)? {
-            let holders = tx.records_with_key(&key, MAX_KEY_FANOUT)?;
-            if holders.len() > MAX_KEY_FANOUT {
-                blocks.note(&key);
-                oversized.push(key);
-            } else {
-                candidates.extend(holders);
-            }
-        }
-        for (i, a) in oversized.iter().enumerate() {
-            for b in &oversized[i + 1..] {
-                candidates.extend(blocks.both(tx, a, b)?.iter().copied());
-            }
-        }
-        for h in candidates {
-            if h != id && !visited.contains(&h) && linker.same(tx, id, h)? {
-                visited.insert(h);
-                queue.push_back(h);
-            }
-        }
-        out.push(rec);
-    }
-    Ok(out)
-}
-
-/// Oversized blocks: a key held by more than `MAX_KEY_FANOUT` records (a
-/// very common title in a year, "Tanlangan asarlar|2019"; an ISBN a
-/// publisher printed in many books) does not make candidates on its own,
-/// or every record would be compared with every other one in the block.
-/// Within such a block a record meets only those that also share a second
-/// key with it: a key of normal size does that by itself, and for two
-/// oversized keys the records holding both are looked up here (once per
-/// pair and pass). Keys held by more than `MAX_BLOCK` records (placeholders
-/// such as `isbn:9780000000002`) are not used at all.
-#[derive(Default)]
-struct Blocks {
-    /// Holders of both keys of a pair of oversized keys; empty when there
-    /// are too many to use.
-    pairs: HashMap<(String, String), Vec<i64>>,
-    /// Oversized keys seen in this pass, for the log.
-    seen: BTreeSet<String>,
-}
-
-/// Above this many holders a key is not even intersected with another.
-const MAX_BLOCK: usize = 5_000;
-
-/// Cached pair intersections kept per pass; past this the cache restarts,
-/// so memory stays bounded on a catalogue with many big blocks.
-const MAX_CACHED_PAIRS: usize = 10_000;
-
-impl Blocks {
-    fn note(&mut self, key: &str) {
-        if !self.seen.contains(key) {
-            self.seen.insert(key.to_string());
-        }
-    }
-
-    fn both(&mut self, tx: &DedupTx<'_>, a: &str, b: &str) -> Result<&[i64]> {
-        let pair = (a.to_string(), b.to_string());
-        if !self.pairs.contains_key(&pair) {
-            if self.pairs.len() >= MAX_CACHED_PAIRS {
-                self.pairs.clear();
-            }
-            let mut holders = Vec::new();
-            if tx.records_with_key(a, MAX_BLOCK)?.len() <= MAX_BLOCK
-                && tx.records_with_key(b, MAX_BLOCK)?.len() <= MAX_BLOCK
-            {
-                holders = tx.records_with_keys(a, b, MAX_KEY_FANOUT)?;
-                if holders.len() > MAX_KEY_FANOUT {
-                    holders.clear();
-                }
-            }
-            self.pairs.insert(pair.clone(), holders);
-        }
-        Ok(&self.pairs[&pair])
-    }
-
-    /// One log line for the pass, not one per key.
-    fn report(&self) {
-        if self.seen.is_empty() {
-            return;
-        }
-        let examples: Vec<&str> = self.seen.iter().take(5).map(String::as_str).collect();
-        info!(
-            keys = self.seen.len(),
-            limit = MAX_KEY_FANOUT,
-            examples = examples.join(" "),
-            "match keys shared by too many records linked only together with a second key"
-        );
-    }
 }
 
 /// A group of records whose id waits until the whole pass is known.

@@ -136,7 +136,7 @@ pub fn report(
             r.invalid_isbns += record
                 .data_fields("020")
                 .flat_map(|f| f.subfields_of('z'))
-                .filter(|z| normalize::parse_isbn(z).is_some_and(|p| p.isbn13.is_none()))
+                .filter(|z| crate::ident::parse_isbn(z).is_some_and(|p| p.isbn13.is_none()))
                 .count() as u64;
             r.invalid_issns += record
                 .data_fields("022")

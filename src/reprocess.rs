@@ -48,9 +48,9 @@ pub fn fingerprint(partner: &Partner, catalogue_code: &str) -> String {
     format!(
         "{}|{}|norm{}|keys{}",
         partner.compiled_rules().fingerprint(),
-        dedup::content_hash(&settings),
+        dedup::keys::content_hash(&settings),
         crate::normalize::NORMALIZE_VERSION,
-        dedup::KEYS_VERSION
+        dedup::keys::KEYS_VERSION
     )
 }
 

@@ -632,7 +632,7 @@ impl SqliteStore {
             // A new database: its keys will all be made by this version.
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('keys_version', ?1)",
-                [crate::dedup::KEYS_VERSION],
+                [crate::dedup::keys::KEYS_VERSION],
             )?;
         }
         tx.commit()?;

@@ -686,7 +686,10 @@ async fn split_cluster_keeps_its_id_on_the_larger_part() {
     setup.harvest_all().await;
     // G1 of the answer key: three libraries, anl's record is the lowest.
     let old = setup.cluster_of("anl", "AZNL000123");
-    assert_eq!(old, unicat::dedup::cluster_id("anl", "oai:anl:AZNL000123"));
+    assert_eq!(
+        old,
+        unicat::dedup::keys::cluster_id("anl", "oai:anl:AZNL000123")
+    );
     assert_eq!(setup.cluster_of("natlib-uz", "uz-0001234"), old);
     assert_eq!(setup.cluster_of("tsu", "TSU-7781"), old);
 
@@ -829,7 +832,7 @@ fn book_2019(id: &str, isbn: &str, author: Option<&str>, title: &str) -> unicat_
 async fn oversized_blocks_link_on_a_second_key() {
     let setup = Setup::new(10).await;
     let reused = isbn13(990_000);
-    let n = unicat::dedup::MAX_KEY_FANOUT + 3;
+    let n = unicat::dedup::keys::MAX_KEY_FANOUT + 3;
     // Surnames that no edit distance of 1 or 2 confuses.
     let surname = |i: usize| {
         let first = ["Ali", "Bek", "Dil", "Gul", "Nur", "Sha", "Tur", "Yus"];

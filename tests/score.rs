@@ -1,4 +1,4 @@
-//! Tests of the pair decision (`unicat::score`): each veto, the edition
+//! Tests of the pair decision (`unicat::dedup::decision`): each veto, the edition
 //! ordinals of the four cataloguing languages, volume designations,
 //! cross-script titles, neutral missing values, the operator's lists, the
 //! options, and the evaluation set run exactly as `bench/dedup_eval.rs` runs
@@ -6,12 +6,12 @@
 
 use std::path::Path;
 
-use unicat::normalize::{normalize, PartnerContext};
-use unicat::score::{
+use unicat::dedup::decision::{
     compare, edition_number, features, volume_number, Carrier, Features, Override, PairDecision,
     ScoreOptions, Veto,
 };
-use unicat::translit::Lang;
+use unicat::lang::Lang;
+use unicat::normalize::{normalize, PartnerContext};
 use unicat_marc::{ControlField, DataField, Field, Record};
 
 #[expect(

@@ -2,7 +2,8 @@
 //! shelf that sits beside the developers' clone (a `shared` folder), because a
 //! clone anywhere else has no such folder and its tests would fail there.
 //! Only the benchmark may look there for its large corpus, which stays
-//! outside the repository (`bench/run.sh`, `bench/README.md`).
+//! outside the repository (`bench/run.sh`, `bench/README.md`). One more
+//! rule of the layout is kept here too: normalisation and dedup stand apart.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,46 @@ fn every_copied_fixture_folder_names_its_source_and_licence() {
             lower.contains("source") && lower.contains("licen"),
             "{} must name the source and licence of its files",
             readme.display()
+        );
+    }
+}
+
+/// The `use crate::…` and `crate::…::` paths a source file names, as module
+/// names after `crate::` (first segment only).
+fn crate_modules_named(text: &str) -> Vec<String> {
+    text.match_indices("crate::")
+        .map(|(i, m)| {
+            text[i + m.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
+
+// Issue 17: normalisation and dedup imported each other (ISBN parsing in
+// one, ISSN and LCCN in the other); the shared parts live in `ident` and
+// `lang` so each can change without the other.
+#[test]
+fn normalize_and_dedup_do_not_import_each_other() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let normalize = std::fs::read_to_string(root.join("src/normalize.rs")).expect("normalize.rs");
+    assert!(
+        !crate_modules_named(&normalize).iter().any(|m| m == "dedup"),
+        "src/normalize.rs names crate::dedup"
+    );
+    let mut files = Vec::new();
+    walk(root, &root.join("src/dedup"), &mut files);
+    assert!(
+        files.len() >= 4,
+        "src/dedup holds keys, translit, decision, cluster"
+    );
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("dedup source");
+        assert!(
+            !crate_modules_named(&text).iter().any(|m| m == "normalize"),
+            "{} names crate::normalize",
+            f.display()
         );
     }
 }

@@ -306,7 +306,7 @@ fn assert_same_catalogue(shared: &Catalogue, single: &Catalogue) {
         assert!(
             members
                 .iter()
-                .any(|(p, o)| unicat::dedup::cluster_id(p, o) == *id),
+                .any(|(p, o)| unicat::dedup::keys::cluster_id(p, o) == *id),
             "union id {id} is not derived from a member of {members:?}"
         );
         assert_eq!(

@@ -1370,7 +1370,10 @@ fn rekey_all_rebuilds_every_live_records_keys(at: &StoreLocation) {
     page(&mut s, "p", &[del("c")]);
     clear_dirty(&mut s);
     let tx = s.transaction().unwrap();
-    assert_eq!(tx.keys_version().unwrap(), unicat::dedup::KEYS_VERSION);
+    assert_eq!(
+        tx.keys_version().unwrap(),
+        unicat::dedup::keys::KEYS_VERSION
+    );
     let seen = std::cell::RefCell::new(Vec::new());
     let n = tx
         .rekey_all(99, |rec| {

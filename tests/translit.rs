@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use unicat::translit::{key_skeleton, lang_from_marc, skeleton, Lang};
+use unicat::dedup::translit::{key_skeleton, skeleton};
+use unicat::lang::{lang_from_marc, Lang};
 
 /// One fixture line: two texts, each with the language it is folded under.
 struct Case {

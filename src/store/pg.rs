@@ -357,7 +357,7 @@ fn migrate_client(client: &mut Client, describe: &str) -> Result<(u32, u32)> {
         // A new database: its keys will all be made by this version.
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('keys_version', $1)",
-            &[&crate::dedup::KEYS_VERSION],
+            &[&crate::dedup::keys::KEYS_VERSION],
         )?;
     }
     tx.commit()?;

@@ -1,5 +1,5 @@
-//! Deduplication logic: match keys and cluster identity. Pure functions, no
-//! I/O; the pipeline module walks the store with them.
+//! Match keys and cluster identity. Pure functions, no I/O; the clustering
+//! walks the store's key index with them.
 //!
 //! Two records are candidates for one cluster when they share a match key:
 //! a normalised identifier (ISBN-13; ISSN, OCLC number, LCCN, national
@@ -11,7 +11,7 @@
 //! which one linked two records. A key held by more than
 //! [`MAX_KEY_FANOUT`] records (a very common title in one year, a reused
 //! ISBN) makes candidates only together with a second shared key (see
-//! `pipeline`), so a big block is never compared all against all.
+//! `cluster`), so a big block is never compared all against all.
 //!
 //! Title and author go into the key as script-independent skeletons
 //! (`translit::key_skeleton`): Cyrillic is transliterated by the record's
@@ -22,8 +22,9 @@
 use sha2::{Digest, Sha256};
 use unicat_marc::{DataField, Record};
 
-use crate::normalize::parse_isbn;
-use crate::translit::{guess_lang, key_skeleton, lang_from_marc, Lang};
+use crate::dedup::translit::key_skeleton;
+use crate::ident::{normalize_issn, normalize_lccn, oclc_number, parse_isbn};
+use crate::lang::{guess_lang, record_language, Lang};
 
 /// The version of the match-key algorithm. Stored keys made by an older
 /// version are recomputed from the stored records before the next dedup
@@ -175,81 +176,6 @@ pub fn source_code(value: &str) -> String {
         .collect()
 }
 
-/// ISSN as `NNNN-NNNC` if the check digit is right.
-pub fn normalize_issn(value: &str) -> Option<String> {
-    let chars: String = value
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == 'x' || *c == 'X')
-        .take(8)
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let b = chars.as_bytes();
-    if b.len() != 8 || !b[..7].iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let sum: u32 = b[..7]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| u32::from(c - b'0') * (8 - i as u32))
-        .sum();
-    let check = (11 - sum % 11) % 11;
-    let expected = if check == 10 {
-        b'X'
-    } else {
-        b'0' + check as u8
-    };
-    (b[7] == expected).then(|| format!("{}-{}", &chars[..4], &chars[4..]))
-}
-
-/// The OCLC number of a 035 $a such as `(OCoLC)ocm01234567`, without prefix
-/// letters and leading zeros.
-pub fn oclc_number(value: &str) -> Option<String> {
-    let rest = value.trim().strip_prefix("(OCoLC)")?;
-    let rest = rest
-        .trim_start_matches("ocm")
-        .trim_start_matches("ocn")
-        .trim_start_matches("on")
-        .trim();
-    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let n = rest.trim_start_matches('0');
-    (!n.is_empty()).then(|| n.to_string())
-}
-
-/// LCCN normalisation as the Library of Congress describes it: remove
-/// blanks, drop anything from a `/` on, and if there is a hyphen, left-pad
-/// the part after it to six digits and drop the hyphen.
-pub fn normalize_lccn(value: &str) -> Option<String> {
-    let s: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-    let s = s.split('/').next().unwrap_or("");
-    let s = match s.split_once('-') {
-        Some((pre, post)) if post.chars().all(|c| c.is_ascii_digit()) && post.len() <= 6 => {
-            format!("{pre}{post:0>6}")
-        }
-        _ => s.to_string(),
-    };
-    let s = s.to_ascii_lowercase();
-    (s.chars().any(|c| c.is_ascii_digit()) && s.chars().all(|c| c.is_ascii_alphanumeric()))
-        .then_some(s)
-}
-
-/// The language of a record's text: 008/35-37, else the first 041 $a.
-/// `None` lets the transliteration guess from the letters.
-pub fn record_language(record: &Record) -> Option<Lang> {
-    record
-        .control("008")
-        .and_then(|f| f.get(35..38))
-        .and_then(lang_from_marc)
-        .or_else(|| {
-            record
-                .data_fields("041")
-                .find_map(|f| f.subfield('a'))
-                .and_then(|a| a.get(..3))
-                .and_then(lang_from_marc)
-        })
-}
-
 /// The language the title and author keys are folded in: the record's
 /// code, else a guess from the 245's letters. One language for all of a
 /// record's keys, because the key fold depends on it (Uzbek o and u,
@@ -304,7 +230,7 @@ fn tay_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str
 /// (`tpa:`), so that a record that lost its subtitle still meets its twin,
 /// and once without (`tpy:`), so that a record without 1XX/7XX (a corporate
 /// work, a record that lost its 100) does. The authorless key is broad on
-/// purpose: it only proposes candidates, and the pair decision (`score`)
+/// purpose: it only proposes candidates, and the pair decision (`decision`)
 /// and `MAX_KEY_FANOUT` keep it from merging different books.
 pub fn title_proper_keys(record: &Record) -> Vec<String> {
     let Some(year) = publication_year(record) else {
@@ -577,24 +503,6 @@ mod tests {
         for k in identifier_keys(&b) {
             assert!(identifier_keys(&a).contains(&k), "{k}");
         }
-    }
-
-    #[test]
-    fn identifiers_normalise() {
-        assert_eq!(oclc_number("(OCoLC)ocm00012345").as_deref(), Some("12345"));
-        assert_eq!(
-            oclc_number("(OCoLC)on1234567890").as_deref(),
-            Some("1234567890")
-        );
-        assert_eq!(oclc_number("(DLC)123"), None);
-        assert_eq!(normalize_lccn("n78-890351").as_deref(), Some("n78890351"));
-        assert_eq!(normalize_lccn("85-2 ").as_deref(), Some("85000002"));
-        assert_eq!(
-            normalize_lccn("  2001-000002 /AC/r932").as_deref(),
-            Some("2001000002")
-        );
-        assert_eq!(normalize_issn("0378-5955").as_deref(), Some("0378-5955"));
-        assert_eq!(normalize_issn("0378-5954"), None);
     }
 
     // The hash is the first 16 bytes of SHA-256 in lower-case hex.

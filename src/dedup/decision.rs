@@ -191,9 +191,11 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use unicat_marc::{DataField, Field, Record};
 
-use crate::dedup::{normalize_issn, normalize_lccn, oclc_number, publication_year};
-use crate::normalize::parse_isbn;
-use crate::translit::{lang_from_marc, skeleton, Lang};
+use crate::dedup::keys::publication_year;
+use crate::dedup::translit::skeleton;
+use crate::ident::parse_isbn;
+use crate::ident::{normalize_issn, normalize_lccn, oclc_number};
+use crate::lang::{lang_from_marc, Lang};
 
 /// Version of the pair decision: raise it whenever [`compare`] may decide
 /// a pair differently for the same options, so that existing installations
@@ -373,10 +375,10 @@ fn canonical_identifier(id: &str) -> Option<String> {
         "oclc" => oclc_number(&format!("(OCoLC){value}")).map(|n| format!("oclc:{n}")),
         kind @ ("nbn" | "nac" | "std") => {
             let (source, number) = value.rsplit_once(':')?;
-            let number = crate::dedup::standard_number(number)?;
+            let number = crate::dedup::keys::standard_number(number)?;
             Some(format!(
                 "{kind}:{}:{number}",
-                crate::dedup::source_code(source)
+                crate::dedup::keys::source_code(source)
             ))
         }
         _ => None,
@@ -716,7 +718,7 @@ pub fn features(record: &Record) -> Features {
         set_isbns,
         related_isbns,
         cancelled_isbns: cancelled_isbns(record),
-        other_ids: crate::dedup::identifier_keys(record),
+        other_ids: crate::dedup::keys::identifier_keys(record),
     }
 }
 
@@ -1402,7 +1404,7 @@ fn cancelled_isbns(record: &Record) -> Vec<String> {
         .flat_map(|f| f.subfields_of('z'))
         .filter_map(|z| match parse_isbn(z).and_then(|p| p.isbn13) {
             Some(isbn) => Some(format!("isbn:{isbn}")),
-            None => crate::dedup::standard_number(z).map(|n| format!("z:{n}")),
+            None => crate::dedup::keys::standard_number(z).map(|n| format!("z:{n}")),
         })
         .collect();
     out.sort();
