@@ -6,7 +6,7 @@
 # table, also written as Markdown to target/bench/results.md
 # (target/bench/results-quick.md in quick mode).
 #
-# Usage: bench/run.sh [--quick]     (UNICAT_BENCH_LC=FILE: the LC corpus)
+# Usage: bench/run.sh [--quick | --dedup]     (UNICAT_BENCH_LC=FILE: the LC corpus)
 #   (default) full sizes: LC 150,000; synthetic 1,000,000 and 100,000;
 #             5 interleaved runs of the short tasks (3 if a run takes more
 #             than a minute), 1 run of the 1,000,000-record tasks; about
@@ -30,11 +30,17 @@ cd "$(dirname "$0")/.."
 mode=full
 case "${1:-}" in
   --quick) mode=quick ;;
+  --dedup) mode=dedup ;;
   "") ;;
-  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [--quick | --dedup]" >&2; exit 2 ;;
 esac
 if [ "$mode" = quick ]; then
   LC_N=10000 SYN_N=20000 SYN_SMALL=2000 RUNS=1
+elif [ "$mode" = dedup ]; then
+  # Section 3 alone (1,000,000 synthetic records: harvest, full dedup +
+  # merge, 1,000 changes and the incremental refresh), for a change to the
+  # matcher; no LC corpus needed.
+  LC_N=0 SYN_N=1000000 SYN_SMALL=0 RUNS=1
 else
   LC_N=150000 SYN_N=1000000 SYN_SMALL=100000 RUNS=5
 fi
@@ -47,6 +53,7 @@ RAW=$RUN/runs.txt
 # A quick check never overwrites the last full run's table.
 OUT=$W/results.md
 [ "$mode" = quick ] && OUT=$W/results-quick.md
+[ "$mode" = dedup ] && OUT=$W/results-dedup.md
 # The LC corpus stays outside the repository: UNICAT_BENCH_LC names it;
 # otherwise the copy bench/prepare-lc.sh makes, or the reference shelf
 # beside the clone where there is one (see bench/README.md, "Corpora").
@@ -58,7 +65,7 @@ elif [ -s "target/bench/$LC_NAME" ]; then
 else
   LC_XZ=../shared/data/lc-books-2016/$LC_NAME
 fi
-if [ ! -s "$LC_XZ" ]; then
+if [ "$mode" != dedup ] && [ ! -s "$LC_XZ" ]; then
   cat >&2 <<MSG
 bench/run.sh: the LC corpus is missing (looked for ${UNICAT_BENCH_LC:-target/bench/$LC_NAME and $LC_XZ}).
 It is public Library of Congress data, kept outside the repository. Download
@@ -234,6 +241,7 @@ write_config() {
   } >"$dir/bench.toml"
 }
 
+if [ "$mode" != dedup ]; then
 # --- Corpora ---------------------------------------------------------------
 
 log "preparing the LC corpus"
@@ -446,6 +454,8 @@ fi
 stop_server syn-small
 rm -rf "$RUN/syn-small/state"
 
+fi # not --dedup
+
 # --- 3. Dedup and merge, large synthetic corpus -----------------------------
 
 log "3. synthetic corpus of $SYN_N records: generating and serving"
@@ -471,6 +481,7 @@ row "Dedup + merge, full (Jobs::refresh)" "$big_n" 1 "$WALL" "$(rate "$big_n" "$
   "$(judge "$WALL < 300 && ${RSS/n\/a/0} < 2097152" "< 300 s and < 2 GiB")"
 note "- Dedup quality: $big_n records became $live union records; the generator made $books distinct books ($(awk -v n="$big_n" -v b="$books" 'BEGIN { printf "%.1f", 100 * (n - b) / n }') % duplicates), $(field merged_unions "$LINE") union records merge several partner records."
 
+if [ "$mode" != dedup ]; then
 log "3. full publish"
 measure publish-full "$B" publish "$CFG"
 [ "$OK" -eq 0 ] || { cat "$RUN/publish-full.err" >&2; exit 1; }
@@ -481,6 +492,7 @@ note "- Full dump: $pub_n union records, $(awk -v b="$(field bytes "$LINE")" 'BE
 # The sinks count as having published everything so far, as they would
 # have after the previous night's publish.
 "$B" sink-mark "$CFG" >>"$RAW"
+fi # not --dedup
 
 log "3. $CHANGES changes on the servers, incremental harvest and refresh"
 echo "change $CHANGES" >&"${SERVER_FD[syn]}"
@@ -499,6 +511,7 @@ row "Dedup + merge, incremental ($CHANGES changes)" "$incr_n" 1 "$WALL" "$(rate 
 note "- Incremental refresh: $LINE"
 stop_server syn
 
+if [ "$mode" != dedup ]; then
 # --- 4. Publish the delta --------------------------------------------------
 
 log "4. delta publish"
@@ -533,6 +546,8 @@ if [ "$big_rss" != n/a ] && [ "$small_rss" != n/a ]; then
 else
   row "Memory bound: harvest peak RSS $big_n / $small_n" "$big_n / $small_n" 1 "$big_wall / $small_wall" "–" "n/a (GNU time missing)" "–" "–" "–" ""
 fi
+
+fi # not --dedup
 
 # --- The table -------------------------------------------------------------
 
