@@ -24,6 +24,11 @@ Subcommands (STORE is the unicat.db of a SQLite store, after
           merged pairs, labelled same/different/undecidable, precision =
           same/(same+different), per category; merged pairs with no label;
           labelled `same` pairs that were not merged
+  elements --store STORE --marc FILE --labels TSV
+          for candidate vetoes (245 $b content words, 250 on one side, page
+          differences, hearing dates and report numbers in 500, ...): how many
+          labelled `different` merged pairs each would separate, and which
+          `same` pairs it would wrongly separate
   extract (--store STORE | --labels TSV) --marc FILE --out OUT.mrc
           the records of the groups and near misses (or of every id in
           the labels file), byte for byte as they are in FILE, in file order
@@ -33,6 +38,7 @@ Pairs are named by 001, trimmed; id_a < id_b.
 
 import argparse
 import collections
+import re
 import signal
 import sqlite3
 import sys
@@ -282,6 +288,236 @@ def cmd_groups(args):
             )
 
 
+# ---------------------------------------------------------------- data elements
+#
+# Candidate evidence against a merge, each a test on two parsed records. The
+# `elements` command counts, over the labelled merged pairs, how many
+# `different` pairs each test would separate and which `same` pairs it would
+# wrongly separate, so that a veto can be judged on both sides before it is
+# written into the pair decision. The tests are deliberately plain (no
+# transliteration, English and Romance stop words only): they are for
+# measuring, not for matching.
+
+STOP = set(
+    "the a an of and to for in on at by with from de la le les el los las del des di da do du"
+    " und der die das im am zu y e et i o ou s".split()
+)
+
+
+def words(s):
+    import unicodedata
+
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(c for c in s if not unicodedata.combining(c))
+    s = re.sub(r"[^\w\s]", " ", s.lower())
+    return [w for w in s.split() if w not in STOP]
+
+
+def edit_distance(a, b):
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def word_match(x, y):
+    if x == y:
+        return True
+    if any(c.isdigit() for c in x + y) or len(x) < 4 or abs(len(x) - len(y)) > 2:
+        return False
+    return edit_distance(x, y) <= (2 if len(x) >= 8 else 1)
+
+
+def unmatched(a, b):
+    """Content words of a not in b and of b not in a (typos forgiven)."""
+    ta, tb = words(a), words(b)
+    return [x for x in ta if not any(word_match(x, y) for y in tb)], [
+        y for y in tb if not any(word_match(x, y) for x in ta)
+    ]
+
+
+def subfields(rec, tags, codes):
+    return " ".join(s.value for f in rec.get_fields(*tags) for s in f.subfields if s.code in codes)
+
+
+def without_addressee(subtitle):
+    # GAO and hearing titles end in "report to ..." / "hearing before ...",
+    # which names the requester, not the content
+    return re.split(r"\b(?:report|hearing|briefing report|forum) (?:to|before)\b", subtitle)[0]
+
+
+def main_pages(rec):
+    counts = [int(n) for n in re.findall(r"(\d+)\s*(?:p\b|pages|leaves)", subfields(rec, ["300"], "a"))]
+    return max(counts) if counts else None
+
+
+def volume_count(rec):
+    m = re.search(r"(\d+)\s*v\.", subfields(rec, ["300"], "a"))
+    return int(m.group(1)) if m else None
+
+
+def quoted_notes(rec):
+    # the notes that identify one report or one hearing
+    return {
+        v
+        for f in rec.get_fields("500")
+        for v in f.get_subfields("a")
+        if re.search(r"Hearing held|GAO/|^\"[A-Z][a-z]+ \d{4}\.?\"", v)
+    }
+
+
+def oclc_numbers(rec):
+    return {
+        re.sub(r"\D", "", v) for f in rec.get_fields("035") for v in f.get_subfields("a") if v.startswith("(OCoLC)")
+    }
+
+
+def isbn_stems(rec):
+    out = set()
+    for f in rec.get_fields("020"):
+        for v in f.get_subfields("a"):
+            digits = re.sub(r"[^0-9Xx]", "", v.split()[0]) if v.split() else ""
+            if len(digits) in (10, 13):
+                out.add(digits[-10:-1] if len(digits) == 10 else digits[3:12])
+    return out
+
+
+def t_title_words(a, b):
+    x, y = unmatched(subfields(a, ["245"], "anp"), subfields(b, ["245"], "anp"))
+    return bool(x or y), f"{x[:4]} vs {y[:4]}"
+
+
+def t_part(a, b):
+    x, y = subfields(a, ["245"], "np"), subfields(b, ["245"], "np")
+    ux, uy = unmatched(x, y)
+    return bool(ux or uy), f"{x!r} vs {y!r}"
+
+
+def t_subtitle_words(a, b):
+    x, y = without_addressee(subfields(a, ["245"], "b")), without_addressee(subfields(b, ["245"], "b"))
+    if not x.strip() or not y.strip():
+        return False, ""
+    ux, uy = unmatched(x, y)
+    return bool(ux or uy), f"{ux[:4]} vs {uy[:4]}"
+
+
+def t_subtitle_one_side(a, b):
+    return bool(subfields(a, ["245"], "b").strip()) != bool(subfields(b, ["245"], "b").strip()), ""
+
+
+def t_uniform_title(a, b):
+    x, y = subfields(a, ["130", "240"], "anp"), subfields(b, ["130", "240"], "anp")
+    if not x or not y:
+        return False, ""
+    ux, uy = unmatched(x, y)
+    return bool(ux or uy), f"{x} vs {y}"
+
+
+def t_edition_one_side(a, b):
+    return bool(subfields(a, ["250"], "a")) != bool(subfields(b, ["250"], "a")), ""
+
+
+def t_edition_words(a, b):
+    x, y = subfields(a, ["250"], "a"), subfields(b, ["250"], "a")
+    if not x or not y:
+        return False, ""
+    ux, uy = unmatched(x, y)
+    return bool(ux or uy), f"{x} vs {y}"
+
+
+def t_publisher(a, b):
+    x, y = subfields(a, ["260", "264"], "b"), subfields(b, ["260", "264"], "b")
+    if not x or not y:
+        return False, ""
+    return not any(word_match(p, q) for p in words(x) for q in words(y)), f"{x} vs {y}"
+
+
+def pages_test(pct, least):
+    def t(a, b):
+        x, y = main_pages(a), main_pages(b)
+        if x is None or y is None:
+            return False, ""
+        return abs(x - y) >= least and abs(x - y) >= pct * max(x, y), f"{x} vs {y}"
+
+    return t
+
+
+def t_volumes(a, b):
+    va, vb, pa, pb = volume_count(a), volume_count(b), main_pages(a), main_pages(b)
+    # "1 v. (various pagings)" says nothing about the division into volumes
+    va, vb = (va if va != 1 else None), (vb if vb != 1 else None)
+    hit = (va and vb and va != vb) or (va and pb and not vb) or (vb and pa and not va)
+    return bool(hit), f"{va or pa} vs {vb or pb}"
+
+
+def t_notes(a, b):
+    x, y = quoted_notes(a), quoted_notes(b)
+    return bool(x and y and x != y), f"{sorted(x)[:2]} vs {sorted(y)[:2]}"
+
+
+def t_series_number(a, b):
+    x, y = subfields(a, ["490", "830"], "v"), subfields(b, ["490", "830"], "v")
+    if not x or not y:
+        return False, ""
+    return re.findall(r"\d+", x)[:1] != re.findall(r"\d+", y)[:1], f"{x} vs {y}"
+
+
+def t_oclc(a, b):
+    x, y = oclc_numbers(a), oclc_numbers(b)
+    return bool(x and y and not x & y), f"{sorted(x)} vs {sorted(y)}"
+
+
+def t_isbn(a, b):
+    return bool(isbn_stems(a) & isbn_stems(b)), ""
+
+
+ELEMENTS = [
+    ("245 $a$n$p content words differ", t_title_words),
+    ("245 $n/$p differ or on one side only", t_part),
+    ("245 $b on both sides, content words differ (addressee cut)", t_subtitle_words),
+    ("245 $b on one side only", t_subtitle_one_side),
+    ("130/240 on both sides, differ", t_uniform_title),
+    ("250 on one side only", t_edition_one_side),
+    ("250 on both sides, content words differ", t_edition_words),
+    ("260/264 $b share no word", t_publisher),
+    ("300 main pages differ >= 5% and >= 3", pages_test(0.05, 3)),
+    ("300 main pages differ >= 10% and >= 5", pages_test(0.10, 5)),
+    ("300 main pages differ >= 1.5x and >= 20 (about today's veto)", pages_test(1 / 3, 20)),
+    ("300 volume count vs pages, or counts differ (not 1 v.)", t_volumes),
+    ("500 hearing date / report number / month differ", t_notes),
+    ("490/830 $v first number differs", t_series_number),
+    ("035 OCLC numbers on both sides, disjoint", t_oclc),
+    ("020 an ISBN shared (not a test: how often it misleads)", t_isbn),
+]
+
+
+def cmd_elements(args):
+    db = open_store(args.store)
+    labels = read_labels(args.labels)
+    pairs = [(a, b) for _, a, b in merged_pairs(db) if (a, b) in labels]
+    recs = scan(args.marc, {x for p in pairs for x in p})
+    parsed = {k: parse(v[1]) for k, v in recs.items()}
+    total = collections.Counter(labels[p][0] for p in pairs)
+    print(f"over {len(pairs)} labelled merged pairs: {dict(total)}")
+    print(f"{'data element':<60} {'different':>9} {'same':>5} {'undec.':>6}")
+    wrong = []
+    for name, test in ELEMENTS:
+        n = collections.Counter()
+        for a, b in pairs:
+            hit, detail = test(parsed[a], parsed[b])
+            if hit:
+                n[labels[(a, b)][0]] += 1
+                if labels[(a, b)][0] == "same" and "ISBN shared" not in name:
+                    wrong.append(f"  [{name}] {a} x {b}: {detail}")
+        print(f"{name:<60} {n['different']:>9} {n['same']:>5} {n['undecidable']:>6}")
+    if wrong:
+        print("`same` pairs a test would separate:")
+        print("\n".join(wrong))
+
+
 def cmd_score(args):
     db = open_store(args.store)
     labels = read_labels(args.labels)
@@ -368,6 +604,11 @@ def main():
     a.add_argument("--labels", required=True)
     a.add_argument("--fail-below", type=float, help="exit 1 if precision is below this")
     a.set_defaults(fn=cmd_score)
+    a = s.add_parser("elements", help="which data elements would separate the labelled merged pairs")
+    a.add_argument("--store", required=True)
+    a.add_argument("--marc", required=True)
+    a.add_argument("--labels", required=True)
+    a.set_defaults(fn=cmd_elements)
     a = s.add_parser("extract", help="write the records of the pairs, byte for byte")
     a.add_argument("--store")
     a.add_argument("--marc", required=True)
