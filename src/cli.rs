@@ -23,6 +23,33 @@ use crate::jobs::Jobs;
 use crate::store::Store;
 use crate::{daemon, demo, telemetry};
 
+/// `print!` for command output: a reader that went away (`unicat explain …
+/// | head`) ends the command quietly instead of a panic, and any other write
+/// error (a full disk under `> file`) is an error with an exit code.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!($($arg)*))?
+    };
+}
+
+/// `println!` for command output; see [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_fmt(args) {
+        Ok(()) => Ok(()),
+        // What `head` and `less` do to a pipe: the reader has what it
+        // wanted, so the output just stops, as with any Unix tool.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(anyhow::Error::from(e).context("writing to standard output")),
+    }
+}
+
 /// Exit code: configuration error (sysexits EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
 /// Exit code: temporary failure, e.g. a partner unreachable (EX_TEMPFAIL).
@@ -294,7 +321,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::CheckConfig => {
             let config = load_config(&cli.config)?;
-            println!(
+            outln!(
                 "{}: ok ({} partner(s))",
                 cli.config.display(),
                 config.partners.len()
@@ -325,7 +352,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let report = tokio::task::spawn_blocking(move || migrate_store(&from, &to))
                 .await
                 .map_err(|e| anyhow::anyhow!("copy worker panicked: {e}"))??;
-            print!("{report}");
+            out!("{report}");
             Ok(())
         }
         Command::Migrate => {
@@ -336,9 +363,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     .await
                     .map_err(|e| anyhow::anyhow!("migration worker panicked: {e}"))??;
             match before {
-                None => println!("{at}: created at schema version {after}"),
-                Some(b) if b == after => println!("{at}: schema version {after}, up to date"),
-                Some(b) => println!("{at}: migrated from schema version {b} to {after}"),
+                None => outln!("{at}: created at schema version {after}"),
+                Some(b) if b == after => outln!("{at}: schema version {after}, up to date"),
+                Some(b) => outln!("{at}: migrated from schema version {b} to {after}"),
             }
             Ok(())
         }
@@ -368,7 +395,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let (_stop_tx, stop_rx) = watch::channel(false);
             match jobs.reconcile(&p, stop_rx).await {
                 Ok((live, listed, deleted)) => {
-                    println!("{partner}: {listed} identifiers listed for {live} records held; {deleted} marked deleted");
+                    outln!("{partner}: {listed} identifiers listed for {live} records held; {deleted} marked deleted");
                     Ok(())
                 }
                 Err(e) => Err(job_failure(e, "reconcile", Some(&partner), EXIT_TEMPFAIL)),
@@ -381,7 +408,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             match jobs.import(&p, files).await {
                 Ok(r) => {
                     let c = r.counts;
-                    println!(
+                    outln!(
                         "{partner}: {} file(s), {} records: {} new, {} updated, {} unchanged, {} quarantined, {} repaired",
                         r.files,
                         c.seen(),
@@ -403,7 +430,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                 QuarantineAction::List { partner, all } => {
                     let entries = store.quarantine_list(partner.as_deref(), all)?;
                     for e in &entries {
-                        println!(
+                        outln!(
                             "{:>6}  {:<10} {:<32} {}{}",
                             e.id,
                             e.partner,
@@ -415,7 +442,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                                 .unwrap_or_default()
                         );
                     }
-                    println!(
+                    outln!(
                         "{} entr{}",
                         entries.len(),
                         if entries.len() == 1 { "y" } else { "ies" }
@@ -425,19 +452,19 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     let e = store
                         .quarantine_entry(id)?
                         .with_context(|| format!("no quarantine entry {id}"))?;
-                    println!("entry:      {}", e.id);
-                    println!("partner:    {}", e.partner);
-                    println!("identifier: {}", e.oai_id);
-                    println!(
+                    outln!("entry:      {}", e.id);
+                    outln!("partner:    {}", e.partner);
+                    outln!("identifier: {}", e.oai_id);
+                    outln!(
                         "run:        {}",
                         e.run_id.map(|r| r.to_string()).unwrap_or_default()
                     );
-                    println!("at:         {}", e.at.unwrap_or_default());
-                    println!("reason:     {}", e.reason);
+                    outln!("at:         {}", e.at.unwrap_or_default());
+                    outln!("reason:     {}", e.reason);
                     if let Some(r) = e.resolved_at {
-                        println!("superseded: {r}");
+                        outln!("superseded: {r}");
                     }
-                    println!(
+                    outln!(
                         "---\n{}",
                         e.raw.unwrap_or_else(|| "(raw record not available)".into())
                     );
@@ -451,9 +478,11 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let jobs = Jobs::new(Arc::new(config))?;
             match jobs.reprocess(&p).await {
                 Ok(r) => {
-                    println!(
+                    outln!(
                         "{partner}: {} records reprocessed, {} changed, {} unreadable",
-                        r.records, r.changed, r.unreadable
+                        r.records,
+                        r.changed,
+                        r.unreadable
                     );
                     Ok(())
                 }
@@ -467,12 +496,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let report =
                 crate::quality::report(&store, &p, &p.normalize_options(&config.catalogue_code))?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
                 );
             } else {
-                print!("{}", crate::quality::render(&report));
+                out!("{}", crate::quality::render(&report));
             }
             Ok(())
         }
@@ -480,7 +509,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let config = load_config(&cli.config)?;
             let jobs = Jobs::new(Arc::new(config))?;
             let r = jobs.publish().await?;
-            println!(
+            outln!(
                 "published {} union records ({} deleted since last publish) to {}",
                 r.records,
                 r.deleted,
@@ -491,13 +520,13 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Status { json } => {
             let config = load_config(&cli.config)?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&status_json(&config)?)
                         .map_err(anyhow::Error::from)?
                 );
             } else {
-                print!("{}", status_text(&config)?);
+                out!("{}", status_text(&config)?);
             }
             Ok(())
         }
@@ -505,12 +534,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             let config = load_config(&cli.config)?;
             if json {
                 let e = explain(&config, &id)?;
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&e).map_err(anyhow::Error::from)?
                 );
             } else {
-                print!("{}", explain_text(&config, &id)?);
+                out!("{}", explain_text(&config, &id)?);
             }
             Ok(())
         }
@@ -613,7 +642,7 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
         match result {
             Ok(r) => {
                 let c = r.counts;
-                println!(
+                outln!(
                     "{name}: ok, {} pages, {} new, {} updated, {} unchanged, {} deleted, {} quarantined",
                     r.pages, c.new, c.updated, c.unchanged, c.deleted, c.quarantined
                 );
@@ -631,9 +660,11 @@ async fn harvest_now(config: Config, partners: Vec<config::Partner>) -> Result<(
     // failed harvest (a full disk fails both), the harvest failures are
     // still what the exit code and message report.
     match jobs.refresh().await {
-        Ok(r) => println!(
+        Ok(r) => outln!(
             "dedup and merge: {} records examined, {} union records changed, {} deleted",
-            r.examined, r.unions_changed, r.unions_deleted
+            r.examined,
+            r.unions_changed,
+            r.unions_deleted
         ),
         Err(e) if !failures.is_empty() => failures.push(format!("dedup and merge: {e:#}")),
         Err(e) => return Err(e.into()),

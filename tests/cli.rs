@@ -242,6 +242,27 @@ fn demo_runs_and_status_and_explain_work_on_it() {
         "{v}"
     );
 
+    // Regression: `unicat explain … --json | head` panicked with "failed
+    // printing to stdout: Broken pipe". The reader end is closed before the
+    // command starts, so its first write meets a closed pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = unicat()
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "explain",
+            "--json",
+            &format!("{p}:{id}"),
+        ])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?} {stderr}", out.status);
+
     // Running the demo again into the same directory works (it starts over).
     let out = unicat()
         .args(["demo", "--dir", demo_dir.to_str().unwrap()])
