@@ -15,6 +15,8 @@
 //! - [`cluster`] walks the store's key index from changed records, links
 //!   candidates the decision accepts, and splits components so that no
 //!   two vetoed records share a cluster.
+//! - [`works`] relates union records of one work across editions, formats,
+//!   translations and volumes (issue #18; not yet wired into the pipeline).
 //!
 //! Identifiers (ISBN, ISSN, LCCN, OCLC numbers) are parsed in
 //! [`crate::ident`] and a record's language is found in [`crate::lang`],
@@ -26,3 +28,4 @@ pub mod cluster;
 pub mod decision;
 pub mod keys;
 pub mod translit;
+pub mod works;

@@ -1,0 +1,429 @@
+//! Work links (issue #18): which union records are other editions, other
+//! physical forms, translations or other volumes of one *work*, so that a
+//! reader of the union catalogue sees that they belong together while each
+//! edition stays its own union record.
+//!
+//! Two steps, like the edition dedup. [`work_keys`] proposes candidates:
+//! records that share a work key, which is the skeleton of a title the work
+//! is known by (245 $a, the uniform title 240/130, the original title of a
+//! translation in 765 $t or a "Translation of:" note, the 880 twin of each)
+//! together with the principal creator's surname. A title without a creator
+//! makes no key, unless it is a uniform title main entry (130): "Selected
+//! works" by two authors, or by nobody, must never meet. [`relate`] then
+//! looks at two candidates and says how they relate, or that they do not:
+//! translation (languages differ), other volume of one set, other physical
+//! form (print against electronic, same edition), or other edition.
+//!
+//! Pure and deterministic, like the pair decision: no I/O, no clock, the
+//! answer depends on the two records alone and `relate(a, b)` is the mirror
+//! of `relate(b, a)`.
+
+use unicat_marc::{DataField, Record};
+
+use super::decision::{self, Features};
+use super::translit::key_skeleton;
+use crate::lang::{guess_lang, lang_from_marc, Lang};
+
+/// What [`relate`] needs from one record, extracted once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkFeatures {
+    /// The record's work keys (see [`work_keys`]).
+    pub keys: Vec<String>,
+    /// The pair decision's features (carrier, volumes, edition, language).
+    pub edition: Features,
+    /// The language the text was translated from (041 $h), lower case.
+    pub original_language: Option<String>,
+    /// Whether the record says it is a translation: 041 ind1 `1`, a 041
+    /// $h, a 765, a "Translation of" note, or a 240 with a language ($l).
+    pub translation: bool,
+    /// Surname skeletons of the creators: the main entry and the added
+    /// personal and corporate names.
+    pub creators: Vec<String>,
+}
+
+/// How the second record of a pair relates to the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// The same work in the same language: another edition, revision or
+    /// issue (MARC 775 both ways).
+    OtherEdition,
+    /// The same edition on another carrier, print against electronic
+    /// (776 both ways).
+    OtherFormat,
+    /// The second record is a translation of the first (the first gets a
+    /// 767, the second a 765).
+    TranslationOf,
+    /// The first record is a translation of the second.
+    TranslatedFrom,
+    /// Both are translations of one work, neither the original (787).
+    OtherTranslation,
+    /// Another volume or part of one set (787 `$i Other volume of:`).
+    OtherVolume,
+}
+
+impl Relation {
+    /// The same relation seen from the other record.
+    pub fn mirror(self) -> Relation {
+        match self {
+            Relation::TranslationOf => Relation::TranslatedFrom,
+            Relation::TranslatedFrom => Relation::TranslationOf,
+            r => r,
+        }
+    }
+
+    /// The short name `explain` and `report` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Relation::OtherEdition => "edition",
+            Relation::OtherFormat => "format",
+            Relation::TranslationOf | Relation::TranslatedFrom | Relation::OtherTranslation => {
+                "translation"
+            }
+            Relation::OtherVolume => "volume",
+        }
+    }
+}
+
+/// Extract the work features of a (normalised) record.
+pub fn work_features(record: &Record) -> WorkFeatures {
+    let edition = decision::features(record);
+    let original_language = record
+        .data_fields("041")
+        .flat_map(|f| f.subfields_of('h'))
+        .map(|h| h.trim().to_ascii_lowercase())
+        .find(|h| h.len() == 3);
+    let translation = original_language.is_some()
+        || record.data_fields("041").any(|f| f.ind1 == '1')
+        || record.data_fields("765").next().is_some()
+        || record.data_fields("240").any(|f| f.subfield('l').is_some())
+        || translation_note(record).is_some();
+    WorkFeatures {
+        keys: work_keys(record),
+        edition,
+        original_language,
+        translation,
+        creators: creators(record),
+    }
+}
+
+/// The work keys of a record: `wk:` + title skeleton + `|` + creator, for
+/// every title the work is known by and every creator; `wu:` + the
+/// skeleton of a 130 uniform title main entry. Sorted, without repeats.
+pub fn work_keys(record: &Record) -> Vec<String> {
+    let lang = record_lang(record);
+    let creators = creators(record);
+    let mut keys = Vec::new();
+    if !creators.is_empty() {
+        for title in work_titles(record, lang) {
+            for c in &creators {
+                keys.push(format!("wk:{title}|{c}"));
+            }
+        }
+    }
+    for f in record.data_fields("130") {
+        if let Some(t) = uniform_title(f, None) {
+            keys.push(format!("wu:{t}"));
+        }
+    }
+    // A volume of a set entered under its title (a regional history, a
+    // "Kniga pamiati" volume per province) has no creator to key on; its
+    // title proper with the fact that it is a part is enough to meet the
+    // other volumes, and `relate` links such records only as volumes.
+    let main_entry = ["100", "110", "111"]
+        .iter()
+        .any(|t| record.data_fields(t).next().is_some());
+    if !main_entry && is_part_or_set(record) {
+        for title in work_titles(record, lang).into_iter().take(2) {
+            keys.push(format!("wv:{title}"));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// How `b` relates to `a`, if they are one work; `None` when they are not
+/// (no shared key, or no creator in common). The caller has already kept
+/// records of one edition in one union record, so two candidates here are
+/// never "the same".
+pub fn relate(a: &WorkFeatures, b: &WorkFeatures) -> Option<Relation> {
+    if !a.keys.iter().any(|k| b.keys.contains(k)) {
+        return None;
+    }
+    let shared = |prefix: &str| {
+        a.keys
+            .iter()
+            .any(|k| k.starts_with(prefix) && b.keys.contains(k))
+    };
+    let uniform = shared("wu:");
+    let parts = shared("wv:");
+    if !uniform && !parts && !a.creators.iter().any(|c| b.creators.contains(c)) {
+        return None;
+    }
+    let (ea, eb) = (&a.edition, &b.edition);
+    if let (Some(la), Some(lb)) = (&ea.language, &eb.language) {
+        if la != lb {
+            return Some(translation(a, la, b, lb));
+        }
+    }
+    let volumes_differ =
+        (!ea.volumes.is_empty() && !eb.volumes.is_empty() && ea.volumes != eb.volumes)
+            || (!ea.part_title.is_empty()
+                && !eb.part_title.is_empty()
+                && ea.part_title != eb.part_title)
+            || (ea.whole_set != eb.whole_set && (!ea.volumes.is_empty() || !eb.volumes.is_empty()));
+    if volumes_differ {
+        return Some(Relation::OtherVolume);
+    }
+    if parts && !uniform && !a.creators.iter().any(|c| b.creators.contains(c)) {
+        // Met only as parts of a set: anything but another volume is a
+        // different work that happens to share a title.
+        return None;
+    }
+    // Another carrier of the same edition: print against online,
+    // microfiche or an audio reading; a reproduction keeps the original's
+    // year in 008, so the years agree too.
+    if ea.carrier != eb.carrier
+        && ea.edition == eb.edition
+        && ea.year.zip(eb.year).is_none_or(|(x, y)| x.abs_diff(y) <= 1)
+    {
+        return Some(Relation::OtherFormat);
+    }
+    Some(Relation::OtherEdition)
+}
+
+/// Two records of one work in different languages: which is the original?
+/// The one in the language the other says it was translated from, else the
+/// one that does not say it is a translation.
+fn translation(a: &WorkFeatures, la: &str, b: &WorkFeatures, lb: &str) -> Relation {
+    let a_original =
+        b.original_language.as_deref() == Some(la) || (b.translation && !a.translation);
+    let b_original =
+        a.original_language.as_deref() == Some(lb) || (a.translation && !b.translation);
+    match (a_original, b_original) {
+        (true, false) => Relation::TranslationOf,
+        (false, true) => Relation::TranslatedFrom,
+        _ => Relation::OtherTranslation,
+    }
+}
+
+fn record_lang(record: &Record) -> Option<Lang> {
+    crate::lang::record_language(record).filter(|l| *l != Lang::Other)
+}
+
+/// The language a translation was made from (041 $h), as far as folding
+/// cares: the uniform title and the original title are in it.
+fn original_lang(record: &Record) -> Option<Lang> {
+    record
+        .data_fields("041")
+        .flat_map(|f| f.subfields_of('h'))
+        .find_map(lang_from_marc)
+        .filter(|l| *l != Lang::Other)
+}
+
+/// The creators' name keys: the main entry (1XX) when there is one, else
+/// the added personal and corporate names (an edited volume). Added entries
+/// do not count next to a main entry: two books on Le Corbusier by two
+/// authors both have a 700 for him. A name key is the surname's skeleton
+/// without vowels after the first letter, because names cross languages
+/// with other vowels (Толстой in an Uzbek record is Tolstoy; Қодирий and
+/// Qodiriy fold apart under the Kazakh and Uzbek rules) while their
+/// consonants stay.
+fn creators(record: &Record) -> Vec<String> {
+    let original = original_lang(record);
+    let names = |tags: &[&str]| -> Vec<String> {
+        tags.iter()
+            .flat_map(|t| record.data_fields(t))
+            .filter(|f| f.subfield('t').is_none())
+            .filter_map(|f| f.subfield('a'))
+            .map(|a| {
+                // A name is spelt by its own language's rules, not by the
+                // record's: "Tolstoy" in an Uzbek record is the Russian name.
+                let surname = a.split(',').next().unwrap_or(a);
+                name_key(&key_skeleton(surname, guess_lang(surname).or(original)))
+            })
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let mut out = names(&["100", "110", "111"]);
+    if out.is_empty() {
+        out = names(&["700", "710"]);
+        out.truncate(3);
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|s| seen.insert(s.clone()));
+    out
+}
+
+/// A name's key: its skeleton without spaces and without vowels after the
+/// first letter, with the consonants that languages write for one sound in
+/// one class (k q g x h: Гоголь is Qoqol in Azerbaijani, Кадыри and Қодирий
+/// are one poet; c s z j; v w) and doubled letters once. Lossy on purpose:
+/// it only ever counts together with a shared title.
+fn name_key(skeleton: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in skeleton.chars().filter(|c| !c.is_whitespace()).enumerate() {
+        if i > 0 && matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y') {
+            continue;
+        }
+        let c = match c {
+            'k' | 'q' | 'g' | 'x' | 'h' => 'k',
+            'c' | 's' | 'z' | 'j' => 's',
+            'w' => 'v',
+            c => c,
+        };
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The skeletons of the titles a work is known by in this record.
+fn work_titles(record: &Record, lang: Option<Lang>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |text: &str, lang: Option<Lang>| {
+        let s = key_skeleton(text, lang);
+        if s.chars().filter(|c| c.is_alphanumeric()).count() >= 3 && !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    for f in record.data_fields("245").take(1) {
+        if let Some(t) = title_proper(f) {
+            push(&t, lang);
+        }
+    }
+    for f in record.data_fields("880") {
+        if f.subfield('6').is_some_and(|s| s.starts_with("245")) {
+            if let Some(t) = title_proper(f) {
+                push(&t, guess_lang(&t).or(lang));
+            }
+        }
+    }
+    // The uniform title of a translation is in the original's language,
+    // which the record's own language code does not describe: 041 $h says
+    // which, else the letters.
+    let original = original_lang(record);
+    for f in record.data_fields("240") {
+        if let Some(a) = f.subfield('a') {
+            push(a, original.or_else(|| guess_lang(a)));
+        }
+    }
+    for f in record.data_fields("765") {
+        if let Some(t) = f.subfield('t') {
+            push(t, original.or_else(|| guess_lang(t)));
+        }
+    }
+    if let Some(t) = translation_note(record) {
+        push(&t, original.or_else(|| guess_lang(&t)));
+    }
+    out
+}
+
+/// Whether a record describes a part of a set (245 $n or $p) or a whole
+/// set (300 counts two or more volumes).
+fn is_part_or_set(record: &Record) -> bool {
+    record
+        .data_fields("245")
+        .take(1)
+        .any(|f| f.subfield('n').is_some() || f.subfield('p').is_some())
+        || decision::features(record).whole_set
+}
+
+/// 245 (or its 880) $a without the non-filing characters, up to a `:`,
+/// `;`, `=` or `/` inside it: the title proper, without $n and $p, so that
+/// the volumes of a set meet.
+fn title_proper(f: &DataField) -> Option<String> {
+    let a = f.subfield('a')?;
+    let skip = f.ind2.to_digit(10).unwrap_or(0) as usize;
+    let a = if skip > 0 && skip < a.chars().count() {
+        let idx = a.char_indices().nth(skip).map_or(a.len(), |(i, _)| i);
+        &a[idx..]
+    } else {
+        a
+    };
+    let end = a.find([':', ';', '=', '/']).unwrap_or(a.len());
+    let t = a[..end].trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// A 130 or 240 without its language and form parts: $a, $n, $p.
+fn uniform_title(f: &DataField, lang: Option<Lang>) -> Option<String> {
+    let text: Vec<&str> = f
+        .subfields
+        .iter()
+        .filter(|s| matches!(s.code, 'a' | 'n' | 'p'))
+        .map(|s| s.value.as_str())
+        .collect();
+    let s = key_skeleton(
+        &text.join(" "),
+        lang.or_else(|| guess_lang(&text.join(" "))),
+    );
+    (s.chars().filter(|c| c.is_alphanumeric()).count() >= 3).then_some(s)
+}
+
+/// The original title from a note "Translation of: …" (500 $a), in the
+/// forms LC and partners write (`Translation of:`, `Translated from`,
+/// `Перевод с`/`Пер. изд.:` are left out: they name a language, not a
+/// title).
+fn translation_note(record: &Record) -> Option<String> {
+    record
+        .data_fields("500")
+        .filter_map(|f| f.subfield('a'))
+        .find_map(|a| {
+            let lower = a.to_lowercase();
+            let at = lower.find("translation of")?;
+            let rest = &a[at + "translation of".len()..];
+            let rest = rest.trim_start_matches([':', ' ']);
+            let end = [" /", ".", ";"]
+                .iter()
+                .filter_map(|stop| rest.find(stop))
+                .min()
+                .unwrap_or(rest.len());
+            let t = rest[..end]
+                .trim()
+                .trim_matches(['"', '\u{201C}', '\u{201D}']);
+            (!t.is_empty()).then(|| t.to_string())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Names cross languages with other vowels and with q/k/g written for
+    // one sound: Гоголь is "Qoqol" in an Azerbaijani record, Кадыри and
+    // Қодирий are one poet (typed examples of fixtures/works).
+    #[test]
+    fn name_keys_agree_across_languages() {
+        let key = |s: &str| name_key(&key_skeleton(s, guess_lang(s)));
+        assert_eq!(key("Гоголь"), key("Qoqol"));
+        assert_eq!(key("Кадыри"), key("Қодирий"));
+        assert_eq!(key("Tolstoy"), key("Толстой"));
+        assert_ne!(key("Tolstoy"), key("Dostoevsky"));
+    }
+
+    // The relation read from the other side is the mirror image.
+    #[test]
+    fn relations_mirror() {
+        assert_eq!(Relation::TranslationOf.mirror(), Relation::TranslatedFrom);
+        assert_eq!(Relation::OtherEdition.mirror(), Relation::OtherEdition);
+        assert_eq!(Relation::TranslatedFrom.name(), "translation");
+    }
+
+    // A note "Translation of: …" names the original title; other notes
+    // name nothing.
+    #[test]
+    fn translation_note_gives_the_original_title() {
+        let mut r = Record::new("00000nam a2200000 i 4500");
+        r.push(unicat_marc::Field::Data(
+            DataField::new("500", ' ', ' ').with('a', "Translation of: Война и мир."),
+        ));
+        assert_eq!(translation_note(&r).as_deref(), Some("Война и мир"));
+        let mut r = Record::new("00000nam a2200000 i 4500");
+        r.push(unicat_marc::Field::Data(
+            DataField::new("500", ' ', ' ').with('a', "Translated from the Russian."),
+        ));
+        assert_eq!(translation_note(&r), None);
+    }
+}
