@@ -200,8 +200,9 @@ use crate::lang::{lang_from_marc, Lang};
 /// Version of the pair decision: raise it whenever [`compare`] may decide
 /// a pair differently for the same options, so that existing installations
 /// re-examine every cluster once (`pipeline::refresh`). 2: the extent and
-/// volume-count vetoes and the publisher mismatch weight (#17).
-pub const DECISION_VERSION: i64 = 2;
+/// volume-count vetoes and the publisher mismatch weight (#17); 3: the
+/// skeletons' per-language readings (Azerbaijani ə = a, Bulgarian ъ, ё).
+pub const DECISION_VERSION: i64 = 3;
 
 /// Options for [`compare`]: the threshold, the weights and the operator's
 /// lists. Every field has a default, so a configuration names only what it
