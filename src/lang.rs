@@ -51,6 +51,32 @@ pub enum Lang {
     Other,
 }
 
+impl Lang {
+    /// The language's English name, for explanations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Uzbek => "Uzbek",
+            Lang::Azerbaijani => "Azerbaijani",
+            Lang::Russian => "Russian",
+            Lang::Kazakh => "Kazakh",
+            Lang::Kyrgyz => "Kyrgyz",
+            Lang::Tajik => "Tajik",
+            Lang::Ukrainian => "Ukrainian",
+            Lang::Belarusian => "Belarusian",
+            Lang::Bulgarian => "Bulgarian",
+            Lang::Serbian => "Serbian",
+            Lang::Macedonian => "Macedonian",
+            Lang::Mongolian => "Mongolian",
+            Lang::Tatar => "Tatar",
+            Lang::Bashkir => "Bashkir",
+            Lang::Turkmen => "Turkmen",
+            Lang::Turkish => "Turkish",
+            Lang::English => "English",
+            Lang::Other => "another language",
+        }
+    }
+}
+
 /// The language of a MARC 21 language code (008/35-37, 041 $a), ignoring
 /// case and surrounding blanks. Blank, fill (`|||`), malformed, undetermined
 /// (`und`), no linguistic content (`zxx`) and multiple languages (`mul`)
