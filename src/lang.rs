@@ -51,6 +51,32 @@ pub enum Lang {
     Other,
 }
 
+impl Lang {
+    /// The language's English name, for explanations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Uzbek => "Uzbek",
+            Lang::Azerbaijani => "Azerbaijani",
+            Lang::Russian => "Russian",
+            Lang::Kazakh => "Kazakh",
+            Lang::Kyrgyz => "Kyrgyz",
+            Lang::Tajik => "Tajik",
+            Lang::Ukrainian => "Ukrainian",
+            Lang::Belarusian => "Belarusian",
+            Lang::Bulgarian => "Bulgarian",
+            Lang::Serbian => "Serbian",
+            Lang::Macedonian => "Macedonian",
+            Lang::Mongolian => "Mongolian",
+            Lang::Tatar => "Tatar",
+            Lang::Bashkir => "Bashkir",
+            Lang::Turkmen => "Turkmen",
+            Lang::Turkish => "Turkish",
+            Lang::English => "English",
+            Lang::Other => "another language",
+        }
+    }
+}
+
 /// The language of a MARC 21 language code (008/35-37, 041 $a), ignoring
 /// case and surrounding blanks. Blank, fill (`|||`), malformed, undetermined
 /// (`und`), no linguistic content (`zxx`) and multiple languages (`mul`)
@@ -103,8 +129,10 @@ struct Evidence {
     tajik: bool,
     /// ҷ: Tajik, or Azerbaijani of 1939-1958 (which also has ә).
     che: bool,
-    /// ҝ ј ҹ: only Azerbaijani among our languages (ј is also Serbian).
+    /// ҝ ҹ: only Azerbaijani among our languages.
     az_only: bool,
+    /// ј: Azerbaijani or Serbian (or Macedonian, which has ѓ ќ ѕ too).
+    je: bool,
     /// ұ: only Kazakh.
     kazakh_u: bool,
     /// і: Kazakh, Ukrainian, Belarusian, pre-1918 Russian.
@@ -142,9 +170,10 @@ struct Evidence {
 
 /// Guess the language of a text from the letters it uses, or `None` when
 /// the letters do not decide it. Cyrillic letters that only one of our
-/// alphabets has decide first (ӣ ӯ Tajik, ў Uzbek, ҝ ј ҹ Azerbaijani,
-/// ұ Kazakh); letters shared by several (ә ғ қ ҳ ө ү һ ң, and ҷ, which
-/// 1939-1958 Azerbaijani also used) decide by what else is there; Cyrillic
+/// alphabets has decide first (ӣ ӯ Tajik, ў Uzbek, ҝ ҹ Azerbaijani,
+/// ұ Kazakh); letters shared by several (ә ғ қ ҳ ө ү һ ң, ј, which Serbian
+/// also has, and ҷ, which 1939-1958 Azerbaijani also used) decide by what
+/// else is there; Cyrillic
 /// with none of them is Russian. In Latin, ə is Azerbaijani, oʻ and gʻ are
 /// Uzbek, and ğ or ı are Azerbaijani unless a longer text has neither ə, q
 /// nor x, which Turkish lacks.
@@ -191,7 +220,8 @@ impl Evidence {
             'ў' => self.short_u = true,
             'ӣ' | 'ӯ' => self.tajik = true,
             'ҷ' => self.che = true,
-            'ҝ' | 'ј' | 'ҹ' => self.az_only = true,
+            'ҝ' | 'ҹ' => self.az_only = true,
+            'ј' => self.je = true,
             'ұ' => self.kazakh_u = true,
             'і' => self.dotted_i = true,
             'ї' | 'є' | 'ґ' => self.ukrainian = true,
@@ -245,6 +275,16 @@ impl Evidence {
             }
             if self.az_only {
                 return Some(Lang::Azerbaijani);
+            }
+            // ј alone is Serbian; Azerbaijani text nearly always shows ә
+            // or another of its Turkic letters next to it.
+            if self.je {
+                let turkic = self.schwa || self.oe_ue || self.shha || self.gha || self.qa;
+                return Some(if turkic {
+                    Lang::Azerbaijani
+                } else {
+                    Lang::Serbian
+                });
             }
             let kazakh_letters =
                 self.schwa || self.eng || self.qa || self.gha || self.oe_ue || self.shha;
@@ -439,8 +479,16 @@ mod tests {
             ("Қәнҷә", Some(Lang::Azerbaijani)),
             ("Україна", Some(Lang::Ukrainian)),
             ("Беларусь і ўсход", Some(Lang::Belarusian)),
-            // Serbian without љ њ ћ ђ џ shows only ј, and looks Azerbaijani.
-            ("Југославија", Some(Lang::Azerbaijani)),
+            // Serbian without љ њ ћ ђ џ shows only ј (eval2 e2-02101,
+            // LC 00277327, `Актуелна питања југословенског ...`); with ә
+            // or ө beside it, ј is Azerbaijani.
+            ("Југославија", Some(Lang::Serbian)),
+            (
+                "Актуелна питања југословенског процесног законодавства",
+                Some(Lang::Serbian),
+            ),
+            ("Сөјүдлү арх", Some(Lang::Azerbaijani)),
+            ("Шејх Сәнан", Some(Lang::Azerbaijani)),
             ("Љубав и мржња", Some(Lang::Serbian)),
             ("Ѓорѓи Пулевски", Some(Lang::Macedonian)),
             (

@@ -229,6 +229,66 @@ fn cross_script_titles_are_similar() {
     }
 }
 
+// Issue #17 item 4: `explain` names the scheme that made two titles meet.
+// Titles from eval2: e2-00001 (typed Azerbaijani Cyrillic) and e2-00002
+// (its ALA-LC form by LC's table); e2-00161 and LC's own e2-00162
+// (Belarusian, LC 00306011, with ligature ties).
+#[test]
+fn title_note_names_the_reading_that_met() {
+    let rec = |lang: &str, title: &str| {
+        book(
+            "t",
+            lang,
+            "1983",
+            vec![
+                df("245", '1', '0', &[('a', title)]),
+                df("300", ' ', ' ', &[('a', "384 p. ;")]),
+            ],
+        )
+    };
+    let note = |a: &Record, b: &Record| {
+        let d = decide(a, b);
+        let f = d.fields.iter().find(|f| f.field == "title").unwrap();
+        assert_eq!(f.score, 1.0, "{d:#?}");
+        f.note.clone()
+    };
+    let n = note(
+        &rec("aze", "Хосров вә Ширин : поема /"),
+        &rec("aze", "Khosrov vă Shirin : poema /"),
+    );
+    assert!(n.starts_with("similarity 1.00 ("), "{n}");
+    assert!(n.contains("Cyrillic read as Azerbaijani"), "{n}");
+    assert!(n.contains("ALA-LC diacritics dropped"), "{n}");
+    let n = note(
+        &rec(
+            "bel",
+            "Народная інструментальная культура Беларускага Паазерья",
+        ),
+        &rec(
+            "bel",
+            "Narodnai︠a︡ instrumentalʹnai︠a︡ kulʹtura Belaruskaha Paazerʹi︠a︡",
+        ),
+    );
+    assert!(n.contains("Cyrillic read as Belarusian"), "{n}");
+    assert!(
+        n.contains("ALA-LC ligature ties and diacritics dropped"),
+        "{n}"
+    );
+    // Without a language the guess is named.
+    let n = note(&rec("   ", "Ўтган кунлар"), &rec("   ", "Oʻtgan kunlar"));
+    assert!(
+        n.contains("Cyrillic read as Uzbek (language guessed from letters)"),
+        "{n}"
+    );
+    // The same text on both sides needs no explanation.
+    let d = decide(
+        &rec("aze", "Khosrov vă Shirin"),
+        &rec("aze", "Khosrov vă Shirin"),
+    );
+    let f = d.fields.iter().find(|f| f.field == "title").unwrap();
+    assert_eq!(f.note, "similarity 1.00");
+}
+
 // A subtitle missing on one side, or typed into $a, costs nothing.
 #[test]
 fn title_proper_matches_without_subtitle() {
@@ -801,21 +861,26 @@ fn same_birth_year_under_other_name_forms_is_weak_agreement() {
             df("245", '1', '0', &[('a', "Xəmsə")]),
         ],
     );
-    let b = book(
-        "b1",
-        "aze",
-        "2004",
-        vec![
-            df(
-                "100",
-                '0',
-                ' ',
-                &[('a', "Nizomiy Ganjaviy,"), ('d', "1141-1209.")],
-            ),
-            df("245", '1', '0', &[('a', "Xəmsə")]),
-        ],
-    );
-    assert_eq!(field_score(&decide(&a, &b), "author"), Some(0.5));
+    let uzbek = |lang: &str| {
+        book(
+            "b1",
+            lang,
+            "2004",
+            vec![
+                df(
+                    "100",
+                    '0',
+                    ' ',
+                    &[('a', "Nizomiy Ganjaviy,"), ('d', "1141-1209.")],
+                ),
+                df("245", '1', '0', &[('a', "Xəmsə")]),
+            ],
+        )
+    };
+    assert_eq!(field_score(&decide(&a, &uzbek("uzb")), "author"), Some(0.5));
+    // Read as Azerbaijani (ə and a one letter, c for j) the Uzbek form is
+    // one letter from Gəncəvi's: the names agree (issue #17).
+    assert_eq!(field_score(&decide(&a, &uzbek("aze")), "author"), Some(1.0));
 }
 
 // A record of a whole multi-volume set lists every volume's ISBN; it shares
@@ -1115,7 +1180,10 @@ fn evaluation_set_two_extent_and_publisher() {
         wrong("other-publisher-issue")
     );
     let new = dedup_eval::metrics(&outcomes, dedup_eval::Outcome::predicted);
-    assert!(new.recall >= 0.945, "{new:?}");
+    // Issue #17's per-language readings (translit) took recall from 0.9458
+    // to 0.958 and cross-script recall from 0.954 to 0.9635.
+    assert!(new.recall >= 0.955, "{new:?}");
+    assert!(new.cross_recall >= 0.96, "{new:?}");
     assert!(new.precision >= 0.997, "{new:?}");
 }
 

@@ -192,7 +192,7 @@ use serde::Deserialize;
 use unicat_marc::{DataField, Field, Record};
 
 use crate::dedup::keys::publication_year;
-use crate::dedup::translit::skeleton;
+use crate::dedup::translit::{reading, skeleton};
 use crate::ident::parse_isbn;
 use crate::ident::{normalize_issn, normalize_lccn, oclc_number};
 use crate::lang::{lang_from_marc, Lang};
@@ -200,8 +200,9 @@ use crate::lang::{lang_from_marc, Lang};
 /// Version of the pair decision: raise it whenever [`compare`] may decide
 /// a pair differently for the same options, so that existing installations
 /// re-examine every cluster once (`pipeline::refresh`). 2: the extent and
-/// volume-count vetoes and the publisher mismatch weight (#17).
-pub const DECISION_VERSION: i64 = 2;
+/// volume-count vetoes and the publisher mismatch weight (#17); 3: the
+/// skeletons' per-language readings (Azerbaijani ə = a, Bulgarian ъ, ё).
+pub const DECISION_VERSION: i64 = 3;
 
 /// Options for [`compare`]: the threshold, the weights and the operator's
 /// lists. Every field has a default, so a configuration names only what it
@@ -567,6 +568,9 @@ pub struct TitleForm {
     pub proper: String,
     /// $a and $b, as a skeleton.
     pub full: String,
+    /// How the skeleton was reached (`translit::reading` of $a and $b),
+    /// named in the title note when two titles meet only as skeletons.
+    pub reading: String,
 }
 
 /// What [`compare`] needs from one record, extracted once by [`features`].
@@ -785,6 +789,7 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
         full.push(' ');
     }
     let english = lang == Some(Lang::English);
+    let reading = reading(&full, lang);
     let proper = strip_article(skeleton(&proper, lang), english);
     let full = strip_article(skeleton(&full, lang), english);
     if full.is_empty() {
@@ -795,7 +800,11 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
     } else {
         proper
     };
-    Some(TitleForm { proper, full })
+    Some(TitleForm {
+        proper,
+        full,
+        reading,
+    })
 }
 
 /// A leading English article, for records whose ind2 forgot it.
@@ -1681,7 +1690,10 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             "title",
             clamp((sim - 0.7) / 0.3),
             opts.title_weight,
-            format!("similarity {sim:.2}"),
+            match title_readings(&a.titles, &b.titles) {
+                Some(how) => format!("similarity {sim:.2} ({how})"),
+                None => format!("similarity {sim:.2}"),
+            },
         ),
         None => field("title", 0.0, opts.title_weight, "missing".into()),
     }
@@ -2021,6 +2033,23 @@ fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<f64> {
         }
     }
     best
+}
+
+/// How two titles that are one skeleton but were read differently met
+/// (the scheme of the Cyrillic, the romanisation marks dropped), both
+/// readings' phrases once each; `None` when no title forms agree so.
+fn title_readings(a: &[TitleForm], b: &[TitleForm]) -> Option<String> {
+    let (x, y) = a
+        .iter()
+        .flat_map(|x| b.iter().map(move |y| (x, y)))
+        .find(|(x, y)| (x.full == y.full || x.proper == y.proper) && x.reading != y.reading)?;
+    let mut parts: Vec<&str> = Vec::new();
+    for p in x.reading.split("; ").chain(y.reading.split("; ")) {
+        if !p.is_empty() && !parts.contains(&p) {
+            parts.push(p);
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn best_similarity(a: &[String], b: &[String]) -> Option<f64> {

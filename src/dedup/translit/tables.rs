@@ -27,6 +27,8 @@ pub(super) fn latin_in(c: char, scheme: Lang) -> Option<&'static str> {
     Some(match c {
         // ALA-LC ә (Romanian ă stays a).
         'ă' if turkic => "e",
+        // Bulgarian ъ in cyrtranslit (`Rodăt`), ALA-LC ŭ.
+        'ă' if scheme == Lang::Bulgarian => "u",
         // ALA-LC Uzbek ў is oʻ; Belarusian ў and Bulgarian ъ are u.
         'ŭ' if scheme == Lang::Uzbek => "o",
         'ŭ' => "u",
@@ -39,6 +41,11 @@ pub(super) fn latin_in(c: char, scheme: Lang) -> Option<&'static str> {
         'ŝ' if scheme == Lang::Bulgarian => "sht",
         // ISO 9 қ and Bashkir ҡ.
         'ķ' | 'ǩ' if turkic || scheme == Lang::Bashkir => "q",
+        // ISO 9 Bulgarian ъ (where the Libris table has ʺ): the vowel,
+        // ALA-LC ŭ.
+        'ǎ' if scheme == Lang::Bulgarian => "u",
+        // ISO 9 Azerbaijani ј, the glide (national y, ALA-LC i̐).
+        'ǰ' if scheme == Lang::Azerbaijani => "y",
         _ => return None,
     })
 }
