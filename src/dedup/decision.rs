@@ -200,8 +200,10 @@ use crate::lang::{lang_from_marc, Lang};
 /// Version of the pair decision: raise it whenever [`compare`] may decide
 /// a pair differently for the same options, so that existing installations
 /// re-examine every cluster once (`pipeline::refresh`). 2: the extent and
-/// volume-count vetoes and the publisher mismatch weight (#17).
-pub const DECISION_VERSION: i64 = 2;
+/// volume-count vetoes and the publisher mismatch weight (#17). 3: typos
+/// as one edit (transpositions too), `[s.n.]`-style publishers neutral,
+/// the place of publication as evidence (#17).
+pub const DECISION_VERSION: i64 = 3;
 
 /// Options for [`compare`]: the threshold, the weights and the operator's
 /// lists. Every field has a default, so a configuration names only what it
@@ -253,6 +255,11 @@ pub struct ScoreOptions {
     /// publisher is another issue, so this outweighs the agreement of title,
     /// author, year and extent unless an identifier is shared too.
     pub publisher_mismatch_weight: f64,
+    /// Weight of the places of publication: 1 when one is the other's, −1
+    /// when both are written out and clearly differ, 0.5 when only an
+    /// abbreviation (`M.`, `SPb.`) agrees (see the module documentation).
+    /// Default 1.
+    pub place_weight: f64,
     /// Weight of agreement of the page counts. Default 2.
     pub extent_weight: f64,
     /// Weight of series numbering (490/830 $v). Default 1.
@@ -282,6 +289,7 @@ impl Default for ScoreOptions {
             edition_weight: 1.0,
             publisher_weight: 1.0,
             publisher_mismatch_weight: 5.0,
+            place_weight: 1.0,
             extent_weight: 2.0,
             series_weight: 1.0,
             volume_weight: 1.0,
@@ -333,7 +341,7 @@ impl ScoreOptions {
         out
     }
 
-    fn weights(&self) -> [(&'static str, f64); 14] {
+    fn weights(&self) -> [(&'static str, f64); 15] {
         [
             ("identifier-weight", self.identifier_weight),
             ("set-identifier-weight", self.set_identifier_weight),
@@ -344,6 +352,7 @@ impl ScoreOptions {
             ("edition-weight", self.edition_weight),
             ("publisher-weight", self.publisher_weight),
             ("publisher-mismatch-weight", self.publisher_mismatch_weight),
+            ("place-weight", self.place_weight),
             ("extent-weight", self.extent_weight),
             ("series-weight", self.series_weight),
             ("volume-weight", self.volume_weight),
@@ -595,6 +604,9 @@ pub struct Features {
     /// `co.`, `nashriyoti`, …), single letters and `[s.n.]`; names left
     /// empty are dropped.
     pub publisher_words: Vec<Vec<String>>,
+    /// Places of publication (260/264 $a, and 880s of them), `[S.l.]` and
+    /// the like left out, known abbreviations written out.
+    pub places: Vec<Place>,
     /// Page count (see the module documentation).
     pub extent: Option<u32>,
     /// The main pagination: the largest count of pages in 300 $a that a
@@ -691,6 +703,7 @@ pub fn features(record: &Record) -> Features {
             .filter(|w| !w.is_empty())
             .collect(),
         publishers,
+        places: places(record, lang),
         extent: record
             .data_fields("300")
             .flat_map(|f| f.subfields_of('a'))
@@ -846,6 +859,15 @@ fn author(f: &DataField, lang: Option<Lang>) -> Option<Author> {
 }
 
 fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
+    imprint_values(record, lang, 'b')
+        .into_iter()
+        .filter(|s| !is_unnamed(s))
+        .collect()
+}
+
+/// The skeletons of one subfield of the imprint (260, 264 ind2 1 and the
+/// 880s linked to them), each once.
+fn imprint_values(record: &Record, lang: Option<Lang>, code: char) -> Vec<String> {
     let is_imprint = |f: &&DataField| f.tag == "260" || (f.tag == "264" && f.ind2 == '1');
     let linked = |f: &&DataField| {
         f.subfield('6')
@@ -858,7 +880,7 @@ fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
         .filter(is_imprint)
         .chain(record.data_fields("880").filter(linked));
     for f in fields {
-        for b in f.subfields_of('b') {
+        for b in f.subfields_of(code) {
             let s = skeleton(b, lang);
             if !s.is_empty() && !out.contains(&s) {
                 out.push(s);
@@ -866,6 +888,155 @@ fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
         }
     }
     out
+}
+
+/// RDA's and older cataloguers' words for "no publisher named" and "no
+/// place named" (folded to skeletons at first use); AACR2's `[s.n.]`,
+/// `[S.l.]`, `[n.p.]` and the Cyrillic `[б. и.]`, `[б. м.]` are single
+/// letters, which [`is_unnamed`] knows without a list.
+const UNNAMED: &[&str] = &[
+    "publisher not identified",
+    "place of publication not identified",
+    "sine nomine",
+    "sine loco",
+    "bez izdatelia",
+    "izdatel ne ukazan",
+    "bez mesta",
+    "mesto izdaniia ne ukazano",
+];
+
+/// Whether an imprint value names nothing: every word one letter (`[s.n.]`,
+/// `[б. и.]`, `[S.l.]`, `[n.p.]`), or one of the phrases given. Two records
+/// that both say "no publisher" in different words (`[б. и.]` against
+/// `[s.n.]`, one record in Cyrillic and its twin in Latin) must not count
+/// as naming two publishers.
+fn is_unnamed(skeleton_value: &str) -> bool {
+    static PHRASES: OnceLock<Vec<String>> = OnceLock::new();
+    let phrases = PHRASES.get_or_init(|| UNNAMED.iter().map(|p| skeleton(p, None)).collect());
+    skeleton_value.split(' ').all(|w| w.chars().count() <= 1)
+        || phrases.iter().any(|p| p == skeleton_value)
+}
+
+/// One place of publication (260/264 $a) as the comparison sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The place's skeleton; for a known abbreviation, its expansion's.
+    pub name: String,
+    /// The record wrote a known abbreviation (`M.`, `SPb.`, `N.Y.`).
+    pub abbreviated: bool,
+}
+
+/// Abbreviated places of publication that Soviet-era and AACR2 cataloguing
+/// use, with what they stand for (folded to skeletons at first use).
+const PLACE_ABBREVIATIONS: &[(&str, &str)] = &[
+    ("M.", "Moskva"),
+    ("L.", "Leningrad"),
+    ("SPb.", "Sankt-Peterburg"),
+    ("S.-Peterburg", "Sankt-Peterburg"),
+    ("Spb", "Sankt-Peterburg"),
+    ("T.", "Tashkent"),
+    ("B.", "Baku"),
+    ("K.", "Kiev"),
+    ("Mn.", "Minsk"),
+    ("A.-A.", "Alma-Ata"),
+    ("N.Y.", "New York"),
+    ("NY", "New York"),
+];
+
+/// Other names of one city that are not within a small edit distance of
+/// each other (the rest, `Kyïv`/`Kiev`, `Lʹviv`/`Lvov`, `Toshkent`/
+/// `Tashkent`, `Bakı`/`Baku`, match as words do in titles).
+const PLACE_ALIASES: &[(&str, &str)] = &[
+    ("Moscow", "Moskva"),
+    ("Saint Petersburg", "Sankt-Peterburg"),
+    ("St. Petersburg", "Sankt-Peterburg"),
+    ("Petersburg", "Sankt-Peterburg"),
+    ("Kyiv", "Kiev"),
+    ("Kharkiv", "Kharkov"),
+    ("Almaty", "Alma-Ata"),
+    ("Bishkek", "Frunze"),
+];
+
+fn places(record: &Record, lang: Option<Lang>) -> Vec<Place> {
+    static TABLES: OnceLock<(Vec<(String, String)>, Vec<(String, String)>)> = OnceLock::new();
+    let (abbreviations, aliases) = TABLES.get_or_init(|| {
+        let fold = |t: &[(&str, &str)]| {
+            t.iter()
+                .map(|(a, b)| (skeleton(a, None), skeleton(b, None)))
+                .collect()
+        };
+        (fold(PLACE_ABBREVIATIONS), fold(PLACE_ALIASES))
+    });
+    let mut out: Vec<Place> = Vec::new();
+    for s in imprint_values(record, lang, 'a') {
+        let place = if let Some((_, full)) = abbreviations.iter().find(|(a, _)| *a == s) {
+            Place {
+                name: full.clone(),
+                abbreviated: true,
+            }
+        } else if is_unnamed(&s) {
+            continue;
+        } else {
+            let name = aliases
+                .iter()
+                .find(|(a, _)| *a == s)
+                .map_or(s, |(_, full)| full.clone());
+            Place {
+                name,
+                abbreviated: false,
+            }
+        };
+        if !out.contains(&place) {
+            out.push(place);
+        }
+    }
+    out
+}
+
+/// How the places agree, −1 ..= 1, with a note: 1 when a place of one is a
+/// place of the other (equal or within the title's edit distance per
+/// word), 0.5 when only an abbreviation (`M.`) agrees with the other's
+/// place written out, −1 when both write their places out and none agree,
+/// 0 otherwise (a place missing, `[S.l.]`, an abbreviation against another
+/// place). Never a veto: a book is often printed in one city and published
+/// in another, and cataloguers choose differently.
+fn place_agreement(a: &[Place], b: &[Place]) -> Option<(f64, String)> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let same = |x: &Place, y: &Place| {
+        x.name == y.name || token_similarity(&x.name, &y.name) >= 0.9
+    };
+    let mut best: Option<(f64, String)> = None;
+    for x in a {
+        for y in b {
+            if same(x, y) {
+                let (s, note) = if x.abbreviated || y.abbreviated {
+                    (0.5, format!("{} (abbreviation)", x.name))
+                } else {
+                    (1.0, x.name.clone())
+                };
+                if best.as_ref().is_none_or(|(b, _)| s > *b) {
+                    best = Some((s, note));
+                }
+            }
+        }
+    }
+    if best.is_some() {
+        return best;
+    }
+    let names = |p: &[Place]| {
+        p.iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ; ")
+    };
+    let note = format!("{} vs {}", names(a), names(b));
+    if a.iter().chain(b).all(|p| !p.abbreviated) {
+        Some((-1.0, format!("clearly different: {note}")))
+    } else {
+        Some((0.0, format!("abbreviated: {note}")))
+    }
 }
 
 /// Words of publisher names that say what kind of body it is, not which
@@ -1107,6 +1278,15 @@ const PAGE_WORDS: &[&str] = &[
     "p", "pp", "page", "pages", "s", "str", "stranits", "stranica", "b", "bet", "betlar", "seh",
     "sehife", "sah", "sahifa", "sayfa", "seiten", "l", "leaves", "leaf", "ll", "lis",
 ];
+
+/// A record's main pagination (see [`Features::pages`]): what the `aye:`
+/// match key counts.
+pub(crate) fn main_pages(record: &Record) -> Option<u32> {
+    record
+        .data_fields("300")
+        .flat_map(|f| f.subfields_of('a'))
+        .find_map(main_pagination)
+}
 
 /// The main pagination of a 300 $a: the largest number outside square
 /// brackets in a sequence that a page word closes (`264 p.`, `318, [1] p.`,
@@ -1675,14 +1855,14 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
     shared.dedup();
 
     // Title.
-    let sim = title_similarity(&a.titles, &b.titles);
-    match sim {
-        Some(sim) => field(
-            "title",
-            clamp((sim - 0.7) / 0.3),
-            opts.title_weight,
-            format!("similarity {sim:.2}"),
-        ),
+    match title_similarity(&a.titles, &b.titles) {
+        Some((sim, rule)) => {
+            let note = match rule {
+                Some(rule) => format!("similarity {sim:.2} ({rule})"),
+                None => format!("similarity {sim:.2}"),
+            };
+            field("title", clamp((sim - 0.7) / 0.3), opts.title_weight, note)
+        }
         None => field("title", 0.0, opts.title_weight, "missing".into()),
     }
 
@@ -1726,8 +1906,10 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
         .publisher_words
         .iter()
         .any(|x| b.publisher_words.iter().any(|y| same_publisher(x, y)));
+    let other_publisher =
+        !a.publisher_words.is_empty() && !b.publisher_words.is_empty() && !words_agree;
     match psim {
-        _ if !a.publisher_words.is_empty() && !b.publisher_words.is_empty() && !words_agree => {
+        _ if other_publisher => {
             let note = format!(
                 "clearly different: {} vs {}",
                 a.publishers.join(" ; "),
@@ -1748,6 +1930,17 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             format!("similarity {p:.2}"),
         ),
         None => field("publisher", 0.0, opts.publisher_weight, "missing".into()),
+    }
+
+    // Place. The same city says little once the publishers clearly differ
+    // (most of a country's publishers sit in its capital), so it is then
+    // noted but not counted; a different city still counts against.
+    if let Some((mut s, mut note)) = place_agreement(&a.places, &b.places) {
+        if s > 0.0 && other_publisher {
+            s = 0.0;
+            note = format!("{note}, but another publisher");
+        }
+        field("place", s, opts.place_weight, note);
     }
 
     // Extent.
@@ -1998,7 +2191,7 @@ fn same_person(a: &Author, b: &Author) -> bool {
     let surname = a.surname == b.surname
         || (a.surname.chars().count() >= 5
             && b.surname.chars().count() >= 5
-            && levenshtein(&a.surname, &b.surname) <= 1);
+            && edit_distance(&a.surname, &b.surname) <= 1);
     let initial = match (a.initial, b.initial) {
         (Some(x), Some(y)) => x == y,
         _ => true,
@@ -2011,13 +2204,27 @@ fn same_person(a: &Author, b: &Author) -> bool {
 }
 
 /// The best similarity of any title form of one record with any of the
-/// other's; `None` when either has no title.
-fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<f64> {
-    let mut best: Option<f64> = None;
+/// other's, and the noise rule that made it (for `explain`): a subtitle
+/// that only one record has (the title propers agree better than the full
+/// titles), or a one-letter difference in a word (a typo: a letter
+/// swapped, dropped, doubled or changed); `None` when either has no title.
+fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<(f64, Option<String>)> {
+    let mut best: Option<(f64, Option<String>)> = None;
     for x in a {
         for y in b {
-            let s = token_similarity(&x.proper, &y.proper).max(token_similarity(&x.full, &y.full));
-            best = Some(best.map_or(s, |b: f64| b.max(s)));
+            let (sp, typo_p) = similarity_detail(&x.proper, &y.proper);
+            let (sf, typo_f) = similarity_detail(&x.full, &y.full);
+            let subtitle = sp > sf && (x.full == x.proper) != (y.full == y.proper);
+            let (s, typo) = if sp >= sf { (sp, typo_p) } else { (sf, typo_f) };
+            let rule = match (subtitle, typo) {
+                (true, true) => Some("subtitle on one side only; one-letter difference: typo"),
+                (true, false) => Some("subtitle on one side only"),
+                (false, true) => Some("one-letter difference: typo"),
+                (false, false) => None,
+            };
+            if best.as_ref().is_none_or(|(b, _)| s > *b) {
+                best = Some((s, rule.map(str::to_string)));
+            }
         }
     }
     best
@@ -2037,25 +2244,36 @@ fn best_similarity(a: &[String], b: &[String]) -> Option<f64> {
 /// Similarity of two skeletons, 0 ..= 1: the fuzzy token Jaccard index, or
 /// the character ratio of the texts without spaces when that is 0.9 or more.
 pub fn token_similarity(a: &str, b: &str) -> f64 {
+    similarity_detail(a, b).0
+}
+
+/// [`token_similarity`], and whether it is what it is only thanks to words
+/// (or the whole text) within a small edit distance rather than equal: the
+/// sign of a typo, for `explain`.
+fn similarity_detail(a: &str, b: &str) -> (f64, bool) {
     if a == b {
-        return 1.0;
+        return (1.0, false);
     }
     let ta: Vec<&str> = a.split(' ').filter(|t| !t.is_empty()).collect();
     let tb: Vec<&str> = b.split(' ').filter(|t| !t.is_empty()).collect();
     if ta.is_empty() || tb.is_empty() {
-        return 0.0;
+        return (0.0, false);
     }
     let mut used = vec![false; tb.len()];
     let mut matched = 0usize;
+    let mut fuzzy = false;
     for x in &ta {
         let hit = tb
             .iter()
             .enumerate()
             .position(|(j, y)| !used[j] && *y == *x)
             .or_else(|| {
-                tb.iter()
+                let j = tb
+                    .iter()
                     .enumerate()
-                    .position(|(j, y)| !used[j] && words_match(x, y))
+                    .position(|(j, y)| !used[j] && words_match(x, y));
+                fuzzy |= j.is_some();
+                j
             });
         if let Some(j) = hit {
             used[j] = true;
@@ -2066,11 +2284,11 @@ pub fn token_similarity(a: &str, b: &str) -> f64 {
     let ca: String = ta.concat();
     let cb: String = tb.concat();
     let longest = ca.chars().count().max(cb.chars().count());
-    let ratio = 1.0 - levenshtein(&ca, &cb) as f64 / longest as f64;
-    if ratio >= 0.9 {
-        jaccard.max(ratio)
+    let ratio = 1.0 - edit_distance(&ca, &cb) as f64 / longest as f64;
+    if ratio >= 0.9 && ratio > jaccard {
+        (ratio, ca != cb)
     } else {
-        jaccard
+        (jaccard, fuzzy)
     }
 }
 
@@ -2088,21 +2306,13 @@ fn words_match(x: &str, y: &str) -> bool {
     } else {
         0
     };
-    allowed > 0 && levenshtein(x, y) <= allowed
+    allowed > 0 && edit_distance(x, y) <= allowed
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+/// The edit distance of two skeletons, counting a swap of two neighbouring
+/// letters as one edit (optimal string alignment, `strsim`): a typo that
+/// swaps letters (`kniga` / `kinga`) is one edit like a dropped, doubled or
+/// changed letter, not two.
+fn edit_distance(a: &str, b: &str) -> usize {
+    strsim::osa_distance(a, b)
 }

@@ -5,13 +5,30 @@
 //! a normalised identifier (ISBN-13; ISSN, OCLC number, LCCN, national
 //! bibliography and agency numbers, 024 numbers: [`identifier_keys`]) or a
 //! title key (title, first author's surname and year; title proper, author
-//! and year; title proper and year). Keys are strings with a type prefix
-//! (`isbn:`, `issn:`, `oclc:`, `lccn:`, `nbn:`, `nac:`, `std:`, `tay:`,
-//! `tpa:`, `tpy:`) so that one index serves them all and `explain` can say
-//! which one linked two records. A key held by more than
+//! and year; title proper and year) or a noise-tolerant key (below). Keys
+//! are strings with a type prefix (`isbn:`, `issn:`, `oclc:`, `lccn:`,
+//! `nbn:`, `nac:`, `std:`, `tay:`, `tpa:`, `tpy:`, `tw1:`, `aye:`) so that
+//! one index serves them all and `explain` can say which one linked two
+//! records. A key held by more than
 //! [`MAX_KEY_FANOUT`] records (a very common title in one year, a reused
 //! ISBN) makes candidates only together with a second shared key (see
 //! `cluster`), so a big block is never compared all against all.
+//!
+//! Two key kinds exist so that cataloguing noise does not keep twins apart
+//! when no identifier is shared (issue #17):
+//!
+//! - `tw1:` the title proper with one word left out (and once without any
+//!   left out), first [`TW1_WORDS`] words, with the first author (empty when
+//!   there is none) and the year: a one-letter typo in a word, or a word
+//!   added or dropped, leaves one of these keys intact; a title of one word
+//!   has none;
+//! - `aye:` the first author's surname, the year and the main pagination
+//!   (`264 p.` = `264 pages` = `264 с.`): catches a one-word title with a
+//!   typo, or a title whose spelling differs throughout.
+//!
+//! Both are at most [`TW1_WORDS`] + 2 keys per title and block on the year
+//! (and author) like the other title keys; the pair decision keeps the
+//! precision.
 //!
 //! Title and author go into the key as script-independent skeletons
 //! (`translit::key_skeleton`): Cyrillic is transliterated by the record's
@@ -31,8 +48,13 @@ use crate::lang::{guess_lang, record_language, Lang};
 /// pass (see `pipeline::refresh`), so an upgrade never compares old keys
 /// with new ones. Bump it whenever `match_keys` changes its output
 /// (5: every romanisation of each Cyrillic alphabet folds to one skeleton,
-/// issue #17).
-pub const KEYS_VERSION: i64 = 5;
+/// issue #17; 6: the noise-tolerant `tw1:` and `aye:` keys).
+pub const KEYS_VERSION: i64 = 6;
+
+/// How many leading words of the title proper the `tw1:` keys are made
+/// from: a word beyond them changes no key, and a title yields at most this
+/// many keys with one word left out (plus one with none).
+pub const TW1_WORDS: usize = 5;
 
 /// A key shared by more records than this does not make candidates on its
 /// own: it is a very common title in one year, a series ISBN or a
@@ -59,6 +81,8 @@ pub fn match_keys(record: &Record) -> Vec<String> {
         let author = first_author_surname(record, lang);
         keys.extend(tay_keys(record, &year, lang, author.as_deref()));
         keys.extend(tp_keys(record, &year, lang, author.as_deref()));
+        keys.extend(tw1_keys(record, &year, lang, author.as_deref()));
+        keys.extend(aye_key(record, &year, author.as_deref()));
     }
     keys.sort();
     keys.dedup();
@@ -243,11 +267,27 @@ pub fn title_proper_keys(record: &Record) -> Vec<String> {
 
 fn tp_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>) -> Vec<String> {
     let mut keys = Vec::new();
+    for t in title_propers(record, lang) {
+        if let Some(a) = author {
+            keys.push(format!("tpa:{t}|{a}|{year}"));
+        }
+        keys.push(format!("tpy:{t}|{year}"));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The title proper (245 $a up to a `:` `;` `=` or `/`, plus $n and $p) of
+/// the 245 and of each 880 linked to a 245, as key skeletons; empty ones
+/// left out.
+fn title_propers(record: &Record, lang: Option<Lang>) -> Vec<String> {
     let titles = record.data_fields("245").take(1).chain(
         record
             .data_fields("880")
             .filter(|f| f.subfield('6').is_some_and(|l| l.starts_with("245"))),
     );
+    let mut out = Vec::new();
     for f in titles {
         let skip = f.ind2.to_digit(10).unwrap_or(0) as usize;
         let mut text = String::new();
@@ -269,17 +309,56 @@ fn tp_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>
             text.push(' ');
         }
         let t = key_skeleton(&text, lang);
-        if t.is_empty() {
+        if !t.is_empty() && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The `tw1:` keys (see the module documentation): for a title proper of
+/// two or more words, its first [`TW1_WORDS`] words, and the same with each
+/// of them left out in turn (then cut to [`TW1_WORDS`] again), each with
+/// the first author's surname (empty without one) and the year. Two titles
+/// that differ in one word (a typo, `Bakı şəhəri` / `Bakı şəhhəri`) share
+/// the key that leaves that word out; a title with a word dropped or added
+/// shares the other's key that leaves none out.
+pub fn tw1_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>) -> Vec<String> {
+    let author = author.unwrap_or("");
+    let mut keys = Vec::new();
+    for t in title_propers(record, lang) {
+        let words: Vec<&str> = t.split(' ').filter(|w| !w.is_empty()).collect();
+        if words.len() < 2 {
             continue;
         }
-        if let Some(a) = author {
-            keys.push(format!("tpa:{t}|{a}|{year}"));
+        let head = words.len().min(TW1_WORDS);
+        keys.push(format!("tw1:{}|{author}|{year}", words[..head].join(" ")));
+        for skip in 0..head {
+            let rest: Vec<&str> = words
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, w)| *w)
+                .take(TW1_WORDS)
+                .collect();
+            keys.push(format!("tw1:{}|{author}|{year}", rest.join(" ")));
         }
-        keys.push(format!("tpy:{t}|{year}"));
     }
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// The `aye:` key: first author's surname, year and main pagination (the
+/// count of pages that a page word closes, in any cataloguing language:
+/// `264 p.`, `264 pages`, `264 с.`, `264 б.`, `264 bet`, `264 səh.`), when
+/// all three exist. It does not look at the title at all, so a typo in a
+/// one-word title, or a title spelt differently throughout, still meets its
+/// twin; the pair decision then weighs the titles.
+pub fn aye_key(record: &Record, year: &str, author: Option<&str>) -> Option<String> {
+    let author = author?;
+    let pages = crate::dedup::decision::main_pages(record)?;
+    Some(format!("aye:{author}|{year}|{pages}"))
 }
 
 /// The first title key (see `title_author_year_keys`).
