@@ -604,6 +604,10 @@ pub struct Features {
     /// `co.`, `nashriyoti`, …), single letters and `[s.n.]`; names left
     /// empty are dropped.
     pub publisher_words: Vec<Vec<String>>,
+    /// The imprint says no publisher is named (`[s.n.]`, `[б. и.]`): not
+    /// a name, so `[s.n.]` and `[б. и.]` do not differ, but weak
+    /// disagreement with a record that names one.
+    pub publisher_unnamed: bool,
     /// Places of publication (260/264 $a, and 880s of them), `[S.l.]` and
     /// the like left out, known abbreviations written out.
     pub places: Vec<Place>,
@@ -653,7 +657,7 @@ pub fn features(record: &Record) -> Features {
     let language = record_language_code(record);
     let lang = language.as_deref().and_then(lang_from_marc);
     let carrier = carrier(record);
-    let publishers = publishers(record, lang);
+    let (publishers, publisher_unnamed) = publishers(record, lang);
     let (isbns, set_isbns, related_isbns, isbn_volumes) = isbns(record, carrier);
     let whole_set = isbn_volumes.len() >= 2
         || record
@@ -703,6 +707,7 @@ pub fn features(record: &Record) -> Features {
             .filter(|w| !w.is_empty())
             .collect(),
         publishers,
+        publisher_unnamed,
         places: places(record, lang),
         extent: record
             .data_fields("300")
@@ -858,11 +863,13 @@ fn author(f: &DataField, lang: Option<Lang>) -> Option<Author> {
     })
 }
 
-fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
-    imprint_values(record, lang, 'b')
-        .into_iter()
-        .filter(|s| !is_unnamed(s))
-        .collect()
+/// The publisher names, and whether the record says it names none
+/// (`[s.n.]`, `[б. и.]`, `[publisher not identified]`, and nothing else).
+fn publishers(record: &Record, lang: Option<Lang>) -> (Vec<String>, bool) {
+    let all = imprint_values(record, lang, 'b');
+    let named: Vec<String> = all.iter().filter(|s| !is_unnamed(s)).cloned().collect();
+    let unnamed = named.is_empty() && !all.is_empty();
+    (named, unnamed)
 }
 
 /// The skeletons of one subfield of the imprint (260, 264 ind2 1 and the
@@ -1908,35 +1915,52 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
         .any(|x| b.publisher_words.iter().any(|y| same_publisher(x, y)));
     let other_publisher =
         !a.publisher_words.is_empty() && !b.publisher_words.is_empty() && !words_agree;
-    match psim {
+    let (ps, pw, pnote) = match psim {
         _ if other_publisher => {
             let note = format!(
                 "clearly different: {} vs {}",
                 a.publishers.join(" ; "),
                 b.publishers.join(" ; ")
             );
-            field("publisher", -1.0, opts.publisher_mismatch_weight, note);
+            (-1.0, opts.publisher_mismatch_weight, note)
         }
-        Some(_) if words_agree => field(
-            "publisher",
+        Some(_) if words_agree => (
             1.0,
             opts.publisher_weight,
-            "same distinctive words".into(),
+            "same distinctive words".to_string(),
         ),
-        Some(p) => field(
-            "publisher",
+        Some(p) => (
             clamp((p - 0.55) / 0.25),
             opts.publisher_weight,
             format!("similarity {p:.2}"),
         ),
-        None => field("publisher", 0.0, opts.publisher_weight, "missing".into()),
-    }
+        None if a.publisher_unnamed && b.publisher_unnamed => (
+            0.0,
+            opts.publisher_weight,
+            "not named on either ([s.n.])".to_string(),
+        ),
+        None if (a.publisher_unnamed && !b.publishers.is_empty())
+            || (b.publisher_unnamed && !a.publishers.is_empty()) =>
+        {
+            let named: Vec<&str> = a
+                .publishers
+                .iter()
+                .chain(&b.publishers)
+                .map(String::as_str)
+                .collect();
+            let note = format!("named on one side only: {}", named.join(" ; "));
+            (-1.0, opts.publisher_weight, note)
+        }
+        None => (0.0, opts.publisher_weight, "missing".to_string()),
+    };
+    field("publisher", ps, pw, pnote);
+    let publisher_disagrees = ps < 0.0;
 
-    // Place. The same city says little once the publishers clearly differ
-    // (most of a country's publishers sit in its capital), so it is then
-    // noted but not counted; a different city still counts against.
+    // Place. The same city says little once the publishers disagree (most
+    // of a country's publishers sit in its capital), so it is then noted
+    // but not counted; a different city still counts against.
     if let Some((mut s, mut note)) = place_agreement(&a.places, &b.places) {
-        if s > 0.0 && other_publisher {
+        if s > 0.0 && publisher_disagrees {
             s = 0.0;
             note = format!("{note}, but another publisher");
         }
