@@ -321,7 +321,9 @@ fn print_by_noise(outcomes: &[Outcome]) {
     if rows.is_empty() {
         return;
     }
-    println!("\nrecall per noise kind (duplicates; misses: no shared key / refused by the decision)");
+    println!(
+        "\nrecall per noise kind (duplicates; misses: no shared key / refused by the decision)"
+    );
     println!(
         "  {:<22} {:>5} {:>7} {:>9} {:>9}",
         "noise", "pairs", "recall", "blocking", "decision"

@@ -1131,7 +1131,13 @@ fn evaluation_set_two_extent_and_publisher() {
     assert!(new.cross_recall >= 0.98, "{new:?}");
     assert!(new.precision >= 0.9978, "{new:?}");
     // Per noise kind: a typo or a dropped subtitle no longer hides a twin.
-    for kind in ["typo", "drop-subtitle", "extent-form", "author-initials", "260-264"] {
+    for kind in [
+        "typo",
+        "drop-subtitle",
+        "extent-form",
+        "author-initials",
+        "260-264",
+    ] {
         let dups: Vec<_> = outcomes
             .iter()
             .filter(|o| o.dup && dedup_eval::noise_kinds(&o.note).contains(&kind))
@@ -1193,7 +1199,12 @@ fn field_note(d: &PairDecision, name: &str) -> String {
 }
 
 fn imprint(place: &str, publisher: &str) -> DataField {
-    df("260", ' ', ' ', &[('a', place), ('b', publisher), ('c', "1998.")])
+    df(
+        "260",
+        ' ',
+        ' ',
+        &[('a', place), ('b', publisher), ('c', "1998.")],
+    )
 }
 
 // Regression (eval2 e2-02486/e2-02490): "Книга пам'яті" against the typo
@@ -1307,12 +1318,18 @@ fn place_of_publication_is_evidence_not_a_veto() {
     assert_eq!(place("T. :", "Toshkent :").0, Some(0.5));
     assert_eq!(place("М. :", "Moskva :").0, Some(0.5));
     assert_eq!(place("[S.l.] :", "Toshkent :").0, None);
-    assert_eq!(place("[Place of publication not identified] :", "Toshkent :").0, None);
+    assert_eq!(
+        place("[Place of publication not identified] :", "Toshkent :").0,
+        None
+    );
     assert_eq!(place("T. :", "Samarqand :").0, Some(0.0));
     let (s, d) = place("Buxoro :", "Samarqand :");
     assert_eq!(s, Some(-1.0));
     assert!(d.vetoes.is_empty(), "{d:#?}");
-    assert!(d.same, "one point against is not enough to part twins: {d:#?}");
+    assert!(
+        d.same,
+        "one point against is not enough to part twins: {d:#?}"
+    );
 }
 
 fn otkan_with_place(place: &str) -> Record {

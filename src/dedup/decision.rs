@@ -61,8 +61,9 @@
 //! | `author` | 3 | 1 if the main entries are one person (same surname, initial and birth year, or the same words in another order); 0.5 if one's main entry is among the other's added entries, or if both have the same birth year under other name forms; −1 if both have one and they are not the same person; else 0 |
 //! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
 //! | `edition` | 1 | 1 if both state the same edition number |
-//! | `publisher` | 1 | 1 if a name of one record has the distinctive words of a name of the other (below; a co-publisher counts), else `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons |
+//! | `publisher` | 1 | 1 if a name of one record has the distinctive words of a name of the other (below; a co-publisher counts), else `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons; `[s.n.]`, `[б. и.]`, `[publisher not identified]` name none: 0 against each other, −1 against a named publisher |
 //! | `publisher` (clearly different) | 5 | −1, weighted by `publisher-mismatch-weight` instead, when both records name a publisher and none of their names agree that way: another publisher is another issue, so this outweighs title, author, year and extent agreeing; only a shared identifier as well keeps the pair |
+//! | `place` | 1 | 1 if a place of publication (260/264 $a) of one is a place of the other (equal, within the title's edit distance, or another name of the city: `Kyïv`/`Kiev`, `Moscow`/`Moskva`); 0.5 if only a known abbreviation agrees (`M.`, `L.`, `SPb.`, `T.`, `B.`, `K.`, `N.Y.`); −1 if both write their places out and none agree; 0 for `[S.l.]` and the like, or an abbreviation against another place; an agreeing place counts 0 when the publishers disagree. Never a veto |
 //! | `extent` | 2 | 1 if the page counts differ by at most 4 or 3 %, −1 if by 10 % or more |
 //! | `series` | 1 | 1 if a 490/830 $v number is shared, −1 if both have numbers and share none |
 //! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
@@ -115,10 +116,14 @@
 //!   title proper ($a up to a `:` `;` `=` or `/` in it) and the full title
 //!   ($a $b). The similarity of two forms is a token Jaccard index in which
 //!   two words match when equal, or (without digits) within edit distance 1
-//!   from 4 letters and 2 from 8; a character-level ratio over the text
+//!   from 4 letters and 2 from 8 (a swap of two neighbouring letters is one
+//!   edit, so each typo of a letter swapped, dropped, doubled or changed
+//!   is one); a character-level ratio over the text
 //!   without spaces counts too when it is 0.9 or more (run-together words).
 //!   Script differences are gone in the skeleton, so a Cyrillic title and its
-//!   Latin transliteration compare as equal.
+//!   Latin transliteration compare as equal. The title's note says which
+//!   noise rule applied: `subtitle on one side only` (the title propers agree
+//!   better than the full titles) or `one-letter difference: typo`.
 //! - Authors: 100/110/111 (main entry) and 700/710/711 (added) $a, as
 //!   skeletons: the part before the first comma is the surname, the first
 //!   letter of the rest the forename initial; $d gives the birth year.
@@ -1011,9 +1016,7 @@ fn place_agreement(a: &[Place], b: &[Place]) -> Option<(f64, String)> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let same = |x: &Place, y: &Place| {
-        x.name == y.name || token_similarity(&x.name, &y.name) >= 0.9
-    };
+    let same = |x: &Place, y: &Place| x.name == y.name || token_similarity(&x.name, &y.name) >= 0.9;
     let mut best: Option<(f64, String)> = None;
     for x in a {
         for y in b {
@@ -1275,16 +1278,28 @@ fn page_count(a: &str) -> Option<u32> {
     best.filter(|n| *n > 0)
 }
 
-/// Skeletons of the words that count pages after a number in 300 $a:
-/// English (AACR2 `p.`, RDA `pages`), Russian and other Cyrillic `с.`,
-/// `стр.` (skeleton `s`, `str`), Uzbek and Kazakh `б.`, `bet`, `бет`
-/// (`b`, `bet`), Azerbaijani `səh.`, `сәһ.` (`seh`, `sah`), Turkish `s.`,
-/// `sayfa`, German `S.`, `Seiten`, French `pages`; leaves (`l.`, `leaves`,
-/// `л.`) count too.
+/// The words that count pages after a number in 300 $a, folded to
+/// skeletons at first use (so that `səh.`, whose h the skeleton writes x,
+/// is found however it is spelt): English (AACR2 `p.`, RDA `pages`),
+/// Russian and other Cyrillic `с.`, `стр.`, Uzbek and Kazakh `б.`, `bet`,
+/// `бет`, Azerbaijani `səh.`, `сәһ.`, `seh.`, Turkish `s.`, `sayfa`, German
+/// `S.`, `Seiten`, French `pages`; leaves (`l.`, `leaves`, `л.`) count too.
 const PAGE_WORDS: &[&str] = &[
     "p", "pp", "page", "pages", "s", "str", "stranits", "stranica", "b", "bet", "betlar", "seh",
-    "sehife", "sah", "sahifa", "sayfa", "seiten", "l", "leaves", "leaf", "ll", "lis",
+    "səh", "сәһ", "sehife", "səhifə", "sah", "sahifa", "sayfa", "seiten", "l", "leaves", "leaf",
+    "ll", "lis",
 ];
+
+fn is_page_word(word: &str) -> bool {
+    static WORDS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        PAGE_WORDS
+            .iter()
+            .flat_map(|w| [w.to_string(), skeleton(w, None)])
+            .collect()
+    });
+    words.contains(&skeleton(word, None))
+}
 
 /// A record's main pagination (see [`Features::pages`]): what the `aye:`
 /// match key counts.
@@ -1350,7 +1365,7 @@ fn pagination_item(item: &str) -> (Option<u32>, Option<bool>, bool) {
             }
             if let Some((next, _)) = words.get(k + 1) {
                 if !next.starts_with(|c: char| c.is_ascii_digit()) {
-                    unit = Some(PAGE_WORDS.contains(&skeleton(next, None).as_str()));
+                    unit = Some(is_page_word(next));
                 }
             }
         } else {

@@ -325,7 +325,12 @@ fn title_propers(record: &Record, lang: Option<Lang>) -> Vec<String> {
 /// shares the other's key that leaves none out. Words of fewer than four
 /// letters are not left out: the pair decision forgives no typo in them,
 /// and every key costs a look-up in the store's index.
-pub fn tw1_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>) -> Vec<String> {
+pub fn tw1_keys(
+    record: &Record,
+    year: &str,
+    lang: Option<Lang>,
+    author: Option<&str>,
+) -> Vec<String> {
     let author = author.unwrap_or("");
     let mut keys = Vec::new();
     for t in title_propers(record, lang) {
@@ -634,7 +639,10 @@ mod tests {
             Some("Ivanov, I."),
             "300 p.",
         );
-        let n = match_keys(&long).iter().filter(|k| k.starts_with("tw1:")).count();
+        let n = match_keys(&long)
+            .iter()
+            .filter(|k| k.starts_with("tw1:"))
+            .count();
         assert!(n <= TW1_WORDS + 1, "{n}");
         let short = book("Ot i do", Some("Ivanov, I."), "300 p.");
         let keys: Vec<String> = match_keys(&short)
