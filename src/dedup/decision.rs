@@ -969,8 +969,11 @@ const PLACE_ALIASES: &[(&str, &str)] = &[
     ("Bishkek", "Frunze"),
 ];
 
+/// (form, what it stands for), both as skeletons.
+type PlaceTable = Vec<(String, String)>;
+
 fn places(record: &Record, lang: Option<Lang>) -> Vec<Place> {
-    static TABLES: OnceLock<(Vec<(String, String)>, Vec<(String, String)>)> = OnceLock::new();
+    static TABLES: OnceLock<(PlaceTable, PlaceTable)> = OnceLock::new();
     let (abbreviations, aliases) = TABLES.get_or_init(|| {
         let fold = |t: &[(&str, &str)]| {
             t.iter()
