@@ -1094,9 +1094,9 @@ fn abbreviated_publishers_and_co_publishers_agree() {
 // The independent set (fixtures/eval2): clearly different extents and
 // other publishers were half of its false merges; they must stay rare
 // without costing duplicates. Since the noise-tolerant keys and decision
-// (issue #17 item 3) recall is 0.982 and cross-script recall 0.985 with
-// 7 false merges; each kind of noise keeps recall at 0.92 or more (typos
-// 0.926, the lowest).
+// (issue #17 item 3) recall is 0.985 and cross-script recall 0.987 with
+// 7 false merges; each kind of noise keeps recall at 0.93 or more (typos
+// 0.940, the lowest).
 #[test]
 fn evaluation_set_two_extent_and_publisher() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval2");
@@ -1127,8 +1127,8 @@ fn evaluation_set_two_extent_and_publisher() {
         assert_eq!(wrong(cat), 0, "{cat}");
     }
     let new = dedup_eval::metrics(&outcomes, dedup_eval::Outcome::predicted);
-    assert!(new.recall >= 0.978, "{new:?}");
-    assert!(new.cross_recall >= 0.98, "{new:?}");
+    assert!(new.recall >= 0.982, "{new:?}");
+    assert!(new.cross_recall >= 0.984, "{new:?}");
     assert!(new.precision >= 0.9978, "{new:?}");
     // Per noise kind: a typo or a dropped subtitle no longer hides a twin.
     for kind in [
@@ -1144,7 +1144,7 @@ fn evaluation_set_two_extent_and_publisher() {
             .collect();
         let found = dups.iter().filter(|o| o.predicted()).count();
         assert!(
-            found as f64 >= 0.92 * dups.len() as f64,
+            found as f64 >= 0.93 * dups.len() as f64,
             "{kind}: {found} of {}",
             dups.len()
         );
@@ -1342,4 +1342,34 @@ fn otkan_with_place(place: &str) -> Record {
         &[('a', place), ('b', "Yangi asr avlodi,"), ('c', "2018.")],
     )));
     r
+}
+
+// Regression (eval2 e2-00081/e2-00084): "Бакы шәһәри" against "Baky
+// shaahari" (a doubled letter in an ASCII romanisation that writes ә as a)
+// is two edits apart in the decision's skeleton but one in the match keys'
+// lossier fold; the title compares in both, so the typo is forgiven.
+#[test]
+fn typo_on_top_of_a_romanisation_is_forgiven() {
+    let rec = |id: &str, title: &str, place: &str, publisher: &str| {
+        book(
+            id,
+            "aze",
+            "1990",
+            vec![
+                df("245", '0', '0', &[('a', title)]),
+                df(
+                    "264",
+                    ' ',
+                    '1',
+                    &[('a', place), ('b', publisher), ('c', "1990.")],
+                ),
+                df("300", ' ', ' ', &[('a', "220 p. ;")]),
+            ],
+        )
+    };
+    let cyr = rec("e2-00081", "Бакы шәһәри /", "Бакы :", "Елм,");
+    let lat = rec("e2-00084", "Baky shaahari", "Baky", "Elm");
+    let d = decide(&cyr, &lat);
+    assert!(d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "title"), Some(1.0), "{d:#?}");
 }

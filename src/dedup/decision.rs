@@ -123,7 +123,9 @@
 //!   Script differences are gone in the skeleton, so a Cyrillic title and its
 //!   Latin transliteration compare as equal. The title's note says which
 //!   noise rule applied: `subtitle on one side only` (the title propers agree
-//!   better than the full titles) or `one-letter difference: typo`.
+//!   better than the full titles) or `one-letter difference: typo`. Titles
+//!   are compared in the match keys' lossier fold too (`key_skeleton`),
+//!   so a typo on top of a spelling only that fold reconciles is one edit.
 //! - Authors: 100/110/111 (main entry) and 700/710/711 (added) $a, as
 //!   skeletons: the part before the first comma is the surname, the first
 //!   letter of the rest the forename initial; $d gives the birth year.
@@ -197,7 +199,7 @@ use serde::Deserialize;
 use unicat_marc::{DataField, Field, Record};
 
 use crate::dedup::keys::publication_year;
-use crate::dedup::translit::skeleton;
+use crate::dedup::translit::{key_skeleton, skeleton};
 use crate::ident::parse_isbn;
 use crate::ident::{normalize_issn, normalize_lccn, oclc_number};
 use crate::lang::{lang_from_marc, Lang};
@@ -581,6 +583,12 @@ pub struct TitleForm {
     pub proper: String,
     /// $a and $b, as a skeleton.
     pub full: String,
+    /// The title proper as the match keys fold it (`translit::key_skeleton`,
+    /// lossier): a typo on top of a spelling that only the key fold
+    /// reconciles (`šəhhəri` / `шәһәри`) is still one edit there.
+    pub key_proper: String,
+    /// $a and $b as the match keys fold them.
+    pub key_full: String,
 }
 
 /// What [`compare`] needs from one record, extracted once by [`features`].
@@ -808,6 +816,8 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
         full.push(' ');
     }
     let english = lang == Some(Lang::English);
+    let key_proper = strip_article(key_skeleton(&proper, lang), english);
+    let key_full = strip_article(key_skeleton(&full, lang), english);
     let proper = strip_article(skeleton(&proper, lang), english);
     let full = strip_article(skeleton(&full, lang), english);
     if full.is_empty() {
@@ -818,7 +828,17 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
     } else {
         proper
     };
-    Some(TitleForm { proper, full })
+    let key_proper = if key_proper.is_empty() {
+        key_full.clone()
+    } else {
+        key_proper
+    };
+    Some(TitleForm {
+        proper,
+        full,
+        key_proper,
+        key_full,
+    })
 }
 
 /// A leading English article, for records whose ind2 forgot it.
@@ -2254,8 +2274,15 @@ fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<(f64, Option<Str
     let mut best: Option<(f64, Option<String>)> = None;
     for x in a {
         for y in b {
-            let (sp, typo_p) = similarity_detail(&x.proper, &y.proper);
-            let (sf, typo_f) = similarity_detail(&x.full, &y.full);
+            let best_of = |a: (f64, bool), b: (f64, bool)| if b.0 > a.0 { b } else { a };
+            let (sp, typo_p) = best_of(
+                similarity_detail(&x.proper, &y.proper),
+                similarity_detail(&x.key_proper, &y.key_proper),
+            );
+            let (sf, typo_f) = best_of(
+                similarity_detail(&x.full, &y.full),
+                similarity_detail(&x.key_full, &y.key_full),
+            );
             let subtitle = sp > sf && (x.full == x.proper) != (y.full == y.proper);
             let (s, typo) = if sp >= sf { (sp, typo_p) } else { (sf, typo_f) };
             let rule = match (subtitle, typo) {
