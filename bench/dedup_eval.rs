@@ -284,6 +284,58 @@ fn print_by_language_and_scheme(outcomes: &[Outcome]) {
     }
 }
 
+/// The noise kinds a pair's note names (`right:typo; left:260-264` gives
+/// `typo` and `260-264`), or `clean`.
+pub fn noise_kinds(note: &str) -> Vec<&str> {
+    let mut kinds: Vec<&str> = note
+        .split(';')
+        .filter_map(|part| {
+            let part = part.trim();
+            part.strip_prefix("left:")
+                .or_else(|| part.strip_prefix("right:"))
+        })
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    if kinds.is_empty() {
+        kinds.push("clean");
+    }
+    kinds
+}
+
+/// Recall of the duplicate pairs per noise kind (a pair with two kinds
+/// counts in both), with its misses split into blocking misses (no shared
+/// key: never candidates) and decision misses (candidates the decision
+/// refused): what issue #17's "blocking that survives noise" is measured by.
+fn print_by_noise(outcomes: &[Outcome]) {
+    let mut rows: BTreeMap<&str, [usize; 4]> = BTreeMap::new();
+    for o in outcomes.iter().filter(|o| o.dup && !o.language.is_empty()) {
+        for kind in noise_kinds(&o.note) {
+            let e = rows.entry(kind).or_default();
+            e[0] += 1;
+            e[1] += usize::from(o.predicted());
+            e[2] += usize::from(!o.candidate);
+            e[3] += usize::from(o.candidate && !o.decision.same);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "\nrecall per noise kind (duplicates; misses: no shared key / refused by the decision)"
+    );
+    println!(
+        "  {:<22} {:>5} {:>7} {:>9} {:>9}",
+        "noise", "pairs", "recall", "blocking", "decision"
+    );
+    for (kind, [n, found, blocking, decision]) in &rows {
+        println!(
+            "  {kind:<22} {n:>5} {:>7.3} {blocking:>9} {decision:>9}",
+            *found as f64 / *n as f64
+        );
+    }
+}
+
 fn main() -> Result<()> {
     // `--set DIR` evaluates another labelled set (e.g. `fixtures/eval2`);
     // the rest are options to try, as TOML lines:
@@ -389,6 +441,7 @@ fn main() -> Result<()> {
     }
 
     print_by_language_and_scheme(&outcomes);
+    print_by_noise(&outcomes);
 
     println!("\nmisclassified by the new decision");
     for o in outcomes.iter().filter(|o| o.predicted() != o.dup) {

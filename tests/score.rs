@@ -1158,7 +1158,10 @@ fn abbreviated_publishers_and_co_publishers_agree() {
 
 // The independent set (fixtures/eval2): clearly different extents and
 // other publishers were half of its false merges; they must stay rare
-// without costing duplicates.
+// without costing duplicates. Since the noise-tolerant keys and decision
+// (issue #17 item 3) recall is 0.985 and cross-script recall 0.987 with
+// 7 false merges; each kind of noise keeps recall at 0.93 or more (typos
+// 0.940, the lowest).
 #[test]
 fn evaluation_set_two_extent_and_publisher() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval2");
@@ -1170,21 +1173,50 @@ fn evaluation_set_two_extent_and_publisher() {
             .count()
     };
     assert!(
-        wrong("different-extent") <= 5,
+        wrong("different-extent") <= 4,
         "{}",
         wrong("different-extent")
     );
     assert!(
-        wrong("other-publisher-issue") <= 4,
+        wrong("other-publisher-issue") <= 3,
         "{}",
         wrong("other-publisher-issue")
     );
+    for cat in [
+        "other-edition",
+        "other-volume",
+        "translation",
+        "print-vs-ebook",
+        "same-title-other-author",
+    ] {
+        assert_eq!(wrong(cat), 0, "{cat}");
+    }
     let new = dedup_eval::metrics(&outcomes, dedup_eval::Outcome::predicted);
-    // Issue #17's per-language readings (translit) took recall from 0.9458
-    // to 0.958 and cross-script recall from 0.954 to 0.9635.
-    assert!(new.recall >= 0.955, "{new:?}");
-    assert!(new.cross_recall >= 0.96, "{new:?}");
-    assert!(new.precision >= 0.997, "{new:?}");
+    // Issue #17: the per-language readings (translit) and the noise-tolerant
+    // keys and decision took recall from 0.9458 and cross-script recall from
+    // 0.954; floors sit under the combined figures.
+    assert!(new.recall >= 0.982, "{new:?}");
+    assert!(new.cross_recall >= 0.984, "{new:?}");
+    assert!(new.precision >= 0.9978, "{new:?}");
+    // Per noise kind: a typo or a dropped subtitle no longer hides a twin.
+    for kind in [
+        "typo",
+        "drop-subtitle",
+        "extent-form",
+        "author-initials",
+        "260-264",
+    ] {
+        let dups: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.dup && dedup_eval::noise_kinds(&o.note).contains(&kind))
+            .collect();
+        let found = dups.iter().filter(|o| o.predicted()).count();
+        assert!(
+            found as f64 >= 0.93 * dups.len() as f64,
+            "{kind}: {found} of {}",
+            dups.len()
+        );
+    }
 }
 
 // Regression: eval2 merged "2 v. (814 p.)" with "41 v. (814 p.)" (LC
@@ -1220,4 +1252,192 @@ fn clearly_different_volume_counts_veto() {
             d.vetoes
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Cataloguing noise (issue #17 item 3): typos, subtitles, unnamed
+// publishers and places of publication.
+
+fn field_note(d: &PairDecision, name: &str) -> String {
+    d.fields
+        .iter()
+        .find(|f| f.field == name)
+        .map(|f| f.note.clone())
+        .unwrap_or_default()
+}
+
+fn imprint(place: &str, publisher: &str) -> DataField {
+    df(
+        "260",
+        ' ',
+        ' ',
+        &[('a', place), ('b', publisher), ('c', "1998.")],
+    )
+}
+
+// Regression (eval2 e2-02486/e2-02490): "Книга пам'яті" against the typo
+// "Kinga pam'âtì", two letters swapped, was two edits and no word match, so
+// a set that shares three ISBNs fell below the threshold. A swap is one
+// edit, and `explain` says the typo rule applied.
+#[test]
+fn swapped_letters_are_one_typo() {
+    let cyr = book(
+        "e2-02486",
+        "ukr",
+        "1998",
+        vec![
+            df("245", '0', '0', &[('a', "Книга пам'яті України /")]),
+            imprint("Львів :", "Каменяр,"),
+            df("300", ' ', ' ', &[('a', "350 p.")]),
+        ],
+    );
+    let lat = book(
+        "e2-02490",
+        "ukr",
+        "1998",
+        vec![
+            df("245", '0', '0', &[('a', "Kinga pam'âtì Ukraïni /")]),
+            imprint("Lʹvìv :", "Kamenâr,"),
+            df("300", ' ', ' ', &[('a', "350 p.")]),
+        ],
+    );
+    let d = decide(&cyr, &lat);
+    assert!(d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "title"), Some(1.0), "{d:#?}");
+    assert!(
+        field_note(&d, "title").contains("one-letter difference: typo"),
+        "{}",
+        field_note(&d, "title")
+    );
+    // Two different words are still two words: "Tarixi" is not "Tarifi" of
+    // another book when more than one letter differs.
+    let other = book(
+        "x",
+        "ukr",
+        "1998",
+        vec![
+            df("245", '0', '0', &[('a', "Kniga slavy Ukraïni /")]),
+            imprint("Lʹvìv :", "Kamenâr,"),
+            df("300", ' ', ' ', &[('a', "350 p.")]),
+        ],
+    );
+    assert!(field_score(&decide(&cyr, &other), "title").unwrap() < 1.0);
+}
+
+// `explain` names the rule when only one record has the subtitle.
+#[test]
+fn subtitle_on_one_side_only_is_named() {
+    let bare = with_245(
+        otkan_latin(vec![]),
+        df("245", '1', '0', &[('a', "O‘tkan kunlar /")]),
+    );
+    let d = decide(&bare, &otkan_latin(vec![]));
+    assert_eq!(field_score(&d, "title"), Some(1.0));
+    assert!(
+        field_note(&d, "title").contains("subtitle on one side only"),
+        "{d:#?}"
+    );
+}
+
+// Regression (eval2 e2-00221/e2-00222): "[б. и.]" and "[s.n.]" both say
+// "no publisher named"; read as two names with nothing in common they cost
+// a Belarusian conference volume and its romanised twin the merge. A record
+// that names a publisher against one that says "[s.n.]" still disagrees a
+// little (another issue is more likely than a cataloguer's omission).
+#[test]
+fn unnamed_publishers_do_not_disagree() {
+    let rec = |id: &str, title: &str, place: &str, publisher: &str| {
+        book(
+            id,
+            "bel",
+            "1995",
+            vec![
+                df("245", '0', '0', &[('a', title)]),
+                imprint(place, publisher),
+                df("300", ' ', ' ', &[('a', "113 p, 10 leaves of plates :")]),
+            ],
+        )
+    };
+    let cyr = rec("e2-00221", "Ашмяншчына :", "Гродна :", "[б. и.],");
+    let lat = rec("e2-00222", "Ashmi︠a︡nshchyna :", "Hrodna :", "[s.n.],");
+    let d = decide(&cyr, &lat);
+    assert!(d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "publisher"), Some(0.0), "{d:#?}");
+    let named = rec("x", "Ashmi︠a︡nshchyna :", "Hrodna :", "Belarus,");
+    assert_eq!(field_score(&decide(&cyr, &named), "publisher"), Some(-1.0));
+}
+
+// The place of publication is evidence, never a veto: the same city
+// agrees (across scripts and the Russian/Ukrainian forms of a city), an
+// abbreviation is weak agreement, `[S.l.]` is nothing, and clearly
+// different cities disagree by one point only. Regression for eval2
+// e2-00151/e2-03308 and e2-00222/e2-03492 (other-publisher issues that the
+// place tells apart).
+#[test]
+fn place_of_publication_is_evidence_not_a_veto() {
+    let with_place = |place: &str| otkan_with_place(place);
+    let place = |a: &str, b: &str| {
+        let d = decide(&with_place(a), &with_place(b));
+        (field_score(&d, "place"), d)
+    };
+    assert_eq!(place("Toshkent :", "Тошкент :").0, Some(1.0));
+    assert_eq!(place("Kyïv :", "Kiev :").0, Some(1.0));
+    assert_eq!(place("Tashkent :", "Toshkent :").0, Some(1.0));
+    assert_eq!(place("T. :", "Toshkent :").0, Some(0.5));
+    assert_eq!(place("М. :", "Moskva :").0, Some(0.5));
+    assert_eq!(place("[S.l.] :", "Toshkent :").0, None);
+    assert_eq!(
+        place("[Place of publication not identified] :", "Toshkent :").0,
+        None
+    );
+    assert_eq!(place("T. :", "Samarqand :").0, Some(0.0));
+    let (s, d) = place("Buxoro :", "Samarqand :");
+    assert_eq!(s, Some(-1.0));
+    assert!(d.vetoes.is_empty(), "{d:#?}");
+    assert!(
+        d.same,
+        "one point against is not enough to part twins: {d:#?}"
+    );
+}
+
+fn otkan_with_place(place: &str) -> Record {
+    let mut r = otkan_latin(vec![]);
+    r.fields.retain(|f| !matches!(f.tag(), "260" | "264"));
+    r.push(Field::Data(df(
+        "264",
+        ' ',
+        '1',
+        &[('a', place), ('b', "Yangi asr avlodi,"), ('c', "2018.")],
+    )));
+    r
+}
+
+// Regression (eval2 e2-00081/e2-00084): "Бакы шәһәри" against "Baky
+// shaahari" (a doubled letter in an ASCII romanisation that writes ә as a)
+// is two edits apart in the decision's skeleton but one in the match keys'
+// lossier fold; the title compares in both, so the typo is forgiven.
+#[test]
+fn typo_on_top_of_a_romanisation_is_forgiven() {
+    let rec = |id: &str, title: &str, place: &str, publisher: &str| {
+        book(
+            id,
+            "aze",
+            "1990",
+            vec![
+                df("245", '0', '0', &[('a', title)]),
+                df(
+                    "264",
+                    ' ',
+                    '1',
+                    &[('a', place), ('b', publisher), ('c', "1990.")],
+                ),
+                df("300", ' ', ' ', &[('a', "220 p. ;")]),
+            ],
+        )
+    };
+    let cyr = rec("e2-00081", "Бакы шәһәри /", "Бакы :", "Елм,");
+    let lat = rec("e2-00084", "Baky shaahari", "Baky", "Elm");
+    let d = decide(&cyr, &lat);
+    assert!(d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "title"), Some(1.0), "{d:#?}");
 }

@@ -185,6 +185,10 @@ pub(crate) fn component_of(
                 candidates.extend(blocks.both(tx, a, b)?.iter().copied());
             }
         }
+        // A record reached through several keys (its title keys, the
+        // `tw1:` keys with one word left out, `aye:`) is compared once.
+        candidates.sort_unstable();
+        candidates.dedup();
         for h in candidates {
             if h != id && !visited.contains(&h) && linker.same(tx, id, h)? {
                 visited.insert(h);

@@ -61,8 +61,9 @@
 //! | `author` | 3 | 1 if the main entries are one person (same surname, initial and birth year, or the same words in another order); 0.5 if one's main entry is among the other's added entries, or if both have the same birth year under other name forms; −1 if both have one and they are not the same person; else 0 |
 //! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
 //! | `edition` | 1 | 1 if both state the same edition number |
-//! | `publisher` | 1 | 1 if a name of one record has the distinctive words of a name of the other (below; a co-publisher counts), else `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons |
+//! | `publisher` | 1 | 1 if a name of one record has the distinctive words of a name of the other (below; a co-publisher counts), else `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons; `[s.n.]`, `[б. и.]`, `[publisher not identified]` name none: 0 against each other, −1 against a named publisher |
 //! | `publisher` (clearly different) | 5 | −1, weighted by `publisher-mismatch-weight` instead, when both records name a publisher and none of their names agree that way: another publisher is another issue, so this outweighs title, author, year and extent agreeing; only a shared identifier as well keeps the pair |
+//! | `place` | 1 | 1 if a place of publication (260/264 $a) of one is a place of the other (equal, within the title's edit distance, or another name of the city: `Kyïv`/`Kiev`, `Moscow`/`Moskva`); 0.5 if only a known abbreviation agrees (`M.`, `L.`, `SPb.`, `T.`, `B.`, `K.`, `N.Y.`); −1 if both write their places out and none agree; 0 for `[S.l.]` and the like, or an abbreviation against another place; an agreeing place counts 0 when the publishers disagree. Never a veto |
 //! | `extent` | 2 | 1 if the page counts differ by at most 4 or 3 %, −1 if by 10 % or more |
 //! | `series` | 1 | 1 if a 490/830 $v number is shared, −1 if both have numbers and share none |
 //! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
@@ -115,10 +116,16 @@
 //!   title proper ($a up to a `:` `;` `=` or `/` in it) and the full title
 //!   ($a $b). The similarity of two forms is a token Jaccard index in which
 //!   two words match when equal, or (without digits) within edit distance 1
-//!   from 4 letters and 2 from 8; a character-level ratio over the text
+//!   from 4 letters and 2 from 8 (a swap of two neighbouring letters is one
+//!   edit, so each typo of a letter swapped, dropped, doubled or changed
+//!   is one); a character-level ratio over the text
 //!   without spaces counts too when it is 0.9 or more (run-together words).
 //!   Script differences are gone in the skeleton, so a Cyrillic title and its
-//!   Latin transliteration compare as equal.
+//!   Latin transliteration compare as equal. The title's note says which
+//!   noise rule applied: `subtitle on one side only` (the title propers agree
+//!   better than the full titles) or `one-letter difference: typo`. Titles
+//!   are compared in the match keys' lossier fold too (`key_skeleton`),
+//!   so a typo on top of a spelling only that fold reconciles is one edit.
 //! - Authors: 100/110/111 (main entry) and 700/710/711 (added) $a, as
 //!   skeletons: the part before the first comma is the surname, the first
 //!   letter of the rest the forename initial; $d gives the birth year.
@@ -192,7 +199,7 @@ use serde::Deserialize;
 use unicat_marc::{DataField, Field, Record};
 
 use crate::dedup::keys::publication_year;
-use crate::dedup::translit::{reading, skeleton};
+use crate::dedup::translit::{key_skeleton, reading, skeleton};
 use crate::ident::parse_isbn;
 use crate::ident::{normalize_issn, normalize_lccn, oclc_number};
 use crate::lang::{lang_from_marc, Lang};
@@ -201,7 +208,9 @@ use crate::lang::{lang_from_marc, Lang};
 /// a pair differently for the same options, so that existing installations
 /// re-examine every cluster once (`pipeline::refresh`). 2: the extent and
 /// volume-count vetoes and the publisher mismatch weight (#17); 3: the
-/// skeletons' per-language readings (Azerbaijani ə = a, Bulgarian ъ, ё).
+/// skeletons' per-language readings (Azerbaijani ə = a, Bulgarian ъ, ё),
+/// typos as one edit (transpositions too), `[s.n.]`-style publishers
+/// neutral, the place of publication as evidence (#17).
 pub const DECISION_VERSION: i64 = 3;
 
 /// Options for [`compare`]: the threshold, the weights and the operator's
@@ -254,6 +263,11 @@ pub struct ScoreOptions {
     /// publisher is another issue, so this outweighs the agreement of title,
     /// author, year and extent unless an identifier is shared too.
     pub publisher_mismatch_weight: f64,
+    /// Weight of the places of publication: 1 when one is the other's, −1
+    /// when both are written out and clearly differ, 0.5 when only an
+    /// abbreviation (`M.`, `SPb.`) agrees (see the module documentation).
+    /// Default 1.
+    pub place_weight: f64,
     /// Weight of agreement of the page counts. Default 2.
     pub extent_weight: f64,
     /// Weight of series numbering (490/830 $v). Default 1.
@@ -283,6 +297,7 @@ impl Default for ScoreOptions {
             edition_weight: 1.0,
             publisher_weight: 1.0,
             publisher_mismatch_weight: 5.0,
+            place_weight: 1.0,
             extent_weight: 2.0,
             series_weight: 1.0,
             volume_weight: 1.0,
@@ -334,7 +349,7 @@ impl ScoreOptions {
         out
     }
 
-    fn weights(&self) -> [(&'static str, f64); 14] {
+    fn weights(&self) -> [(&'static str, f64); 15] {
         [
             ("identifier-weight", self.identifier_weight),
             ("set-identifier-weight", self.set_identifier_weight),
@@ -345,6 +360,7 @@ impl ScoreOptions {
             ("edition-weight", self.edition_weight),
             ("publisher-weight", self.publisher_weight),
             ("publisher-mismatch-weight", self.publisher_mismatch_weight),
+            ("place-weight", self.place_weight),
             ("extent-weight", self.extent_weight),
             ("series-weight", self.series_weight),
             ("volume-weight", self.volume_weight),
@@ -571,6 +587,12 @@ pub struct TitleForm {
     /// How the skeleton was reached (`translit::reading` of $a and $b),
     /// named in the title note when two titles meet only as skeletons.
     pub reading: String,
+    /// The title proper as the match keys fold it (`translit::key_skeleton`,
+    /// lossier): a typo on top of a spelling that only the key fold
+    /// reconciles (`šəhhəri` / `шәһәри`) is still one edit there.
+    pub key_proper: String,
+    /// $a and $b as the match keys fold them.
+    pub key_full: String,
 }
 
 /// What [`compare`] needs from one record, extracted once by [`features`].
@@ -599,6 +621,13 @@ pub struct Features {
     /// `co.`, `nashriyoti`, …), single letters and `[s.n.]`; names left
     /// empty are dropped.
     pub publisher_words: Vec<Vec<String>>,
+    /// The imprint says no publisher is named (`[s.n.]`, `[б. и.]`): not
+    /// a name, so `[s.n.]` and `[б. и.]` do not differ, but weak
+    /// disagreement with a record that names one.
+    pub publisher_unnamed: bool,
+    /// Places of publication (260/264 $a, and 880s of them), `[S.l.]` and
+    /// the like left out, known abbreviations written out.
+    pub places: Vec<Place>,
     /// Page count (see the module documentation).
     pub extent: Option<u32>,
     /// The main pagination: the largest count of pages in 300 $a that a
@@ -645,7 +674,7 @@ pub fn features(record: &Record) -> Features {
     let language = record_language_code(record);
     let lang = language.as_deref().and_then(lang_from_marc);
     let carrier = carrier(record);
-    let publishers = publishers(record, lang);
+    let (publishers, publisher_unnamed) = publishers(record, lang);
     let (isbns, set_isbns, related_isbns, isbn_volumes) = isbns(record, carrier);
     let whole_set = isbn_volumes.len() >= 2
         || record
@@ -695,6 +724,8 @@ pub fn features(record: &Record) -> Features {
             .filter(|w| !w.is_empty())
             .collect(),
         publishers,
+        publisher_unnamed,
+        places: places(record, lang),
         extent: record
             .data_fields("300")
             .flat_map(|f| f.subfields_of('a'))
@@ -790,6 +821,8 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
     }
     let english = lang == Some(Lang::English);
     let reading = reading(&full, lang);
+    let key_proper = strip_article(key_skeleton(&proper, lang), english);
+    let key_full = strip_article(key_skeleton(&full, lang), english);
     let proper = strip_article(skeleton(&proper, lang), english);
     let full = strip_article(skeleton(&full, lang), english);
     if full.is_empty() {
@@ -800,9 +833,16 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
     } else {
         proper
     };
+    let key_proper = if key_proper.is_empty() {
+        key_full.clone()
+    } else {
+        key_proper
+    };
     Some(TitleForm {
         proper,
         full,
+        key_proper,
+        key_full,
         reading,
     })
 }
@@ -854,7 +894,18 @@ fn author(f: &DataField, lang: Option<Lang>) -> Option<Author> {
     })
 }
 
-fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
+/// The publisher names, and whether the record says it names none
+/// (`[s.n.]`, `[б. и.]`, `[publisher not identified]`, and nothing else).
+fn publishers(record: &Record, lang: Option<Lang>) -> (Vec<String>, bool) {
+    let all = imprint_values(record, lang, 'b');
+    let named: Vec<String> = all.iter().filter(|s| !is_unnamed(s)).cloned().collect();
+    let unnamed = named.is_empty() && !all.is_empty();
+    (named, unnamed)
+}
+
+/// The skeletons of one subfield of the imprint (260, 264 ind2 1 and the
+/// 880s linked to them), each once.
+fn imprint_values(record: &Record, lang: Option<Lang>, code: char) -> Vec<String> {
     let is_imprint = |f: &&DataField| f.tag == "260" || (f.tag == "264" && f.ind2 == '1');
     let linked = |f: &&DataField| {
         f.subfield('6')
@@ -867,7 +918,7 @@ fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
         .filter(is_imprint)
         .chain(record.data_fields("880").filter(linked));
     for f in fields {
-        for b in f.subfields_of('b') {
+        for b in f.subfields_of(code) {
             let s = skeleton(b, lang);
             if !s.is_empty() && !out.contains(&s) {
                 out.push(s);
@@ -875,6 +926,156 @@ fn publishers(record: &Record, lang: Option<Lang>) -> Vec<String> {
         }
     }
     out
+}
+
+/// RDA's and older cataloguers' words for "no publisher named" and "no
+/// place named" (folded to skeletons at first use); AACR2's `[s.n.]`,
+/// `[S.l.]`, `[n.p.]` and the Cyrillic `[б. и.]`, `[б. м.]` are single
+/// letters, which [`is_unnamed`] knows without a list.
+const UNNAMED: &[&str] = &[
+    "publisher not identified",
+    "place of publication not identified",
+    "sine nomine",
+    "sine loco",
+    "bez izdatelia",
+    "izdatel ne ukazan",
+    "bez mesta",
+    "mesto izdaniia ne ukazano",
+];
+
+/// Whether an imprint value names nothing: every word one letter (`[s.n.]`,
+/// `[б. и.]`, `[S.l.]`, `[n.p.]`), or one of the phrases given. Two records
+/// that both say "no publisher" in different words (`[б. и.]` against
+/// `[s.n.]`, one record in Cyrillic and its twin in Latin) must not count
+/// as naming two publishers.
+fn is_unnamed(skeleton_value: &str) -> bool {
+    static PHRASES: OnceLock<Vec<String>> = OnceLock::new();
+    let phrases = PHRASES.get_or_init(|| UNNAMED.iter().map(|p| skeleton(p, None)).collect());
+    skeleton_value.split(' ').all(|w| w.chars().count() <= 1)
+        || phrases.iter().any(|p| p == skeleton_value)
+}
+
+/// One place of publication (260/264 $a) as the comparison sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The place's skeleton; for a known abbreviation, its expansion's.
+    pub name: String,
+    /// The record wrote a known abbreviation (`M.`, `SPb.`, `N.Y.`).
+    pub abbreviated: bool,
+}
+
+/// Abbreviated places of publication that Soviet-era and AACR2 cataloguing
+/// use, with what they stand for (folded to skeletons at first use).
+const PLACE_ABBREVIATIONS: &[(&str, &str)] = &[
+    ("M.", "Moskva"),
+    ("L.", "Leningrad"),
+    ("SPb.", "Sankt-Peterburg"),
+    ("S.-Peterburg", "Sankt-Peterburg"),
+    ("Spb", "Sankt-Peterburg"),
+    ("T.", "Tashkent"),
+    ("B.", "Baku"),
+    ("K.", "Kiev"),
+    ("Mn.", "Minsk"),
+    ("A.-A.", "Alma-Ata"),
+    ("N.Y.", "New York"),
+    ("NY", "New York"),
+];
+
+/// Other names of one city that are not within a small edit distance of
+/// each other (the rest, `Kyïv`/`Kiev`, `Lʹviv`/`Lvov`, `Toshkent`/
+/// `Tashkent`, `Bakı`/`Baku`, match as words do in titles).
+const PLACE_ALIASES: &[(&str, &str)] = &[
+    ("Moscow", "Moskva"),
+    ("Saint Petersburg", "Sankt-Peterburg"),
+    ("St. Petersburg", "Sankt-Peterburg"),
+    ("Petersburg", "Sankt-Peterburg"),
+    ("Kyiv", "Kiev"),
+    ("Kharkiv", "Kharkov"),
+    ("Almaty", "Alma-Ata"),
+    ("Bishkek", "Frunze"),
+];
+
+/// (form, what it stands for), both as skeletons.
+type PlaceTable = Vec<(String, String)>;
+
+fn places(record: &Record, lang: Option<Lang>) -> Vec<Place> {
+    static TABLES: OnceLock<(PlaceTable, PlaceTable)> = OnceLock::new();
+    let (abbreviations, aliases) = TABLES.get_or_init(|| {
+        let fold = |t: &[(&str, &str)]| {
+            t.iter()
+                .map(|(a, b)| (skeleton(a, None), skeleton(b, None)))
+                .collect()
+        };
+        (fold(PLACE_ABBREVIATIONS), fold(PLACE_ALIASES))
+    });
+    let mut out: Vec<Place> = Vec::new();
+    for s in imprint_values(record, lang, 'a') {
+        let place = if let Some((_, full)) = abbreviations.iter().find(|(a, _)| *a == s) {
+            Place {
+                name: full.clone(),
+                abbreviated: true,
+            }
+        } else if is_unnamed(&s) {
+            continue;
+        } else {
+            let name = aliases
+                .iter()
+                .find(|(a, _)| *a == s)
+                .map_or(s, |(_, full)| full.clone());
+            Place {
+                name,
+                abbreviated: false,
+            }
+        };
+        if !out.contains(&place) {
+            out.push(place);
+        }
+    }
+    out
+}
+
+/// How the places agree, −1 ..= 1, with a note: 1 when a place of one is a
+/// place of the other (equal or within the title's edit distance per
+/// word), 0.5 when only an abbreviation (`M.`) agrees with the other's
+/// place written out, −1 when both write their places out and none agree,
+/// 0 otherwise (a place missing, `[S.l.]`, an abbreviation against another
+/// place). Never a veto: a book is often printed in one city and published
+/// in another, and cataloguers choose differently.
+fn place_agreement(a: &[Place], b: &[Place]) -> Option<(f64, String)> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let same = |x: &Place, y: &Place| x.name == y.name || token_similarity(&x.name, &y.name) >= 0.9;
+    let mut best: Option<(f64, String)> = None;
+    for x in a {
+        for y in b {
+            if same(x, y) {
+                let (s, note) = if x.abbreviated || y.abbreviated {
+                    (0.5, format!("{} (abbreviation)", x.name))
+                } else {
+                    (1.0, x.name.clone())
+                };
+                if best.as_ref().is_none_or(|(b, _)| s > *b) {
+                    best = Some((s, note));
+                }
+            }
+        }
+    }
+    if best.is_some() {
+        return best;
+    }
+    let names = |p: &[Place]| {
+        p.iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" ; ")
+    };
+    let note = format!("{} vs {}", names(a), names(b));
+    if a.iter().chain(b).all(|p| !p.abbreviated) {
+        Some((-1.0, format!("clearly different: {note}")))
+    } else {
+        Some((0.0, format!("abbreviated: {note}")))
+    }
 }
 
 /// Words of publisher names that say what kind of body it is, not which
@@ -1106,16 +1307,37 @@ fn page_count(a: &str) -> Option<u32> {
     best.filter(|n| *n > 0)
 }
 
-/// Skeletons of the words that count pages after a number in 300 $a:
-/// English (AACR2 `p.`, RDA `pages`), Russian and other Cyrillic `с.`,
-/// `стр.` (skeleton `s`, `str`), Uzbek and Kazakh `б.`, `bet`, `бет`
-/// (`b`, `bet`), Azerbaijani `səh.`, `сәһ.` (`seh`, `sah`), Turkish `s.`,
-/// `sayfa`, German `S.`, `Seiten`, French `pages`; leaves (`l.`, `leaves`,
-/// `л.`) count too.
+/// The words that count pages after a number in 300 $a, folded to
+/// skeletons at first use (so that `səh.`, whose h the skeleton writes x,
+/// is found however it is spelt): English (AACR2 `p.`, RDA `pages`),
+/// Russian and other Cyrillic `с.`, `стр.`, Uzbek and Kazakh `б.`, `bet`,
+/// `бет`, Azerbaijani `səh.`, `сәһ.`, `seh.`, Turkish `s.`, `sayfa`, German
+/// `S.`, `Seiten`, French `pages`; leaves (`l.`, `leaves`, `л.`) count too.
 const PAGE_WORDS: &[&str] = &[
     "p", "pp", "page", "pages", "s", "str", "stranits", "stranica", "b", "bet", "betlar", "seh",
-    "sehife", "sah", "sahifa", "sayfa", "seiten", "l", "leaves", "leaf", "ll", "lis",
+    "səh", "сәһ", "sehife", "səhifə", "sah", "sahifa", "sayfa", "seiten", "l", "leaves", "leaf",
+    "ll", "lis",
 ];
+
+fn is_page_word(word: &str) -> bool {
+    static WORDS: OnceLock<BTreeSet<String>> = OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        PAGE_WORDS
+            .iter()
+            .flat_map(|w| [w.to_string(), skeleton(w, None)])
+            .collect()
+    });
+    words.contains(&skeleton(word, None))
+}
+
+/// A record's main pagination (see [`Features::pages`]): what the `aye:`
+/// match key counts.
+pub(crate) fn main_pages(record: &Record) -> Option<u32> {
+    record
+        .data_fields("300")
+        .flat_map(|f| f.subfields_of('a'))
+        .find_map(main_pagination)
+}
 
 /// The main pagination of a 300 $a: the largest number outside square
 /// brackets in a sequence that a page word closes (`264 p.`, `318, [1] p.`,
@@ -1172,7 +1394,7 @@ fn pagination_item(item: &str) -> (Option<u32>, Option<bool>, bool) {
             }
             if let Some((next, _)) = words.get(k + 1) {
                 if !next.starts_with(|c: char| c.is_ascii_digit()) {
-                    unit = Some(PAGE_WORDS.contains(&skeleton(next, None).as_str()));
+                    unit = Some(is_page_word(next));
                 }
             }
         } else {
@@ -1684,17 +1906,22 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
     shared.dedup();
 
     // Title.
-    let sim = title_similarity(&a.titles, &b.titles);
-    match sim {
-        Some(sim) => field(
-            "title",
-            clamp((sim - 0.7) / 0.3),
-            opts.title_weight,
-            match title_readings(&a.titles, &b.titles) {
-                Some(how) => format!("similarity {sim:.2} ({how})"),
-                None => format!("similarity {sim:.2}"),
-            },
-        ),
+    match title_similarity(&a.titles, &b.titles) {
+        Some((sim, rule)) => {
+            // What made the titles meet: a noise rule (a typo, a subtitle
+            // on one side) and the readings of two differently written
+            // titles (the Cyrillic scheme, the romanisation marks dropped).
+            let how: Vec<String> = rule
+                .into_iter()
+                .chain(title_readings(&a.titles, &b.titles))
+                .collect();
+            let note = if how.is_empty() {
+                format!("similarity {sim:.2}")
+            } else {
+                format!("similarity {sim:.2} ({})", how.join("; "))
+            };
+            field("title", clamp((sim - 0.7) / 0.3), opts.title_weight, note)
+        }
         None => field("title", 0.0, opts.title_weight, "missing".into()),
     }
 
@@ -1738,28 +1965,58 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
         .publisher_words
         .iter()
         .any(|x| b.publisher_words.iter().any(|y| same_publisher(x, y)));
-    match psim {
-        _ if !a.publisher_words.is_empty() && !b.publisher_words.is_empty() && !words_agree => {
+    let other_publisher =
+        !a.publisher_words.is_empty() && !b.publisher_words.is_empty() && !words_agree;
+    let (ps, pw, pnote) = match psim {
+        _ if other_publisher => {
             let note = format!(
                 "clearly different: {} vs {}",
                 a.publishers.join(" ; "),
                 b.publishers.join(" ; ")
             );
-            field("publisher", -1.0, opts.publisher_mismatch_weight, note);
+            (-1.0, opts.publisher_mismatch_weight, note)
         }
-        Some(_) if words_agree => field(
-            "publisher",
+        Some(_) if words_agree => (
             1.0,
             opts.publisher_weight,
-            "same distinctive words".into(),
+            "same distinctive words".to_string(),
         ),
-        Some(p) => field(
-            "publisher",
+        Some(p) => (
             clamp((p - 0.55) / 0.25),
             opts.publisher_weight,
             format!("similarity {p:.2}"),
         ),
-        None => field("publisher", 0.0, opts.publisher_weight, "missing".into()),
+        None if a.publisher_unnamed && b.publisher_unnamed => (
+            0.0,
+            opts.publisher_weight,
+            "not named on either ([s.n.])".to_string(),
+        ),
+        None if (a.publisher_unnamed && !b.publishers.is_empty())
+            || (b.publisher_unnamed && !a.publishers.is_empty()) =>
+        {
+            let named: Vec<&str> = a
+                .publishers
+                .iter()
+                .chain(&b.publishers)
+                .map(String::as_str)
+                .collect();
+            let note = format!("named on one side only: {}", named.join(" ; "));
+            (-1.0, opts.publisher_weight, note)
+        }
+        None => (0.0, opts.publisher_weight, "missing".to_string()),
+    };
+    field("publisher", ps, pw, pnote);
+    let publisher_disagrees = ps < 0.0;
+
+    // Place. The same city says little once the publishers disagree (most
+    // of a country's publishers sit in its capital), so it is then noted
+    // but not counted; a different city still counts against.
+    if let Some((mut s, mut note)) = place_agreement(&a.places, &b.places) {
+        if s > 0.0 && publisher_disagrees {
+            s = 0.0;
+            note = format!("{note}, but another publisher");
+        }
+        field("place", s, opts.place_weight, note);
     }
 
     // Extent.
@@ -2010,7 +2267,7 @@ fn same_person(a: &Author, b: &Author) -> bool {
     let surname = a.surname == b.surname
         || (a.surname.chars().count() >= 5
             && b.surname.chars().count() >= 5
-            && levenshtein(&a.surname, &b.surname) <= 1);
+            && edit_distance(&a.surname, &b.surname) <= 1);
     let initial = match (a.initial, b.initial) {
         (Some(x), Some(y)) => x == y,
         _ => true,
@@ -2023,13 +2280,34 @@ fn same_person(a: &Author, b: &Author) -> bool {
 }
 
 /// The best similarity of any title form of one record with any of the
-/// other's; `None` when either has no title.
-fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<f64> {
-    let mut best: Option<f64> = None;
+/// other's, and the noise rule that made it (for `explain`): a subtitle
+/// that only one record has (the title propers agree better than the full
+/// titles), or a one-letter difference in a word (a typo: a letter
+/// swapped, dropped, doubled or changed); `None` when either has no title.
+fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<(f64, Option<String>)> {
+    let mut best: Option<(f64, Option<String>)> = None;
     for x in a {
         for y in b {
-            let s = token_similarity(&x.proper, &y.proper).max(token_similarity(&x.full, &y.full));
-            best = Some(best.map_or(s, |b: f64| b.max(s)));
+            let best_of = |a: (f64, bool), b: (f64, bool)| if b.0 > a.0 { b } else { a };
+            let (sp, typo_p) = best_of(
+                similarity_detail(&x.proper, &y.proper),
+                similarity_detail(&x.key_proper, &y.key_proper),
+            );
+            let (sf, typo_f) = best_of(
+                similarity_detail(&x.full, &y.full),
+                similarity_detail(&x.key_full, &y.key_full),
+            );
+            let subtitle = sp > sf && (x.full == x.proper) != (y.full == y.proper);
+            let (s, typo) = if sp >= sf { (sp, typo_p) } else { (sf, typo_f) };
+            let rule = match (subtitle, typo) {
+                (true, true) => Some("subtitle on one side only; one-letter difference: typo"),
+                (true, false) => Some("subtitle on one side only"),
+                (false, true) => Some("one-letter difference: typo"),
+                (false, false) => None,
+            };
+            if best.as_ref().is_none_or(|(b, _)| s > *b) {
+                best = Some((s, rule.map(str::to_string)));
+            }
         }
     }
     best
@@ -2066,25 +2344,36 @@ fn best_similarity(a: &[String], b: &[String]) -> Option<f64> {
 /// Similarity of two skeletons, 0 ..= 1: the fuzzy token Jaccard index, or
 /// the character ratio of the texts without spaces when that is 0.9 or more.
 pub fn token_similarity(a: &str, b: &str) -> f64 {
+    similarity_detail(a, b).0
+}
+
+/// [`token_similarity`], and whether it is what it is only thanks to words
+/// (or the whole text) within a small edit distance rather than equal: the
+/// sign of a typo, for `explain`.
+fn similarity_detail(a: &str, b: &str) -> (f64, bool) {
     if a == b {
-        return 1.0;
+        return (1.0, false);
     }
     let ta: Vec<&str> = a.split(' ').filter(|t| !t.is_empty()).collect();
     let tb: Vec<&str> = b.split(' ').filter(|t| !t.is_empty()).collect();
     if ta.is_empty() || tb.is_empty() {
-        return 0.0;
+        return (0.0, false);
     }
     let mut used = vec![false; tb.len()];
     let mut matched = 0usize;
+    let mut fuzzy = false;
     for x in &ta {
         let hit = tb
             .iter()
             .enumerate()
             .position(|(j, y)| !used[j] && *y == *x)
             .or_else(|| {
-                tb.iter()
+                let j = tb
+                    .iter()
                     .enumerate()
-                    .position(|(j, y)| !used[j] && words_match(x, y))
+                    .position(|(j, y)| !used[j] && words_match(x, y));
+                fuzzy |= j.is_some();
+                j
             });
         if let Some(j) = hit {
             used[j] = true;
@@ -2095,11 +2384,11 @@ pub fn token_similarity(a: &str, b: &str) -> f64 {
     let ca: String = ta.concat();
     let cb: String = tb.concat();
     let longest = ca.chars().count().max(cb.chars().count());
-    let ratio = 1.0 - levenshtein(&ca, &cb) as f64 / longest as f64;
-    if ratio >= 0.9 {
-        jaccard.max(ratio)
+    let ratio = 1.0 - edit_distance(&ca, &cb) as f64 / longest as f64;
+    if ratio >= 0.9 && ratio > jaccard {
+        (ratio, ca != cb)
     } else {
-        jaccard
+        (jaccard, fuzzy)
     }
 }
 
@@ -2117,21 +2406,13 @@ fn words_match(x: &str, y: &str) -> bool {
     } else {
         0
     };
-    allowed > 0 && levenshtein(x, y) <= allowed
+    allowed > 0 && edit_distance(x, y) <= allowed
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+/// The edit distance of two skeletons, counting a swap of two neighbouring
+/// letters as one edit (optimal string alignment, `strsim`): a typo that
+/// swaps letters (`kniga` / `kinga`) is one edit like a dropped, doubled or
+/// changed letter, not two.
+fn edit_distance(a: &str, b: &str) -> usize {
+    strsim::osa_distance(a, b)
 }

@@ -5,13 +5,30 @@
 //! a normalised identifier (ISBN-13; ISSN, OCLC number, LCCN, national
 //! bibliography and agency numbers, 024 numbers: [`identifier_keys`]) or a
 //! title key (title, first author's surname and year; title proper, author
-//! and year; title proper and year). Keys are strings with a type prefix
-//! (`isbn:`, `issn:`, `oclc:`, `lccn:`, `nbn:`, `nac:`, `std:`, `tay:`,
-//! `tpa:`, `tpy:`) so that one index serves them all and `explain` can say
-//! which one linked two records. A key held by more than
+//! and year; title proper and year) or a noise-tolerant key (below). Keys
+//! are strings with a type prefix (`isbn:`, `issn:`, `oclc:`, `lccn:`,
+//! `nbn:`, `nac:`, `std:`, `tay:`, `tpa:`, `tpy:`, `tw1:`, `aye:`) so that
+//! one index serves them all and `explain` can say which one linked two
+//! records. A key held by more than
 //! [`MAX_KEY_FANOUT`] records (a very common title in one year, a reused
 //! ISBN) makes candidates only together with a second shared key (see
 //! `cluster`), so a big block is never compared all against all.
+//!
+//! Two key kinds exist so that cataloguing noise does not keep twins apart
+//! when no identifier is shared (issue #17):
+//!
+//! - `tw1:` the title proper with one word of four or more letters left
+//!   out (and once without any left out), first [`TW1_WORDS`] words, with
+//!   the first author (empty when there is none) and the year: a one-letter
+//!   typo in a word, or a word added or dropped, leaves one of these keys
+//!   intact; a title of one word has none;
+//! - `aye:` the first author's surname, the year and the main pagination
+//!   (`264 p.` = `264 pages` = `264 с.`): catches a one-word title with a
+//!   typo, or a title whose spelling differs throughout.
+//!
+//! Both are at most [`TW1_WORDS`] + 2 keys per title and block on the year
+//! (and author) like the other title keys; the pair decision keeps the
+//! precision.
 //!
 //! Title and author go into the key as script-independent skeletons
 //! (`translit::key_skeleton`): Cyrillic is transliterated by the record's
@@ -31,8 +48,14 @@ use crate::lang::{guess_lang, record_language, Lang};
 /// pass (see `pipeline::refresh`), so an upgrade never compares old keys
 /// with new ones. Bump it whenever `match_keys` changes its output
 /// (5: every romanisation of each Cyrillic alphabet folds to one skeleton,
-/// issue #17; 6: Bulgarian ъ, Uzbek/Tajik/Kyrgyz ё, ICAO ie, ISO 9 ǰ).
+/// issue #17; 6: Bulgarian ъ, Uzbek/Tajik/Kyrgyz ё, ICAO ie, ISO 9 ǰ, and
+/// the noise-tolerant `tw1:` and `aye:` keys).
 pub const KEYS_VERSION: i64 = 6;
+
+/// How many leading words of the title proper the `tw1:` keys are made
+/// from: a word beyond them changes no key, and a title yields at most this
+/// many keys with one word left out (plus one with none).
+pub const TW1_WORDS: usize = 4;
 
 /// A key shared by more records than this does not make candidates on its
 /// own: it is a very common title in one year, a series ISBN or a
@@ -59,6 +82,8 @@ pub fn match_keys(record: &Record) -> Vec<String> {
         let author = first_author_surname(record, lang);
         keys.extend(tay_keys(record, &year, lang, author.as_deref()));
         keys.extend(tp_keys(record, &year, lang, author.as_deref()));
+        keys.extend(tw1_keys(record, &year, lang, author.as_deref()));
+        keys.extend(aye_key(record, &year, author.as_deref()));
     }
     keys.sort();
     keys.dedup();
@@ -243,11 +268,27 @@ pub fn title_proper_keys(record: &Record) -> Vec<String> {
 
 fn tp_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>) -> Vec<String> {
     let mut keys = Vec::new();
+    for t in title_propers(record, lang) {
+        if let Some(a) = author {
+            keys.push(format!("tpa:{t}|{a}|{year}"));
+        }
+        keys.push(format!("tpy:{t}|{year}"));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The title proper (245 $a up to a `:` `;` `=` or `/`, plus $n and $p) of
+/// the 245 and of each 880 linked to a 245, as key skeletons; empty ones
+/// left out.
+fn title_propers(record: &Record, lang: Option<Lang>) -> Vec<String> {
     let titles = record.data_fields("245").take(1).chain(
         record
             .data_fields("880")
             .filter(|f| f.subfield('6').is_some_and(|l| l.starts_with("245"))),
     );
+    let mut out = Vec::new();
     for f in titles {
         let skip = f.ind2.to_digit(10).unwrap_or(0) as usize;
         let mut text = String::new();
@@ -269,17 +310,63 @@ fn tp_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str>
             text.push(' ');
         }
         let t = key_skeleton(&text, lang);
-        if t.is_empty() {
+        if !t.is_empty() && !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The `tw1:` keys (see the module documentation): for a title proper of
+/// two or more words, its first [`TW1_WORDS`] words, and the same with each
+/// of them left out in turn (then cut to [`TW1_WORDS`] again), each with
+/// the first author's surname (empty without one) and the year. Two titles
+/// that differ in one word (a typo, `Bakı şəhəri` / `Bakı şəhhəri`) share
+/// the key that leaves that word out; a title with a word dropped or added
+/// shares the other's key that leaves none out. Words of fewer than four
+/// letters are not left out: the pair decision forgives no typo in them,
+/// and every key costs a look-up in the store's index.
+pub fn tw1_keys(
+    record: &Record,
+    year: &str,
+    lang: Option<Lang>,
+    author: Option<&str>,
+) -> Vec<String> {
+    let author = author.unwrap_or("");
+    let mut keys = Vec::new();
+    for t in title_propers(record, lang) {
+        let words: Vec<&str> = t.split(' ').filter(|w| !w.is_empty()).collect();
+        if words.len() < 2 {
             continue;
         }
-        if let Some(a) = author {
-            keys.push(format!("tpa:{t}|{a}|{year}"));
+        let head = words.len().min(TW1_WORDS);
+        keys.push(format!("tw1:{}|{author}|{year}", words[..head].join(" ")));
+        for skip in (0..head).filter(|i| words[*i].chars().count() >= 4) {
+            let rest: Vec<&str> = words
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, w)| *w)
+                .take(TW1_WORDS)
+                .collect();
+            keys.push(format!("tw1:{}|{author}|{year}", rest.join(" ")));
         }
-        keys.push(format!("tpy:{t}|{year}"));
     }
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// The `aye:` key: first author's surname, year and main pagination (the
+/// count of pages that a page word closes, in any cataloguing language:
+/// `264 p.`, `264 pages`, `264 с.`, `264 б.`, `264 bet`, `264 səh.`), when
+/// all three exist. It does not look at the title at all, so a typo in a
+/// one-word title, or a title spelt differently throughout, still meets its
+/// twin; the pair decision then weighs the titles.
+pub fn aye_key(record: &Record, year: &str, author: Option<&str>) -> Option<String> {
+    let author = author?;
+    let pages = crate::dedup::decision::main_pages(record)?;
+    Some(format!("aye:{author}|{year}|{pages}"))
 }
 
 /// The first title key (see `title_author_year_keys`).
@@ -503,6 +590,92 @@ mod tests {
         for k in identifier_keys(&b) {
             assert!(identifier_keys(&a).contains(&k), "{k}");
         }
+    }
+
+    fn book(title: &str, author: Option<&str>, extent: &str) -> Record {
+        let mut fields = Vec::new();
+        if let Some(a) = author {
+            fields.push(DataField::new("100", '1', ' ').with('a', a));
+        }
+        fields.push(DataField::new("245", '1', '0').with('a', title));
+        fields.push(DataField::new("264", ' ', '1').with('c', "1990."));
+        fields.push(DataField::new("300", ' ', ' ').with('a', extent));
+        rec(fields)
+    }
+
+    fn shared(a: &Record, b: &Record, prefix: &str) -> Vec<String> {
+        let kb = match_keys(b);
+        match_keys(a)
+            .into_iter()
+            .filter(|k| k.starts_with(prefix) && kb.contains(k))
+            .collect()
+    }
+
+    // Regression (issue #17, eval2 e2-00081/e2-00084): a doubled letter in
+    // one word of an authorless title ("Бакы шәһәри" / "Baky shaahari") left
+    // the twins without a shared key, so the decision never saw them.
+    #[test]
+    fn typo_in_one_word_still_shares_a_tw1_key() {
+        let a = book("Bakı şəhəri /", None, "220 p.");
+        let b = book("Bakı şəhhəri", None, "220 pages");
+        assert!(shared(&a, &b, "tay:").is_empty() && shared(&a, &b, "tpy:").is_empty());
+        assert_eq!(shared(&a, &b, "tw1:"), vec!["tw1:baki||1990"]);
+    }
+
+    // A word dropped from (or added to) a title: the shorter title's key
+    // with none left out is the longer one's with that word left out.
+    #[test]
+    fn dropped_word_shares_a_tw1_key() {
+        let a = book("Istoriia drevnego Kieva", Some("Tolochko, P."), "300 p.");
+        let b = book("Istoriia Kieva", Some("Tolochko, P."), "300 p.");
+        assert!(!shared(&a, &b, "tw1:").is_empty());
+    }
+
+    // The key count stays bounded however long the title: at most
+    // TW1_WORDS + 1 `tw1:` keys per title, and short words are not left out.
+    #[test]
+    fn tw1_keys_are_bounded() {
+        let long = book(
+            "Materialy mezhdunarodnoi nauchno-prakticheskoi konferentsii po istorii i kulture",
+            Some("Ivanov, I."),
+            "300 p.",
+        );
+        let n = match_keys(&long)
+            .iter()
+            .filter(|k| k.starts_with("tw1:"))
+            .count();
+        assert!(n <= TW1_WORDS + 1, "{n}");
+        let short = book("Ot i do", Some("Ivanov, I."), "300 p.");
+        let keys: Vec<String> = match_keys(&short)
+            .into_iter()
+            .filter(|k| k.starts_with("tw1:"))
+            .collect();
+        assert_eq!(keys, vec!["tw1:ot i do|ivanov|1990"]);
+        // A one-word title has none.
+        let one = book("Olular", Some("Ivanov, I."), "300 p.");
+        assert!(!match_keys(&one).iter().any(|k| k.starts_with("tw1:")));
+    }
+
+    // Regression (issue #17, eval2 e2-00006/e2-00008): a one-word title
+    // with a swapped letter ("Ölülər" / "Ölüələr") shares no title key; the
+    // author, year and pages do, in AACR2 and RDA forms alike.
+    #[test]
+    fn aye_key_links_one_word_titles_with_a_typo() {
+        let a = book("Ölülər", Some("Məmmədquluzadə, C."), "212 p.");
+        let b = book("Ölüərl", Some("Mammadguluzada, J."), "212 pages");
+        assert!(shared(&a, &b, "tw1:").is_empty() && shared(&a, &b, "tay:").is_empty());
+        assert_eq!(shared(&a, &b, "aye:").len(), 1);
+        // Other extents in the partners' languages count the same pages.
+        for extent in ["212 с.", "212 б.", "212 bet", "212 səh."] {
+            let c = book("Ölülər", Some("Məmmədquluzadə, C."), extent);
+            assert_eq!(shared(&a, &c, "aye:").len(), 1, "{extent}");
+        }
+        // Another page count, or no author, makes no such key.
+        let c = book("Ölülər", Some("Məmmədquluzadə, C."), "461 p.");
+        assert!(shared(&a, &c, "aye:").is_empty());
+        assert!(!match_keys(&book("Ölülər", None, "212 p."))
+            .iter()
+            .any(|k| k.starts_with("aye:")));
     }
 
     // The hash is the first 16 bytes of SHA-256 in lower-case hex.
