@@ -85,9 +85,9 @@
 //! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
 //! | `part-title` | 1 | 1 if the 245 $p part titles agree, −1 if they clearly do not |
 //! | `language` | 0.5 | 1 if both state the same language (different ones are a veto) |
-//! | `title-words` | 5 | −1 (`subtitle-mismatch-weight`) when the titles clearly differ in words: both have a subtitle (245 $b, not a parallel title after `=`, the addressee of a report or hearing, `report to …`, `hearing before …`, cut) and no title ($a $b together, so a subtitle split off elsewhere agrees) of one has the content words of one of the other; or each title has content words the other lacks (`Christian festival tales` vs `Jewish festival tales`). Words are skeletons without articles, prepositions and conjunctions; one edit in a word of four letters or more is a typo; the same letters spaced otherwise (`N.U.`, `NU`) agree; a subtitle on one side only is neutral |
-//! | `part-title-words` | 5 | −1 (`subtitle-mismatch-weight`) when each 245 $p has content words the other lacks (`Trentino` vs `Veneto`) |
-//! | `edition-words` | 3 | −1 when each 250 $a has content words the other lacks once edition words and numbers are left out (`Secondary school ed.` vs `Elementary and middle school ed.`; `2nd ed.` and `2nd edition` agree) |
+//! | `title-words` | 6 | −1 (`subtitle-mismatch-weight`) when the titles clearly differ in words: both have a subtitle (245 $b, not a parallel title after `=`, the addressee of a report or hearing, `report to …`, `hearing before …`, cut) and no title ($a $b together, so a subtitle split off elsewhere agrees) of one has the content words of one of the other; or each title has content words the other lacks (`Christian festival tales` vs `Jewish festival tales`). Words are skeletons without articles, prepositions and conjunctions; a word counts only if no stretch of the other title's unmatched words is within 40 % of its letters (and one edit), so typos, independent romanisations (`sheix`/`shech`) and words run together or split (`N.U.`, `NU`) agree, while numbers must be equal (`1706`/`1707`); a subtitle on one side only is neutral; 880 forms the skeleton leaves in another script (Chinese) are not compared |
+//! | `part-title-words` | 6 | −1 (`subtitle-mismatch-weight`) when each 245 $p has content words the other lacks (`Trentino` vs `Veneto`) |
+//! | `edition-words` | 4 | −1 when each 250 $a has content words the other lacks once edition words and numbers are left out (`Secondary school ed.` vs `Elementary and middle school ed.`; `2nd ed.` and `2nd edition` agree) |
 //! | `uniform-title` | 5 | −1 when 130/240 $a $n $p $k have content words the other lacks (`Gidule Shemuʼel (Bava ḳama)` vs `(Bava batra)`) |
 //! | `oclc` | 3 | −1 when both records have OCLC numbers (035, 019) and share none: one book can have two WorldCat records, so not a veto |
 //!
@@ -287,11 +287,12 @@ pub struct ScoreOptions {
     pub part_title_weight: f64,
     /// Weight of an equal language of the text. Default 0.5.
     pub language_weight: f64,
-    /// Weight of titles whose subtitles clearly differ: both have one and
-    /// their content words differ. Default 5: a different subtitle under
-    /// one title proper is another report, hearing or volume, so it
-    /// outweighs title, author, year and extent agreeing; a shared ISBN as
-    /// well keeps the pair (a subtitle reworded between CIP and book).
+    /// Weight of titles that clearly differ in words (subtitles, a word put
+    /// in another's place, 245 $p). Default 6: another subtitle under one
+    /// title proper is another report, hearing or volume, so it outweighs
+    /// title, author, year and extent agreeing, and a set ISBN printed in
+    /// every volume with them; a shared ISBN and all else agreeing keeps the
+    /// pair (a subtitle reworded between CIP and book, LC 00340831).
     pub subtitle_mismatch_weight: f64,
     /// Weight of OCLC numbers on both records, none shared. Default 3: one
     /// book can have two WorldCat records, so it is a penalty, not a veto.
@@ -300,7 +301,7 @@ pub struct ScoreOptions {
     pub uniform_title_mismatch_weight: f64,
     /// Weight of edition statements whose words differ on both sides
     /// (`Secondary school ed.` vs `Elementary and middle school ed.`).
-    /// Default 3.
+    /// Default 4.
     pub edition_mismatch_weight: f64,
 }
 
@@ -326,10 +327,10 @@ impl Default for ScoreOptions {
             volume_weight: 1.0,
             part_title_weight: 1.0,
             language_weight: 0.5,
-            subtitle_mismatch_weight: 5.0,
+            subtitle_mismatch_weight: 6.0,
             oclc_mismatch_weight: 3.0,
             uniform_title_mismatch_weight: 5.0,
-            edition_mismatch_weight: 3.0,
+            edition_mismatch_weight: 4.0,
         }
     }
 }
@@ -1692,28 +1693,61 @@ fn swapped(a: &str, b: &str) -> bool {
         && x[diff[1]] == y[diff[0]]
 }
 
-/// Whether what two titles lack of each other is clearly other text: more
-/// than 60 % of its letters apart. Independent romanisations (`sheix` and
-/// `shech`, `eserleri` and `asarlari`) and words split otherwise (`karpat
-/// skoxo`, `karpackoxo`; `N.U.`, `NU`) stay within that; another word
-/// (`christian`, `jewish`) does not.
-fn clearly_other_text(x: &str, y: &str) -> bool {
-    let longest = x.chars().count().max(y.chars().count());
-    5 * levenshtein(x, y) > 3 * longest
+/// The words of `a` that `b` lacks and that are not in the text `b` lacks
+/// either, spelt otherwise: a word counts unless some stretch of the other
+/// title's lacking words run together is within 40 % of its letters
+/// (independent romanisations, `sheix` and `shech`, `eserleri` and
+/// `asarlari`; words split otherwise, `karpat skoxo` and `karpackoxo`,
+/// `N.U.` and `NU`), and always within one edit. Words with digits count
+/// unless equal (`1706`, `1707`).
+fn other_words(a: &[String], b: &[String]) -> usize {
+    let rest: Vec<char> = lacking(b, a).chars().collect();
+    a.iter()
+        .filter(|w| {
+            !b.iter()
+                .any(|v| v == *w || words_match(w, v) || swapped(w, v))
+        })
+        .filter(|w| {
+            if w.chars().any(|c| c.is_ascii_digit()) {
+                return true;
+            }
+            // Short words are often particles, which romanisations spell
+            // at will (`със`: `sus`, `ss`): one edit is forgiven them.
+            let n = w.chars().count();
+            let d = substring_distance(w, &rest);
+            5 * d > 2 * n && d >= 2
+        })
+        .count()
 }
 
-/// Whether two titles' content words clearly differ: one or both have
-/// words the other lacks, and that is clearly other text.
+/// The edit distance from `w` to the closest stretch of `text` (any start,
+/// any end).
+fn substring_distance(w: &str, text: &[char]) -> usize {
+    let w: Vec<char> = w.chars().collect();
+    // prev[j]: distance of w[..i] to the best stretch ending at text[..j];
+    // a stretch may start anywhere, so row 0 is all zeros.
+    let mut prev = vec![0usize; text.len() + 1];
+    for (i, cw) in w.iter().enumerate() {
+        let mut cur = vec![i + 1; text.len() + 1];
+        for (j, ct) in text.iter().enumerate() {
+            let cost = usize::from(cw != ct);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev.into_iter().min().unwrap_or(w.len())
+}
+
+/// Whether two titles' content words clearly differ: either has a word
+/// that is not the other's (see `other_words`).
 fn content_words_differ(a: &[String], b: &[String]) -> bool {
-    let (x, y) = (lacking(a, b), lacking(b, a));
-    (!x.is_empty() || !y.is_empty()) && clearly_other_text(&x, &y)
+    other_words(a, b) > 0 || other_words(b, a) > 0
 }
 
-/// Whether each of two titles has content words the other lacks (a word
-/// put in another's place, not one left out), clearly other text.
+/// Whether each of two titles has a word that is not the other's (a word
+/// put in another's place, not one left out).
 fn content_words_replaced(a: &[String], b: &[String]) -> bool {
-    let (x, y) = (lacking(a, b), lacking(b, a));
-    !x.is_empty() && !y.is_empty() && clearly_other_text(&x, &y)
+    other_words(a, b) > 0 && other_words(b, a) > 0
 }
 
 /// Whether each of two controlled texts (a uniform title, an edition
