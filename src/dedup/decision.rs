@@ -1898,7 +1898,7 @@ fn report_ids(record: &Record) -> Vec<String> {
 fn month_and_year(lower: &str) -> Option<String> {
     let t = lower.trim_matches(|c: char| !c.is_alphanumeric());
     let words: Vec<&str> = t
-        .split(|c: char| c == ' ' || c == ',' || c == '.')
+        .split([' ', ',', '.'])
         .filter(|w| !w.is_empty())
         .collect();
     let (first, rest) = words.split_first()?;
