@@ -1897,10 +1897,7 @@ fn report_ids(record: &Record) -> Vec<String> {
 /// issue date of a report: `apr 2000`, `jun 19 2000`.
 fn month_and_year(lower: &str) -> Option<String> {
     let t = lower.trim_matches(|c: char| !c.is_alphanumeric());
-    let words: Vec<&str> = t
-        .split([' ', ',', '.'])
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = t.split([' ', ',', '.']).filter(|w| !w.is_empty()).collect();
     let (first, rest) = words.split_first()?;
     let m = month(first)?;
     let numeric = |w: &&str| w.bytes().all(|b| b.is_ascii_digit());
