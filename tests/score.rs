@@ -1218,7 +1218,7 @@ fn different_subtitles_under_one_title_are_other_reports() {
 // The same rule must not separate one book: a typo in a subtitle word, $a
 // and $b split elsewhere, a parallel title, a subtitle on one side only,
 // an initialism spaced otherwise, and a Cyrillic and a romanised twin
-// (an otherwise strong pair without identifier, which the penalty of 5
+// (an otherwise strong pair without identifier, which the penalty of 6
 // would push below the threshold).
 #[test]
 fn subtitle_noise_is_not_a_difference() {
