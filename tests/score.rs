@@ -1441,3 +1441,325 @@ fn typo_on_top_of_a_romanisation_is_forgiven() {
     assert!(d.same, "{d:#?}");
     assert_eq!(field_score(&d, "title"), Some(1.0), "{d:#?}");
 }
+
+// Evidence against (#17 item 4), each from the labelled LC merges
+// (fixtures/lc-merges): pairs the matcher merged that describe other books.
+
+/// A GAO report as LC 00325161 catalogues it: corporate main entry, 245
+/// with the title proper every report of the series shares, the subtitle
+/// that says which report, the addressee; `extra` adds fields.
+fn gao(id: &str, subtitle: &str, extra: Vec<DataField>) -> Record {
+    let mut fields = vec![
+        df(
+            "110",
+            '1',
+            ' ',
+            &[('a', "United States."), ('b', "General Accounting Office.")],
+        ),
+        df(
+            "245",
+            '1',
+            '0',
+            &[
+                ('a', "Defense acquisitions :"),
+                ('b', subtitle),
+                ('c', "United States General Accounting Office."),
+            ],
+        ),
+        df(
+            "260",
+            ' ',
+            ' ',
+            &[
+                ('a', "Washington, D.C. :"),
+                ('b', "The Office,"),
+                ('c', "[2000]"),
+            ],
+        ),
+        df("300", ' ', ' ', &[('a', "18 p. ;"), ('c', "28 cm.")]),
+    ];
+    fields.extend(extra);
+    book(id, "eng", "2000", fields)
+}
+
+// Regression: LC 00325161 and 00326231 are two GAO reports under one title
+// proper ("Defense acquisitions"), told apart only by the subtitle; the
+// title similarity took the title proper and merged them.
+#[test]
+fn different_subtitles_under_one_title_are_other_reports() {
+    let a = gao(
+        "00325161",
+        "need to revise acquisition strategy to reduce risk for joint air-to-surface standoff missile : report to the Chairman, Subcommittee on Defense /",
+        vec![],
+    );
+    let b = gao(
+        "00326231",
+        "Antiarmor Munitions Master Plan does not identify potential excesses or support planned procurements : report to the Chairman, Subcommittee on Defense /",
+        vec![],
+    );
+    let d = decide(&a, &b);
+    assert!(!d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "title-words"), Some(-1.0), "{d:#?}");
+}
+
+// The same rule must not separate one book: a typo in a subtitle word, $a
+// and $b split elsewhere, a parallel title, a subtitle on one side only,
+// an initialism spaced otherwise, and a Cyrillic and a romanised twin
+// (an otherwise strong pair without identifier, which the penalty of 6
+// would push below the threshold).
+#[test]
+fn subtitle_noise_is_not_a_difference() {
+    let strong = |a245: DataField, b245: DataField| {
+        let a = with_245(otkan_latin(vec![]), a245);
+        let b = with_245(otkan_latin(vec![]), b245);
+        decide(&a, &b)
+    };
+    let t = |parts: &[(char, &str)]| df("245", '1', '0', parts);
+    for (x, y) in [
+        (
+            t(&[('a', "O'tkan kunlar :"), ('b', "tarixiy roman /")]),
+            t(&[('a', "O'tkan kunlar :"), ('b', "tarixiy ronam /")]),
+        ),
+        (
+            t(&[('a', "O'tkan kunlar :"), ('b', "tarixiy roman /")]),
+            t(&[('a', "O'tkan kunlar tarixiy :"), ('b', "roman /")]),
+        ),
+        (
+            t(&[('a', "O'tkan kunlar ="), ('b', "Days gone by /")]),
+            t(&[('a', "O'tkan kunlar ="), ('b', "Минувшие дни /")]),
+        ),
+        (
+            t(&[('a', "O'tkan kunlar :"), ('b', "tarixiy roman /")]),
+            t(&[('a', "O'tkan kunlar /")]),
+        ),
+        (
+            t(&[('a', "O'tkan kunlar :"), ('b', "N.U. roman /")]),
+            t(&[('a', "O'tkan kunlar :"), ('b', "NU roman /")]),
+        ),
+    ] {
+        let d = strong(x.clone(), y.clone());
+        assert!(d.same, "{x:?} vs {y:?}: {d:#?}");
+        assert_eq!(field_score(&d, "title-words"), None, "{d:#?}");
+    }
+    let d = decide(&otkan_latin(vec![]), &otkan_cyrillic(vec![]));
+    assert!(d.same && field_score(&d, "title-words").is_none(), "{d:#?}");
+}
+
+// Regression: LC 00036936 "Christian festival tales" and 00036938 "Jewish
+// festival tales", one author, one publisher, 32 p. each, both printing the
+// series ISBN 0739827332: a word put in another's place is another book.
+#[test]
+fn a_title_word_in_anothers_place_counts_against() {
+    let tale = |id: &str, title: &str| {
+        book(
+            id,
+            "eng",
+            "2001",
+            vec![
+                isbn("0739827332"),
+                df("100", '1', ' ', &[('a', "Pirotta, Saviour.")]),
+                df("245", '1', '0', &[('a', title)]),
+                df(
+                    "260",
+                    ' ',
+                    ' ',
+                    &[('a', "Austin, TX :"), ('b', "Raintree Steck-Vaughn,")],
+                ),
+                df("300", ' ', ' ', &[('a', "32 p. :")]),
+            ],
+        )
+    };
+    let d = decide(
+        &tale("00036936", "Christian festival tales /"),
+        &tale("00036938", "Jewish festival tales /"),
+    );
+    assert!(!d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "title-words"), Some(-1.0));
+}
+
+// Regression: LC 00268458 and 00269492 (xxiv, 775 p. vs xxiv, 835 p.,
+// one the expanded edition) and the GAO reports 00325161 and 00326231
+// (18 p. vs 24 p.) are within 1.5 times: another pagination is another
+// book once preliminaries and plates are allowed for.
+#[test]
+fn paginations_a_few_percent_apart_veto() {
+    for (x, y, px, py) in [
+        ("xxiv, 775 p. :", "xxiv, 835 p. :", 775, 835),
+        ("18 p. ;", "24 p. :", 18, 24),
+        ("283 p. ;", "237 p. ;", 283, 237),
+    ] {
+        let d = decide(
+            &otkan_with(x, "Yangi asr avlodi,"),
+            &otkan_with(y, "Yangi asr avlodi,"),
+        );
+        assert!(!d.same, "{x} vs {y}");
+        assert!(
+            d.vetoes.contains(&Veto::Pagination { a: px, b: py }),
+            "{x} vs {y}: {:?}",
+            d.vetoes
+        );
+    }
+    for (x, y) in [
+        ("xii, 264 p.", "276 p."),
+        ("264 p., 32 p. of plates", "296 p."),
+        ("264 p., [16] p. of plates", "280 p."),
+        ("318, [1] p.", "319 p."),
+        ("96 p.", "69 p."),
+        ("400 p.", "410 p."),
+        ("20 p.", "22 p."),
+    ] {
+        let d = decide(
+            &otkan_with(x, "Yangi asr avlodi,"),
+            &otkan_with(y, "Yangi asr avlodi,"),
+        );
+        assert!(d.vetoes.is_empty(), "{x} vs {y}: {:?}", d.vetoes);
+    }
+}
+
+// Regression: the GAO reports LC 00325161 and 00326231 (088 and note
+// GAO/NSIAD-00-75 vs GAO/NSIAD-00-67), the New York Senate hearings
+// 00326910 and 00326918 (held Feb. 9, 2000, Albany vs Mar. 16, 2000,
+// Warwick) and 00326978 and 00326980 (one day, Huntington vs Oyster Bay),
+// and the North Carolina reports 00327741 and 00327743 ("June 19, 2000."
+// vs "May 24, 2000.") have identical 245s.
+#[test]
+fn other_report_numbers_and_hearings_veto() {
+    let note = |text: &str| df("500", ' ', ' ', &[('a', text)]);
+    let s = "need to revise acquisition strategy /";
+    for (x, y) in [
+        (
+            vec![df("088", ' ', ' ', &[('a', "GAO/NSIAD-00-75")])],
+            vec![df("088", ' ', ' ', &[('a', "GAO/NSIAD-00-67")])],
+        ),
+        (
+            vec![note("\"GAO/NSIAD-00-75.\"")],
+            vec![note("\"GAO/NSIAD-00-67.\"")],
+        ),
+        (
+            vec![note("Hearing held Feb. 9, 2000, Albany, N.Y.")],
+            vec![note("Hearing held Mar. 16, 2000, Warwick, N.Y.")],
+        ),
+        (
+            vec![note("Hearing held March 2, 2000, Huntington, N.Y.")],
+            vec![note("Hearing held Mar. 2, 2000, Oyster Bay, N.Y.")],
+        ),
+        (
+            vec![note("\"June 19, 2000.\"")],
+            vec![note("\"May 24, 2000.\"")],
+        ),
+    ] {
+        let d = decide(&gao("a", s, x.clone()), &gao("b", s, y.clone()));
+        assert!(!d.same, "{x:?} vs {y:?}");
+        assert!(
+            d.vetoes.iter().any(|v| matches!(v, Veto::Report { .. })),
+            "{x:?} vs {y:?}: {:?}",
+            d.vetoes
+        );
+    }
+    // The same report or hearing written otherwise is no veto.
+    for (x, y) in [
+        (
+            vec![df("088", ' ', ' ', &[('a', "GAO/NSIAD-00-75")])],
+            vec![note("\"GAO/NSIAD-00-75.\"")],
+        ),
+        (
+            vec![note("Hearing held Feb. 9, 2000, Albany, N.Y.")],
+            vec![note("Hearing held February 9, 2000, Albany.")],
+        ),
+        (vec![note("\"April 2000.\"")], vec![]),
+    ] {
+        let d = decide(&gao("a", s, x.clone()), &gao("b", s, y.clone()));
+        assert!(d.same, "{x:?} vs {y:?}: {d:#?}");
+    }
+}
+
+// Regression: LC 00327741 and 00327743 carry OCLC numbers 44645280 and
+// 44645599. Disjoint OCLC numbers count against a pair, but one book can
+// have two WorldCat records (partners copy either), so it is a penalty that
+// a strong pair survives, not a veto.
+#[test]
+fn disjoint_oclc_numbers_count_against() {
+    let oclc = |n: &str| df("035", ' ', ' ', &[('a', n)]);
+    let d = decide(
+        &otkan_latin(vec![oclc("(OCoLC)ocm44645280")]),
+        &otkan_cyrillic(vec![oclc("(OCoLC)ocm44645599")]),
+    );
+    assert_eq!(field_score(&d, "oclc"), Some(-1.0), "{d:#?}");
+    assert!(d.same && d.vetoes.is_empty(), "{d:#?}");
+    // Without the extent's agreement the penalty decides.
+    let mut a = otkan_latin(vec![oclc("(OCoLC)ocm44645280")]);
+    let mut b = otkan_cyrillic(vec![oclc("(OCoLC)ocm44645599")]);
+    a.fields.retain(|f| f.tag() != "300");
+    b.fields.retain(|f| f.tag() != "300");
+    assert!(!decide(&a, &b).same);
+    a.fields.retain(|f| f.tag() != "035");
+    assert!(decide(&a, &b).same);
+}
+
+// Regression: LC 00311972 and 00311973, one commentary's tractates "Bava
+// ḳama" and "Bava batra" (240 Gidule Shemuʼel (Bava ḳama) vs (Bava
+// batra)).
+#[test]
+fn different_uniform_titles_count_against() {
+    let u = |t: &str| df("240", '1', '0', &[('a', t)]);
+    let d = decide(
+        &otkan_latin(vec![u("Gidule Shemuʼel (Bava ḳama)")]),
+        &otkan_latin(vec![u("Gidule Shemuʼel (Bava batra)")]),
+    );
+    assert!(!d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "uniform-title"), Some(-1.0));
+    let d = decide(
+        &otkan_latin(vec![u("Gidule Shemuʼel (Bava ḳama)")]),
+        &otkan_latin(vec![u("Gidule Shemuel (Bava kama)")]),
+    );
+    assert!(d.same, "{d:#?}");
+}
+
+// Regression: LC 00266284 and 00266285, "Secondary school ed." and
+// "Elementary and middle school ed." of one handbook; "2nd ed." and "2nd
+// edition", "1a ed." and "1. ed." (same pairs in the LC labels) are one
+// edition.
+#[test]
+fn edition_statements_in_other_words_count_against() {
+    let e = |t: &str| df("250", ' ', ' ', &[('a', t)]);
+    let strong = |x: &str, y: &str| {
+        let mut a = otkan_latin(vec![e(x)]);
+        let mut b = otkan_latin(vec![e(y)]);
+        // Without the extent's agreement, as the binders were.
+        a.fields.retain(|f| f.tag() != "300");
+        b.fields.retain(|f| f.tag() != "300");
+        decide(&a, &b)
+    };
+    let d = strong("Secondary school ed.", "Elementary and middle school ed.");
+    assert!(!d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "edition-words"), Some(-1.0));
+    for (x, y) in [
+        ("2nd ed.", "2nd edition"),
+        ("1a ed.", "1. ed."),
+        ("2-е изд., испр. и доп.", "2-e izd."),
+    ] {
+        let d = strong(x, y);
+        assert!(d.same, "{x} vs {y}: {d:#?}");
+    }
+}
+
+// Regression: LC 00273752 "Healthy people 2010", Conference ed., 2 v., and
+// 00300124, 63 p.: a set of volumes without pages against one book.
+#[test]
+fn volumes_against_pages_veto() {
+    let d = decide(
+        &otkan_with("2 v. :", "Yangi asr avlodi,"),
+        &otkan_with("63 p. :", "Yangi asr avlodi,"),
+    );
+    assert!(d.vetoes.contains(&Veto::VolumesAndPages), "{d:?}");
+    for (x, y) in [
+        ("2 v. (814 p.)", "814 p."),
+        ("1 v. (various pagings)", "63 p."),
+    ] {
+        let d = decide(
+            &otkan_with(x, "Yangi asr avlodi,"),
+            &otkan_with(y, "Yangi asr avlodi,"),
+        );
+        assert!(!d.vetoes.contains(&Veto::VolumesAndPages), "{x} vs {y}");
+    }
+}

@@ -41,7 +41,24 @@
 //!    - clearly different counts of volumes of a set (`2 v.` vs `41 v.`: 1.5
 //!      times and at least 2 more, so `2 v.` against `3 v.`, a set
 //!      catalogued before its last volume, does not veto; an open entry
-//!      `v. <1-3>` is no count).
+//!      `v. <1-3>` is no count);
+//!    - different main paginations within those bounds: at least 3 pages
+//!      and 5 % apart once the difference between the two records' counts
+//!      of preliminary, bracketed and plate pages is allowed for (`xxiv,
+//!      775 p.` vs `xxiv, 835 p.` vetoes, `xii, 264 p.` vs `276 p.` and
+//!      `264 p., 32 p. of plates` vs `296 p.` do not; the same digits in
+//!      another order, `96` vs `69`, are a misprint);
+//!    - two or more volumes without pages (`2 v.`) against pages without
+//!      volumes (`63 p.`);
+//!    - report numbers (088 $a, `GAO/…` in a 500), hearing dates and places
+//!      (`Hearing held Feb. 9, 2000, Albany`) or issue dates (a 500 that is
+//!      only `"June 19, 2000."`) of one kind on both records, none shared:
+//!      two reports or two hearings under one title.
+//!
+//!    Evidence against that is strong but not unambiguous is a heavy
+//!    penalty instead (table below: `title-words`, `part-title-words`,
+//!    `edition-words`, `uniform-title`, `oclc`), so that agreement on
+//!    everything else and a shared identifier can still keep a pair.
 //! 3. Otherwise the **score** decides: the sum over the fields below of
 //!    `weight × agreement`, where the agreement is in −1 ..= 1 (1: agree,
 //!    −1: disagree, 0: unknown or inconclusive). The pair is the same edition
@@ -69,6 +86,11 @@
 //! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
 //! | `part-title` | 1 | 1 if the 245 $p part titles agree, −1 if they clearly do not |
 //! | `language` | 0.5 | 1 if both state the same language (different ones are a veto) |
+//! | `title-words` | 6 | −1 (`subtitle-mismatch-weight`) when the titles clearly differ in words: both have a subtitle (245 $b, not a parallel title after `=`, the addressee of a report or hearing, `report to …`, `hearing before …`, cut) and no title ($a $b together, so a subtitle split off elsewhere agrees) of one has the content words of one of the other; or each title has content words the other lacks (`Christian festival tales` vs `Jewish festival tales`). Words are skeletons without articles, prepositions and conjunctions; a word counts only if no stretch of the other title's unmatched words is within 40 % of its letters (and one edit), so typos, independent romanisations (`sheix`/`shech`) and words run together or split (`N.U.`, `NU`) agree, while numbers must be equal (`1706`/`1707`); a subtitle on one side only is neutral; 880 forms the skeleton leaves in another script (Chinese) are not compared |
+//! | `part-title-words` | 6 | −1 (`subtitle-mismatch-weight`) when each 245 $p has content words the other lacks (`Trentino` vs `Veneto`) |
+//! | `edition-words` | 4 | −1 when each 250 $a has content words the other lacks once edition words and numbers are left out (`Secondary school ed.` vs `Elementary and middle school ed.`; `2nd ed.` and `2nd edition` agree) |
+//! | `uniform-title` | 6 | −1 when 130/240 $a $n $p $k have content words the other lacks (`Gidule Shemuʼel (Bava ḳama)` vs `(Bava batra)`) |
+//! | `oclc` | 4 | −1 when both records have OCLC numbers (035, 019) and share none: one book can have two WorldCat records, so not a veto |
 //!
 //! The default threshold is 7: a matching title (4) needs three more points
 //! of corroboration, such as a matching author or a shared identifier (3
@@ -210,7 +232,9 @@ use crate::lang::{lang_from_marc, Lang};
 /// volume-count vetoes and the publisher mismatch weight (#17); 3: the
 /// skeletons' per-language readings (Azerbaijani ə = a, Bulgarian ъ, ё),
 /// typos as one edit (transpositions too), `[s.n.]`-style publishers
-/// neutral, the place of publication as evidence (#17).
+/// neutral, the place of publication as evidence, and subtitle,
+/// pagination, report and hearing, OCLC and uniform-title evidence against
+/// (#17 items 3 and 4).
 pub const DECISION_VERSION: i64 = 3;
 
 /// Options for [`compare`]: the threshold, the weights and the operator's
@@ -278,6 +302,22 @@ pub struct ScoreOptions {
     pub part_title_weight: f64,
     /// Weight of an equal language of the text. Default 0.5.
     pub language_weight: f64,
+    /// Weight of titles that clearly differ in words (subtitles, a word put
+    /// in another's place, 245 $p). Default 6: another subtitle under one
+    /// title proper is another report, hearing or volume, so it outweighs
+    /// title, author, year and extent agreeing, and a set ISBN printed in
+    /// every volume with them; a shared ISBN and all else agreeing keeps the
+    /// pair (a subtitle reworded between CIP and book, LC 00340831).
+    pub subtitle_mismatch_weight: f64,
+    /// Weight of OCLC numbers on both records, none shared. Default 4: one
+    /// book can have two WorldCat records, so it is a penalty, not a veto.
+    pub oclc_mismatch_weight: f64,
+    /// Weight of different uniform titles (130/240 $a $n $p $k). Default 6 (as much as a different subtitle; with the place of publication also agreeing, 5 let two tractates of one commentary merge).
+    pub uniform_title_mismatch_weight: f64,
+    /// Weight of edition statements whose words differ on both sides
+    /// (`Secondary school ed.` vs `Elementary and middle school ed.`).
+    /// Default 4.
+    pub edition_mismatch_weight: f64,
 }
 
 impl Default for ScoreOptions {
@@ -303,6 +343,10 @@ impl Default for ScoreOptions {
             volume_weight: 1.0,
             part_title_weight: 1.0,
             language_weight: 0.5,
+            subtitle_mismatch_weight: 6.0,
+            oclc_mismatch_weight: 4.0,
+            uniform_title_mismatch_weight: 6.0,
+            edition_mismatch_weight: 4.0,
         }
     }
 }
@@ -349,7 +393,7 @@ impl ScoreOptions {
         out
     }
 
-    fn weights(&self) -> [(&'static str, f64); 15] {
+    fn weights(&self) -> [(&'static str, f64); 19] {
         [
             ("identifier-weight", self.identifier_weight),
             ("set-identifier-weight", self.set_identifier_weight),
@@ -366,6 +410,13 @@ impl ScoreOptions {
             ("volume-weight", self.volume_weight),
             ("part-title-weight", self.part_title_weight),
             ("language-weight", self.language_weight),
+            ("subtitle-mismatch-weight", self.subtitle_mismatch_weight),
+            ("oclc-mismatch-weight", self.oclc_mismatch_weight),
+            (
+                "uniform-title-mismatch-weight",
+                self.uniform_title_mismatch_weight,
+            ),
+            ("edition-mismatch-weight", self.edition_mismatch_weight),
         ]
     }
 
@@ -489,6 +540,25 @@ pub enum Veto {
         /// The second record's count.
         b: u32,
     },
+    /// Main paginations that differ beyond what preliminary pages,
+    /// unnumbered pages and plates explain: at least 3 pages and 5 %.
+    Pagination {
+        /// The first record's pages.
+        a: u32,
+        /// The second record's pages.
+        b: u32,
+    },
+    /// Report numbers (088, `GAO/…` in a note) or hearing dates on both
+    /// records, none shared: two reports or two hearings.
+    Report {
+        /// The first record's identifiers.
+        a: String,
+        /// The second record's identifiers.
+        b: String,
+    },
+    /// One record counts two or more volumes and no pages (`2 v.`), the
+    /// other pages and no volumes (`63 p.`): a set against one book.
+    VolumesAndPages,
     /// Different languages of the text (MARC codes).
     Language {
         /// The first record's language.
@@ -516,6 +586,9 @@ impl fmt::Display for Veto {
                 write!(f, "clearly different counts of volumes: {a} vs {b}")
             }
             Veto::Language { a, b } => write!(f, "different languages: {a} vs {b}"),
+            Veto::Pagination { a, b } => write!(f, "different paginations: {a} vs {b} pages"),
+            Veto::Report { a, b } => write!(f, "different reports or hearings: {a} vs {b}"),
+            Veto::VolumesAndPages => f.write_str("volumes without pages against pages"),
         }
     }
 }
@@ -664,6 +737,22 @@ pub struct Features {
     pub cancelled_isbns: Vec<String>,
     /// OCLC numbers, LCCNs and ISSNs in match-key form.
     pub other_ids: Vec<String>,
+    /// Pages outside the main pagination (Roman preliminaries, bracketed
+    /// pages, plates): how far two paginations may differ.
+    pub extra_pages: u32,
+    /// Report numbers and hearing dates, `report:…`, `hearing:…`.
+    pub report_ids: Vec<String>,
+    /// The uniform title's content words (130/240 $a $n $p $k).
+    pub uniform_title: Vec<String>,
+    /// Content words of the title ($a $b, no parallel title, the addressee
+    /// of a report cut) of each 245 and linked 880 in Latin letters once
+    /// skeletonised.
+    pub title_words: Vec<Vec<String>>,
+    /// For each of `title_words`, whether that title has a subtitle.
+    pub subtitled: Vec<bool>,
+    /// Content words of 250 $a other than edition words and numbers
+    /// (`Secondary school ed.`: `secondary school`).
+    pub edition_words: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -754,6 +843,12 @@ pub fn features(record: &Record) -> Features {
         related_isbns,
         cancelled_isbns: cancelled_isbns(record),
         other_ids: crate::dedup::keys::identifier_keys(record),
+        extra_pages: extra_pages(record),
+        report_ids: report_ids(record),
+        uniform_title: uniform_title(record, lang),
+        title_words: title_texts(record, lang).into_iter().map(|t| t.0).collect(),
+        subtitled: title_texts(record, lang).into_iter().map(|t| t.1).collect(),
+        edition_words: edition_words(record, lang),
     }
 }
 
@@ -1644,6 +1739,565 @@ fn cancelled_isbns(record: &Record) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
+// Evidence against (#17 item 4): subtitles, pagination, report and hearing
+// identifiers, OCLC numbers, uniform titles.
+
+/// Skeleton words that carry no content in a title: articles, prepositions
+/// and conjunctions of English and of the partners' languages (folded).
+const TITLE_STOP_WORDS: &[&str] = &[
+    "the", "a", "an", "of", "and", "to", "for", "in", "on", "at", "by", "with", "from", "de", "la",
+    "le", "les", "el", "los", "las", "del", "des", "di", "da", "do", "du", "und", "der", "die",
+    "das", "im", "am", "zu", "y", "e", "et", "i", "o", "ou", "s", "v", "na", "po", "k", "za", "va",
+    "ve", "və", "ва", "и", "в", "на", "по", "к", "за",
+];
+
+/// Phrases that start the addressee of a report or hearing in a subtitle
+/// (`report to the Chairman, …`, `hearing before the Subcommittee …`): they
+/// name who asked, not what the text is, and are worded freely.
+const ADDRESSEE_PHRASES: &[&str] = &[
+    "report to ",
+    "reports to ",
+    "hearing before ",
+    "hearings before ",
+    "briefing report to ",
+    "testimony before ",
+    "forum before ",
+    "statement before ",
+];
+
+/// The content words of a skeleton: no stop words, each once.
+fn content_words(skel: &str) -> Vec<String> {
+    let stop = stop_word_skeletons();
+    let mut out: Vec<String> = Vec::new();
+    for w in skel.split(' ').filter(|w| !w.is_empty()) {
+        if !stop.iter().any(|s| s == w) && !out.iter().any(|o| o == w) {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
+fn stop_word_skeletons() -> &'static [String] {
+    static TABLE: OnceLock<Vec<String>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        TITLE_STOP_WORDS
+            .iter()
+            .map(|w| skeleton(w, None))
+            .filter(|w| !w.is_empty())
+            .collect()
+    })
+}
+
+/// The title of each 245 (and each 880 linked to a 245) as content words,
+/// with whether it has a subtitle: $a and $b together, because records
+/// split them in different places, without a parallel title (after `=`)
+/// and with a subtitle cut where the addressee of a report or hearing
+/// starts. Forms whose skeleton keeps letters outside Latin (Chinese in an
+/// 880, which the skeleton does not romanise) are left out: they cannot be
+/// compared with the romanised form of another record word by word.
+fn title_texts(record: &Record, lang: Option<Lang>) -> Vec<(Vec<String>, bool)> {
+    let fields = record.data_fields("245").take(1).chain(
+        record
+            .data_fields("880")
+            .filter(|f| f.subfield('6').is_some_and(|l| l.starts_with("245"))),
+    );
+    let mut out: Vec<(Vec<String>, bool)> = Vec::new();
+    for f in fields {
+        let mut text = String::new();
+        let mut subtitle = false;
+        let mut parallel = false;
+        for sf in &f.subfields {
+            match sf.code {
+                'a' => {
+                    let v = sf.value.trim_end();
+                    parallel = v.ends_with('=');
+                    text.push_str(v.split(" = ").next().unwrap_or(v));
+                    text.push(' ');
+                }
+                'b' if !parallel => {
+                    let v = sf.value.split(" = ").next().unwrap_or(&sf.value);
+                    let lower = v.to_lowercase();
+                    let cut = ADDRESSEE_PHRASES
+                        .iter()
+                        .filter_map(|p| lower.find(p))
+                        .min()
+                        .unwrap_or(lower.len());
+                    // The offset is of the lower-cased text: use it only
+                    // when lower-casing kept the byte offsets.
+                    let v = if lower.len() == v.len() { &v[..cut] } else { v };
+                    if !skeleton(v, lang).is_empty() {
+                        subtitle = true;
+                    }
+                    text.push_str(v);
+                    text.push(' ');
+                }
+                _ => {}
+            }
+        }
+        let words = content_words(&skeleton(&text, lang));
+        if !words.is_empty()
+            && words.iter().all(|w| w.is_ascii())
+            && !out.iter().any(|(w, _)| *w == words)
+        {
+            out.push((words, subtitle));
+        }
+    }
+    out
+}
+
+/// Skeletons of the words an edition statement has whatever edition it
+/// names: edition, revised, enlarged, corrected, in the partners'
+/// languages and English, abbreviated or in full.
+const EDITION_WORDS: &[&str] = &[
+    "ed",
+    "edition",
+    "edn",
+    "izd",
+    "izdanie",
+    "izdaniie",
+    "vid",
+    "vydannia",
+    "nashr",
+    "nashri",
+    "neshr",
+    "nəşr",
+    "nəşri",
+    "basylym",
+    "rev",
+    "revised",
+    "enl",
+    "enlarged",
+    "corr",
+    "corrected",
+    "ispr",
+    "dop",
+    "pererab",
+    "st",
+    "nd",
+    "rd",
+    "th",
+    "e",
+    "a",
+    "ia",
+    "oe",
+    "ye",
+];
+
+/// The content words of 250 $a without edition words and numbers.
+fn edition_words(record: &Record, lang: Option<Lang>) -> Vec<String> {
+    let generic: Vec<String> = EDITION_WORDS.iter().map(|w| skeleton(w, None)).collect();
+    let text: Vec<&str> = record
+        .data_fields("250")
+        .take(1)
+        .flat_map(|f| f.subfields_of('a'))
+        .collect();
+    content_words(&skeleton(&text.join(" "), lang))
+        .into_iter()
+        .filter(|w| !generic.contains(w) && !w.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|w| ordinal_word(w).is_none())
+        .collect()
+}
+
+/// The words of `a` that `b` lacks, run together: equal words and typing
+/// errors (`words_match`, or two neighbouring letters swapped) are not
+/// lacking.
+fn lacking(a: &[String], b: &[String]) -> String {
+    a.iter()
+        .filter(|w| {
+            !b.iter()
+                .any(|v| v == *w || words_match(w, v) || swapped(w, v))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// Whether two words differ by two neighbouring letters swapped.
+fn swapped(a: &str, b: &str) -> bool {
+    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if x.len() != y.len() || x.len() < 4 {
+        return false;
+    }
+    let diff: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
+    diff.len() == 2
+        && diff[1] == diff[0] + 1
+        && x[diff[0]] == y[diff[1]]
+        && x[diff[1]] == y[diff[0]]
+}
+
+/// The words of `a` that `b` lacks and that are not in the text `b` lacks
+/// either, spelt otherwise: a word counts unless some stretch of the other
+/// title's lacking words run together is within 40 % of its letters
+/// (independent romanisations, `sheix` and `shech`, `eserleri` and
+/// `asarlari`; words split otherwise, `karpat skoxo` and `karpackoxo`,
+/// `N.U.` and `NU`), and always within one edit. Words with digits count
+/// unless equal (`1706`, `1707`).
+fn other_words(a: &[String], b: &[String]) -> usize {
+    let rest: Vec<char> = lacking(b, a).chars().collect();
+    a.iter()
+        .filter(|w| {
+            !b.iter()
+                .any(|v| v == *w || words_match(w, v) || swapped(w, v))
+        })
+        .filter(|w| {
+            if w.chars().any(|c| c.is_ascii_digit()) {
+                return true;
+            }
+            // Short words are often particles, which romanisations spell
+            // at will (`със`: `sus`, `ss`): one edit is forgiven them.
+            let n = w.chars().count();
+            let d = substring_distance(w, &rest);
+            5 * d > 2 * n && d >= 2
+        })
+        .count()
+}
+
+/// The edit distance from `w` to the closest stretch of `text` (any start,
+/// any end).
+fn substring_distance(w: &str, text: &[char]) -> usize {
+    let w: Vec<char> = w.chars().collect();
+    // prev[j]: distance of w[..i] to the best stretch ending at text[..j];
+    // a stretch may start anywhere, so row 0 is all zeros.
+    let mut prev = vec![0usize; text.len() + 1];
+    for (i, cw) in w.iter().enumerate() {
+        let mut cur = vec![i + 1; text.len() + 1];
+        for (j, ct) in text.iter().enumerate() {
+            let cost = usize::from(cw != ct);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev.into_iter().min().unwrap_or(w.len())
+}
+
+/// Whether two titles' content words clearly differ: either has a word
+/// that is not the other's (see `other_words`).
+fn content_words_differ(a: &[String], b: &[String]) -> bool {
+    other_words(a, b) > 0 || other_words(b, a) > 0
+}
+
+/// Whether each of two titles has a word that is not the other's (a word
+/// put in another's place, not one left out).
+fn content_words_replaced(a: &[String], b: &[String]) -> bool {
+    other_words(a, b) > 0 && other_words(b, a) > 0
+}
+
+/// Whether each of two controlled texts (a uniform title, an edition
+/// statement) has content words the other lacks: they are formed by rule
+/// or transcribed, so a lacking word is another word, however close.
+fn controlled_words_replaced(a: &[String], b: &[String]) -> bool {
+    !lacking(a, b).is_empty() && !lacking(b, a).is_empty()
+}
+
+/// Whether the titles of two records clearly differ in words: when both
+/// have a subtitle, no title with a subtitle of one has the content words of
+/// one of the other; in any case, no title of one is the other's but for
+/// words left out (each has words the other lacks, in every pair of forms).
+fn titles_differ(a: &Features, b: &Features) -> bool {
+    fn sub(f: &Features) -> Vec<&Vec<String>> {
+        f.title_words
+            .iter()
+            .zip(&f.subtitled)
+            .filter(|(_, s)| **s)
+            .map(|(w, _)| w)
+            .collect()
+    }
+    let (sa, sb) = (sub(a), sub(b));
+    let subtitles = !sa.is_empty()
+        && !sb.is_empty()
+        && sa
+            .iter()
+            .all(|x| sb.iter().all(|y| content_words_differ(x, y)));
+    let replaced = !a.title_words.is_empty()
+        && !b.title_words.is_empty()
+        && a.title_words
+            .iter()
+            .all(|x| b.title_words.iter().all(|y| content_words_replaced(x, y)));
+    subtitles || replaced
+}
+
+/// The pages of 300 $a outside the main pagination: preliminary pages in
+/// Roman numerals (`xii`), bracketed unnumbered pages (`[4]`) and plates
+/// (`16 p. of plates`, `[8] leaves of plates`). One record may count them
+/// into its total where the other does not.
+fn extra_pages(record: &Record) -> u32 {
+    let mut extra = 0u32;
+    for a in record
+        .data_fields("300")
+        .flat_map(|f| f.subfields_of('a'))
+        .take(1)
+    {
+        for clause in a.split([':', ';', '+', '(', ')']) {
+            for item in clause.split(',') {
+                let t = item.trim();
+                let skel = skeleton(t, None);
+                if is_roman_item(t) {
+                    let r = roman(t.trim_matches(['[', ']'])).unwrap_or(0);
+                    extra = extra.saturating_add(r);
+                } else if t.starts_with('[') || skel.contains("plate") {
+                    let n: String = t
+                        .chars()
+                        .skip_while(|c| !c.is_ascii_digit())
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    extra = extra.saturating_add(n.parse().unwrap_or(0));
+                }
+            }
+        }
+    }
+    extra
+}
+
+/// Whether two main paginations differ beyond what the preliminary pages,
+/// unnumbered pages and plates explain: by at least 3 pages and 5 % of the
+/// larger once `extra` (how far the two records' counts of such pages
+/// differ: one may count its `xii` into the main number) is allowed for.
+/// Two numbers of the same digits in another order (`96` and `69`) are
+/// taken for a misprint.
+pub fn paginations_differ(a: u32, b: u32, extra: u32) -> bool {
+    let digits = |n: u32| {
+        let mut d: Vec<char> = n.to_string().chars().collect();
+        d.sort_unstable();
+        d
+    };
+    if digits(a) == digits(b) {
+        return false;
+    }
+    let (small, big) = (a.min(b), a.max(b));
+    let d = (big - small).saturating_sub(extra);
+    d >= 3 && u64::from(d) * 20 >= u64::from(big)
+}
+
+/// Identifiers of one report or hearing, `kind:value`: report numbers from
+/// 088 $a and from notes (`GAO/NSIAD-00-75`), and the date of a hearing
+/// (`Hearing held Feb. 9, 2000, Albany`) as its numbers and month. Two
+/// records of one kind that share none are two reports or two hearings.
+fn report_ids(record: &Record) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    for a in record.data_fields("088").flat_map(|f| f.subfields_of('a')) {
+        let n = compact_report_number(a);
+        if !n.is_empty() {
+            push(format!("report:{n}"));
+        }
+    }
+    for a in record.data_fields("500").flat_map(|f| f.subfields_of('a')) {
+        for token in a.split_whitespace() {
+            let token = token.trim_start_matches(|c: char| !c.is_alphanumeric());
+            if token.len() > 4 && token.starts_with("GAO/") {
+                push(format!("report:{}", compact_report_number(token)));
+            }
+        }
+        let lower = a.to_lowercase();
+        if let Some(issued) = month_and_year(&lower) {
+            push(format!("issued:{issued}"));
+        }
+        if let Some(rest) = lower
+            .strip_prefix("hearing held ")
+            .or_else(|| lower.strip_prefix("hearings held "))
+        {
+            // The date's numbers and month, and the first other word of
+            // three letters or more: the place (two hearings one day).
+            let mut parts: Vec<String> = Vec::new();
+            let mut place = false;
+            for w in rest.split(|c: char| !c.is_alphanumeric()) {
+                if w.is_empty() {
+                    continue;
+                }
+                if w.chars().all(|c| c.is_ascii_digit()) {
+                    parts.push(w.trim_start_matches('0').to_string());
+                } else if let Some(m) = month(w) {
+                    parts.push(m.to_string());
+                } else if !place && w.chars().count() >= 3 && !["and", "the"].contains(&w) {
+                    place = true;
+                    parts.push(w.to_string());
+                }
+            }
+            if !parts.is_empty() {
+                push(format!("hearing:{}", parts.join(" ")));
+            }
+        }
+    }
+    out
+}
+
+/// A note that is only a date (`"April 2000."`, `"June 19, 2000."`), the
+/// issue date of a report: `apr 2000`, `jun 19 2000`.
+fn month_and_year(lower: &str) -> Option<String> {
+    let t = lower.trim_matches(|c: char| !c.is_alphanumeric());
+    let words: Vec<&str> = t.split([' ', ',', '.']).filter(|w| !w.is_empty()).collect();
+    let (first, rest) = words.split_first()?;
+    let m = month(first)?;
+    let numeric = |w: &&str| w.bytes().all(|b| b.is_ascii_digit());
+    let fits = match rest {
+        [year] => year.len() == 4 && numeric(year),
+        [day, year] => day.len() <= 2 && numeric(day) && year.len() == 4 && numeric(year),
+        _ => false,
+    };
+    fits.then(|| format!("{m} {}", rest.join(" ")))
+}
+
+/// The month a lower-case word names (`feb`, `february`, `sept`), as its
+/// three-letter abbreviation.
+fn month(w: &str) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let i = NAMES
+        .iter()
+        .position(|n| w.len() >= 3 && n.starts_with(w))?;
+    Some(MONTHS[i])
+}
+
+const MONTHS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// A report number's letters and digits, upper-cased (`GAO/NSIAD-00-75.`
+/// and `GAO NSIAD 00 75` agree).
+fn compact_report_number(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Report or hearing identifiers of one kind on both records, none shared:
+/// the kind and the two lists.
+fn report_ids_differ(a: &Features, b: &Features) -> Option<(String, String)> {
+    for kind in ["report:", "hearing:", "issued:"] {
+        let of = |f: &Features| -> Vec<String> {
+            f.report_ids
+                .iter()
+                .filter(|i| i.starts_with(kind))
+                .cloned()
+                .collect()
+        };
+        let (x, y) = (of(a), of(b));
+        if !x.is_empty() && !y.is_empty() && !x.iter().any(|i| y.contains(i)) {
+            return Some((x.join(" "), y.join(" ")));
+        }
+    }
+    None
+}
+
+/// The uniform title (130, else 240: $a $n $p $k) as content words; empty
+/// if there is none. The language ($l) and date ($f) are left out: a
+/// translation is decided by the language of the text.
+fn uniform_title(record: &Record, lang: Option<Lang>) -> Vec<String> {
+    let text: Vec<&str> = record
+        .data_fields("130")
+        .chain(record.data_fields("240"))
+        .take(1)
+        .flat_map(|f| f.subfields.iter())
+        .filter(|sf| matches!(sf.code, 'a' | 'n' | 'p' | 'k'))
+        .map(|sf| sf.value.as_str())
+        .collect();
+    content_words(&skeleton(&text.join(" "), lang))
+}
+
+/// Evidence against the pair from the elements of #17 item 4; each rule is
+/// neutral when either record lacks the element. Vetoes are pushed to
+/// `vetoes`, penalties given to `field`.
+fn evidence_against(
+    a: &Features,
+    b: &Features,
+    opts: &ScoreOptions,
+    vetoes: &mut Vec<Veto>,
+    field: &mut impl FnMut(&'static str, f64, f64, String),
+) {
+    if titles_differ(a, b) {
+        let show = |f: &Features| f.title_words[0].join(" ");
+        let note = format!("different words: {} vs {}", show(a), show(b));
+        field("title-words", -1.0, opts.subtitle_mismatch_weight, note);
+    }
+    if !a.part_title.is_empty() && !b.part_title.is_empty() {
+        let (x, y) = (content_words(&a.part_title), content_words(&b.part_title));
+        if content_words_replaced(&x, &y) {
+            let note = format!("{} vs {}", a.part_title, b.part_title);
+            field(
+                "part-title-words",
+                -1.0,
+                opts.subtitle_mismatch_weight,
+                note,
+            );
+        }
+    }
+    if !a.edition_words.is_empty()
+        && !b.edition_words.is_empty()
+        && controlled_words_replaced(&a.edition_words, &b.edition_words)
+    {
+        let note = format!(
+            "{} vs {}",
+            a.edition_words.join(" "),
+            b.edition_words.join(" ")
+        );
+        field("edition-words", -1.0, opts.edition_mismatch_weight, note);
+    }
+    let volumes_against_pages = |x: &Features, y: &Features| {
+        x.volume_count.is_some_and(|n| n >= 2)
+            && x.pages.is_none()
+            && y.pages.is_some()
+            && y.volume_count.is_none_or(|n| n < 2)
+    };
+    if volumes_against_pages(a, b) || volumes_against_pages(b, a) {
+        vetoes.push(Veto::VolumesAndPages);
+    }
+    if let (Some(pa), Some(pb)) = (a.pages, b.pages) {
+        if !pages_clearly_differ(pa, pb)
+            && paginations_differ(pa, pb, a.extra_pages.abs_diff(b.extra_pages))
+        {
+            vetoes.push(Veto::Pagination { a: pa, b: pb });
+        }
+    }
+    if let Some((x, y)) = report_ids_differ(a, b) {
+        vetoes.push(Veto::Report { a: x, b: y });
+    }
+    let oclc = |f: &Features| -> Vec<String> {
+        f.other_ids
+            .iter()
+            .filter(|i| i.starts_with("oclc:") && !opts.is_ignored(i))
+            .cloned()
+            .collect()
+    };
+    let (oa, ob) = (oclc(a), oclc(b));
+    if !oa.is_empty() && !ob.is_empty() && !oa.iter().any(|i| ob.contains(i)) {
+        let note = format!("{} vs {}", oa.join(" "), ob.join(" "));
+        field("oclc", -1.0, opts.oclc_mismatch_weight, note);
+    }
+    if !a.uniform_title.is_empty()
+        && !b.uniform_title.is_empty()
+        && controlled_words_replaced(&a.uniform_title, &b.uniform_title)
+    {
+        let note = format!(
+            "{} vs {}",
+            a.uniform_title.join(" "),
+            b.uniform_title.join(" ")
+        );
+        field(
+            "uniform-title",
+            -1.0,
+            opts.uniform_title_mismatch_weight,
+            note,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Numbers in words.
 
 /// Ordinal words in Azerbaijani and Uzbek (1-10, Latin and Cyrillic),
@@ -2024,7 +2678,13 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
         (Some(pa), Some(pb)) => {
             let d = pa.abs_diff(pb);
             let big = pa.max(pb);
-            let s = if d <= 4 || d * 100 <= big * 3 {
+            // A count under five is a "1 v." or a single sheet, not a
+            // pagination two books could share by chance: it says nothing
+            // (LC 00266284/00266285, two editions of a handbook, met on
+            // "1 v. (various pagings)" each).
+            let s = if big < 5 {
+                0.0
+            } else if d <= 4 || d * 100 <= big * 3 {
                 1.0
             } else if d * 10 >= big {
                 -1.0
@@ -2046,6 +2706,9 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             vetoes.push(Veto::Extent { a: pa, b: pb });
         }
     }
+
+    // Evidence against (#17 item 4).
+    evidence_against(a, b, opts, &mut vetoes, &mut field);
 
     // Series numbering.
     if !a.series_numbers.is_empty() && !b.series_numbers.is_empty() {
