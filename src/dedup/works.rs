@@ -3,8 +3,8 @@
 //! reader of the union catalogue sees that they belong together while each
 //! edition stays its own union record.
 //!
-//! Two steps, like the edition dedup. [`work_keys`] proposes candidates:
-//! records that share a work key, which is the skeleton of a title the work
+//! Two steps, like the edition dedup. The work keys
+//! ([`WorkFeatures::keys`]) propose candidates: records that share a work key, which is the skeleton of a title the work
 //! is known by (245 $a, the uniform title 240/130, the original title of a
 //! translation in 765 $t or a "Translation of:" note, the 880 twin of each)
 //! together with the principal creator's surname. A title without a creator
@@ -27,7 +27,8 @@ use crate::lang::{guess_lang, lang_from_marc, Lang};
 /// What [`relate`] needs from one record, extracted once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WorkFeatures {
-    /// The record's work keys (see [`work_keys`]).
+    /// The record's work keys: `wk:` title | creator, `wu:` uniform title,
+    /// `wv:` title of a part entered under title.
     pub keys: Vec<String>,
     /// The pair decision's features (carrier, volumes, edition, language).
     pub edition: Features,
@@ -97,25 +98,27 @@ pub fn work_features(record: &Record) -> WorkFeatures {
         || record.data_fields("765").next().is_some()
         || record.data_fields("240").any(|f| f.subfield('l').is_some())
         || translation_note(record).is_some();
+    let creators = creators(record);
     WorkFeatures {
-        keys: work_keys(record),
+        keys: work_keys(record, &creators, edition.whole_set),
         edition,
         original_language,
         translation,
-        creators: creators(record),
+        creators,
     }
 }
 
 /// The work keys of a record: `wk:` + title skeleton + `|` + creator, for
 /// every title the work is known by and every creator; `wu:` + the
 /// skeleton of a 130 uniform title main entry. Sorted, without repeats.
-pub fn work_keys(record: &Record) -> Vec<String> {
+/// `creators` and `whole_set` are the record's, already extracted by
+/// [`work_features`].
+fn work_keys(record: &Record, creators: &[String], whole_set: bool) -> Vec<String> {
     let lang = record_lang(record);
-    let creators = creators(record);
     let mut keys = Vec::new();
     if !creators.is_empty() {
         for title in work_titles(record, lang) {
-            for c in &creators {
+            for c in creators {
                 keys.push(format!("wk:{title}|{c}"));
             }
         }
@@ -132,7 +135,7 @@ pub fn work_keys(record: &Record) -> Vec<String> {
     let main_entry = ["100", "110", "111"]
         .iter()
         .any(|t| record.data_fields(t).next().is_some());
-    if !main_entry && is_part_or_set(record) {
+    if !main_entry && is_part_or_set(record, whole_set) {
         for title in work_titles(record, lang).into_iter().take(2) {
             keys.push(format!("wv:{title}"));
         }
@@ -321,13 +324,14 @@ fn work_titles(record: &Record, lang: Option<Lang>) -> Vec<String> {
 }
 
 /// Whether a record describes a part of a set (245 $n or $p) or a whole
-/// set (300 counts two or more volumes).
-fn is_part_or_set(record: &Record) -> bool {
-    record
-        .data_fields("245")
-        .take(1)
-        .any(|f| f.subfield('n').is_some() || f.subfield('p').is_some())
-        || decision::features(record).whole_set
+/// set (`whole_set` of the pair decision's features: 300 counts two or
+/// more volumes).
+fn is_part_or_set(record: &Record, whole_set: bool) -> bool {
+    whole_set
+        || record
+            .data_fields("245")
+            .take(1)
+            .any(|f| f.subfield('n').is_some() || f.subfield('p').is_some())
 }
 
 /// 245 (or its 880) $a without the non-filing characters, up to a `:`,
