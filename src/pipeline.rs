@@ -16,7 +16,9 @@ use tracing::info;
 use unicat_marc::marcxml;
 
 use crate::config::Config;
-use crate::dedup::cluster::{component_of, split_on_vetoes, Blocks, Linker, Loaded};
+use crate::dedup::cluster::{
+    component_of, split_on_vetoes, Blocks, Candidates, KeyIndex, Linker, Loaded,
+};
 use crate::dedup::decision;
 use crate::dedup::keys as dedup;
 use crate::merge::{self, Member, MergeOptions};
@@ -35,8 +37,32 @@ pub struct RefreshSummary {
     pub unions_deleted: usize,
 }
 
+/// How a pass finds the records that share a match key with a record.
+/// Both give the same clusters; they differ only in cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CandidateSearch {
+    /// [`CandidateSearch::Walk`] when a tenth or more of the records are
+    /// examined, else [`CandidateSearch::Lookup`].
+    #[default]
+    Auto,
+    /// Look each key of each examined record up in the key index.
+    Lookup,
+    /// Read the whole key index once, in its own order, at the start.
+    Walk,
+}
+
 /// Bring clusters and union records up to date with the source records.
 pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
+    refresh_with(store, config, CandidateSearch::Auto)
+}
+
+/// [`refresh`] with the candidate search chosen (for tests and benchmarks
+/// that compare the two).
+pub fn refresh_with(
+    store: &mut Store,
+    config: &Config,
+    search: CandidateSearch,
+) -> Result<RefreshSummary> {
     let codes: HashMap<&str, &str> = config
         .partners
         .iter()
@@ -113,6 +139,11 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         seeds.extend(members);
     }
 
+    let source = match search {
+        CandidateSearch::Auto => Candidates::for_pass(&tx, seeds.len(), tx.max_record_id()?)?,
+        CandidateSearch::Lookup => Candidates::Lookup,
+        CandidateSearch::Walk => Candidates::Index(KeyIndex::read(&tx)?),
+    };
     let mut visited = HashSet::new();
     let mut blocks = Blocks::default();
     let mut new_clusters = BTreeSet::new();
@@ -131,7 +162,7 @@ pub fn refresh(store: &mut Store, config: &Config) -> Result<RefreshSummary> {
         if visited.contains(&seed) {
             continue;
         }
-        let component = component_of(&tx, seed, &mut visited, &mut blocks, &mut linker)?;
+        let component = component_of(&tx, seed, &mut visited, &source, &mut blocks, &mut linker)?;
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
             tx.set_cluster(seed, None)?;

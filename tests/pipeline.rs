@@ -577,6 +577,37 @@ async fn incremental_clustering_equals_full_reclustering() {
     );
 }
 
+// A pass finds candidates either by looking each record's keys up or by
+// one walk over the whole key index (chosen by how much of the catalogue it
+// examines); the two must give the same clusters, or a first load and the
+// nightly passes after it would disagree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_lookup_and_key_index_walk_give_the_same_clusters() {
+    use unicat::pipeline::{refresh_with, CandidateSearch};
+    let setup = Setup::new(7).await;
+    setup.harvest_all().await;
+    let before = partition(&setup);
+    assert!(
+        before.iter().any(|c| c.len() > 1),
+        "the fixture has clusters of several records"
+    );
+    for search in [CandidateSearch::Lookup, CandidateSearch::Walk] {
+        let mut store = setup.store();
+        {
+            let tx = store.transaction().unwrap();
+            tx.mark_all_dirty().unwrap();
+            tx.commit().unwrap();
+        }
+        let summary = refresh_with(&mut store, &setup.jobs.config, search).unwrap();
+        assert!(summary.examined > 0);
+        assert_eq!(
+            summary.unions_changed, 0,
+            "{search:?} changed union records"
+        );
+        assert_eq!(partition(&setup), before, "{search:?} clustered otherwise");
+    }
+}
+
 // No chaining across a veto: a record dated 2020 matches its twins dated
 // 2019 and 2021 (a year apart is within max-year-gap), but 2019 and 2021
 // are vetoed against each other, so they never share a union record

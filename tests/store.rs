@@ -1245,6 +1245,28 @@ fn put_union_versions_only_real_changes(at: &StoreLocation) {
     );
 }
 
+// A union record written twice in one pass: the second write is compared
+// with the first (SQLite holds a pass's union records aside until the pass
+// ends), so an identical rewrite is no new version and the last one wins.
+on_both_backends!(
+    union_written_twice_in_one_pass_compares_with_the_first_write,
+    union_written_twice_in_one_pass_compares_with_the_first_write_sqlite,
+    union_written_twice_in_one_pass_compares_with_the_first_write_postgres
+);
+fn union_written_twice_in_one_pass_compares_with_the_first_write(at: &StoreLocation) {
+    let mut s = open(at);
+    let tx = s.transaction().unwrap();
+    assert!(tx.put_union("u1", "<r1/>", "h1", 1).unwrap());
+    assert!(!tx.put_union("u1", "<r1/>", "h1", 1).unwrap());
+    assert!(tx.put_union("u1", "<r2/>", "h2", 2).unwrap());
+    tx.commit().unwrap();
+    assert_eq!(s.current_seq().unwrap(), 2);
+    assert_eq!(
+        s.union_record("u1").unwrap(),
+        Some((2, false, Some("<r2/>".into())))
+    );
+}
+
 // Deleting a union record is a new version without content, kept for
 // publishing the deletion; only a live record can be deleted.
 on_both_backends!(

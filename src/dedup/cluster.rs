@@ -153,12 +153,165 @@ pub(crate) fn split_on_vetoes(
     out.into_values().collect()
 }
 
+/// Where a record's candidates (the records it shares a match key with)
+/// come from during one pass.
+pub(crate) enum Candidates {
+    /// Looked up in the store's key index, key by key: cheap for the few
+    /// records a nightly harvest changed.
+    Lookup,
+    /// Read from one walk over the whole key index made at the start of
+    /// the pass: for a pass over much of the catalogue, one sequential
+    /// read instead of a random look-up per key of every record.
+    Index(KeyIndex),
+}
+
+impl Candidates {
+    /// The strategy for a pass over `dirty` records of a store whose record
+    /// ids go up to `max_id`: the walk reads every key of the catalogue, so
+    /// it pays once a tenth or more of the records are examined (a first
+    /// load, a new key or decision version, a large partner's re-harvest).
+    pub(crate) fn for_pass(tx: &DedupTx<'_>, dirty: usize, max_id: i64) -> Result<Candidates> {
+        let dirty = i64::try_from(dirty).unwrap_or(i64::MAX);
+        if dirty.saturating_mul(10) >= max_id {
+            Ok(Candidates::Index(KeyIndex::read(tx)?))
+        } else {
+            Ok(Candidates::Lookup)
+        }
+    }
+
+    /// The candidates of record `id` (itself included) through keys of
+    /// normal size, and the oversized keys it holds, in key order. Both
+    /// sources give the same answer for the same index.
+    fn of(&self, tx: &DedupTx<'_>, id: i64) -> Result<(Vec<i64>, Vec<String>)> {
+        let mut candidates = Vec::new();
+        let mut oversized = Vec::new();
+        match self {
+            Candidates::Lookup => {
+                for key in tx.keys_of(id)? {
+                    let holders = tx.records_with_key(&key, MAX_KEY_FANOUT)?;
+                    if holders.len() > MAX_KEY_FANOUT {
+                        oversized.push(key);
+                    } else {
+                        candidates.extend(holders);
+                    }
+                }
+            }
+            Candidates::Index(index) => {
+                for entry in index.entries_of(id) {
+                    match *entry {
+                        Entry::Block(b) => candidates.extend_from_slice(index.block(b)),
+                        Entry::Oversized(k) => oversized.push(index.oversized[k as usize].clone()),
+                    }
+                }
+            }
+        }
+        Ok((candidates, oversized))
+    }
+}
+
+/// One entry of a record in the [`KeyIndex`]. Ordered so that a record's
+/// oversized keys come in key order, as the look-up gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    /// A key with 2 to `MAX_KEY_FANOUT` holders: block number.
+    Block(u32),
+    /// A key with more holders: its number in `KeyIndex::oversized`.
+    Oversized(u32),
+}
+
+/// The store's match-key index as blocks of records sharing a key, read in
+/// one walk and held compactly (about 16 bytes per key a record shares
+/// with another): keys held by one record only are dropped, since they
+/// make no candidate.
+pub(crate) struct KeyIndex {
+    /// Record ids in ascending order, each with its entries at
+    /// `entries[starts[i]..starts[i + 1]]`.
+    records: Vec<i64>,
+    starts: Vec<usize>,
+    entries: Vec<Entry>,
+    /// The holders of block `b` are `holders[block_starts[b]..block_starts[b + 1]]`.
+    block_starts: Vec<usize>,
+    holders: Vec<i64>,
+    /// Keys with more than `MAX_KEY_FANOUT` holders, in key order.
+    oversized: Vec<String>,
+}
+
+impl KeyIndex {
+    pub(crate) fn read(tx: &DedupTx<'_>) -> Result<KeyIndex> {
+        let mut pairs: Vec<(i64, Entry)> = Vec::new();
+        let mut index = KeyIndex {
+            records: Vec::new(),
+            starts: Vec::new(),
+            entries: Vec::new(),
+            block_starts: vec![0],
+            holders: Vec::new(),
+            oversized: Vec::new(),
+        };
+        let mut key = String::new();
+        let mut group: Vec<i64> = Vec::new();
+        tx.for_each_key_holder(|k, id| {
+            if k != key {
+                index.add_block(&key, &group, &mut pairs)?;
+                key.clear();
+                key.push_str(k);
+                group.clear();
+            }
+            group.push(id);
+            Ok(())
+        })?;
+        index.add_block(&key, &group, &mut pairs)?;
+        pairs.sort_unstable();
+        pairs.dedup();
+        index.records.reserve(pairs.len() / 2);
+        for (id, entry) in pairs {
+            if index.records.last() != Some(&id) {
+                index.records.push(id);
+                index.starts.push(index.entries.len());
+            }
+            index.entries.push(entry);
+        }
+        index.starts.push(index.entries.len());
+        Ok(index)
+    }
+
+    fn add_block(&mut self, key: &str, group: &[i64], pairs: &mut Vec<(i64, Entry)>) -> Result<()> {
+        let too_many = || anyhow::anyhow!("the match-key index has too many shared keys to walk");
+        let entry = if group.len() < 2 {
+            return Ok(());
+        } else if group.len() <= MAX_KEY_FANOUT {
+            let b = u32::try_from(self.block_starts.len() - 1).map_err(|_| too_many())?;
+            self.holders.extend_from_slice(group);
+            self.block_starts.push(self.holders.len());
+            Entry::Block(b)
+        } else {
+            let k = u32::try_from(self.oversized.len()).map_err(|_| too_many())?;
+            self.oversized.push(key.to_string());
+            Entry::Oversized(k)
+        };
+        pairs.extend(group.iter().map(|&id| (id, entry)));
+        Ok(())
+    }
+
+    fn entries_of(&self, id: i64) -> &[Entry] {
+        match self.records.binary_search(&id) {
+            Ok(i) => &self.entries[self.starts[i]..self.starts[i + 1]],
+            Err(_) => &[],
+        }
+    }
+
+    fn block(&self, b: u32) -> &[i64] {
+        let b = b as usize;
+        &self.holders[self.block_starts[b]..self.block_starts[b + 1]]
+    }
+}
+
 /// The connected component of `seed` under "same edition" links, reached
 /// through shared match keys; records already `visited` are not revisited.
 pub(crate) fn component_of(
     tx: &DedupTx<'_>,
     seed: i64,
     visited: &mut HashSet<i64>,
+    source: &Candidates,
     blocks: &mut Blocks,
     linker: &mut Linker<'_>,
 ) -> Result<Vec<Rc<Loaded>>> {
@@ -169,16 +322,9 @@ pub(crate) fn component_of(
         let Some(rec) = linker.load(tx, id)? else {
             continue;
         };
-        let mut oversized = Vec::new();
-        let mut candidates = Vec::new();
-        for key in tx.keys_of(id)? {
-            let holders = tx.records_with_key(&key, MAX_KEY_FANOUT)?;
-            if holders.len() > MAX_KEY_FANOUT {
-                blocks.note(&key);
-                oversized.push(key);
-            } else {
-                candidates.extend(holders);
-            }
+        let (mut candidates, oversized) = source.of(tx, id)?;
+        for key in &oversized {
+            blocks.note(key);
         }
         for (i, a) in oversized.iter().enumerate() {
             for b in &oversized[i + 1..] {

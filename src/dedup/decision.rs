@@ -3063,7 +3063,15 @@ fn similarity_detail(a: &str, b: &str) -> (f64, bool) {
     let jaccard = matched as f64 / (ta.len() + tb.len() - matched) as f64;
     let ca: String = ta.concat();
     let cb: String = tb.concat();
-    let longest = ca.chars().count().max(cb.chars().count());
+    let (la, lb) = (ca.chars().count(), cb.chars().count());
+    let longest = la.max(lb);
+    // The distance is at least the difference in length, so the ratio is
+    // at most this: when that cannot reach 0.9 (or beat the Jaccard index),
+    // the quadratic distance is not computed.
+    let bound = 1.0 - la.abs_diff(lb) as f64 / longest as f64;
+    if bound < 0.9 || bound <= jaccard {
+        return (jaccard, fuzzy);
+    }
     let ratio = 1.0 - edit_distance(&ca, &cb) as f64 / longest as f64;
     if ratio >= 0.9 && ratio > jaccard {
         (ratio, ca != cb)
@@ -3091,7 +3099,8 @@ fn words_match(x: &str, y: &str) -> bool {
     if other_first_letter(x, y) {
         return false;
     }
-    let n = x.chars().count().min(y.chars().count());
+    let (nx, ny) = (x.chars().count(), y.chars().count());
+    let n = nx.min(ny);
     let allowed = if n >= 8 {
         2
     } else if n >= 4 {
@@ -3099,7 +3108,9 @@ fn words_match(x: &str, y: &str) -> bool {
     } else {
         0
     };
-    allowed > 0 && edit_distance(x, y) <= allowed
+    // Words whose lengths differ by more than the allowance cannot be
+    // within it; most pairs end here without the quadratic distance.
+    allowed > 0 && nx.abs_diff(ny) <= allowed && edit_distance(x, y) <= allowed
 }
 
 /// The edit distance of two skeletons, counting a swap of two neighbouring

@@ -489,6 +489,25 @@ impl DedupTx<'_> {
         }
     }
 
+    /// Call `f` with every `(key, record)` of the match-key index, in key
+    /// order (equal keys adjacent).
+    pub fn for_each_key_holder(&self, f: impl FnMut(&str, i64) -> Result<()>) -> Result<()> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => t.for_each_key_holder(f),
+            TxBackend::Postgres(t) => pg(|| t.for_each_key_holder(f)),
+        }
+    }
+
+    /// Make the union records this pass wrote readable inside the
+    /// transaction (SQLite holds them aside while the pass reads; see
+    /// `StagedUnions`); commit does it too.
+    pub fn flush_unions(&self) -> Result<()> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => t.flush_unions(),
+            TxBackend::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Commit everything dedup and merge did.
     pub fn commit(self) -> Result<()> {
         match self.backend {
@@ -509,6 +528,8 @@ impl DedupTx<'_> {
         fn keys_version(&self) -> Result<i64>;
         /// Records waiting for dedup.
         fn dirty_records(&self) -> Result<Vec<i64>>;
+        /// The highest source record id (0 for an empty store).
+        fn max_record_id(&self) -> Result<i64>;
         /// A record's match keys.
         fn keys_of(&self, record_id: i64) -> Result<Vec<String>>;
         /// Live records holding `key`, at most `limit`.

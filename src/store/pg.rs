@@ -1955,6 +1955,30 @@ impl PgTx<'_> {
         )
     }
 
+    /// Every entry of the key index in key order, streamed from the server
+    /// (the rows are read as `f` consumes them), for a pass over much of the
+    /// catalogue.
+    pub fn for_each_key_holder(&self, mut f: impl FnMut(&str, i64) -> Result<()>) -> Result<()> {
+        self.with(
+            "SELECT key, record_id FROM match_keys ORDER BY key, record_id",
+            |tx, st| {
+                let mut rows = tx.query_raw(st, std::iter::empty::<&(dyn ToSql + Sync)>())?;
+                while let Some(r) = rows.next()? {
+                    f(r.try_get(0)?, r.try_get(1)?)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// The highest source record id (0 for an empty store).
+    pub fn max_record_id(&self) -> Result<i64> {
+        self.with(
+            "SELECT coalesce(max(id), 0)::BIGINT FROM source_records",
+            |tx, st| Ok(tx.query_one(st, &[])?.try_get(0)?),
+        )
+    }
+
     /// Records holding both keys, at most `limit` + 1 of them.
     pub fn records_with_keys(&self, a: &str, b: &str, limit: usize) -> Result<Vec<i64>> {
         self.ids(
