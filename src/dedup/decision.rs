@@ -90,7 +90,7 @@
 //! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
 //! | `edition` | 1 | 1 if both state the same edition number |
 //! | `publisher` | 1 | 1 if a name of one record has the distinctive words of a name of the other (below; a co-publisher counts), else `(sim − 0.55) / 0.25` clamped, on 260/264 $b skeletons; `[s.n.]`, `[б. и.]`, `[publisher not identified]` name none: 0 against each other, −1 against a named publisher |
-//! | `publisher` (clearly different) | 5 | −1, weighted by `publisher-mismatch-weight` instead, when both records name a publisher and none of their names agree that way, or one says `[s.n.]` and the other transcribes a name from the item (not in square brackets): another publisher is another issue, so this outweighs title, author, year and extent agreeing; only a shared identifier as well keeps the pair |
+//! | `publisher` (clearly different) | 5 | −1, weighted by `publisher-mismatch-weight` instead, when both records name a publisher and none of their names agree that way, or one says `[s.n.]` and the other names one and a place of publication in another city (both written out, none agreeing): another publisher is another issue, so this outweighs title, author, year and extent agreeing; only a shared identifier as well keeps the pair |
 //! | `place` | 1 | 1 if a place of publication (260/264 $a) of one is a place of the other (equal, within the title's edit distance, or another name of the city: `Kyïv`/`Kiev`, `Moscow`/`Moskva`); 0.5 if only a known abbreviation agrees (`M.`, `L.`, `SPb.`, `T.`, `B.`, `K.`, `N.Y.`); −1 if both write their places out and none agree; 0 for `[S.l.]` and the like, or an abbreviation against another place; an agreeing place counts 0 when the publishers disagree. Never a veto |
 //! | `extent` | 2 | 1 if the page counts differ by at most 4 or 3 %, −1 if by 10 % or more |
 //! | `series` | 1 | 1 if a 490/830 $v number is shared, −1 if both have numbers and share none |
@@ -249,8 +249,8 @@ use crate::lang::{lang_from_marc, Lang};
 /// neutral, the place of publication as evidence, and subtitle,
 /// pagination, report and hearing, OCLC and uniform-title evidence against
 /// (#17 items 3 and 4); 4: Han titles compared character by character,
-/// set ISBNs, series numbers, contents notes and `[s.n.]` against a
-/// transcribed publisher as evidence against (#17 item 4, LC precision).
+/// set ISBNs, series numbers, contents notes and `[s.n.]` in another
+/// city as evidence against (#17 item 4, LC precision).
 pub const DECISION_VERSION: i64 = 4;
 
 /// Options for [`compare`]: the threshold, the weights and the operator's
@@ -801,9 +801,6 @@ pub struct Features {
     /// The full titles (245 $a $b, or a linked 880) in Han characters, as
     /// skeletons: a character is a word there, so they are compared whole.
     pub han_titles: Vec<String>,
-    /// A publisher is named as transcribed from the item (a 260/264 $b not
-    /// in square brackets): against `[s.n.]` the imprints differ.
-    pub publisher_transcribed: bool,
     /// Series titles (490 $a, 830 $a) as skeletons, for the numbers in
     /// `series_numbers`.
     pub series_titles: Vec<String>,
@@ -908,7 +905,6 @@ pub fn features(record: &Record) -> Features {
         subtitled: title_texts(record, lang).into_iter().map(|t| t.1).collect(),
         edition_words: edition_words(record, lang),
         han_titles,
-        publisher_transcribed: publisher_transcribed(record),
         series_titles: series_titles(record, lang),
         contents: contents_words(record, lang),
     }
@@ -2329,25 +2325,6 @@ fn han_titles_differ(a: &Features, b: &Features) -> bool {
         })
 }
 
-/// Whether a publisher is named as the item gives it: a 260/264 $b (or a
-/// linked 880) that names one and does not open with a square bracket (a
-/// cataloguer's supply, `[Abagar]`, may come from elsewhere than the item).
-fn publisher_transcribed(record: &Record) -> bool {
-    let linked = |f: &&DataField| {
-        f.subfield('6')
-            .is_some_and(|l| l.starts_with("260") || l.starts_with("264"))
-    };
-    record
-        .data_fields("260")
-        .chain(record.data_fields("264").filter(|f| f.ind2 == '1'))
-        .chain(record.data_fields("880").filter(linked))
-        .flat_map(|f| f.subfields_of('b'))
-        .any(|b| {
-            let b = b.trim();
-            !b.starts_with('[') && !is_unnamed(&skeleton(b, None))
-        })
-}
-
 /// The series titles (490 $a, 830 $a; a parallel title after `=` and the
 /// numbering after `;` cut) as skeletons, each once.
 fn series_titles(record: &Record, lang: Option<Lang>) -> Vec<String> {
@@ -2930,15 +2907,14 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
                 .chain(&b.publishers)
                 .map(String::as_str)
                 .collect();
-            // `[s.n.]` says the item names no publisher; a name the other
-            // record transcribes from its item (not a cataloguer's
-            // bracketed supply) is another imprint, so another issue
-            // (eval2 e2-01217/e2-03156: `Ulaanbaatar : [s.n.]` against
-            // `Ulaanbaatar : Mongol Ulsyn Batlan Khamgaalakh IAam`).
-            if (a.publisher_unnamed && b.publisher_transcribed)
-                || (b.publisher_unnamed && a.publisher_transcribed)
-            {
-                let note = format!("[s.n.] against a transcribed name: {}", named.join(" ; "));
+            // `[s.n.]` against a name is weak alone (one library may not
+            // take the issuing body for the publisher), but with another
+            // city of publication as well the imprints are two (eval2
+            // e2-00608/e2-03532: `Varna : [s.n.]` against `Veliko Tărnovo :
+            // Abagar`, same title, author, year and extent).
+            let other_place = place_agreement(&a.places, &b.places).is_some_and(|(s, _)| s < 0.0);
+            if other_place {
+                let note = format!("[s.n.] and another place: {}", named.join(" ; "));
                 (-1.0, opts.publisher_mismatch_weight, note)
             } else {
                 let note = format!("named on one side only: {}", named.join(" ; "));
@@ -3692,38 +3668,33 @@ mod tests {
         assert!(d.vetoes.is_empty() && d.same, "{d:?}");
     }
 
-    // Regression (eval2 e2-01217/e2-03156, from LC 00370047 with the
-    // publisher of LC 00373970): `Ulaanbaatar : [s.n.]` and the same title,
-    // author, year and extent from `Mongol Ulsyn Batlan Khamgaalakh IAam`
-    // were merged: a publisher transcribed from the item against `[s.n.]`
-    // is another imprint.
+    // Regression (eval2 e2-00608/e2-03532, from LC 00331695 with the
+    // imprint of LC 00331943): `Varna : [s.n.]` and the same title, author,
+    // edition, year and extent from `Veliko Tărnovo : Abagar` were merged.
     #[test]
-    fn unnamed_publisher_against_a_transcribed_one_lc_00370047() {
+    fn unnamed_publisher_in_another_city_lc_00331695() {
         let record = |id: &str, imprint: &str| {
             lc(
                 id,
-                "000828s1998    mp            000 0 mon d",
+                "000406s1998    bu            000 1 bul d",
                 &[
-                    "1001 ‡aĖmu̇zhin, R.‡q(Rėnt︠s︡ėndorzhiĭn),‡d1973-",
-                    "24510‡aĖmu̇zhin :‡bertȯnt︠s︡ dėkh khi︠a︡zgaar khiĭgėėd ėnė t︠s︡agiĭn shu̇lgu̇u̇d /",
+                    "1001 ‡aNikiforov, Galin.",
+                    "24510‡aPoslednata istina /",
+                    "250  ‡a1. izd.",
                     imprint,
-                    "300  ‡a80 p. ;‡c22 cm.",
+                    "300  ‡a181 p. ;‡c20 cm.",
                 ],
             )
         };
-        let unnamed = record("00370047", "260  ‡aUlaanbaatar :‡b[s.n.],‡c1998.");
-        let named = record(
-            "e2-03156",
-            "260  ‡aUlaanbaatar :‡bMongol Ulsyn Batlan Khamgaalakh IAam,‡c1998.",
-        );
-        let d = decide(&unnamed, &named);
+        let unnamed = record("00331695", "260  ‡aVarna :‡b[s.n.],‡c1998.");
+        let elsewhere = record("e2-03532", "260  ‡aVeliko Tărnovo :‡bAbagar,‡c1998.");
+        let d = decide(&unnamed, &elsewhere);
+        let p = d.fields.iter().find(|f| f.field == "publisher").unwrap();
+        assert_eq!((p.score, p.weight), (-1.0, 5.0), "{d:?}");
         assert!(!d.same, "{d:?}");
-        // A name the cataloguer supplied in brackets may come from outside
-        // the item: only the weak penalty.
-        let supplied = record(
-            "e2-03156",
-            "260  ‡aUlaanbaatar :‡b[Mongol Ulsyn Batlan Khamgaalakh IAam],‡c1998.",
-        );
-        assert!(decide(&unnamed, &supplied).same);
+        // In the same city a name against `[s.n.]` stays weak evidence:
+        // one library may not take the issuing body for the publisher.
+        let here = record("e2-03532", "260  ‡aVarna :‡bAbagar,‡c1998.");
+        assert!(decide(&unnamed, &here).same);
     }
 }
