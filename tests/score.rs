@@ -1161,7 +1161,10 @@ fn abbreviated_publishers_and_co_publishers_agree() {
 // without costing duplicates. Since the noise-tolerant keys and decision
 // (issue #17 item 3) recall is 0.985 and cross-script recall 0.987 with
 // 7 false merges; each kind of noise keeps recall at 0.93 or more (typos
-// 0.940, the lowest).
+// 0.940, the lowest). Of the 7, 4 were open entries (`v. <1>` vs `v. <39>`)
+// and one a twin from its own publisher, wrong labels the generator no
+// longer makes; `[s.n.]` against a transcribed publisher took the other 2:
+// no false merge is left (recall 0.988, cross-script 0.989).
 #[test]
 fn evaluation_set_two_extent_and_publisher() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval2");
@@ -1173,12 +1176,12 @@ fn evaluation_set_two_extent_and_publisher() {
             .count()
     };
     assert!(
-        wrong("different-extent") <= 4,
+        wrong("different-extent") == 0,
         "{}",
         wrong("different-extent")
     );
     assert!(
-        wrong("other-publisher-issue") <= 3,
+        wrong("other-publisher-issue") == 0,
         "{}",
         wrong("other-publisher-issue")
     );
@@ -1195,9 +1198,9 @@ fn evaluation_set_two_extent_and_publisher() {
     // Issue #17: the per-language readings (translit) and the noise-tolerant
     // keys and decision took recall from 0.9458 and cross-script recall from
     // 0.954; floors sit under the combined figures.
-    assert!(new.recall >= 0.982, "{new:?}");
-    assert!(new.cross_recall >= 0.984, "{new:?}");
-    assert!(new.precision >= 0.9978, "{new:?}");
+    assert!(new.recall >= 0.988, "{new:?}");
+    assert!(new.cross_recall >= 0.988, "{new:?}");
+    assert!(new.precision >= 0.9999, "{new:?}");
     // Per noise kind: a typo or a dropped subtitle no longer hides a twin.
     for kind in [
         "typo",
