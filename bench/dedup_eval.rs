@@ -184,8 +184,7 @@ pub fn evaluate_with(dir: &Path, opts: &ScoreOptions, strip: bool) -> Result<Vec
     let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let mut records: HashMap<String, (Features, Vec<String>, Vec<String>)> = HashMap::new();
     for (i, r) in marcxml::Reader::new(BufReader::new(file)).enumerate() {
-        let mut r =
-            r.with_context(|| format!("reading record {} of {}", i + 1, path.display()))?;
+        let mut r = r.with_context(|| format!("reading record {} of {}", i + 1, path.display()))?;
         if strip {
             strip_language(&mut r);
         }
