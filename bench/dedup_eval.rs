@@ -15,6 +15,10 @@
 //! F1 for both, recall on the cross-script pairs, errors per category, every
 //! misclassified pair with its score and vetoes, and the duplicate pairs that
 //! no shared key makes candidates (with both records' keys).
+//! `--set DIR` scores another labelled set (`fixtures/eval2`), and
+//! `--strip-language` takes every record's language codes (008/35-37, 041)
+//! away as it is read, to measure the matcher on records whose codes are
+//! missing (issue #17 item 1).
 //! `tests/score.rs` runs the same computation and guards the figures.
 
 use std::collections::{BTreeMap, HashMap};
@@ -154,11 +158,36 @@ pub fn metrics(outcomes: &[Outcome], predict: impl Fn(&Outcome) -> bool) -> Metr
 
 /// Read the set in `dir` and decide every labelled pair with `opts`.
 pub fn evaluate(dir: &Path, opts: &ScoreOptions) -> Result<Vec<Outcome>> {
+    evaluate_with(dir, opts, false)
+}
+
+/// Take a record's language codes away: 008/35-37 blanked and every 041
+/// removed, as a partner's record without them (or with codes too wrong to
+/// trust) arrives. Done as the set is read, never in the fixture, so that
+/// `--strip-language` measures how far the guess from the letters
+/// (`lang::guess_lang`) carries the matcher (issue #17 item 1).
+pub fn strip_language(record: &mut Record) {
+    if let Some(f008) = record.control("008") {
+        let mut chars: Vec<char> = f008.chars().collect();
+        if chars.len() >= 38 {
+            chars[35..38].fill(' ');
+            record.set_control("008", chars.into_iter().collect());
+        }
+    }
+    record.remove_fields("041");
+}
+
+/// [`evaluate`], with every record's language codes taken away first when
+/// `strip` is set (see [`strip_language`]).
+pub fn evaluate_with(dir: &Path, opts: &ScoreOptions, strip: bool) -> Result<Vec<Outcome>> {
     let path = dir.join("records.xml");
     let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let mut records: HashMap<String, (Features, Vec<String>, Vec<String>)> = HashMap::new();
     for (i, r) in marcxml::Reader::new(BufReader::new(file)).enumerate() {
-        let r = r.with_context(|| format!("reading record {} of {}", i + 1, path.display()))?;
+        let mut r = r.with_context(|| format!("reading record {} of {}", i + 1, path.display()))?;
+        if strip {
+            strip_language(&mut r);
+        }
         let code = r.control("003").unwrap_or_default().trim().to_string();
         let r = normalize(r, &PartnerContext { code: &code });
         let Some(id) = r.control("001").map(|s| s.trim().to_string()) else {
@@ -349,12 +378,25 @@ fn main() -> Result<()> {
         dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(set);
         args.drain(i..=i + 1);
     }
+    // `--strip-language` takes the records' language codes away as they
+    // are read (see `strip_language`).
+    let strip = args.iter().any(|a| a == "--strip-language");
+    args.retain(|a| a != "--strip-language");
     let opts: ScoreOptions = toml::from_str(&args.join("\n")).context("options")?;
-    let outcomes = evaluate(&dir, &opts)?;
+    let outcomes = evaluate_with(&dir, &opts, strip)?;
     let base = metrics(&outcomes, |o| o.candidate);
     let new = metrics(&outcomes, Outcome::predicted);
     let ceiling = metrics(&outcomes, |o| o.candidate && o.dup);
-    println!("{}: {} labelled pairs\n", dir.display(), outcomes.len());
+    println!(
+        "{}: {} labelled pairs{}\n",
+        dir.display(),
+        outcomes.len(),
+        if strip {
+            " (language codes stripped: 008/35-37 and 041)"
+        } else {
+            ""
+        }
+    );
     print_metrics("baseline (key only)", &base);
     print_metrics("key + pair decision", &new);
     print_metrics("ceiling (keys)", &ceiling);

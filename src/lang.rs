@@ -3,8 +3,9 @@
 //! Normalisation (which ISBD and case rules apply) and dedup (which
 //! Cyrillic scheme a title is transliterated by) both ask this, so it lives
 //! apart from both: the record's own language codes (008/35-37, 041 $a) when
-//! they are there, else a guess from the letters of the text. Pure functions,
-//! no I/O.
+//! they are there, else a guess from the letters of the text, and for dedup
+//! where the letters do not decide, the country of publication (008/15-17).
+//! Pure functions, no I/O.
 
 use unicat_marc::Record;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -178,6 +179,32 @@ struct Evidence {
 /// Uzbek, and ğ or ı are Azerbaijani unless a longer text has neither ə, q
 /// nor x, which Turkish lacks.
 pub fn guess_lang(text: &str) -> Option<Lang> {
+    evidence(text).decide()
+}
+
+/// [`guess_lang`], and whether the letters decided it on their own: false
+/// when the language is only what is left once the others are ruled out
+/// (Cyrillic with no letter Russian lacks; і with no ї є ґ, ў or Kazakh
+/// letter beside it; ҳ қ ғ without ў, which Tajik shares; ң alone; ј alone,
+/// which Macedonian shares; Latin ğ ı without ə, which Kazakh and Tatar
+/// Latin share). [`record_language_or_guess`] then asks the country of
+/// publication first.
+pub fn guess_lang_detail(text: &str) -> Option<(Lang, bool)> {
+    let e = evidence(text);
+    let lang = e.decide()?;
+    let weak = match lang {
+        Lang::Russian => true,
+        Lang::Ukrainian => !e.ukrainian,
+        Lang::Uzbek => e.cyrillic && !e.short_u,
+        Lang::Kyrgyz => true,
+        Lang::Serbian => !e.serbian,
+        Lang::Azerbaijani | Lang::Turkish => !e.cyrillic && !e.latin_schwa,
+        _ => false,
+    };
+    Some((lang, !weak))
+}
+
+fn evidence(text: &str) -> Evidence {
     let mut e = Evidence::default();
     // The two previous characters, for the Uzbek oʻ/gʻ test.
     let (mut p2, mut p1) = (' ', ' ');
@@ -208,7 +235,7 @@ pub fn guess_lang(text: &str) -> Option<Lang> {
     } else {
         text.nfc().for_each(&mut feed);
     }
-    e.decide()
+    e
 }
 
 impl Evidence {
@@ -368,6 +395,96 @@ pub fn record_language(record: &Record) -> Option<Lang> {
         })
 }
 
+/// Where a record's language came from, when it has no usable code:
+/// [`record_language_or_guess`] says so, and `explain` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LangSource {
+    /// 008/35-37 or 041 $a.
+    Code,
+    /// The letters of the title ([`guess_lang`]).
+    Letters,
+    /// The country of publication (008/15-17, [`country_language`]): the
+    /// letters did not decide.
+    Country,
+}
+
+/// The language most books published in a country are in, for the
+/// countries whose language has an alphabet or a romanisation of its own
+/// among ours, from the MARC country code of 008/15-17 (and the codes of
+/// the Soviet republics, `uzr`, `unr`…, that older records keep). `None`
+/// for any other country, and for `ur` (the USSR).
+pub fn country_language(code: &str) -> Option<Lang> {
+    let code = code.trim();
+    let code = match code.len() {
+        3 if code.ends_with('r') => &code[..2],
+        _ => code,
+    };
+    Some(match code {
+        "uz" => Lang::Uzbek,
+        "aj" => Lang::Azerbaijani,
+        "kz" => Lang::Kazakh,
+        "kg" => Lang::Kyrgyz,
+        "ta" => Lang::Tajik,
+        "tk" => Lang::Turkmen,
+        "un" => Lang::Ukrainian,
+        "bw" => Lang::Belarusian,
+        "bu" => Lang::Bulgarian,
+        // Bosnia and Croatia: Serbian Cyrillic from Banja Luka, and Gaj's
+        // Latin alphabet, which Serbian Latin is, in both.
+        "rb" | "yu" | "bn" | "ci" => Lang::Serbian,
+        "xn" => Lang::Macedonian,
+        "mp" => Lang::Mongolian,
+        "ru" => Lang::Russian,
+        _ => return None,
+    })
+}
+
+/// The language a record's text is read in: its code
+/// ([`record_language`]); without one, a guess from the letters of the
+/// title (245 $a $b, else an 880 linked to it) when they decide it on their
+/// own (ї, ў, ә, ӣ, ə, oʻ…: [`guess_lang_detail`]); else the country of
+/// publication (008/15-17, [`country_language`]); else what the letters
+/// left. The country decides a title in Latin letters that no alphabet
+/// owns (a romanisation: the letters cannot tell Belarusian `Narodnaia
+/// kultura` from Russian) and a Cyrillic title that shows no letter of its
+/// own alphabet (Kazakh with і alone, Tajik with ҳ and қ alone, Turkmen or
+/// Bulgarian with no letter Russian lacks). Both records of a pair are
+/// read alike that way, whatever the book's real language, as long as they
+/// name one country.
+pub fn record_language_or_guess(record: &Record) -> Option<(Lang, LangSource)> {
+    if let Some(lang) = record_language(record) {
+        return Some((lang, LangSource::Code));
+    }
+    let country = record
+        .control("008")
+        .and_then(|f| f.get(15..18))
+        .and_then(country_language);
+    let title = record
+        .data_fields("245")
+        .take(1)
+        .chain(
+            record
+                .data_fields("880")
+                .filter(|f| f.subfield('6').is_some_and(|l| l.starts_with("245"))),
+        )
+        .map(|f| {
+            f.subfields
+                .iter()
+                .filter(|sf| matches!(sf.code, 'a' | 'b'))
+                .map(|sf| sf.value.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .find(|t| t.chars().any(char::is_alphabetic));
+    let letters = title.as_deref().and_then(guess_lang_detail);
+    match (letters, country) {
+        (Some((l, true)), _) => Some((l, LangSource::Letters)),
+        (_, Some(c)) => Some((c, LangSource::Country)),
+        (Some((l, false)), None) => Some((l, LangSource::Letters)),
+        (None, None) => None,
+    }
+}
+
 pub(crate) fn is_cyrillic(c: char) -> bool {
     matches!(c, '\u{0400}'..='\u{052F}' | '\u{1C80}'..='\u{1C8F}' | '\u{A640}'..='\u{A69F}')
 }
@@ -506,6 +623,65 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(guess_lang(text), want, "{text:?}");
         }
+    }
+
+    // Issue #17 item 1: a record without language codes is read by its
+    // letters, else by its country of publication. Titles of eval2 e2-00164
+    // (LC 00306011, Belarusian romanised without marks: no letter decides),
+    // e2-02931 (Uzbek Cyrillic with ў) and a Russian title from Minsk.
+    #[test]
+    fn record_without_codes_is_read_by_letters_then_country() {
+        use unicat_marc::{ControlField, DataField, Field};
+        let record = |country: &str, title: &str| {
+            let mut r = Record::new("00000nam a2200000 a 4500");
+            let f008 = format!("000330s1997    {country:<3}           000 | {:<3}|", "");
+            r.push(Field::Control(ControlField::new("008", f008)));
+            r.push(Field::Data(
+                DataField::new("245", '0', '0').with('a', title),
+            ));
+            r
+        };
+        let latin = record(
+            "bw",
+            "Narodnaia instrumentalnaia kultura Belaruskaha Paazeria",
+        );
+        assert_eq!(
+            record_language_or_guess(&latin),
+            Some((Lang::Belarusian, LangSource::Country))
+        );
+        let uzbek = record("uz", "Ўзбекистон тарихи");
+        assert_eq!(
+            record_language_or_guess(&uzbek),
+            Some((Lang::Uzbek, LangSource::Letters))
+        );
+        // No letter of its own: the country reads it (both twins alike).
+        let russian = record("bw", "История белорусского театра");
+        assert_eq!(
+            record_language_or_guess(&russian),
+            Some((Lang::Belarusian, LangSource::Country))
+        );
+        let ukrainian = record("bw", "Історія України");
+        assert_eq!(
+            record_language_or_guess(&ukrainian),
+            Some((Lang::Ukrainian, LangSource::Letters))
+        );
+        // eval2 e2-02376: Tajik with ҳ alone, which Uzbek has too.
+        let tajik = record("ta", "Ҳомии сулҳу ваҳдат");
+        assert_eq!(
+            record_language_or_guess(&tajik),
+            Some((Lang::Tajik, LangSource::Country))
+        );
+        let bulgarian = record("bu", "История на българската литература");
+        assert_eq!(
+            record_language_or_guess(&bulgarian),
+            Some((Lang::Bulgarian, LangSource::Country))
+        );
+        assert_eq!(
+            record_language_or_guess(&record("xx", "Narodnaia kultura")),
+            None
+        );
+        assert_eq!(country_language("uzr"), Some(Lang::Uzbek));
+        assert_eq!(country_language("ur "), None);
     }
 
     // Decomposed input (у + combining breve) is the same letter as ў.

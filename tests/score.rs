@@ -1197,9 +1197,25 @@ fn evaluation_set_two_extent_and_publisher() {
     let new = dedup_eval::metrics(&outcomes, dedup_eval::Outcome::predicted);
     // Issue #17: the per-language readings (translit) and the noise-tolerant
     // keys and decision took recall from 0.9458 and cross-script recall from
-    // 0.954; floors sit under the combined figures.
-    assert!(new.recall >= 0.988, "{new:?}");
-    assert!(new.cross_recall >= 0.988, "{new:?}");
+    // 0.954; the long-title and misprinted-ISBN evidence, the surnames in
+    // the key fold and the years of undated imprints from 0.9882 and 0.9889
+    // to 0.9989 and 0.9992. Floors sit under the combined figures.
+    assert!(new.recall >= 0.998, "{new:?}");
+    assert!(new.cross_recall >= 0.999, "{new:?}");
+    // No language × scheme row under 0.95 but one (Mongolian BGN/PCGN
+    // against MNS 5217, 11 of 12: a typo inside the digraph kh).
+    let mut rows: std::collections::BTreeMap<(&str, [&str; 2]), (usize, usize)> =
+        Default::default();
+    for o in outcomes.iter().filter(|o| o.dup) {
+        let e = rows.entry((o.language.as_str(), o.schemes())).or_default();
+        e.0 += 1;
+        e.1 += usize::from(o.predicted());
+    }
+    let below: Vec<_> = rows
+        .iter()
+        .filter(|(_, (n, found))| (*found as f64) < 0.95 * *n as f64)
+        .collect();
+    assert!(below.len() <= 1, "{below:?}");
     assert!(new.precision >= 0.9999, "{new:?}");
     // Per noise kind: a typo or a dropped subtitle no longer hides a twin.
     for kind in [
@@ -1764,5 +1780,176 @@ fn volumes_against_pages_veto() {
             &otkan_with(y, "Yangi asr avlodi,"),
         );
         assert!(!d.vetoes.contains(&Veto::VolumesAndPages), "{x} vs {y}");
+    }
+}
+
+// Regression (eval2 e2-00161/e2-00164, LC 00306011): LC's record has a
+// title, a year and nothing else, and so have its twins; title 4, year 1
+// and language 0.5 stayed under the threshold. A title of five long words
+// agreeing in full, with nothing against it, is the evidence a cataloguer
+// takes from such a record; a year or an extent that disagrees takes it
+// away again, and a short title never has it.
+#[test]
+fn long_title_agreeing_in_full_lifts_a_thin_record() {
+    let cyr = book(
+        "e2-00161",
+        "bel",
+        "1997",
+        vec![df(
+            "245",
+            '0',
+            '0',
+            &[(
+                'a',
+                "Народная інструментальная культура Беларускага Паазерья /",
+            )],
+        )],
+    );
+    let plain = book(
+        "e2-00164",
+        "bel",
+        "1997",
+        vec![df(
+            "245",
+            '0',
+            '0',
+            &[(
+                'a',
+                "Narodnaia instrumentalnaia kultura Belaruskaha Paazeria /",
+            )],
+        )],
+    );
+    let d = decide(&cyr, &plain);
+    assert!(d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "long-title"), Some(1.0));
+    // Another year (within the gap): nothing is added, and the pair stays
+    // apart.
+    let later = set_008(plain.clone(), 7, "1998");
+    let d = decide(&cyr, &later);
+    assert!(!d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "long-title"), None);
+    // A title of fewer long words is not specific enough.
+    let short = |id: &str, t: &str| book(id, "bel", "1997", vec![df("245", '0', '0', &[('a', t)])]);
+    let d = decide(
+        &short("a", "Вершы і паэмы /"),
+        &short("b", "Vershy i paėmy /"),
+    );
+    assert!(!d.same, "{d:#?}");
+    assert_eq!(field_score(&d, "long-title"), None);
+}
+
+// Regression (eval2 e2-00851/e2-00852, LC 00291068): both records carry
+// the book's own misprinted ISBN 5709004725 (its check digit fails), and
+// nothing else but the title and year. The same invalid number on both is
+// the book's misprint, not a typo of someone else's number: it counts
+// twice the weight of a $z found among the other's ISBNs.
+#[test]
+fn the_same_invalid_isbn_on_both_records_counts_twice() {
+    let rec = |id: &str, title: &str| {
+        book(
+            id,
+            "kaz",
+            "1998",
+            vec![
+                df("020", ' ', ' ', &[('a', "5709004725")]),
+                df("245", '0', '0', &[('a', title)]),
+            ],
+        )
+    };
+    let norm = |r: Record| normalize(r, &PartnerContext { code: "nlk" });
+    let cyr = norm(rec("e2-00851", "Алматы медицинасынынг тарихы \\"));
+    let lc = norm(rec("e2-00852", "Almaty medit︠s︡inasynyng tarikhy \\"));
+    let d = decide(&cyr, &lc);
+    assert!(d.same, "{d:#?}");
+    let f = d
+        .fields
+        .iter()
+        .find(|f| f.field == "cancelled-isbn")
+        .unwrap();
+    assert_eq!(f.weight, 2.0, "{f:?}");
+    assert!(f.note.contains("the same invalid number on both"), "{f:?}");
+}
+
+// Regression (eval2 e2-02094/e2-02095, LC 00277316; e2-01686/e2-01689,
+// LC 00277344): plain ASCII drops the háček (`Zic` for Žic) and GOST 7.79
+// writes ц `cz` (`Mincz` for Минц); the titles met in the key fold, the
+// surnames did not and counted as two authors (−3).
+#[test]
+fn surnames_meet_in_the_key_fold() {
+    let rec = |id: &str, lang: &str, year: &str, author: &str, title: &str| {
+        book(
+            id,
+            lang,
+            year,
+            vec![
+                df("100", '1', ' ', &[('a', author)]),
+                df("245", '1', '0', &[('a', title)]),
+            ],
+        )
+    };
+    let zic = rec(
+        "e2-02094",
+        "srp",
+        "1998",
+        "Zic, Igor.",
+        "Kratka povijest grada Rijeke",
+    );
+    let zhic = rec(
+        "e2-02095",
+        "srp",
+        "1998",
+        "Žic, Igor.",
+        "Kratka poviǰest grada Riǰeke /",
+    );
+    assert_eq!(field_score(&decide(&zic, &zhic), "author"), Some(1.0));
+    let minc = rec(
+        "e2-01686",
+        "rus",
+        "1998",
+        "Минц, С. С.",
+        "Мемуары и российское дворянство",
+    );
+    let mincz = rec(
+        "e2-01689",
+        "rus",
+        "1998",
+        "Mincz, S. S.",
+        "Memury' i rossijskoe dvoryanstvo",
+    );
+    assert_eq!(field_score(&decide(&minc, &mincz), "author"), Some(1.0));
+    // Other surnames stay other people.
+    let other = rec(
+        "x",
+        "rus",
+        "1998",
+        "Минин, С. С.",
+        "Мемуары и российское дворянство",
+    );
+    assert_eq!(field_score(&decide(&other, &mincz), "author"), Some(-1.0));
+}
+
+// Issue #17 item 1: records whose language codes are missing must still
+// meet, read by the letters of their titles and, where the letters do not
+// decide, by the country of publication. fixtures/eval2 with 008/35-37 and
+// 041 taken away as it is read: recall 0.899 before the country was asked
+// (0.81 a session earlier), 0.991 since. Precision there falls to 0.980,
+// nearly all of it translations, which only the codes tell apart.
+#[test]
+fn evaluation_set_two_without_language_codes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval2");
+    let outcomes = dedup_eval::evaluate_with(&dir, &ScoreOptions::default(), true).unwrap();
+    let new = dedup_eval::metrics(&outcomes, dedup_eval::Outcome::predicted);
+    assert!(new.recall >= 0.99, "{new:?}");
+    assert!(new.cross_recall >= 0.99, "{new:?}");
+    // Every language keeps 0.9 of its duplicates (Belarusian, the lowest,
+    // 0.925: its thin records lose the language code's half point).
+    let mut per: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for o in outcomes.iter().filter(|o| o.dup) {
+        let e = per.entry(o.language.as_str()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(o.predicted());
+    }
+    for (lang, (n, found)) in per {
+        assert!(found as f64 >= 0.9 * n as f64, "{lang}: {found} of {n}");
     }
 }

@@ -84,7 +84,7 @@
 //! |---|---:|---|
 //! | `identifier` | 3 | 1 if they share an ISBN of their own or another identifier of `dedup::identifier_keys` (ISSN, OCLC number, LCCN, 015, 016, 024) |
 //! | `set-identifier` | 1 | 1 if the only shared ISBN is a set ISBN (qualifier `set`, `toʻplam`, `общ.`, `çoxcildli nəşr`, …) |
-//! | `cancelled-isbn` | 1 | 1 if, with no identifier shared, a cancelled/invalid ISBN (020 $z) of one record is among the other's ISBNs or cancelled ISBNs: weak evidence |
+//! | `cancelled-isbn` | 1 | 1 if, with no identifier shared, a cancelled/invalid ISBN (020 $z) of one record is among the other's ISBNs or cancelled ISBNs: weak evidence; twice the weight when one number that is no valid ISBN at all (a failing check digit) is on both records: the book's own misprint, copied by both cataloguers |
 //! | `title` | 4 | `(sim − 0.7) / 0.3` clamped to −1 ..= 1; `sim` is the best token similarity of any title form of one record with any of the other (below) |
 //! | `author` | 3 | 1 if the main entries are one person (same surname, initial and birth year, or the same words in another order); 0.5 if one's main entry is among the other's added entries, or if both have the same birth year under other name forms; −1 if both have one and they are not the same person; else 0 |
 //! | `year` | 1 | 1 if equal, −1 if different (but within the gap) |
@@ -97,6 +97,7 @@
 //! | `volume` | 1 | 1 if both state the same volume/part numbers (different numbers are a veto) |
 //! | `part-title` | 1 | 1 if the 245 $p part titles agree, −1 if they clearly do not |
 //! | `language` | 0.5 | 1 if both state the same language (different ones are a veto) |
+//! | `long-title` | 1.5 | 1 when both full titles ($a $b) agree (similarity 0.95 or more) and have [`LONG_TITLE_WORDS`] or more words of four letters or more, no veto applies and no other field counts against the pair: a specific title is evidence where a record has little else (a title and a year) |
 //! | `title-words` | 6 | −1 (`subtitle-mismatch-weight`) when the titles clearly differ in words: both have a subtitle (245 $b, not a parallel title after `=`, the addressee of a report or hearing, `report to …`, `hearing before …`, cut) and no title ($a $b together, so a subtitle split off elsewhere agrees) of one has the content words of one of the other; or each title has content words the other lacks (`Christian festival tales` vs `Jewish festival tales`). Words are skeletons without articles, prepositions and conjunctions; a word counts only if no stretch of the other title's unmatched words is within 40 % of its letters (and one edit), so typos, independent romanisations (`sheix`/`shech`) and words run together or split (`N.U.`, `NU`) agree, while numbers must be equal (`1706`/`1707`); a subtitle on one side only is neutral; 880 forms the skeleton leaves in another script (Chinese) are not compared word by word, but when both records have Han titles and none is the other's, romanised titles that each have a word the other lacks count too (pinyin `bin li` / `jia li`, LC 00291313 and 00291316: syllables are short, so the romanisation leeway would forgive them) |
 //! | `part-title-words` | 6 | −1 (`subtitle-mismatch-weight`) when each 245 $p has content words the other lacks (`Trentino` vs `Veneto`) |
 //! | `edition-words` | 4 | −1 when each 250 $a has content words the other lacks once edition words and numbers are left out (`Secondary school ed.` vs `Elementary and middle school ed.`; `2nd ed.` and `2nd edition` agree) |
@@ -165,8 +166,10 @@
 //! - Authors: 100/110/111 (main entry) and 700/710/711 (added) $a, as
 //!   skeletons: the part before the first comma is the surname, the first
 //!   letter of the rest the forename initial; $d gives the birth year.
-//!   Surnames match within edit distance 1 from 5 letters.
-//! - Year: `dedup::publication_year` (264 ind2 1 or 260 $c, else 008/07-10).
+//!   Surnames match within edit distance 1 from 5 letters, or when the
+//!   match keys' fold makes them one (`Zic`/`Žic`, `Mincz`/`Минц`).
+//! - Year: `dedup::publication_year` (264 ind2 1 or 260 $c, else a year
+//!   ending an imprint without $c, else 008/07-10).
 //! - Edition: the first number in 250 $a: digits (`2-e`, `2nd`, `2-ci`,
 //!   `2-nashr`, `Izd. 2-e`; up to three digits, so a year is not an edition)
 //!   or an ordinal word in Azerbaijani, Uzbek (both scripts), Russian (any
@@ -199,7 +202,11 @@
 //!   "Nauka"` and `Izdatelʹstvo "Nauka"` agree, `Tomskii gos. universitet`
 //!   and `Tomskii politekhnicheskii universitet` do not.
 //! - Series numbering: the numbers in 490 $v and 830 $v.
-//! - Language: 008/35-37, else the first 041 $a.
+//! - Language: 008/35-37, else the first 041 $a. Without either, the text
+//!   is still read in a language (`lang::record_language_or_guess`: the
+//!   title's letters, else the country of publication), but a guess never
+//!   vetoes and never scores; the title note says when the country chose
+//!   the reading.
 //! - Carrier: audio if leader/06 is `i` or `j` or 337 $b is `s`; electronic
 //!   if leader/06 is `m`, 008 form of item is `o`, `q` or `s`, 007/00 is `c`,
 //!   337 $b is `c`, 338 $b starts with `c`, or an 856 (not ind2 2, a related
@@ -238,7 +245,7 @@ use crate::dedup::keys::publication_year;
 use crate::dedup::translit::{key_skeleton, reading, skeleton};
 use crate::ident::parse_isbn;
 use crate::ident::{normalize_issn, normalize_lccn, oclc_number};
-use crate::lang::{lang_from_marc, Lang};
+use crate::lang::{record_language_or_guess, Lang, LangSource};
 
 /// Version of the pair decision: raise it whenever [`compare`] may decide
 /// a pair differently for the same options, so that existing installations
@@ -250,8 +257,18 @@ use crate::lang::{lang_from_marc, Lang};
 /// pagination, report and hearing, OCLC and uniform-title evidence against
 /// (#17 items 3 and 4); 4: Han titles compared character by character,
 /// set ISBNs, series numbers, contents notes and `[s.n.]` in another
-/// city as evidence against (#17 item 4, LC precision).
-pub const DECISION_VERSION: i64 = 4;
+/// city as evidence against (#17 item 4, LC precision);
+/// 5: the `long-title` evidence, a misprinted ISBN on both records
+/// counting twice, surnames compared in the key fold too, years at the end
+/// of an imprint without $c, and records without language codes read by
+/// their letters, else their country of publication (#17 items 1 and 3).
+pub const DECISION_VERSION: i64 = 5;
+
+/// How many words of four or more letters both full titles need for the
+/// `long-title` evidence: a title of five such words is rarely shared by two
+/// books of one year ("Izbrannye proizvedeniia", "Collected poems" are
+/// short).
+pub const LONG_TITLE_WORDS: usize = 5;
 
 /// Options for [`compare`]: the threshold, the weights and the operator's
 /// lists. Every field has a default, so a configuration names only what it
@@ -318,6 +335,14 @@ pub struct ScoreOptions {
     pub part_title_weight: f64,
     /// Weight of an equal language of the text. Default 0.5.
     pub language_weight: f64,
+    /// Weight of a long title agreeing in full when nothing else disagrees
+    /// (`long-title`: both full titles have [`LONG_TITLE_WORDS`] or more
+    /// words of four letters or more). Default 1.5: with the year it lifts
+    /// a record that has only a title and a year (LC 00306011: "Narodnai︠a︡
+    /// instrumentalʹnai︠a︡ kulʹtura Belaruskaha Paazerʹi︠a︡", 1997) to the
+    /// threshold, while a different author, publisher, place, extent or
+    /// year takes it away.
+    pub long_title_weight: f64,
     /// Weight of titles that clearly differ in words (subtitles, a word put
     /// in another's place, 245 $p). Default 6: another subtitle under one
     /// title proper is another report, hearing or volume, so it outweighs
@@ -359,6 +384,7 @@ impl Default for ScoreOptions {
             volume_weight: 1.0,
             part_title_weight: 1.0,
             language_weight: 0.5,
+            long_title_weight: 1.5,
             subtitle_mismatch_weight: 6.0,
             oclc_mismatch_weight: 4.0,
             uniform_title_mismatch_weight: 6.0,
@@ -409,7 +435,7 @@ impl ScoreOptions {
         out
     }
 
-    fn weights(&self) -> [(&'static str, f64); 19] {
+    fn weights(&self) -> [(&'static str, f64); 20] {
         [
             ("identifier-weight", self.identifier_weight),
             ("set-identifier-weight", self.set_identifier_weight),
@@ -426,6 +452,7 @@ impl ScoreOptions {
             ("volume-weight", self.volume_weight),
             ("part-title-weight", self.part_title_weight),
             ("language-weight", self.language_weight),
+            ("long-title-weight", self.long_title_weight),
             ("subtitle-mismatch-weight", self.subtitle_mismatch_weight),
             ("oclc-mismatch-weight", self.oclc_mismatch_weight),
             (
@@ -693,6 +720,10 @@ pub struct Author {
     /// forename first ("Alisher Navoiy", 100 ind1 0, usual for Central
     /// Asian classics) or inverted ("Navoiy, Alisher") has the same words.
     pub words: Vec<String>,
+    /// The surname as the match keys fold it (`translit::key_skeleton`):
+    /// plain ASCII drops the háček (`Zic` for Žić) and GOST 7.79 writes ц
+    /// `cz` (`Mincz`), which the key fold reconciles and the skeleton keeps.
+    pub key_surname: String,
 }
 
 /// The title forms of one 245 (or 880 linked to a 245).
@@ -711,6 +742,9 @@ pub struct TitleForm {
     pub key_proper: String,
     /// $a and $b as the match keys fold them.
     pub key_full: String,
+    /// How many words of four or more letters `full` has: how specific the
+    /// title is (see the `long-title` evidence).
+    pub long_words: usize,
 }
 
 /// What [`compare`] needs from one record, extracted once by [`features`].
@@ -814,7 +848,10 @@ pub struct Features {
 /// Extract the comparison features of a (normalised) record.
 pub fn features(record: &Record) -> Features {
     let language = record_language_code(record);
-    let lang = language.as_deref().and_then(lang_from_marc);
+    // The language code, else a guess (letters, then the country of
+    // publication) that reads the text but never vetoes or scores.
+    let read_as = record_language_or_guess(record);
+    let lang = read_as.map(|(l, _)| l);
     let carrier = carrier(record);
     let (publishers, publisher_unnamed) = publishers(record, lang);
     let (isbns, set_isbns, related_isbns, isbn_volumes) = isbns(record, carrier);
@@ -839,7 +876,7 @@ pub fn features(record: &Record) -> Features {
         .map(|p| skeleton(p, lang))
         .collect::<Vec<_>>()
         .join(" ");
-    let titles = titles(record, lang);
+    let titles = titles(record, lang, read_as.map(|(_, s)| s));
     let han_titles = han_titles(&titles);
     Features {
         id: record.control("001").map(|id| match record.control("003") {
@@ -932,7 +969,7 @@ fn record_language_code(record: &Record) -> Option<String> {
         })
 }
 
-fn titles(record: &Record, lang: Option<Lang>) -> Vec<TitleForm> {
+fn titles(record: &Record, lang: Option<Lang>, source: Option<LangSource>) -> Vec<TitleForm> {
     let fields = record.data_fields("245").take(1).chain(
         record
             .data_fields("880")
@@ -940,7 +977,7 @@ fn titles(record: &Record, lang: Option<Lang>) -> Vec<TitleForm> {
     );
     let mut out: Vec<TitleForm> = Vec::new();
     for f in fields {
-        if let Some(t) = title_form(f, lang) {
+        if let Some(t) = title_form(f, lang, source) {
             if !out.contains(&t) {
                 out.push(t);
             }
@@ -949,7 +986,7 @@ fn titles(record: &Record, lang: Option<Lang>) -> Vec<TitleForm> {
     out
 }
 
-fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
+fn title_form(f: &DataField, lang: Option<Lang>, source: Option<LangSource>) -> Option<TitleForm> {
     let skip = f.ind2.to_digit(10).unwrap_or(0) as usize;
     let mut proper = String::new();
     let mut full = String::new();
@@ -973,7 +1010,22 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
         full.push(' ');
     }
     let english = lang == Some(Lang::English);
-    let reading = reading(&full, lang);
+    // The reading names how the language was found: a guess from the
+    // letters is the text's own (`reading` says so), a country of
+    // publication is said here.
+    let reading = match (lang, source) {
+        (Some(l), Some(LangSource::Country)) => {
+            let r = reading(&full, lang);
+            let how = format!("read as {} by the country of publication", l.name());
+            if r.is_empty() {
+                how
+            } else {
+                format!("{r}; {how}")
+            }
+        }
+        (_, Some(LangSource::Letters)) => reading(&full, None),
+        _ => reading(&full, lang),
+    };
     let key_proper = strip_article(key_skeleton(&proper, lang), english);
     let key_full = strip_article(key_skeleton(&full, lang), english);
     let proper = strip_article(skeleton(&proper, lang), english);
@@ -991,12 +1043,14 @@ fn title_form(f: &DataField, lang: Option<Lang>) -> Option<TitleForm> {
     } else {
         key_proper
     };
+    let long_words = full.split(' ').filter(|w| w.chars().count() >= 4).count();
     Some(TitleForm {
         proper,
         full,
         key_proper,
         key_full,
         reading,
+        long_words,
     })
 }
 
@@ -1039,11 +1093,13 @@ fn author(f: &DataField, lang: Option<Lang>) -> Option<Author> {
         .map(str::to_string)
         .collect();
     words.sort_unstable();
+    let key_surname = key_skeleton(sur, lang);
     Some(Author {
         surname,
         initial,
         born,
         words,
+        key_surname,
     })
 }
 
@@ -2797,8 +2853,25 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
             .map(String::as_str)
             .collect();
         if !weak.is_empty() {
-            let note = weak.join(" ");
-            field("cancelled-isbn", 1.0, opts.cancelled_isbn_weight, note);
+            // One invalid number (not an ISBN at all: a check digit that
+            // fails) on both records is the misprint of the book itself,
+            // which two cataloguers copied; a $z of one found among the
+            // other's ISBNs may be a typo of someone else's number. The
+            // first counts twice (LC 00291068: `5709004725` on both).
+            let misprint_on_both = weak.iter().any(|z| {
+                z.starts_with("z:")
+                    && a.cancelled_isbns.iter().any(|c| c == z)
+                    && b.cancelled_isbns.iter().any(|c| c == z)
+            });
+            let (weight, note) = if misprint_on_both {
+                (
+                    2.0 * opts.cancelled_isbn_weight,
+                    format!("{} (the same invalid number on both)", weak.join(" ")),
+                )
+            } else {
+                (opts.cancelled_isbn_weight, weak.join(" "))
+            };
+            field("cancelled-isbn", 1.0, weight, note);
         }
     }
     if !ia.own.is_empty() && !ib.own.is_empty() && !ia.own.iter().any(|i| ib.own.contains(i)) {
@@ -2813,8 +2886,10 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
     shared.dedup();
 
     // Title.
+    let mut long_title = 0;
     match title_similarity(&a.titles, &b.titles) {
-        Some((sim, rule)) => {
+        Some((sim, rule, long)) => {
+            long_title = long;
             // What made the titles meet: a noise rule (a typo, a subtitle
             // on one side) and the readings of two differently written
             // titles (the Cyrillic scheme, the romanisation marks dropped).
@@ -3049,6 +3124,22 @@ pub fn compare(a: &Features, b: &Features, opts: &ScoreOptions) -> PairDecision 
         });
     }
 
+    // A long title agreeing in full, with nothing in the records against
+    // it: the evidence a cataloguer takes from a record that has little
+    // else (a title and a year). Any field that disagrees, or a veto, and
+    // it does not count (one text from two publishers stays two issues).
+    if long_title >= LONG_TITLE_WORDS
+        && vetoes.is_empty()
+        && fields.iter().all(|f| f.score * f.weight >= 0.0)
+    {
+        fields.push(FieldScore {
+            field: "long-title",
+            score: 1.0,
+            weight: opts.long_title_weight,
+            note: format!("{long_title} words of four or more letters agree; nothing disagrees"),
+        });
+    }
+
     let score: f64 = fields.iter().map(|f| f.score * f.weight).sum();
     let mut same = vetoes.is_empty() && score >= opts.threshold;
     let mut overridden = None;
@@ -3118,7 +3209,13 @@ fn author_agreement(a: &Features, b: &Features) -> (f64, String) {
     match (&a.main_author, &b.main_author) {
         (Some(ma), Some(mb)) => {
             if same_person(ma, mb) {
-                (1.0, format!("{} = {}", ma.surname, mb.surname))
+                // Say when only the key fold made the surnames one.
+                let how = if ma.surname != mb.surname && ma.key_surname == mb.key_surname {
+                    " (as the match keys fold them)"
+                } else {
+                    ""
+                };
+                (1.0, format!("{} = {}{how}", ma.surname, mb.surname))
             } else if b.added_authors.iter().any(|x| same_person(ma, x))
                 || a.added_authors.iter().any(|x| same_person(mb, x))
             {
@@ -3192,6 +3289,7 @@ fn same_person(a: &Author, b: &Author) -> bool {
         return true;
     }
     let surname = a.surname == b.surname
+        || (!a.key_surname.is_empty() && a.key_surname == b.key_surname)
         || (a.surname.chars().count() >= 5
             && b.surname.chars().count() >= 5
             && edit_distance(&a.surname, &b.surname) <= 1);
@@ -3211,8 +3309,10 @@ fn same_person(a: &Author, b: &Author) -> bool {
 /// that only one record has (the title propers agree better than the full
 /// titles), or a one-letter difference in a word (a typo: a letter
 /// swapped, dropped, doubled or changed); `None` when either has no title.
-fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<(f64, Option<String>)> {
+fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<(f64, Option<String>, usize)> {
     let mut best: Option<(f64, Option<String>)> = None;
+    // The most words of 4+ letters of two full titles ($a $b) that agree.
+    let mut long = 0;
     for x in a {
         for y in b {
             let best_of = |a: (f64, bool), b: (f64, bool)| if b.0 > a.0 { b } else { a };
@@ -3224,6 +3324,9 @@ fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<(f64, Option<Str
                 similarity_detail(&x.full, &y.full),
                 similarity_detail(&x.key_full, &y.key_full),
             );
+            if sf >= 0.95 {
+                long = long.max(x.long_words.min(y.long_words));
+            }
             let subtitle = sp > sf && (x.full == x.proper) != (y.full == y.proper);
             let (s, typo) = if sp >= sf { (sp, typo_p) } else { (sf, typo_f) };
             let rule = match (subtitle, typo) {
@@ -3237,7 +3340,7 @@ fn title_similarity(a: &[TitleForm], b: &[TitleForm]) -> Option<(f64, Option<Str
             }
         }
     }
-    best
+    best.map(|(s, rule)| (s, rule, long))
 }
 
 /// How two titles that are one skeleton but were read differently met

@@ -32,16 +32,20 @@
 //!
 //! Title and author go into the key as script-independent skeletons
 //! (`translit::key_skeleton`): Cyrillic is transliterated by the record's
-//! language (008/35-37 or 041, else guessed from the letters) and Latin
+//! language (008/35-37 or 041, else guessed from the letters, else the
+//! country of publication: `lang::record_language_or_guess`) and Latin
 //! romanisations are folded to the same form, so that a Cyrillic record and
 //! its Latin twin share a key. The fold never empties a non-Latin title.
+//! The year of a title key is the publication year, or for a record
+//! without one the date as far as 008/07-10 knows it (`19uu`), so that
+//! records dated only to the decade or century meet each other.
 
 use sha2::{Digest, Sha256};
 use unicat_marc::{DataField, Record};
 
 use crate::dedup::translit::key_skeleton;
 use crate::ident::{normalize_issn, normalize_lccn, oclc_number, parse_isbn};
-use crate::lang::{guess_lang, record_language, Lang};
+use crate::lang::{record_language_or_guess, Lang};
 
 /// The version of the match-key algorithm. Stored keys made by an older
 /// version are recomputed from the stored records before the next dedup
@@ -77,7 +81,7 @@ pub fn match_keys(record: &Record) -> Vec<String> {
     keys.extend(identifier_keys(record));
     // Year, language and author are worked out once for both kinds of
     // title key (each is a skeleton, and the harvest keys every record).
-    if let Some(year) = publication_year(record) {
+    if let Some(year) = key_year(record) {
         let lang = key_language(record);
         let author = first_author_surname(record, lang);
         keys.extend(tay_keys(record, &year, lang, author.as_deref()));
@@ -202,21 +206,13 @@ pub fn source_code(value: &str) -> String {
 }
 
 /// The language the title and author keys are folded in: the record's
-/// code, else a guess from the 245's letters. One language for all of a
-/// record's keys, because the key fold depends on it (Uzbek o and u,
+/// code, else a guess from the 245's letters, else the country of
+/// publication (`lang::record_language_or_guess`). One language for all of
+/// a record's keys, because the key fold depends on it (Uzbek o and u,
 /// Azerbaijani a and e) and a guess from the author's name alone would
 /// often differ from the title's.
 fn key_language(record: &Record) -> Option<Lang> {
-    record_language(record).or_else(|| {
-        let f = record.data_fields("245").next()?;
-        let text: Vec<&str> = f
-            .subfields
-            .iter()
-            .filter(|sf| matches!(sf.code, 'a' | 'b'))
-            .map(|sf| sf.value.as_str())
-            .collect();
-        guess_lang(&text.join(" "))
-    })
+    record_language_or_guess(record).map(|(lang, _)| lang)
 }
 
 /// The title + first author's surname + year keys, when all three exist:
@@ -225,7 +221,7 @@ fn key_language(record: &Record) -> Option<Lang> {
 /// (`translit::skeleton`), so a Cyrillic record and its Latin twin share
 /// the key.
 pub fn title_author_year_keys(record: &Record) -> Vec<String> {
-    let Some(year) = publication_year(record) else {
+    let Some(year) = key_year(record) else {
         return Vec::new();
     };
     let lang = key_language(record);
@@ -258,7 +254,7 @@ fn tay_keys(record: &Record, year: &str, lang: Option<Lang>, author: Option<&str
 /// purpose: it only proposes candidates, and the pair decision (`decision`)
 /// and `MAX_KEY_FANOUT` keep it from merging different books.
 pub fn title_proper_keys(record: &Record) -> Vec<String> {
-    let Some(year) = publication_year(record) else {
+    let Some(year) = key_year(record) else {
         return Vec::new();
     };
     let lang = key_language(record);
@@ -414,18 +410,57 @@ pub fn first_author_surname(record: &Record, lang: Option<Lang>) -> Option<Strin
 }
 
 /// Year of publication: the first four-digit run in 264 $c (publication,
-/// ind2 = 1) or 260 $c, else 008/07-10 when it is four digits.
+/// ind2 = 1) or 260 $c, else a year ending an imprint that has no $c, else
+/// 008/07-10 when it is four digits.
 pub fn publication_year(record: &Record) -> Option<String> {
-    let from_c = record
-        .data_fields("264")
-        .filter(|f| f.ind2 == '1')
-        .chain(record.data_fields("260"))
-        .find_map(|f| f.subfields_of('c').find_map(four_digits));
-    from_c.or_else(|| {
-        let f008 = record.control("008")?;
-        let y = f008.get(7..11)?;
-        y.chars().all(|c| c.is_ascii_digit()).then(|| y.to_string())
+    let imprints = || {
+        record
+            .data_fields("264")
+            .filter(|f| f.ind2 == '1')
+            .chain(record.data_fields("260"))
+    };
+    let from_c = imprints().find_map(|f| f.subfields_of('c').find_map(four_digits));
+    from_c
+        .or_else(|| {
+            // An imprint without $c whose last subfield ends in a year: the
+            // cataloguer left out the $c delimiter (LC 00275474: `$b
+            // "LILEI︠a︡", 1997.`).
+            imprints()
+                .filter(|f| f.subfield('c').is_none())
+                .find_map(|f| f.subfields.last().and_then(|sf| trailing_year(&sf.value)))
+        })
+        .or_else(|| {
+            let f008 = record.control("008")?;
+            let y = f008.get(7..11)?;
+            y.chars().all(|c| c.is_ascii_digit()).then(|| y.to_string())
+        })
+}
+
+/// The year the title keys carry: [`publication_year`], else a date that
+/// 008/07-10 knows to the decade or century only (`19uu`, `199u`: LC
+/// 00372666, `[19--]`), kept as written, so that records of one book
+/// without a year still share keys with each other (never with a dated
+/// record; the pair decision sees no year in them).
+fn key_year(record: &Record) -> Option<String> {
+    publication_year(record).or_else(|| {
+        let y = record.control("008")?.get(7..11)?;
+        let b = y.as_bytes();
+        (b[0].is_ascii_digit()
+            && b[1].is_ascii_digit()
+            && b[2..].iter().all(|c| c.is_ascii_digit() || *c == b'u'))
+        .then(|| y.to_string())
     })
+}
+
+/// Four digits at the end of an imprint value (before closing
+/// punctuation), not part of a longer number.
+fn trailing_year(value: &str) -> Option<String> {
+    let v = value.trim_end_matches(|c: char| c.is_whitespace() || ".,;:])".contains(c));
+    let start = v.len().checked_sub(4)?;
+    let y = v.get(start..)?;
+    let before = v[..start].chars().next_back();
+    (y.bytes().all(|b| b.is_ascii_digit()) && !before.is_some_and(|c| c.is_ascii_digit()))
+        .then(|| y.to_string())
 }
 
 fn four_digits(s: &str) -> Option<String> {
@@ -489,6 +524,83 @@ mod tests {
             r.push(Field::Data(f));
         }
         r
+    }
+
+    fn with_008(mut r: Record, f008: &str) -> Record {
+        r.set_control("008", f008.to_string());
+        r
+    }
+
+    // Regression (eval2 e2-02656/e2-02657, LC 00275474): the year stands at
+    // the end of 260 $b with no $c and 008/07-10 is blank, so the record
+    // had no year, no title key, and never met its Cyrillic twin.
+    #[test]
+    fn year_at_the_end_of_an_imprint_without_c() {
+        let lc = with_008(
+            rec(vec![
+                DataField::new("100", '1', ' ').with('a', "Olenkovsʹkyĭ, M. P."),
+                DataField::new("245", '1', '0')
+                    .with('a', "T︠S︡ʹoho vy ne znai︠e︡te! :")
+                    .with('b', "rozkryti ĭ nerozkryti tai︠e︡mnyt︠s︡i /"),
+                DataField::new("260", ' ', ' ')
+                    .with('a', "Kherson :")
+                    .with('b', "\"LILEI︠a︡\", 1997."),
+            ]),
+            "000209s        un a     b    000 0 ukr  ",
+        );
+        assert_eq!(publication_year(&lc).as_deref(), Some("1997"));
+        let cyr = with_008(
+            rec(vec![
+                DataField::new("100", '1', ' ').with('a', "Оленковський, M. П."),
+                DataField::new("245", '1', '0')
+                    .with('a', "Цього ви не знаєте! :")
+                    .with('b', "розкриті й нерозкриті таємниці /"),
+                DataField::new("264", ' ', '1')
+                    .with('a', "Херсон :")
+                    .with('b', "\"ЛІЛЕЯ\", 1997."),
+            ]),
+            "000209s        un a     b    000 0 ukr  ",
+        );
+        let (a, b) = (match_keys(&lc), match_keys(&cyr));
+        assert!(a.iter().any(|k| b.contains(k)), "{a:?} {b:?}");
+        // A number that is not a year at the end (a street number, an ISBN
+        // tail) is not taken: four digits, no more.
+        assert_eq!(trailing_year("Nauka, 12345."), None);
+        assert_eq!(trailing_year("[s.n.], 1995]"), Some("1995".into()));
+    }
+
+    // Regression (eval2 e2-01356/e2-01357, LC 00372666): `[19--]` and 008
+    // `19uu` give no year; the twins now share keys on the date as far as
+    // it is known, and no dated record shares them.
+    #[test]
+    fn records_dated_to_the_century_share_keys() {
+        let f008 = "001023s19uu    mp a          000 0bmono ";
+        let cyr = with_008(
+            rec(vec![
+                DataField::new("100", '1', ' ').with('a', "Галсан, Т."),
+                DataField::new("245", '1', '0').with('a', "Эрлийн эзэн /"),
+                DataField::new("260", ' ', ' ').with('c', "[19--]"),
+            ]),
+            f008,
+        );
+        let lc = with_008(
+            rec(vec![
+                DataField::new("100", '1', ' ').with('a', "Galsan, T."),
+                DataField::new("245", '1', '0').with('a', "Ėrliĭn ėzėn /"),
+                DataField::new("260", ' ', ' ').with('c', "[19--]"),
+            ]),
+            f008,
+        );
+        assert_eq!(publication_year(&lc), None);
+        let (a, b) = (match_keys(&cyr), match_keys(&lc));
+        assert!(a.iter().any(|k| b.contains(k)), "{a:?} {b:?}");
+        assert!(a.iter().all(|k| k.contains("|19uu")), "{a:?}");
+        let dated = with_008(lc.clone(), "001023s1995    mp a          000 0bmono ");
+        let d = match_keys(&dated);
+        assert!(d.iter().all(|k| !a.contains(k)), "{d:?}");
+        // An unknown date (`uuuu`) keys nothing.
+        let unknown = with_008(lc, "001023suuuu    mp a          000 0bmono ");
+        assert!(match_keys(&unknown).is_empty());
     }
 
     // The same book catalogued in Uzbek Cyrillic and in Uzbek Latin (with
