@@ -40,6 +40,10 @@ pub struct WorkFeatures {
     /// Surname skeletons of the creators: the main entry and the added
     /// personal and corporate names.
     pub creators: Vec<String>,
+    /// The record's names `(003)001` from its 035s (a union record holds
+    /// one per member), for the operator's never-link and always-link
+    /// lists.
+    pub names: Vec<String>,
 }
 
 /// How the second record of a pair relates to the first.
@@ -72,6 +76,48 @@ impl Relation {
         }
     }
 
+    /// The stored form (`work_links.kind`): how the other record relates
+    /// to the one holding the link.
+    pub fn code(self) -> &'static str {
+        match self {
+            Relation::OtherEdition => "other-edition",
+            Relation::OtherFormat => "other-format",
+            Relation::TranslationOf => "translation",
+            Relation::TranslatedFrom => "original",
+            Relation::OtherTranslation => "other-translation",
+            Relation::OtherVolume => "other-volume",
+        }
+    }
+
+    /// The relation a stored code names.
+    pub fn from_code(code: &str) -> Option<Relation> {
+        [
+            Relation::OtherEdition,
+            Relation::OtherFormat,
+            Relation::TranslationOf,
+            Relation::TranslatedFrom,
+            Relation::OtherTranslation,
+            Relation::OtherVolume,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+    }
+
+    /// The MARC 21 linking entry field the record holding the link gets:
+    /// 775 other edition, 776 additional physical form, 767 translation
+    /// entry (in the original, pointing to a translation), 765 original
+    /// language entry (in a translation, pointing to its original), 787
+    /// between two translations and between volumes.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Relation::OtherEdition => "775",
+            Relation::OtherFormat => "776",
+            Relation::TranslationOf => "767",
+            Relation::TranslatedFrom => "765",
+            Relation::OtherTranslation | Relation::OtherVolume => "787",
+        }
+    }
+
     /// The short name `explain` and `report` use.
     pub fn name(self) -> &'static str {
         match self {
@@ -99,12 +145,22 @@ pub fn work_features(record: &Record) -> WorkFeatures {
         || record.data_fields("240").any(|f| f.subfield('l').is_some())
         || translation_note(record).is_some();
     let creators = creators(record);
+    let mut names: Vec<String> = record
+        .data_fields("035")
+        .filter_map(|f| f.subfield('a'))
+        .map(str::trim)
+        .filter(|a| a.starts_with('('))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
     WorkFeatures {
         keys: work_keys(record, &creators, edition.whole_set),
         edition,
         original_language,
         translation,
         creators,
+        names,
     }
 }
 
@@ -193,6 +249,245 @@ pub fn relate(a: &WorkFeatures, b: &WorkFeatures) -> Option<Relation> {
         return Some(Relation::OtherFormat);
     }
     Some(Relation::OtherEdition)
+}
+
+/// The operator's overrides (`[works] never-link`, `always-link`): pairs
+/// of records named `(003)001`; a union record answers to the name of any
+/// of its members.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides<'a> {
+    /// Pairs never linked; wins over `always`.
+    pub never: &'a [[String; 2]],
+    /// Pairs always linked.
+    pub always: &'a [[String; 2]],
+}
+
+/// Whether the pair of records named by `pair` is `a` and `b` (either way).
+fn names_pair(pair: &[String; 2], a: &WorkFeatures, b: &WorkFeatures) -> bool {
+    let [x, y] = pair;
+    (a.names.contains(x) && b.names.contains(y)) || (a.names.contains(y) && b.names.contains(x))
+}
+
+impl Overrides<'_> {
+    /// Extra work keys (`wa:`) that make the two records of an
+    /// always-link pair candidates of each other, whatever their titles.
+    pub fn keys(&self, f: &WorkFeatures) -> Vec<String> {
+        self.always
+            .iter()
+            .filter(|[x, y]| f.names.contains(x) || f.names.contains(y))
+            .map(|[x, y]| {
+                let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
+                format!("wa:{lo}|{hi}")
+            })
+            .collect()
+    }
+
+    /// [`relate`] with the overrides applied: a never-link pair is not
+    /// related; an always-link pair is related as whatever the records
+    /// show, as if they shared a title and a creator (another edition when
+    /// nothing else shows). The flag says an override decided.
+    pub fn relate(&self, a: &WorkFeatures, b: &WorkFeatures) -> Option<(Relation, bool)> {
+        if self.never.iter().any(|p| names_pair(p, a, b)) {
+            return None;
+        }
+        if let Some(r) = relate(a, b) {
+            return Some((r, false));
+        }
+        if self.always.iter().any(|p| names_pair(p, a, b)) {
+            let mut forced = b.clone();
+            forced.keys.extend(a.keys.iter().cloned());
+            forced.creators.extend(a.creators.iter().cloned());
+            return Some((relate(a, &forced).unwrap_or(Relation::OtherEdition), true));
+        }
+        None
+    }
+}
+
+/// A short note, from `a`'s side, on why `a` and `b` were linked as `rel`
+/// (how `b` relates to `a`): the work key they share and what told the
+/// relation (languages, carriers, volumes, years; `a`'s figure first).
+pub fn evidence(a: &WorkFeatures, b: &WorkFeatures, rel: Relation, overridden: bool) -> String {
+    let mut out = Vec::new();
+    if overridden {
+        out.push("always-link".to_string());
+    }
+    if let Some(k) = a.keys.iter().find(|k| b.keys.contains(k)) {
+        out.push(format!("shared work key {k}"));
+    }
+    let (ea, eb) = (&a.edition, &b.edition);
+    let or_none = |s: Option<&str>| s.unwrap_or("?").to_string();
+    match rel {
+        Relation::TranslationOf | Relation::TranslatedFrom | Relation::OtherTranslation => {
+            out.push(format!(
+                "languages {}/{}",
+                or_none(ea.language.as_deref()),
+                or_none(eb.language.as_deref())
+            ));
+            for (f, side) in [(a, "this record"), (b, "the other")] {
+                if let Some(h) = &f.original_language {
+                    out.push(format!("{side} translated from {h} (041 $h)"));
+                }
+            }
+        }
+        Relation::OtherFormat => out.push(format!("carriers {}/{}", ea.carrier, eb.carrier)),
+        Relation::OtherVolume => out.push(format!(
+            "volumes {:?}/{:?}{}",
+            ea.volumes,
+            eb.volumes,
+            if ea.part_title != eb.part_title {
+                ", other part titles"
+            } else {
+                ""
+            }
+        )),
+        Relation::OtherEdition => out.push(format!(
+            "same language and carrier, years {}/{}",
+            ea.year.map_or("?".to_string(), |y| y.to_string()),
+            eb.year.map_or("?".to_string(), |y| y.to_string())
+        )),
+    }
+    out.join("; ")
+}
+
+/// What a linking field says about the record it points to.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LinkTarget {
+    /// The other union record's id (its 001).
+    pub union_id: String,
+    /// Its title: 245 $a $n $p without the closing punctuation.
+    pub title: String,
+    /// Its main entry heading (1XX $a), if any.
+    pub name: Option<String>,
+    /// Its carrier, for the 776 relationship phrase.
+    pub carrier: decision::Carrier,
+}
+
+impl LinkTarget {
+    /// The target description of a union record (links already stripped).
+    pub fn of(union_id: &str, record: &Record, carrier: decision::Carrier) -> LinkTarget {
+        let title = record
+            .data_fields("245")
+            .next()
+            .map(|f| {
+                let parts: Vec<&str> = f
+                    .subfields
+                    .iter()
+                    .filter(|s| matches!(s.code, 'a' | 'n' | 'p'))
+                    .map(|s| s.value.trim_end_matches(TRAILING).trim())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                parts.join(". ")
+            })
+            .unwrap_or_default();
+        let name = ["100", "110", "111"]
+            .iter()
+            .find_map(|t| record.data_fields(t).next())
+            .and_then(|f| f.subfield('a'))
+            .map(|a| a.trim_end_matches(TRAILING).trim().to_string())
+            .filter(|a| !a.is_empty());
+        LinkTarget {
+            union_id: union_id.to_string(),
+            title,
+            name,
+            carrier,
+        }
+    }
+}
+
+/// ISBD punctuation that closes a subfield and is not part of the text.
+const TRAILING: &[char] = &[' ', '/', ':', ';', ',', '=', '.'];
+
+/// The linking entry field for a link from the record holding it to
+/// `target`: `ind1 0` (make a note), `ind2 8` (the display text is $i),
+/// then $i the relationship, $a the main entry, $t the title and $w the
+/// union id prefixed with the catalogue's code (MARC's "(org)number").
+pub fn link_field(rel: Relation, target: &LinkTarget, catalogue_code: &str) -> DataField {
+    let phrase = match rel {
+        Relation::OtherEdition => "Other edition:",
+        Relation::OtherFormat => match target.carrier {
+            decision::Carrier::Print => "Print version:",
+            decision::Carrier::Electronic => "Online version:",
+            decision::Carrier::Microform => "Microform version:",
+            decision::Carrier::Audio => "Audio version:",
+        },
+        Relation::TranslationOf => "Translated as:",
+        Relation::TranslatedFrom => "Translation of:",
+        Relation::OtherTranslation => "Other translation of the same work:",
+        Relation::OtherVolume => "Other volume of:",
+    };
+    let mut f = DataField::new(rel.tag(), '0', '8').with('i', phrase);
+    if let Some(n) = &target.name {
+        f.push('a', n.clone());
+    }
+    if !target.title.is_empty() {
+        f.push('t', target.title.clone());
+    }
+    f.push('w', format!("({catalogue_code}){}", target.union_id));
+    f
+}
+
+/// RDA's "has work manifested" (manifestation to work), the relationship
+/// 758 $4 names for the work id.
+pub const WORK_MANIFESTED: &str = "http://rdaregistry.info/Elements/m/P30139";
+
+/// The work id field: 758 (resource identifier) with $4 the RDA
+/// relationship, $i its label and $0 the work id prefixed with the
+/// catalogue's code.
+pub fn work_id_field(work_id: &str, catalogue_code: &str) -> DataField {
+    DataField::new("758", ' ', ' ')
+        .with('4', WORK_MANIFESTED)
+        .with('i', "Has work manifested:")
+        .with('0', format!("({catalogue_code}){work_id}"))
+}
+
+/// Tags of the fields the work pass writes.
+const LINK_TAGS: &[&str] = &["758", "765", "767", "775", "776", "787"];
+
+/// Take out of a union record the fields the work pass wrote (recognised
+/// by their tag and a $w or $0 in one of the catalogue's `codes`; a
+/// partner's own 776 pointing into its catalogue stays); true if any was
+/// there.
+pub fn strip_links(record: &mut Record, codes: &[&str]) -> bool {
+    let before = record.fields.len();
+    record.fields.retain(|f| {
+        let Some(d) = f.as_data() else {
+            return true;
+        };
+        if !LINK_TAGS.contains(&d.tag.as_str()) {
+            return true;
+        }
+        let ours = d
+            .subfields
+            .iter()
+            .filter(|s| s.code == 'w' || s.code == '0')
+            .any(|s| {
+                codes.iter().any(|c| {
+                    s.value
+                        .strip_prefix('(')
+                        .and_then(|v| v.strip_prefix(c))
+                        .is_some_and(|v| v.starts_with(')'))
+                })
+            });
+        !ours
+    });
+    record.fields.len() != before
+}
+
+/// Put the linking fields and the work id into a (stripped) union record,
+/// each in tag order after the fields of its tag; the links are written in
+/// the order given (the caller sorts them).
+pub fn add_links(
+    record: &mut Record,
+    links: &[(Relation, LinkTarget)],
+    work_id: Option<&str>,
+    catalogue_code: &str,
+) {
+    for (rel, target) in links {
+        record.insert_sorted(link_field(*rel, target, catalogue_code).into());
+    }
+    if let Some(w) = work_id {
+        record.insert_sorted(work_id_field(w, catalogue_code).into());
+    }
 }
 
 /// Two records of one work in different languages: which is the original?

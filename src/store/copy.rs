@@ -143,6 +143,17 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
             &[("sink", Text), ("last_seq", Int), ("published_at", Text)],
         ),
         ("reconcile_seen", &[("partner", Text), ("oai_id", Text)]),
+        ("work_keys", &[("key", Text), ("union_id", Text)]),
+        ("work_members", &[("union_id", Text), ("work_id", Text)]),
+        (
+            "work_links",
+            &[
+                ("union_a", Text),
+                ("union_b", Text),
+                ("kind", Text),
+                ("evidence", Text),
+            ],
+        ),
     ]
 };
 
