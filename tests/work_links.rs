@@ -366,3 +366,50 @@ fn never_link_with_a_bad_record_name_is_refused() {
         "{err}"
     );
 }
+
+// `explain` shows a record's work id and each link with its kind and
+// evidence; `report` counts the catalogue's links per kind.
+#[test]
+fn explain_and_report_show_work_links() {
+    let cat = Cat::new("");
+    cat.import("anl", "anl.xml");
+    cat.import("tsu", "tsu.xml");
+    let records = cat.published();
+    let translation = union_of(&records, "(UZ-TaSU)TSU-W1");
+    let original = union_of(&records, "(AZ-BaNL)AZNL-W1");
+    let v: serde_json::Value =
+        serde_json::from_str(&cat.ok(&["explain", "--json", "tsu:TSU-W1"])).unwrap();
+    assert_eq!(
+        v["work"].as_str(),
+        work_id(&records[&translation]).as_deref()
+    );
+    let links = v["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{v}");
+    assert_eq!(links[0]["union_id"], original.as_str());
+    assert_eq!(links[0]["kind"], "original");
+    assert_eq!(links[0]["field"], "765");
+    let evidence = links[0]["evidence"].as_str().unwrap();
+    assert!(
+        evidence.contains("languages eng/rus") && evidence.contains("041 $h"),
+        "{evidence}"
+    );
+    let text = cat.ok(&["explain", &original]);
+    assert!(
+        text.contains("767 translation") && text.contains(&translation),
+        "{text}"
+    );
+
+    let report = cat.ok(&["report", "--partner", "anl"]);
+    for (kind, n) in [("edition", 2), ("format", 1), ("translation", 1), ("volume", 1)] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [kind, &n.to_string()]),
+            "{kind} {n}: {report}"
+        );
+    }
+    assert!(report.contains("3 works"), "{report}");
+    let v: serde_json::Value =
+        serde_json::from_str(&cat.ok(&["report", "--partner", "anl", "--json"])).unwrap();
+    assert_eq!(v["work_links"]["edition"], 2, "{v}");
+}
