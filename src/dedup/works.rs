@@ -16,7 +16,9 @@
 //!
 //! Pure and deterministic, like the pair decision: no I/O, no clock, the
 //! answer depends on the two records alone and `relate(a, b)` is the mirror
-//! of `relate(b, a)`.
+//! of `relate(b, a)`. The fields a link becomes in a union record
+//! ([`link_field`], [`work_id_field`]) are made here too; the pass that
+//! walks the store and writes them is `crate::works_pass`.
 
 use unicat_marc::{DataField, Record};
 
@@ -40,6 +42,14 @@ pub struct WorkFeatures {
     /// Surname skeletons of the creators: the main entry and the added
     /// personal and corporate names.
     pub creators: Vec<String>,
+    /// The first letter of each creator's surname skeleton, beside its
+    /// name key (same order as `creators`): two records in one language
+    /// must agree on it too, because the lossy name key alone lets
+    /// Soisson and Chaunu meet.
+    pub initials: Vec<(String, char)>,
+    /// The 245 `$n` and `$p` of the record as plain lower-case words: the
+    /// part of a set it is, empty for a whole work or a whole set.
+    pub part: String,
     /// The record's names `(003)001` from its 035s (a union record holds
     /// one per member), for the operator's never-link and always-link
     /// lists.
@@ -144,7 +154,18 @@ pub fn work_features(record: &Record) -> WorkFeatures {
         || record.data_fields("765").next().is_some()
         || record.data_fields("240").any(|f| f.subfield('l').is_some())
         || translation_note(record).is_some();
-    let creators = creators(record);
+    let initials = creators(record);
+    let creators: Vec<String> = initials.iter().map(|(k, _)| k.clone()).collect();
+    let part = record
+        .data_fields("245")
+        .take(1)
+        .flat_map(|f| f.subfields.iter())
+        .filter(|s| matches!(s.code, 'n' | 'p'))
+        .flat_map(|s| s.value.split(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut names: Vec<String> = record
         .data_fields("035")
         .filter_map(|f| f.subfield('a'))
@@ -155,11 +176,13 @@ pub fn work_features(record: &Record) -> WorkFeatures {
     names.sort();
     names.dedup();
     WorkFeatures {
-        keys: work_keys(record, &creators, edition.whole_set),
+        keys: work_keys(record, &creators, edition.whole_set, edition.year),
         edition,
         original_language,
         translation,
         creators,
+        initials,
+        part,
         names,
     }
 }
@@ -167,9 +190,15 @@ pub fn work_features(record: &Record) -> WorkFeatures {
 /// The work keys of a record: `wk:` + title skeleton + `|` + creator, for
 /// every title the work is known by and every creator; `wu:` + the
 /// skeleton of a 130 uniform title main entry. Sorted, without repeats.
-/// `creators` and `whole_set` are the record's, already extracted by
-/// [`work_features`].
-fn work_keys(record: &Record, creators: &[String], whole_set: bool) -> Vec<String> {
+/// `creators`, `whole_set` and `year` are the record's, already extracted
+/// by [`work_features`]. A record without a creator that is not a part
+/// gets `wf:` + title skeleton + `|` + year instead.
+fn work_keys(
+    record: &Record,
+    creators: &[String],
+    whole_set: bool,
+    year: Option<u16>,
+) -> Vec<String> {
     let lang = record_lang(record);
     let mut keys = Vec::new();
     if !creators.is_empty() {
@@ -195,6 +224,13 @@ fn work_keys(record: &Record, creators: &[String], whole_set: bool) -> Vec<Strin
         for title in work_titles(record, lang).into_iter().take(2) {
             keys.push(format!("wv:{title}"));
         }
+    } else if creators.is_empty() {
+        // A book without a creator (a conference, a report entered under
+        // title) meets its own reproduction or e-book on title and year;
+        // `relate` links such records only as other physical forms.
+        if let (Some(title), Some(y)) = (work_titles(record, lang).first(), year) {
+            keys.push(format!("wf:{title}|{y}"));
+        }
     }
     keys.sort();
     keys.dedup();
@@ -216,25 +252,49 @@ pub fn relate(a: &WorkFeatures, b: &WorkFeatures) -> Option<Relation> {
     };
     let uniform = shared("wu:");
     let parts = shared("wv:");
+    let (ea, eb) = (&a.edition, &b.edition);
+    if !uniform && !parts && shared("wf:") {
+        // Met on title and year alone: another carrier of the same
+        // edition, or nothing.
+        return (ea.carrier != eb.carrier
+            && ea.edition == eb.edition
+            && ea.language == eb.language)
+            .then_some(Relation::OtherFormat);
+    }
     if !uniform && !parts && !a.creators.iter().any(|c| b.creators.contains(c)) {
         return None;
     }
-    let (ea, eb) = (&a.edition, &b.edition);
     if let (Some(la), Some(lb)) = (&ea.language, &eb.language) {
         if la != lb {
             return Some(translation(a, la, b, lb));
         }
+    }
+    // In one language a creator must agree beyond the lossy name key
+    // (which is made for names across languages): the surnames' first
+    // letters too.
+    let same_creator = a
+        .initials
+        .iter()
+        .any(|(k, i)| b.initials.iter().any(|(kb, ib)| k == kb && i == ib));
+    if !uniform && !parts && !same_creator {
+        return None;
     }
     let volumes_differ =
         (!ea.volumes.is_empty() && !eb.volumes.is_empty() && ea.volumes != eb.volumes)
             || (!ea.part_title.is_empty()
                 && !eb.part_title.is_empty()
                 && ea.part_title != eb.part_title)
-            || (ea.whole_set != eb.whole_set && (!ea.volumes.is_empty() || !eb.volumes.is_empty()));
+            || (ea.whole_set != eb.whole_set && (!ea.volumes.is_empty() || !eb.volumes.is_empty()))
+            // Parts named by words (`Grades 3-5`, `The macro view`) or a
+            // part against the whole (a set record, `1 v. (various
+            // pagings)`): numbers, when both have them, decide above.
+            || (a.part != b.part
+                && (ea.volumes.is_empty() || eb.volumes.is_empty())
+                && ea.carrier == eb.carrier);
     if volumes_differ {
         return Some(Relation::OtherVolume);
     }
-    if parts && !uniform && !a.creators.iter().any(|c| b.creators.contains(c)) {
+    if parts && !uniform && !same_creator {
         // Met only as parts of a set: anything but another volume is a
         // different work that happens to share a title.
         return None;
@@ -297,6 +357,7 @@ impl Overrides<'_> {
             let mut forced = b.clone();
             forced.keys.extend(a.keys.iter().cloned());
             forced.creators.extend(a.creators.iter().cloned());
+            forced.initials.extend(a.initials.iter().cloned());
             return Some((relate(a, &forced).unwrap_or(Relation::OtherEdition), true));
         }
         None
@@ -527,20 +588,33 @@ fn original_lang(record: &Record) -> Option<Lang> {
 /// with other vowels (Толстой in an Uzbek record is Tolstoy; Қодирий and
 /// Qodiriy fold apart under the Kazakh and Uzbek rules) while their
 /// consonants stay.
-fn creators(record: &Record) -> Vec<String> {
+fn creators(record: &Record) -> Vec<(String, char)> {
     let original = original_lang(record);
-    let names = |tags: &[&str]| -> Vec<String> {
+    let own = record_lang(record);
+    let names = |tags: &[&str]| -> Vec<(String, char)> {
         tags.iter()
             .flat_map(|t| record.data_fields(t))
             .filter(|f| f.subfield('t').is_none())
             .filter_map(|f| f.subfield('a'))
-            .map(|a| {
+            .flat_map(|a| {
                 // A name is spelt by its own language's rules, not by the
                 // record's: "Tolstoy" in an Uzbek record is the Russian name.
+                // Unless the letters say nothing clear: Gligorijević in a
+                // Serbian record is read by Serbian rules too (j as ј, not
+                // as a Turkic j), so the name gets both keys.
                 let surname = a.split(',').next().unwrap_or(a);
-                name_key(&key_skeleton(surname, guess_lang(surname).or(original)))
+                let by_letters = guess_lang(surname).or(original);
+                let mut langs = vec![by_letters];
+                if own.is_some() && own != by_letters {
+                    langs.push(own);
+                }
+                langs.into_iter().map(move |lang| {
+                    let skeleton = key_skeleton(surname, lang);
+                    let initial = skeleton.chars().find(|c| c.is_alphanumeric());
+                    (name_key(&skeleton), initial.unwrap_or(' '))
+                })
             })
-            .filter(|s| !s.is_empty())
+            .filter(|(s, _)| !s.is_empty())
             .collect()
     };
     let mut out = names(&["100", "110", "111"]);
@@ -549,19 +623,22 @@ fn creators(record: &Record) -> Vec<String> {
         out.truncate(3);
     }
     let mut seen = std::collections::HashSet::new();
-    out.retain(|s| seen.insert(s.clone()));
+    out.retain(|(s, _)| seen.insert(s.clone()));
     out
 }
 
-/// A name's key: its skeleton without spaces and without vowels after the
-/// first letter, with the consonants that languages write for one sound in
+/// A name's key: its skeleton without spaces and without vowels (and j)
+/// after the first letter, with the consonants that languages write for one sound in
 /// one class (k q g x h: Гоголь is Qoqol in Azerbaijani, Кадыри and Қодирий
 /// are one poet; c s z j; v w) and doubled letters once. Lossy on purpose:
 /// it only ever counts together with a shared title.
 fn name_key(skeleton: &str) -> String {
     let mut out = String::new();
     for (i, c) in skeleton.chars().filter(|c| !c.is_whitespace()).enumerate() {
-        if i > 0 && matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y') {
+        // j is a vowel's glide too after the first letter: Gligorijević
+        // is Глигоријевић, whose ј one skeleton writes as j and another
+        // as i (fixtures/works w-01264/w-01265).
+        if i > 0 && matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y' | 'j') {
             continue;
         }
         let c = match c {
@@ -589,6 +666,12 @@ fn work_titles(record: &Record, lang: Option<Lang>) -> Vec<String> {
     for f in record.data_fields("245").take(1) {
         if let Some(t) = title_proper(f) {
             push(&t, lang);
+            // A translation may keep its original's title (Евгений Онегин
+            // in an Uzbek record), which its own language folds otherwise
+            // than the original's: the letters' language too.
+            if let Some(by_letters) = guess_lang(&t).filter(|l| Some(*l) != lang) {
+                push(&t, Some(by_letters));
+            }
         }
     }
     for f in record.data_fields("880") {
@@ -699,6 +782,12 @@ mod tests {
         assert_eq!(key("Гоголь"), key("Qoqol"));
         assert_eq!(key("Кадыри"), key("Қодирий"));
         assert_eq!(key("Tolstoy"), key("Толстой"));
+        // Serbian Latin names read by Serbian rules (the record's
+        // language), as `creators` also reads them (fixtures/works
+        // w-01264/w-01265, w-01272/w-01273).
+        let srp = |s: &str| name_key(&key_skeleton(s, Some(Lang::Serbian)));
+        assert_eq!(srp("Gligorijević"), key("Глигоријевић"));
+        assert_eq!(srp("Velmar-Janković"), key("Велмар-Јанковић"));
         assert_ne!(key("Tolstoy"), key("Dostoevsky"));
     }
 
@@ -724,5 +813,80 @@ mod tests {
             DataField::new("500", ' ', ' ').with('a', "Translated from the Russian."),
         ));
         assert_eq!(translation_note(&r), None);
+    }
+
+    fn rec(fields: &[(&str, &[(char, &str)])], f008: &str) -> Record {
+        let mut r = Record::new("00000nam a2200000 i 4500");
+        r.push(unicat_marc::Field::Control(unicat_marc::ControlField::new(
+            "008", f008,
+        )));
+        for (tag, subs) in fields {
+            let mut f = DataField::new(*tag, '1', '0');
+            for (c, v) in *subs {
+                f.push(*c, *v);
+            }
+            r.push(unicat_marc::Field::Data(f));
+        }
+        r
+    }
+
+    const ENG_2000: &str = "000101s2000    fr            000 0 fre d";
+
+    // fixtures/works w-01658/w-01659: two books called "Charles Quint" by
+    // Soisson and by Chaunu, whose lossy name keys agree; in one language
+    // the surnames' first letters must agree too.
+    #[test]
+    fn same_title_other_author_in_one_language_is_not_linked() {
+        let a = work_features(&rec(
+            &[
+                ("100", &[('a', "Soisson, Jean-Pierre.")]),
+                ("245", &[('a', "Charles Quint /")]),
+            ],
+            ENG_2000,
+        ));
+        let b = work_features(&rec(
+            &[
+                ("100", &[('a', "Chaunu, Pierre.")]),
+                ("245", &[('a', "Charles Quint /")]),
+            ],
+            ENG_2000,
+        ));
+        assert!(a.keys.iter().any(|k| b.keys.contains(k)), "{a:?} {b:?}");
+        assert_eq!(relate(&a, &b), None);
+    }
+
+    // fixtures/works w-01525/w-01526: parts named by words in 245 $n
+    // (`Grades 3-5`, `Grades 6-8`) are other volumes, not other editions.
+    #[test]
+    fn parts_named_by_words_are_other_volumes() {
+        let part = |n: &str| {
+            work_features(&rec(
+                &[
+                    ("245", &[('a', "Integrating the ESL standards."), ('n', n)]),
+                    ("700", &[('a', "Irujo, Suzanne.")]),
+                ],
+                ENG_2000,
+            ))
+        };
+        assert_eq!(
+            relate(&part("Grades 3-5"), &part("Grades 6-8")),
+            Some(Relation::OtherVolume)
+        );
+    }
+
+    // fixtures/works w-01214/w-01215: a conference entered under title and
+    // its microfiche reproduction have no creator to key on; title and year
+    // make them other forms, and nothing else.
+    #[test]
+    fn records_without_creator_meet_their_reproduction_only() {
+        let print = work_features(&rec(&[("245", &[('a', "Proceedings of the water forum.")])], ENG_2000));
+        let fiche = work_features(&rec(
+            &[("245", &[('a', "Proceedings of the water forum."), ('h', "[microform]")])],
+            "000101s2000    fr      b     000 0 fre d",
+        ));
+        assert_eq!(fiche.edition.carrier, decision::Carrier::Microform);
+        assert_eq!(relate(&print, &fiche), Some(Relation::OtherFormat));
+        let later = work_features(&rec(&[("245", &[('a', "Proceedings of the water forum.")])], ENG_2000));
+        assert_eq!(relate(&print, &later), None);
     }
 }
