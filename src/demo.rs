@@ -158,7 +158,7 @@ fn prepare_dir(dir: &Path) -> Result<()> {
 /// The work links of the demo catalogue: counts per kind, and one
 /// translation and one print/online link as the published records carry
 /// them (the first union record in id order holding a 765, a 776).
-fn print_work_links(store: &crate::store::Store) -> Result<()> {
+fn print_work_links(store: &crate::store::Store, catalogue_code: &str) -> Result<()> {
     let (kinds, works) = store.work_link_counts()?;
     let mut per_kind: std::collections::BTreeMap<&str, u64> = Default::default();
     for (code, n) in &kinds {
@@ -179,10 +179,10 @@ fn print_work_links(store: &crate::store::Store) -> Result<()> {
             if examples.iter().any(|(t, _)| t == tag) {
                 continue;
             }
-            let Some(f) = record
-                .data_fields(tag)
-                .find(|f| f.subfield('w').is_some_and(|w| w.starts_with("(UNICAT-DEMO)")))
-            else {
+            let Some(f) = record.data_fields(tag).find(|f| {
+                f.subfield('w')
+                    .is_some_and(|w| w.starts_with(&format!("({catalogue_code})")))
+            }) else {
                 continue;
             };
             let title = record
@@ -251,7 +251,7 @@ pub async fn run(dir: &Path) -> Result<()> {
     let store = jobs.open_store()?;
     let (unions, multi) = store.union_counts()?;
     println!("union catalogue: {unions} union records, {multi} clusters with more than one member");
-    print_work_links(&store)?;
+    print_work_links(&store, &jobs.config.catalogue_code)?;
     for f in &report.files {
         println!("  wrote {}", f.display());
     }

@@ -33,8 +33,7 @@ use unicat_marc::{marcxml, Record};
 
 use crate::config::Config;
 use crate::dedup::works::{
-    add_links, evidence, strip_links, work_features, LinkTarget, Overrides, Relation,
-    WorkFeatures,
+    add_links, evidence, strip_links, work_features, LinkTarget, Overrides, Relation, WorkFeatures,
 };
 use crate::store::{DedupTx, Store, WorkLink};
 
@@ -436,15 +435,10 @@ impl Pass<'_, '_> {
             let mut record = node.record.clone();
             let targets: Vec<(Relation, LinkTarget)> = links
                 .iter()
-                .filter_map(|(rel, other, _)| {
-                    c.nodes.get(other).map(|n| (*rel, n.target.clone()))
-                })
+                .filter_map(|(rel, other, _)| c.nodes.get(other).map(|n| (*rel, n.target.clone())))
                 .collect();
             add_links(&mut record, &targets, work_id, self.code);
-            changed += self
-                .tx
-                .put_union_links(id, &marcxml::to_string(&record))?
-                as usize;
+            changed += self.tx.put_union_links(id, &marcxml::to_string(&record))? as usize;
         }
         Ok(changed)
     }

@@ -278,7 +278,10 @@ fn neutral_ids(record: &str, catalogue: &Catalogue) -> String {
         .collect();
     let union_id = regex::Regex::new(r"\buc[0-9a-f]{16}\b").unwrap();
     let record = union_id.replace_all(record, |c: &regex::Captures<'_>| {
-        by_id.get(&c[0]).cloned().unwrap_or_else(|| c[0].to_string())
+        by_id
+            .get(&c[0])
+            .cloned()
+            .unwrap_or_else(|| c[0].to_string())
     });
     let work_id = regex::Regex::new(r"\bwk[0-9a-f]{16}\b").unwrap();
     let record = work_id.replace_all(&record, "<work>");

@@ -80,7 +80,12 @@ impl Cat {
     /// Import a fixture file as a partner's records (dedup, merge and the
     /// work pass run after it).
     fn import(&self, partner: &str, file: &str) {
-        self.ok(&["import", "--partner", partner, fixture(file).to_str().unwrap()]);
+        self.ok(&[
+            "import",
+            "--partner",
+            partner,
+            fixture(file).to_str().unwrap(),
+        ]);
     }
 
     /// Publish and read the union records back, by union id.
@@ -107,10 +112,7 @@ fn fixture(name: &str) -> PathBuf {
 fn union_of(records: &BTreeMap<String, Record>, name: &str) -> String {
     records
         .iter()
-        .find(|(_, r)| {
-            r.data_fields("035")
-                .any(|f| f.subfield('a') == Some(name))
-        })
+        .find(|(_, r)| r.data_fields("035").any(|f| f.subfield('a') == Some(name)))
         .map(|(id, _)| id.clone())
         .unwrap_or_else(|| panic!("no union record holds {name}"))
 }
@@ -191,8 +193,14 @@ fn linked_records_carry_symmetric_linking_fields() {
         ))
     };
     // A translation across scripts: Война и мир (Cyrillic) and War and peace.
-    assert!(has(&translation, "765", "Translation of:", &original), "{links:?}");
-    assert!(has(&original, "767", "Translated as:", &translation), "{links:?}");
+    assert!(
+        has(&translation, "765", "Translation of:", &original),
+        "{links:?}"
+    );
+    assert!(
+        has(&original, "767", "Translated as:", &translation),
+        "{links:?}"
+    );
     // Print and online forms of one edition.
     assert!(has(&print, "776", "Online version:", &online), "{links:?}");
     assert!(has(&online, "776", "Print version:", &print), "{links:?}");
@@ -239,8 +247,9 @@ fn linked_records_carry_symmetric_linking_fields() {
     ]
     .into();
     assert_eq!(w, expected);
-    assert!(records[&print].data_fields("758").all(|f| f.subfield('4')
-        == Some("http://rdaregistry.info/Elements/m/P30139")));
+    assert!(records[&print]
+        .data_fields("758")
+        .all(|f| f.subfield('4') == Some("http://rdaregistry.info/Elements/m/P30139")));
 
     let schema = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -297,7 +306,9 @@ fn incremental_work_links_equal_a_full_rebuild() {
     let (a, b) = (step.published(), full.published());
     let translation = union_of(&a, "(UZ-TaSU)TSU-W1");
     assert!(
-        !links(&a).iter().any(|(x, _, _, y)| *x == translation || *y == translation),
+        !links(&a)
+            .iter()
+            .any(|(x, _, _, y)| *x == translation || *y == translation),
         "the retitled record kept its links: {:?}",
         links(&a)
     );
@@ -357,9 +368,18 @@ fn never_link_and_always_link_overrides() {
     );
     let links = links(&records);
     let linked = |a: &str, b: &str| links.iter().any(|(x, _, _, y)| x == a && y == b);
-    assert!(!linked(&print, &online) && !linked(&online, &print), "{links:?}");
-    assert!(linked(&print, &second) && linked(&online, &second), "{links:?}");
-    assert!(linked(&vol1, &second) && linked(&second, &vol1), "{links:?}");
+    assert!(
+        !linked(&print, &online) && !linked(&online, &print),
+        "{links:?}"
+    );
+    assert!(
+        linked(&print, &second) && linked(&online, &second),
+        "{links:?}"
+    );
+    assert!(
+        linked(&vol1, &second) && linked(&second, &vol1),
+        "{links:?}"
+    );
 }
 
 // A mistyped override is a configuration error that names the file, the
@@ -409,7 +429,12 @@ fn explain_and_report_show_work_links() {
     );
 
     let report = cat.ok(&["report", "--partner", "anl"]);
-    for (kind, n) in [("edition", 2), ("format", 1), ("translation", 1), ("volume", 1)] {
+    for (kind, n) in [
+        ("edition", 2),
+        ("format", 1),
+        ("translation", 1),
+        ("volume", 1),
+    ] {
         assert!(
             report
                 .lines()

@@ -279,8 +279,7 @@ pub fn relate(a: &WorkFeatures, b: &WorkFeatures) -> Option<Relation> {
     if !uniform && !parts && !same_creator {
         return None;
     }
-    let volumes_differ =
-        (!ea.volumes.is_empty() && !eb.volumes.is_empty() && ea.volumes != eb.volumes)
+    let volumes_differ = (!ea.volumes.is_empty() && !eb.volumes.is_empty() && ea.volumes != eb.volumes)
             || (!ea.part_title.is_empty()
                 && !eb.part_title.is_empty()
                 && ea.part_title != eb.part_title)
@@ -879,14 +878,26 @@ mod tests {
     // make them other forms, and nothing else.
     #[test]
     fn records_without_creator_meet_their_reproduction_only() {
-        let print = work_features(&rec(&[("245", &[('a', "Proceedings of the water forum.")])], ENG_2000));
+        let print = work_features(&rec(
+            &[("245", &[('a', "Proceedings of the water forum.")])],
+            ENG_2000,
+        ));
         let fiche = work_features(&rec(
-            &[("245", &[('a', "Proceedings of the water forum."), ('h', "[microform]")])],
+            &[(
+                "245",
+                &[
+                    ('a', "Proceedings of the water forum."),
+                    ('h', "[microform]"),
+                ],
+            )],
             "000101s2000    fr      b     000 0 fre d",
         ));
         assert_eq!(fiche.edition.carrier, decision::Carrier::Microform);
         assert_eq!(relate(&print, &fiche), Some(Relation::OtherFormat));
-        let later = work_features(&rec(&[("245", &[('a', "Proceedings of the water forum.")])], ENG_2000));
+        let later = work_features(&rec(
+            &[("245", &[('a', "Proceedings of the water forum.")])],
+            ENG_2000,
+        ));
         assert_eq!(relate(&print, &later), None);
     }
 }

@@ -71,7 +71,8 @@ const PORTAL_BATCH: i32 = 500;
 /// timestamps the code formats stay RFC 3339 text so that values and their
 /// order are exactly those of SQLite (only lease expiry, which the server
 /// computes, is a `timestamptz`).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO meta VALUES ('seq', 0);
 

@@ -161,8 +161,9 @@ impl SqliteTx<'_> {
 
     /// Empty the work tables (the work links were switched off).
     pub fn clear_works(&self) -> Result<()> {
-        self.tx
-            .execute_batch("DELETE FROM work_keys; DELETE FROM work_members; DELETE FROM work_links;")?;
+        self.tx.execute_batch(
+            "DELETE FROM work_keys; DELETE FROM work_members; DELETE FROM work_links;",
+        )?;
         Ok(())
     }
 

@@ -116,10 +116,9 @@ impl PgTx<'_> {
                  ON CONFLICT (union_id) DO UPDATE SET work_id = EXCLUDED.work_id",
                 |tx, st| Ok(tx.execute(st, &[&union_id, &w]).map(|_| ())?),
             ),
-            None => self.with(
-                "DELETE FROM work_members WHERE union_id = $1",
-                |tx, st| Ok(tx.execute(st, &[&union_id]).map(|_| ())?),
-            ),
+            None => self.with("DELETE FROM work_members WHERE union_id = $1", |tx, st| {
+                Ok(tx.execute(st, &[&union_id]).map(|_| ())?)
+            }),
         }
     }
 
@@ -154,7 +153,12 @@ impl PgTx<'_> {
     pub fn linked_unions(&self) -> Result<Vec<String>> {
         self.with(
             "SELECT union_a FROM work_links UNION SELECT union_id FROM work_members ORDER BY 1",
-            |tx, st| tx.query(st, &[])?.iter().map(|r| Ok(r.try_get(0)?)).collect(),
+            |tx, st| {
+                tx.query(st, &[])?
+                    .iter()
+                    .map(|r| Ok(r.try_get(0)?))
+                    .collect()
+            },
         )
     }
 
