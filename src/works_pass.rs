@@ -150,9 +150,9 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
     let mut old_sizes: HashMap<String, usize> = HashMap::new();
     for (id, _) in &changed {
         if let Some(w) = tx.work_of(id)? {
-            if !old_sizes.contains_key(&w) {
-                let members = tx.work_members(&w)?;
-                old_sizes.insert(w, members.len());
+            if let std::collections::hash_map::Entry::Vacant(e) = old_sizes.entry(w) {
+                let members = tx.work_members(e.key())?;
+                e.insert(members.len());
                 seeds.extend(members);
             }
         }
