@@ -318,6 +318,39 @@ fn incremental_work_links_equal_a_full_rebuild() {
     assert_eq!(without_work_ids(&a), without_work_ids(&b));
 }
 
+// Work ids are kept the way union ids are: a work that loses a record
+// (the second edition retitled into another work) keeps its id on the part
+// with most of its records, and the record that comes back joins it under
+// the same id.
+#[test]
+fn work_id_stays_with_the_larger_part() {
+    let cat = Cat::new("");
+    cat.import("anl", "anl.xml");
+    cat.import("tsu", "tsu.xml");
+    let records = cat.published();
+    let (print, online, second) = (
+        union_of(&records, "(AZ-BaNL)AZNL-W2"),
+        union_of(&records, "(UZ-TaSU)TSU-W2"),
+        union_of(&records, "(UZ-TaSU)TSU-W4"),
+    );
+    let w = work_id(&records[&print]).expect("a work id");
+    assert_eq!(work_id(&records[&second]).as_ref(), Some(&w));
+
+    cat.import("tsu", "tsu-split.xml");
+    let split = cat.published();
+    assert_eq!(work_id(&split[&print]).as_ref(), Some(&w));
+    assert_eq!(work_id(&split[&online]).as_ref(), Some(&w));
+    assert_eq!(work_id(&split[&second]), None);
+    assert!(links(&split)
+        .iter()
+        .all(|(a, _, _, b)| *a != second && *b != second));
+
+    cat.import("tsu", "tsu.xml");
+    let joined = cat.published();
+    assert_eq!(work_id(&joined[&second]).as_ref(), Some(&w));
+    assert_eq!(links(&joined), links(&records));
+}
+
 // Partners whose systems cannot take linking fields: `enabled = false`
 // takes every field the pass wrote out at the next pass (the partner's
 // own 776 stays), and switching back on brings them back.
@@ -470,4 +503,17 @@ fn work_links_on_postgres_equal_sqlite() {
         a.values().map(marcxml::to_string).collect::<Vec<_>>(),
         b.values().map(marcxml::to_string).collect::<Vec<_>>()
     );
+    // And `explain` and `report` read the same links from either store.
+    for args in [
+        &["explain", "--json", "tsu:TSU-W2"][..],
+        &["report", "--partner", "anl", "--json"][..],
+    ] {
+        let (x, y): (serde_json::Value, serde_json::Value) = (
+            serde_json::from_str(&pg.ok(args)).unwrap(),
+            serde_json::from_str(&sqlite.ok(args)).unwrap(),
+        );
+        for key in ["work", "links", "work_links", "works"] {
+            assert_eq!(x.get(key), y.get(key), "{args:?} {key}");
+        }
+    }
 }
