@@ -288,7 +288,8 @@ fn neutral_ids(record: &str, catalogue: &Catalogue) -> String {
     // Links of one tag are written in the order of their union ids, so
     // they are compared as a set.
     let link =
-        regex::Regex::new(r#"(?s)\s*<datafield tag="7(65|67|75|76|87)".*?</datafield>"#).unwrap();
+        regex::Regex::new(r#"(?s)\s*<datafield tag="7(65|67|73|74|75|76|87)".*?</datafield>"#)
+            .unwrap();
     let mut links: Vec<&str> = link.find_iter(&record).map(|m| m.as_str()).collect();
     links.sort_unstable();
     format!("{}{}", link.replace_all(&record, ""), links.concat())

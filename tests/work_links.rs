@@ -121,7 +121,7 @@ fn union_of(records: &BTreeMap<String, Record>, name: &str) -> String {
 fn links(records: &BTreeMap<String, Record>) -> BTreeSet<(String, String, String, String)> {
     let mut out = BTreeSet::new();
     for (id, r) in records {
-        for tag in ["765", "767", "775", "776", "787"] {
+        for tag in ["765", "767", "773", "774", "775", "776", "787"] {
             for f in r.data_fields(tag) {
                 if let Some(w) = f.subfield('w').and_then(|w| w.strip_prefix("(UNICAT)")) {
                     out.insert((
@@ -161,6 +161,8 @@ fn mirror_tag(tag: &str) -> &str {
     match tag {
         "765" => "767",
         "767" => "765",
+        "773" => "774",
+        "774" => "773",
         t => t,
     }
 }

@@ -74,6 +74,12 @@ pub enum Relation {
     OtherTranslation,
     /// Another volume or part of one set (787 `$i Other volume of:`).
     OtherVolume,
+    /// The second record is a part of the first, a record of the whole
+    /// set (the set gets a 774 constituent unit entry).
+    Constituent,
+    /// The second record is the whole set the first is a part of (the
+    /// part gets a 773 host item entry).
+    Host,
 }
 
 impl Relation {
@@ -82,6 +88,8 @@ impl Relation {
         match self {
             Relation::TranslationOf => Relation::TranslatedFrom,
             Relation::TranslatedFrom => Relation::TranslationOf,
+            Relation::Constituent => Relation::Host,
+            Relation::Host => Relation::Constituent,
             r => r,
         }
     }
@@ -96,6 +104,8 @@ impl Relation {
             Relation::TranslatedFrom => "original",
             Relation::OtherTranslation => "other-translation",
             Relation::OtherVolume => "other-volume",
+            Relation::Constituent => "part",
+            Relation::Host => "set",
         }
     }
 
@@ -108,6 +118,8 @@ impl Relation {
             Relation::TranslatedFrom,
             Relation::OtherTranslation,
             Relation::OtherVolume,
+            Relation::Constituent,
+            Relation::Host,
         ]
         .into_iter()
         .find(|r| r.code() == code)
@@ -117,7 +129,9 @@ impl Relation {
     /// 775 other edition, 776 additional physical form, 767 translation
     /// entry (in the original, pointing to a translation), 765 original
     /// language entry (in a translation, pointing to its original), 787
-    /// between two translations and between volumes.
+    /// between two translations and between volumes, 773 host item entry
+    /// (in a part, pointing to the record of its set) and 774 constituent
+    /// unit entry (in the set's record, pointing to a part).
     pub fn tag(self) -> &'static str {
         match self {
             Relation::OtherEdition => "775",
@@ -125,6 +139,8 @@ impl Relation {
             Relation::TranslationOf => "767",
             Relation::TranslatedFrom => "765",
             Relation::OtherTranslation | Relation::OtherVolume => "787",
+            Relation::Host => "773",
+            Relation::Constituent => "774",
         }
     }
 
@@ -136,7 +152,7 @@ impl Relation {
             Relation::TranslationOf | Relation::TranslatedFrom | Relation::OtherTranslation => {
                 "translation"
             }
-            Relation::OtherVolume => "volume",
+            Relation::OtherVolume | Relation::Constituent | Relation::Host => "volume",
         }
     }
 }
@@ -291,6 +307,17 @@ pub fn relate(a: &WorkFeatures, b: &WorkFeatures) -> Option<Relation> {
                 && (ea.volumes.is_empty() || eb.volumes.is_empty())
                 && ea.carrier == eb.carrier);
     if volumes_differ {
+        // A record of the whole set against one of its parts: host and
+        // constituent (773/774) rather than two volumes.
+        let is_part = |e: &Features, f: &WorkFeatures| {
+            !e.whole_set && (!e.volumes.is_empty() || !f.part.is_empty())
+        };
+        if ea.whole_set && is_part(eb, b) {
+            return Some(Relation::Constituent);
+        }
+        if eb.whole_set && is_part(ea, a) {
+            return Some(Relation::Host);
+        }
         return Some(Relation::OtherVolume);
     }
     if parts && !uniform && !same_creator {
@@ -390,7 +417,7 @@ pub fn evidence(a: &WorkFeatures, b: &WorkFeatures, rel: Relation, overridden: b
             }
         }
         Relation::OtherFormat => out.push(format!("carriers {}/{}", ea.carrier, eb.carrier)),
-        Relation::OtherVolume => out.push(format!(
+        Relation::OtherVolume | Relation::Constituent | Relation::Host => out.push(format!(
             "volumes {:?}/{:?}{}",
             ea.volumes,
             eb.volumes,
@@ -474,6 +501,8 @@ pub fn link_field(rel: Relation, target: &LinkTarget, catalogue_code: &str) -> D
         Relation::TranslatedFrom => "Translation of:",
         Relation::OtherTranslation => "Other translation of the same work:",
         Relation::OtherVolume => "Other volume of:",
+        Relation::Host => "Part of:",
+        Relation::Constituent => "Contains:",
     };
     let mut f = DataField::new(rel.tag(), '0', '8').with('i', phrase);
     if let Some(n) = &target.name {
@@ -501,7 +530,7 @@ pub fn work_id_field(work_id: &str, catalogue_code: &str) -> DataField {
 }
 
 /// Tags of the fields the work pass writes.
-const LINK_TAGS: &[&str] = &["758", "765", "767", "775", "776", "787"];
+const LINK_TAGS: &[&str] = &["758", "765", "767", "773", "774", "775", "776", "787"];
 
 /// Take out of a union record the fields the work pass wrote (recognised
 /// by their tag and a $w or $0 in one of the catalogue's `codes`; a
@@ -899,5 +928,37 @@ mod tests {
             ENG_2000,
         ));
         assert_eq!(relate(&print, &later), None);
+    }
+
+    // A record of the whole set (300 `5 v.`) and one of its volumes: the
+    // set holds a 774 to the volume, the volume a 773 to the set; two
+    // volumes stay 787 "Other volume of:".
+    #[test]
+    fn set_and_part_are_host_and_constituent() {
+        let set = work_features(&rec(
+            &[
+                ("245", &[('a', "Azərbaycan tarixi.")]),
+                ("300", &[('a', "5 v.")]),
+            ],
+            "070101m20072010ai            000 0 aze d",
+        ));
+        let part = |n: &str| {
+            work_features(&rec(
+                &[("245", &[('a', "Azərbaycan tarixi."), ('n', n)])],
+                "070101s2007    ai            000 0 aze d",
+            ))
+        };
+        assert!(set.edition.whole_set, "{set:?}");
+        assert_eq!(
+            relate(&set, &part("1-ci cild")),
+            Some(Relation::Constituent)
+        );
+        assert_eq!(relate(&part("1-ci cild"), &set), Some(Relation::Host));
+        assert_eq!(Relation::Constituent.tag(), "774");
+        assert_eq!(Relation::Host.mirror().tag(), "774");
+        assert_eq!(
+            relate(&part("1-ci cild"), &part("2-ci cild")),
+            Some(Relation::OtherVolume)
+        );
     }
 }
