@@ -835,6 +835,25 @@ pub struct Explanation {
     pub members: Vec<ExplainedMember>,
     /// The decisions between members sharing a key.
     pub pairs: Vec<ExplainedPair>,
+    /// The work the union record belongs to (none when it has no links).
+    pub work: Option<String>,
+    /// Its links to other union records of the work.
+    pub links: Vec<ExplainedLink>,
+}
+
+/// One link of an explained union record to another union record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExplainedLink {
+    /// The other union record.
+    pub union_id: String,
+    /// How the other relates to this one (`other-edition`,
+    /// `other-format`, `translation`, `original`, `other-translation`,
+    /// `other-volume`).
+    pub kind: String,
+    /// The MARC field this record carries for the link.
+    pub field: String,
+    /// What linked them.
+    pub evidence: String,
 }
 
 /// One member of an explained union record.
@@ -936,12 +955,27 @@ pub fn explain(config: &Config, id: &str) -> Result<Explanation> {
             });
         }
     }
+    let work = store.work_of(&cluster)?;
+    let links = store
+        .work_links_of(&cluster)?
+        .into_iter()
+        .map(|l| ExplainedLink {
+            field: crate::dedup::works::Relation::from_code(&l.kind)
+                .map_or("?", |r| r.tag())
+                .to_string(),
+            union_id: l.other,
+            kind: l.kind,
+            evidence: l.evidence,
+        })
+        .collect();
     Ok(Explanation {
         union_id: cluster,
         seq,
         deleted,
         members,
         pairs,
+        work,
+        links,
     })
 }
 
@@ -987,6 +1021,19 @@ pub fn explain_text(config: &Config, id: &str) -> Result<String> {
         for v in &p.vetoes {
             out.push_str(&format!("      veto: {v}\n"));
         }
+    }
+    match &e.work {
+        Some(w) => out.push_str(&format!(
+            "work {w}: {} link(s) to other union records\n",
+            e.links.len()
+        )),
+        None => out.push_str("work: none (no other union record is linked to it)\n"),
+    }
+    for l in &e.links {
+        out.push_str(&format!(
+            "  {} {:<17} {}  ({})\n",
+            l.field, l.kind, l.union_id, l.evidence
+        ));
     }
     Ok(out)
 }

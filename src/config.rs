@@ -55,6 +55,10 @@ pub struct Config {
     /// How clusters become union records.
     #[serde(default)]
     pub merge: MergeConfig,
+    /// Links between union records of one work (other editions, formats,
+    /// translations, volumes; see `works_pass`).
+    #[serde(default)]
+    pub works: WorksConfig,
     /// The optional OAI-PMH endpoint serving the union catalogue.
     #[serde(default)]
     pub provider: Option<ProviderConfig>,
@@ -541,6 +545,66 @@ impl MergeConfig {
             merge_notes: self.merge_notes,
             trusted_sources: self.trusted_sources.clone(),
         }
+    }
+}
+
+/// `[works]`: links between union records of one work (issue #18): MARC
+/// 775/776/765/767/787 fields and the work id in 758.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct WorksConfig {
+    /// Link union records of one work (default true). Off for partners
+    /// whose systems cannot take linking fields: every link is taken out
+    /// of the union records at the next pass.
+    pub enabled: bool,
+    /// Record pairs, named `(003)001` like `[dedup] never-merge`, whose
+    /// union records are never linked. Wins over `always-link`.
+    pub never_link: Vec<[String; 2]>,
+    /// Record pairs whose union records are always linked (as whatever
+    /// relation the records show; another edition when they show none).
+    pub always_link: Vec<[String; 2]>,
+}
+
+impl Default for WorksConfig {
+    fn default() -> Self {
+        WorksConfig {
+            enabled: true,
+            never_link: Vec::new(),
+            always_link: Vec::new(),
+        }
+    }
+}
+
+impl WorksConfig {
+    /// Meaning-level problems: (key, message) for a pair naming one record
+    /// twice or a record not named `(003)001`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (key, pairs) in [
+            ("never-link", &self.never_link),
+            ("always-link", &self.always_link),
+        ] {
+            for [a, b] in pairs {
+                for id in [a, b] {
+                    let named = id
+                        .strip_prefix('(')
+                        .and_then(|rest| rest.split_once(')'))
+                        .is_some_and(|(org, num)| !org.trim().is_empty() && !num.trim().is_empty());
+                    if !named {
+                        out.push((
+                            key,
+                            format!(
+                                "{id:?} is not a record name; write (003)001, e.g. \"(AZ-BaNL)AZNL000123\""
+                            ),
+                        ));
+                    }
+                }
+                if a == b {
+                    out.push((key, format!("pairs {a:?} with itself; remove it")));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -1185,6 +1249,17 @@ impl Config {
         }
         for problem in self.dedup.problems() {
             err(0..0, "dedup", problem);
+        }
+        for (key, problem) in self.works.problems() {
+            errors_at_line.push((
+                find_table_key_line(text, "works", key),
+                if key == "never-link" {
+                    "works.never-link"
+                } else {
+                    "works.always-link"
+                },
+                problem,
+            ));
         }
         let partner_names: Vec<&str> = self.partners.iter().map(|p| p.name()).collect();
         for problem in self.merge.options().problems(&partner_names) {

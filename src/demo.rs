@@ -155,6 +155,61 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The work links of the demo catalogue: counts per kind, and one
+/// translation and one print/online link as the published records carry
+/// them (the first union record in id order holding a 765, a 776).
+fn print_work_links(store: &crate::store::Store, catalogue_code: &str) -> Result<()> {
+    let (kinds, works) = store.work_link_counts()?;
+    let mut per_kind: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (code, n) in &kinds {
+        if let Some(rel) = crate::dedup::works::Relation::from_code(code) {
+            *per_kind.entry(rel.name()).or_default() += n;
+        }
+    }
+    let counts: Vec<String> = per_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!(
+        "work links: {} in {works} works ({})",
+        per_kind.values().sum::<u64>(),
+        counts.join(", ")
+    );
+    let mut examples: Vec<(String, String)> = Vec::new();
+    store.for_each_live_union(|row| {
+        let record = marcxml::parse_record(&row.record)?;
+        for tag in ["765", "776"] {
+            if examples.iter().any(|(t, _)| t == tag) {
+                continue;
+            }
+            let Some(f) = record.data_fields(tag).find(|f| {
+                f.subfield('w')
+                    .is_some_and(|w| w.starts_with(&format!("({catalogue_code})")))
+            }) else {
+                continue;
+            };
+            let title = record
+                .data_fields("245")
+                .find_map(|t| t.subfield('a'))
+                .unwrap_or("")
+                .trim_end_matches([' ', ':', '/', '.']);
+            examples.push((
+                tag.to_string(),
+                format!(
+                    "  {} {title}\n    {tag} {} {} {}",
+                    row.cluster_id,
+                    f.subfield('i').unwrap_or(""),
+                    f.subfield('t').unwrap_or(""),
+                    f.subfield('w').unwrap_or("")
+                ),
+            ));
+        }
+        Ok(())
+    })?;
+    examples.sort();
+    for (_, line) in examples {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 /// Run the demo into `dir`; prints the summary to stdout.
 pub async fn run(dir: &Path) -> Result<()> {
     prepare_dir(dir)?;
@@ -196,6 +251,7 @@ pub async fn run(dir: &Path) -> Result<()> {
     let store = jobs.open_store()?;
     let (unions, multi) = store.union_counts()?;
     println!("union catalogue: {unions} union records, {multi} clusters with more than one member");
+    print_work_links(&store, &jobs.config.catalogue_code)?;
     for f in &report.files {
         println!("  wrote {}", f.display());
     }

@@ -496,6 +496,8 @@ impl Jobs {
         let summary = tokio::task::spawn_blocking(move || {
             let mut store = Store::from_config(&config)?;
             let summary = pipeline::refresh(&mut store, &config)?;
+            // The work links follow the union records the pass changed.
+            crate::works_pass::run(&mut store, &config)?;
             note_history(&store);
             Ok(summary)
         })

@@ -44,3 +44,4 @@ pub mod rules;
 pub mod sinks;
 pub mod store;
 pub mod telemetry;
+pub mod works_pass;

@@ -58,6 +58,11 @@ pub struct QualityReport {
     /// How often each of the partner's rules changed a record (rule number
     /// counted from 1, and its action), most frequent first.
     pub rule_hits: Vec<(String, u64)>,
+    /// Work links in the whole union catalogue, per kind (`edition`,
+    /// `format`, `translation`, `volume`), each link counted once.
+    pub work_links: BTreeMap<String, u64>,
+    /// Works (groups of two or more linked union records) in the catalogue.
+    pub works: u64,
 }
 
 fn has_identifier(r: &Record) -> bool {
@@ -104,6 +109,14 @@ pub fn report(
         intra_partner_duplicates: store.count_intra_partner_duplicates(partner.name())?,
         ..QualityReport::default()
     };
+    let (kinds, works) = store.work_link_counts()?;
+    for (code, n) in kinds {
+        let name = crate::dedup::works::Relation::from_code(&code)
+            .map_or(code.as_str(), |rel| rel.name())
+            .to_string();
+        *r.work_links.entry(name).or_insert(0) += n;
+    }
+    r.works = works;
     let mut problems = BTreeMap::new();
     let mut hits = BTreeMap::new();
     let mut after = 0;
@@ -197,6 +210,14 @@ pub fn render(r: &QualityReport) -> String {
         for (rule, n) in &r.rule_hits {
             s.push_str(&format!("    {rule:<42} {n:>8}\n"));
         }
+    }
+    s.push_str(&format!(
+        "work links in the union catalogue (all partners), {} works:\n",
+        r.works
+    ));
+    for kind in ["edition", "format", "translation", "volume"] {
+        let n = r.work_links.get(kind).copied().unwrap_or(0);
+        s.push_str(&format!("    {kind:<42} {n:>8}\n"));
     }
     s
 }

@@ -33,7 +33,9 @@ pub mod guard;
 pub mod listing;
 pub mod pg;
 mod sqlite_provider;
+mod works;
 pub use facade::{DedupTx, Store};
+pub use works::WorkLink;
 
 /// The page cache of a dedup transaction's connection, in KiB. The pass
 /// reads the key index, the clusters and the union records at random and
@@ -247,6 +249,30 @@ CREATE TABLE match_keys_staged (
     // against 0.1 s from this index.
     r#"
 CREATE INDEX union_live_members ON union_records(members) WHERE deleted = 0;
+"#,
+    // Work links (issue #18, `works_pass`): each live union record's work
+    // keys, the work it belongs to when it is linked to another, and its
+    // links, one row per direction (`union_a` holds the field that points
+    // to `union_b`; `kind` says how `union_b` relates to `union_a`).
+    r#"
+CREATE TABLE work_keys (
+    key TEXT NOT NULL,
+    union_id TEXT NOT NULL,
+    PRIMARY KEY (key, union_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX work_keys_union ON work_keys(union_id);
+CREATE TABLE work_members (
+    union_id TEXT PRIMARY KEY,
+    work_id TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX work_members_work ON work_members(work_id);
+CREATE TABLE work_links (
+    union_a TEXT NOT NULL,
+    union_b TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (union_a, union_b)
+) STRICT, WITHOUT ROWID;
 "#,
 ];
 

@@ -173,7 +173,24 @@ fn demo_runs_and_status_and_explain_work_on_it() {
         stdout.contains("clusters with more than one member"),
         "{stdout}"
     );
+    // Issue #18: the demo shows a translation linked across scripts (the
+    // English Aitmatov to its Russian original in Cyrillic) and a print
+    // book linked to its online version.
+    assert!(
+        stdout.contains("765 Translation of: И дольше века длится день (UNICAT-DEMO)uc"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("776 Print version: English grammar in use (UNICAT-DEMO)uc"),
+        "{stdout}"
+    );
     assert!(demo_dir.join("publish/union.mrc").exists());
+    let union = std::fs::read_to_string(demo_dir.join("publish/union.xml")).unwrap();
+    assert!(
+        union.contains(r#"<datafield tag="776" ind1="0" ind2="8">"#)
+            && union.contains(r#"<subfield code="i">Online version:</subfield>"#),
+        "the print book's union record has no link to its online version"
+    );
 
     let cfg = demo_dir.join("unicat.toml");
     let out = unicat()

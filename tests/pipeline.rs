@@ -215,6 +215,15 @@ print(n)
         report.records.to_string()
     );
 
+    // The files checked hold linked records (issue #18): linking entry
+    // fields (765/767/775/776/787) and the work id (758).
+    let union = std::fs::read_to_string(setup.publish_dir().join("union.xml")).unwrap();
+    for tag in ["758", "765", "767", "775", "776", "787"] {
+        assert!(
+            union.contains(&format!(r#"<datafield tag="{tag}""#)),
+            "no {tag} in the published catalogue"
+        );
+    }
     let schema = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/schemas/MARC21slim.xsd"

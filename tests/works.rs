@@ -13,36 +13,41 @@ use std::path::Path;
 mod works_eval;
 
 // Recall and precision per kind, and no two different works linked. The
-// floors sit just under today's figures (edition 1.000, format 0.971,
-// volume 0.959, translation 0.830, one of 325 unrelated pairs linked), so a
-// change that loses links or links different works fails here.
+// lead's targets: precision >= 0.98 and recall >= 0.90 per kind on the
+// pairs with work evidence, and no same-title different-work pair linked.
+// The floors sit just under today's figures (edition 1.000, format 0.992,
+// volume 0.986, translation 0.941; precision edition 0.996, volume 0.993,
+// format and translation 1.000; none of 325 unrelated pairs linked), so a
+// change that loses links or links different works fails here. The 35
+// translations that say only 041 $h under a title of their own are
+// counted apart (not linked by design, README "Work links").
 #[test]
 fn work_links_on_the_evaluation_set() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/works");
     let outcomes = works_eval::evaluate(&dir).unwrap();
     assert_eq!(outcomes.len(), 1270);
     let rows = works_eval::per_kind(&outcomes);
-    let recall = |kind: &str| {
-        let [n, right, _] = rows[kind];
+    let recall = |row: &str| {
+        let [n, right] = rows[row];
         right as f64 / n as f64
     };
-    let precision = |kind: &str| {
-        let [_, right, predicted] = rows[kind];
-        right as f64 / predicted as f64
-    };
     assert!(recall("edition") >= 0.99, "{rows:?}");
-    assert!(recall("format") >= 0.96, "{rows:?}");
-    assert!(recall("volume") >= 0.95, "{rows:?}");
-    assert!(recall("translation") >= 0.82, "{rows:?}");
+    assert!(recall("format") >= 0.99, "{rows:?}");
+    assert!(recall("volume") >= 0.98, "{rows:?}");
+    assert!(recall("translation") >= 0.935, "{rows:?}");
+    assert_eq!(rows["translation"][0] + rows["translation-041"][0], 324);
+    assert_eq!(rows["translation-041"][0], 35, "{rows:?}");
     for kind in ["edition", "format", "volume", "translation"] {
-        assert!(precision(kind) >= 0.97, "{kind}: {rows:?}");
+        let p = works_eval::precision(&outcomes, kind);
+        assert!(p >= 0.99, "{kind}: precision {p}");
     }
-    let linked_unrelated = outcomes
+    let linked_unrelated: Vec<(&str, &str)> = outcomes
         .iter()
         .filter(|o| o.kind == "unrelated" && o.predicted != "unrelated")
-        .count();
+        .map(|o| (o.left.as_str(), o.right.as_str()))
+        .collect();
     assert!(
-        linked_unrelated <= 1,
-        "{linked_unrelated} different works linked"
+        linked_unrelated.is_empty(),
+        "different works linked: {linked_unrelated:?}"
     );
 }

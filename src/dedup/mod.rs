@@ -16,7 +16,8 @@
 //!   candidates the decision accepts, and splits components so that no
 //!   two vetoed records share a cluster.
 //! - [`works`] relates union records of one work across editions, formats,
-//!   translations and volumes (issue #18; not yet wired into the pipeline).
+//!   translations and volumes (issue #18), and says which linking fields
+//!   that gives; `crate::works_pass` runs it over the store.
 //!
 //! Identifiers (ISBN, ISSN, LCCN, OCLC numbers) are parsed in
 //! [`crate::ident`] and a record's language is found in [`crate::lang`],

@@ -26,7 +26,7 @@ use crate::store::pg::PgStore;
 
 /// The SQLite schema version (`PRAGMA user_version`) this unicat's
 /// `Store` writes; a test keeps it equal to what `Store::open` produces.
-pub const SQLITE_SCHEMA_VERSION: i64 = 8;
+pub const SQLITE_SCHEMA_VERSION: i64 = 9;
 
 /// Progress is reported every this many rows of a table (and at its end).
 const PROGRESS_EVERY: u64 = 10_000;
@@ -143,6 +143,17 @@ const TABLES: &[(&str, &[(&str, Kind)])] = {
             &[("sink", Text), ("last_seq", Int), ("published_at", Text)],
         ),
         ("reconcile_seen", &[("partner", Text), ("oai_id", Text)]),
+        ("work_keys", &[("key", Text), ("union_id", Text)]),
+        ("work_members", &[("union_id", Text), ("work_id", Text)]),
+        (
+            "work_links",
+            &[
+                ("union_a", Text),
+                ("union_b", Text),
+                ("kind", Text),
+                ("evidence", Text),
+            ],
+        ),
     ]
 };
 

@@ -25,7 +25,7 @@ use super::listing::UnionListRow;
 use super::pg::{PgStore, PgTx};
 use super::{
     Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized, RunInfo,
-    RunOutcome, SourceRecord, SqliteStore, SqliteTx, UnionRow,
+    RunOutcome, SourceRecord, SqliteStore, SqliteTx, UnionRow, WorkLink,
 };
 use crate::config::StoreLocation;
 
@@ -458,6 +458,15 @@ impl Store {
         /// Record that a sink has published everything up to `seq`.
         fn set_publish_seq(&mut self, sink: &str, seq: i64) -> Result<()>;
     }
+
+    forward! {
+        /// The work a union record belongs to (none without links).
+        fn work_of(&self, union_id: &str) -> Result<Option<String>>;
+        /// The links a union record holds, by the other's id.
+        fn work_links_of(&self, union_id: &str) -> Result<Vec<WorkLink>>;
+        /// Links per kind (each once) and the number of works.
+        fn work_link_counts(&self) -> Result<(Vec<(String, u64)>, u64)>;
+    }
 }
 
 impl DedupTx<'_> {
@@ -549,5 +558,37 @@ impl DedupTx<'_> {
         /// Delete a union record (kept as a deletion for publishing);
         /// returns whether it was live.
         fn delete_union(&self, cluster_id: &str) -> Result<bool>;
+    }
+
+    // The work pass's tables (`store::works`, `store::pg::works`).
+    forward_tx! {
+        /// Union ids, with whether each is live, changed after `seq`.
+        fn unions_changed_since(&self, seq: i64) -> Result<Vec<(String, bool)>>;
+        /// A live union record's MARCXML.
+        fn live_union(&self, union_id: &str) -> Result<Option<String>>;
+        /// Replace a union record's work keys.
+        fn set_work_keys(&self, union_id: &str, keys: &[String]) -> Result<()>;
+        /// A union record's work keys.
+        fn work_keys_of(&self, union_id: &str) -> Result<Vec<String>>;
+        /// Union records holding a work key, at most `limit` + 1.
+        fn unions_with_work_key(&self, key: &str, limit: usize) -> Result<Vec<String>>;
+        /// The work a union record belongs to.
+        fn work_of(&self, union_id: &str) -> Result<Option<String>>;
+        /// The union records of a work.
+        fn work_members(&self, work_id: &str) -> Result<Vec<String>>;
+        /// Put a union record in a work, or in none.
+        fn set_work(&self, union_id: &str, work_id: Option<&str>) -> Result<()>;
+        /// The links a union record holds.
+        fn work_links_of(&self, union_id: &str) -> Result<Vec<WorkLink>>;
+        /// Replace the links a union record holds.
+        fn set_work_links(&self, union_id: &str, links: &[WorkLink]) -> Result<()>;
+        /// Union records holding a link or a work id.
+        fn linked_unions(&self) -> Result<Vec<String>>;
+        /// Empty the work tables.
+        fn clear_works(&self) -> Result<()>;
+        /// Rewrite a live union record with its links (the merge's hash kept).
+        fn put_union_links(&self, union_id: &str, record: &str) -> Result<bool>;
+        /// The change sequence number as this transaction has left it.
+        fn seq_now(&self) -> Result<i64>;
     }
 }

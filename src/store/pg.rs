@@ -40,6 +40,8 @@ use crate::store::{
     RunInfo, RunOutcome, SourceRecord, UnionRow,
 };
 
+mod works;
+
 type Manager = PostgresConnectionManager<NoTls>;
 type Pool = r2d2::Pool<Manager>;
 type Pooled = r2d2::PooledConnection<Manager>;
@@ -69,7 +71,8 @@ const PORTAL_BATCH: i32 = 500;
 /// timestamps the code formats stay RFC 3339 text so that values and their
 /// order are exactly those of SQLite (only lease expiry, which the server
 /// computes, is a `timestamptz`).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO meta VALUES ('seq', 0);
 
@@ -176,7 +179,30 @@ CREATE TABLE leases (
     acquired_at TIMESTAMPTZ NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
 );
-"#];
+"#,
+    // Work links (issue #18): the SQLite store's migration 9, the same
+    // tables (see `store::works`).
+    r#"
+CREATE TABLE work_keys (
+    key TEXT COLLATE "C" NOT NULL,
+    union_id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (key, union_id)
+);
+CREATE INDEX work_keys_union ON work_keys(union_id);
+CREATE TABLE work_members (
+    union_id TEXT COLLATE "C" PRIMARY KEY,
+    work_id TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX work_members_work ON work_members(work_id);
+CREATE TABLE work_links (
+    union_a TEXT COLLATE "C" NOT NULL,
+    union_b TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (union_a, union_b)
+);
+"#,
+];
 
 /// The schema version this unicat writes (the number of migrations).
 pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
