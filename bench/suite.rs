@@ -50,6 +50,15 @@ use synth::{Corpus, Item, Rng, Variant, PARTNERS, SEED};
 const PAGE: usize = 500;
 
 fn main() -> Result<()> {
+    // The stages' own log lines on stderr (RUST_LOG=info shows when each
+    // pass ends), warnings only by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> Result<&str> {
         args.get(i)

@@ -2001,6 +2001,9 @@ impl SqliteTx<'_> {
     pub fn flush_unions(&self) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let mut unions = self.unions.borrow_mut();
+        if unions.records.is_empty() && unions.file.is_none() {
+            return Ok(());
+        }
         let mut order: Vec<(&String, &StagedUnion)> = unions.records.iter().collect();
         order.sort_unstable_by_key(|(_, s)| s.offset);
         if let Some(file) = unions.file.as_ref() {

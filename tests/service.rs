@@ -750,8 +750,17 @@ async fn metrics_endpoint_reports_harvest_and_catalogue() {
     let text = loop {
         if let Ok(resp) = reqwest::get(&url).await {
             let text = resp.text().await.unwrap_or_default();
+            // Every partner's run finished too: its records can all be in
+            // before its run (and its success time) is recorded.
             if value_in(&text, "unicat_union_records") == Some(expected_unions)
                 && value_in(&text, "unicat_records_harvested_total{partner=\"tsu\"}") == Some(25.0)
+                && ["anl", "natlib-uz", "tsu"].iter().all(|p| {
+                    value_in(
+                        &text,
+                        &format!("unicat_last_success_timestamp_seconds{{partner=\"{p}\"}}"),
+                    )
+                    .is_some()
+                })
             {
                 break text;
             }

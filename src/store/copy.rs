@@ -428,6 +428,19 @@ mod tests {
             tx.put_union("u1", "<union/>", "uh", 3).unwrap();
             tx.put_union("u2", "<gone/>", "gh", 1).unwrap();
             tx.delete_union("u2").unwrap();
+            // The work pass's tables (issue #18): one work of one union
+            // record linked to a union record of another catalogue load.
+            tx.set_work_keys("u1", &["wk:x|a".into()]).unwrap();
+            tx.set_work("u1", Some("wk1")).unwrap();
+            tx.set_work_links(
+                "u1",
+                &[crate::store::WorkLink {
+                    other: "u3".into(),
+                    kind: "other-edition".into(),
+                    evidence: "shared work key wk:x|a".into(),
+                }],
+            )
+            .unwrap();
             tx.set_meta_text("merge_fingerprint", "m1").unwrap();
             tx.clear_all_dirty().unwrap();
             tx.commit().unwrap();

@@ -38,6 +38,8 @@ impl SqliteTx<'_> {
     /// Union ids (with whether each is live) whose record changed after
     /// `seq`, in id order: the work pass's input.
     pub fn unions_changed_since(&self, seq: i64) -> Result<Vec<(String, bool)>> {
+        // Union records this transaction wrote are read back too.
+        self.flush_unions()?;
         let mut stmt = self.tx.prepare(
             "SELECT cluster_id, deleted = 0 FROM union_records INDEXED BY union_seq
              WHERE seq > ?1 ORDER BY cluster_id",
@@ -48,6 +50,8 @@ impl SqliteTx<'_> {
 
     /// A live union record's MARCXML.
     pub fn live_union(&self, union_id: &str) -> Result<Option<String>> {
+        // Union records this transaction wrote are read back too.
+        self.flush_unions()?;
         Ok(self
             .tx
             .prepare_cached(
@@ -172,6 +176,8 @@ impl SqliteTx<'_> {
     /// so that the edition pass still sees an unchanged cluster as
     /// unchanged (its hash is of the merged record, before links).
     pub fn put_union_links(&self, union_id: &str, record: &str) -> Result<bool> {
+        // Union records this transaction wrote are read back too.
+        self.flush_unions()?;
         let current: Option<String> = self
             .tx
             .prepare_cached(
