@@ -17,7 +17,8 @@ use unicat_marc::marcxml;
 
 use crate::config::Config;
 use crate::dedup::cluster::{
-    component_of, split_on_vetoes, Blocks, Candidates, KeyIndex, Linker, Loaded,
+    claim_old_ids, component_of, kept_whole, split_on_vetoes, Blocks, Candidates, KeyIndex, Linker,
+    Loaded,
 };
 use crate::dedup::decision;
 use crate::dedup::keys as dedup;
@@ -198,14 +199,7 @@ pub fn refresh_with(
             // The common cases are decided at once: a new cluster, or one
             // cluster that kept all its members (and perhaps gained some).
             // A split or a merge waits until every part is known.
-            let whole = match shares.iter().next() {
-                None => Some(None),
-                Some((old, &n)) if shares.len() == 1 && old_sizes.get(old) == Some(&n) => {
-                    Some(Some(old.clone()))
-                }
-                _ => None,
-            };
-            match whole {
+            match kept_whole(&shares, &old_sizes) {
                 Some(kept) => {
                     let cid = match kept {
                         Some(old) => old,
@@ -224,27 +218,10 @@ pub fn refresh_with(
     }
 
     // Splits and merges: each old id goes to the part that took most of
-    // its members (ties to the part with the lowest member), each part gets
-    // at most one old id, and parts left without one get a new id.
-    let mut claims: Vec<(usize, &String, usize)> = Vec::new();
-    for (i, d) in deferred.iter().enumerate() {
-        for (old, &n) in &d.shares {
-            claims.push((n, old, i));
-        }
-    }
-    claims.sort_by(|x, y| {
-        y.0.cmp(&x.0)
-            .then_with(|| x.1.cmp(y.1))
-            .then_with(|| deferred[x.2].lowest.cmp(&deferred[y.2].lowest))
-    });
-    let mut ids: Vec<Option<String>> = vec![None; deferred.len()];
-    let mut taken = HashSet::new();
-    for (_, old, i) in claims {
-        if ids[i].is_none() && taken.insert(old.clone()) {
-            ids[i] = Some(old.clone());
-            new_clusters.insert(old.clone());
-        }
-    }
+    // its members, and parts left without one get a new id.
+    let parts: Vec<_> = deferred.iter().map(|d| (&d.shares, &d.lowest)).collect();
+    let ids = claim_old_ids(&parts);
+    new_clusters.extend(ids.iter().flatten().cloned());
     for (d, id) in deferred.iter().zip(ids) {
         let cid = match id {
             Some(id) => id,

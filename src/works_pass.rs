@@ -32,6 +32,7 @@ use tracing::info;
 use unicat_marc::{marcxml, Record};
 
 use crate::config::Config;
+use crate::dedup::cluster::{claim_old_ids, kept_whole};
 use crate::dedup::works::{
     add_links, evidence, strip_links, work_features, LinkTarget, Overrides, Relation, WorkFeatures,
 };
@@ -185,14 +186,7 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
         // A new work, or one that kept all its records (and perhaps gained
         // some), is decided at once; a split or a join waits until every
         // part is known, as clusters do in `pipeline::refresh`.
-        let whole = match shares.iter().next() {
-            None => Some(None),
-            Some((old, &n)) if shares.len() == 1 && old_sizes.get(old) == Some(&n) => {
-                Some(Some(old.clone()))
-            }
-            _ => None,
-        };
-        match whole {
+        match kept_whole(&shares, &old_sizes) {
             Some(kept) => {
                 let wid = match kept {
                     Some(old) => old,
@@ -207,27 +201,13 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
     }
 
     // Splits and joins: each old id goes to the part that took most of its
-    // records (ties to the part with the lowest union id), each part gets
-    // at most one old id, the others new ids.
-    let mut claims: Vec<(usize, &String, usize)> = Vec::new();
-    for (i, (_, shares)) in deferred.iter().enumerate() {
-        for (old, &n) in shares {
-            claims.push((n, old, i));
-        }
-    }
-    claims.sort_by(|x, y| {
-        y.0.cmp(&x.0)
-            .then_with(|| x.1.cmp(y.1))
-            .then_with(|| lowest(&deferred[x.2].0).cmp(lowest(&deferred[y.2].0)))
-    });
-    let mut ids: Vec<Option<String>> = vec![None; deferred.len()];
-    let mut taken = HashSet::new();
-    for (_, old, i) in claims {
-        if ids[i].is_none() && taken.insert(old.clone()) {
-            ids[i] = Some(old.clone());
-            assigned.insert(old.clone());
-        }
-    }
+    // records (ties to the part with the lowest union id), the others new ids.
+    let parts: Vec<_> = deferred
+        .iter()
+        .map(|(component, shares)| (shares, lowest(component)))
+        .collect();
+    let ids = claim_old_ids(&parts);
+    assigned.extend(ids.iter().flatten().cloned());
     for ((component, _), id) in deferred.iter().zip(ids) {
         let wid = match id {
             Some(id) => id,

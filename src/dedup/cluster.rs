@@ -346,6 +346,54 @@ pub(crate) fn component_of(
     Ok(out)
 }
 
+/// Which old id a group of this pass keeps at once: `Some(None)` when its
+/// members were in no group before (a new id), `Some(Some(old))` when it
+/// holds all of exactly one old group (perhaps with newcomers), `None` when
+/// it takes part of an old group or parts of several (a split or a join,
+/// decided by [`claim_old_ids`] once every part is known). `shares` counts
+/// the group's members per old id, `old_sizes` each old group's size before
+/// the pass. Edition clusters and works keep their ids by these rules.
+pub(crate) fn kept_whole(
+    shares: &BTreeMap<String, usize>,
+    old_sizes: &HashMap<String, usize>,
+) -> Option<Option<String>> {
+    match shares.iter().next() {
+        None => Some(None),
+        Some((old, &n)) if shares.len() == 1 && old_sizes.get(old) == Some(&n) => {
+            Some(Some(old.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Splits and joins: given each deferred part's shares of old ids and its
+/// lowest member, the old id each part keeps. Each old id goes to the part
+/// that took most of its members (ties to the part with the lowest member),
+/// each part gets at most one; parts left with `None` get a new id.
+pub(crate) fn claim_old_ids<L: Ord>(
+    parts: &[(&BTreeMap<String, usize>, L)],
+) -> Vec<Option<String>> {
+    let mut claims: Vec<(usize, &String, usize)> = Vec::new();
+    for (i, (shares, _)) in parts.iter().enumerate() {
+        for (old, &n) in shares.iter() {
+            claims.push((n, old, i));
+        }
+    }
+    claims.sort_by(|x, y| {
+        y.0.cmp(&x.0)
+            .then_with(|| x.1.cmp(y.1))
+            .then_with(|| parts[x.2].1.cmp(&parts[y.2].1))
+    });
+    let mut ids: Vec<Option<String>> = vec![None; parts.len()];
+    let mut taken = HashSet::new();
+    for (_, old, i) in claims {
+        if ids[i].is_none() && taken.insert(old) {
+            ids[i] = Some(old.clone());
+        }
+    }
+    ids
+}
+
 /// Oversized blocks: a key held by more than `MAX_KEY_FANOUT` records (a
 /// very common title in a year, "Tanlangan asarlar|2019"; an ISBN a
 /// publisher printed in many books) does not make candidates on its own,
