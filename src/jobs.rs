@@ -436,7 +436,7 @@ impl Jobs {
         partner: &Partner,
         files: Vec<PathBuf>,
     ) -> Result<ImportReport, HarvestError> {
-        let _claim = self.claim(partner, false).await?;
+        let claim = self.claim(partner, false).await?;
         let config = self.config.clone();
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {
@@ -446,9 +446,15 @@ impl Jobs {
             reprocess::ensure_marked(&mut store, &partner, code)?;
             Ok::<_, anyhow::Error>(report)
         })
-        .await
-        .map_err(|e| HarvestError::Failed(anyhow::anyhow!("import worker panicked: {e}")))?
-        .map_err(HarvestError::Failed)?;
+        .await;
+        // Released before this returns, on every path: a lease only
+        // dropped is released in the background, which a command line
+        // process does not wait for, and the next command for the partner
+        // was refused until the lease expired.
+        claim.release().await;
+        let report = report
+            .map_err(|e| HarvestError::Failed(anyhow::anyhow!("import worker panicked: {e}")))?
+            .map_err(HarvestError::Failed)?;
         self.refresh().await.map_err(HarvestError::Failed)?;
         Ok(report)
     }
@@ -456,16 +462,18 @@ impl Jobs {
     /// Re-normalise a partner's records from their raw text (after its
     /// rules or settings changed), then dedup and merge what changed.
     pub async fn reprocess(&self, partner: &Partner) -> Result<ReprocessReport, HarvestError> {
-        let _claim = self.claim(partner, false).await?;
+        let claim = self.claim(partner, false).await?;
         let config = self.config.clone();
         let partner = partner.clone();
         let report = tokio::task::spawn_blocking(move || {
             let mut store = Store::from_config(&config)?;
             reprocess::reprocess(&mut store, &partner, &config.catalogue_code)
         })
-        .await
-        .map_err(|e| HarvestError::Failed(anyhow::anyhow!("reprocess worker panicked: {e}")))?
-        .map_err(HarvestError::Failed)?;
+        .await;
+        claim.release().await;
+        let report = report
+            .map_err(|e| HarvestError::Failed(anyhow::anyhow!("reprocess worker panicked: {e}")))?
+            .map_err(HarvestError::Failed)?;
         self.refresh().await.map_err(HarvestError::Failed)?;
         Ok(report)
     }
