@@ -19,6 +19,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod background;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -9,12 +9,14 @@
 //! ids, merging) are the pure functions in `dedup` and `merge`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use tracing::info;
 use unicat_marc::marcxml;
 
+use crate::background::Later;
 use crate::config::Config;
 use crate::dedup::cluster::{
     claim_old_ids, component_of, kept_whole, split_on_vetoes, Blocks, Candidates, KeyIndex, Linker,
@@ -64,11 +66,6 @@ pub fn refresh_with(
     config: &Config,
     search: CandidateSearch,
 ) -> Result<RefreshSummary> {
-    let codes: HashMap<&str, &str> = config
-        .partners
-        .iter()
-        .map(|p| (p.name(), p.code()))
-        .collect();
     let merge_options = config.merge.options();
     let tx = store.transaction()?;
     // Union records made by another merge version or with other [merge]
@@ -150,10 +147,19 @@ pub fn refresh_with(
     let mut new_clusters = BTreeSet::new();
     let mut deferred = Vec::new();
     let mut linker = Linker::new(&config.dedup);
-    let writer = UnionWriter {
-        codes: &codes,
-        catalogue_code: &config.catalogue_code,
-        options: &merge_options,
+    let mut writer = UnionWriter {
+        merger: Arc::new(Merger {
+            codes: config
+                .partners
+                .iter()
+                .map(|p| (p.name().to_string(), p.code().to_string()))
+                .collect(),
+            catalogue_code: config.catalogue_code.clone(),
+            options: merge_options.clone(),
+        }),
+        pending: Vec::new(),
+        merging: None,
+        changed: 0,
     };
     // A worklist: when a component takes a record from a cluster nobody
     // looked at yet, that cluster's other members are examined too, so a
@@ -163,6 +169,7 @@ pub fn refresh_with(
         if visited.contains(&seed) {
             continue;
         }
+        linker.read_ahead(&tx, seed, &work, &visited)?;
         let component = component_of(&tx, seed, &mut visited, &source, &mut blocks, &mut linker)?;
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.
@@ -205,7 +212,7 @@ pub fn refresh_with(
                         Some(old) => old,
                         None => fresh_id(&tx, &lowest, &new_clusters)?,
                     };
-                    summary.unions_changed += writer.assign(&tx, &cid, &group)? as usize;
+                    writer.assign(&tx, &cid, group)?;
                     new_clusters.insert(cid);
                 }
                 None => deferred.push(Deferred {
@@ -231,13 +238,14 @@ pub fn refresh_with(
                 id
             }
         };
-        let mut group = Vec::with_capacity(d.members.len());
-        for &id in &d.members {
-            let loaded = Loaded::read(&tx, id)?.context("a clustered record vanished")?;
-            group.push(Rc::new(loaded));
-        }
-        summary.unions_changed += writer.assign(&tx, &cid, &group)? as usize;
+        let group = Loaded::read_many(&tx, &d.members)?
+            .into_iter()
+            .map(|l| l.context("a clustered record vanished"))
+            .collect::<Result<Vec<_>>>()?;
+        writer.assign(&tx, &cid, group)?;
     }
+    writer.flush(&tx)?;
+    summary.unions_changed = writer.changed;
     blocks.report();
     summary.clusters = new_clusters.len();
     for c in old_clusters.difference(&new_clusters) {
@@ -286,54 +294,112 @@ fn fresh_id(
     }
 }
 
-/// Writes clusters and their union records.
-struct UnionWriter<'a> {
-    codes: &'a HashMap<&'a str, &'a str>,
-    catalogue_code: &'a str,
-    options: &'a MergeOptions,
+/// Writes clusters and their union records. Cluster rows are written at
+/// once (later groups' ids depend on them); the union records are merged
+/// in batches on the worker threads while this thread goes on, and stored
+/// in the order their clusters were assigned, so the store sees the same
+/// writes as one thread would make.
+struct UnionWriter {
+    merger: Arc<Merger>,
+    /// Clusters assigned and not merged yet, in order.
+    pending: Vec<(String, Vec<Arc<Loaded>>)>,
+    /// The batch being merged: (cluster id, member count, union record).
+    merging: Option<Later<Vec<Merged>>>,
+    /// Union records changed so far.
+    changed: usize,
 }
 
-impl UnionWriter<'_> {
-    /// Put the group's records in cluster `cid` and store its union
-    /// record; true if the union record changed.
-    fn assign(&self, tx: &DedupTx<'_>, cid: &str, group: &[Rc<Loaded>]) -> Result<bool> {
-        for m in group {
+/// A cluster's id, its member count and its union record with the
+/// record's content hash (None if the merge gives none).
+type Merged = (String, usize, Option<(String, String)>);
+
+/// What merging needs, owned, so that a batch can be merged on the worker
+/// threads.
+struct Merger {
+    /// Partner name to its library code.
+    codes: HashMap<String, String>,
+    catalogue_code: String,
+    options: MergeOptions,
+}
+
+/// Clusters merged in one batch: enough to keep every core busy, few
+/// enough that their records are a few megabytes.
+const MERGE_BATCH: usize = 256;
+
+impl UnionWriter {
+    /// Put the group's records in cluster `cid`; its union record follows
+    /// with the batch.
+    fn assign(&mut self, tx: &DedupTx<'_>, cid: &str, group: Vec<Arc<Loaded>>) -> Result<()> {
+        for m in &group {
             tx.set_cluster(m.id, Some(cid))?;
         }
-        write_union(
-            tx,
-            cid,
-            group,
-            self.codes,
-            self.catalogue_code,
-            self.options,
-        )
+        self.pending.push((cid.to_string(), group));
+        if self.pending.len() >= MERGE_BATCH {
+            // The batch before this one is stored first: writes keep the
+            // order of assignment.
+            self.store_merged(tx)?;
+            let batch = std::mem::take(&mut self.pending);
+            let merger = self.merger.clone();
+            self.merging = Some(Later::spawn(move || merger.merge_all(&batch)));
+        }
+        Ok(())
+    }
+
+    /// Store the union records of the batch being merged, once it is.
+    fn store_merged(&mut self, tx: &DedupTx<'_>) -> Result<()> {
+        if let Some(job) = self.merging.take() {
+            for (cid, members, xml) in job.wait() {
+                if let Some((xml, hash)) = xml {
+                    self.changed += tx.put_union(&cid, &xml, &hash, members)? as usize;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Merge and store everything assigned so far.
+    fn flush(&mut self, tx: &DedupTx<'_>) -> Result<()> {
+        self.store_merged(tx)?;
+        let batch = std::mem::take(&mut self.pending);
+        for (cid, members, xml) in self.merger.merge_all(&batch) {
+            if let Some((xml, hash)) = xml {
+                self.changed += tx.put_union(&cid, &xml, &hash, members)? as usize;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Merge a cluster's members and store the union record; true if it changed.
-fn write_union(
-    tx: &DedupTx<'_>,
-    cluster_id: &str,
-    members: &[Rc<Loaded>],
-    codes: &HashMap<&str, &str>,
-    catalogue_code: &str,
-    options: &MergeOptions,
-) -> Result<bool> {
-    let view: Vec<Member<'_>> = members
-        .iter()
-        .map(|m| Member {
-            partner: &m.partner,
-            // A partner removed from the config still holds its records
-            // until they are purged; its name stands in for its code.
-            partner_code: codes.get(m.partner.as_str()).copied().unwrap_or(&m.partner),
-            oai_id: &m.oai_id,
-            record: &m.record,
+impl Merger {
+    /// Merge clusters on every core, in order.
+    fn merge_all(&self, batch: &[(String, Vec<Arc<Loaded>>)]) -> Vec<Merged> {
+        batch
+            .par_iter()
+            .map(|(cid, group)| (cid.clone(), group.len(), self.merge(cid, group)))
+            .collect()
+    }
+
+    /// A cluster's union record as MARCXML and its content hash (None if
+    /// the merge gives none).
+    fn merge(&self, cluster_id: &str, members: &[Arc<Loaded>]) -> Option<(String, String)> {
+        let view: Vec<Member<'_>> = members
+            .iter()
+            .map(|m| Member {
+                partner: &m.partner,
+                // A partner removed from the config still holds its records
+                // until they are purged; its name stands in for its code.
+                partner_code: self
+                    .codes
+                    .get(&m.partner)
+                    .map_or(m.partner.as_str(), String::as_str),
+                oai_id: &m.oai_id,
+                record: &m.record,
+            })
+            .collect();
+        merge::merge_with(cluster_id, &self.catalogue_code, &view, &self.options).map(|union| {
+            let xml = marcxml::to_string(&union);
+            let hash = dedup::content_hash(&xml);
+            (xml, hash)
         })
-        .collect();
-    let Some(union) = merge::merge_with(cluster_id, catalogue_code, &view, options) else {
-        return Ok(false);
-    };
-    let xml = marcxml::to_string(&union);
-    tx.put_union(cluster_id, &xml, &dedup::content_hash(&xml), members.len())
+    }
 }

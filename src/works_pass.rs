@@ -24,17 +24,20 @@
 //! pass finds the changed records through the sequence numbers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tracing::info;
 use unicat_marc::{marcxml, Record};
 
+use crate::background::Later;
 use crate::config::Config;
 use crate::dedup::cluster::{claim_old_ids, kept_whole};
 use crate::dedup::works::{
-    add_links, evidence, strip_links, work_features, LinkTarget, Overrides, Relation, WorkFeatures,
+    add_links, evidence, index_keys, strip_links, work_features, LinkTarget, Overrides, Relation,
+    WorkFeatures,
 };
 use crate::store::{DedupTx, Store, WorkLink};
 
@@ -72,7 +75,7 @@ struct Node {
 
 /// One recomputed work: its union records and each one's links.
 struct Component {
-    nodes: BTreeMap<String, Rc<Node>>,
+    nodes: BTreeMap<String, Arc<Node>>,
     links: BTreeMap<String, Vec<(Relation, String, String)>>,
 }
 
@@ -127,22 +130,42 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
     summary.examined = changed.len();
     let pass = Pass {
         tx: &tx,
-        codes: &codes,
         code,
-        overrides: Overrides {
-            never: &config.works.never_link,
-            always: &config.works.always_link,
-        },
+        parser: Arc::new(Parser {
+            codes: codes.iter().map(|c| c.to_string()).collect(),
+            never: config.works.never_link.clone(),
+            always: config.works.always_link.clone(),
+        }),
     };
 
     // Every changed record's work keys first, so that the walk below sees
-    // the index as it is now.
-    for (id, live) in &changed {
-        let keys = match live.then(|| pass.load(id)).transpose()?.flatten() {
-            Some(node) => node.features.keys.clone(),
-            None => Vec::new(),
+    // the index as it is now. Each batch is parsed on the worker threads
+    // while this thread stores the keys of the one before.
+    let mut parsing: Option<(&[Changed], Later<KeysBatch>)> = None;
+    for batch in changed.chunks(READ_BATCH).map(Some).chain([None]) {
+        let next = match batch {
+            Some(batch) => {
+                let live: Vec<String> = batch
+                    .iter()
+                    .filter(|(_, live)| *live)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                let texts = pass.texts(&live)?;
+                let parser = pass.parser.clone();
+                Some((batch, Later::spawn(move || parser.keys(&texts))))
+            }
+            None => None,
         };
-        tx.set_work_keys(id, &keys)?;
+        if let Some((done, job)) = std::mem::replace(&mut parsing, next) {
+            let live = done.iter().filter(|(_, live)| *live).map(|(id, _)| id);
+            let mut keys: HashMap<&String, Vec<String>> = live
+                .zip(job.wait()?)
+                .filter_map(|(id, keys)| Some((id, keys?)))
+                .collect();
+            for (id, _) in done {
+                tx.set_work_keys(id, &keys.remove(id).unwrap_or_default())?;
+            }
+        }
     }
 
     // The changed records and the other records of the works they were in
@@ -161,11 +184,14 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
     let mut visited: HashSet<String> = HashSet::new();
     let mut assigned: BTreeSet<String> = BTreeSet::new();
     let mut deferred: Vec<(Component, BTreeMap<String, usize>)> = Vec::new();
+    // Union records read ahead for the seeds to come (see `read_ahead`).
+    let mut ahead = Ahead::default();
     while let Some(seed) = seeds.pop_first() {
         if visited.contains(&seed) {
             continue;
         }
-        let component = pass.component(&seed, &mut visited)?;
+        pass.read_ahead(&mut ahead, &seed, &seeds, &visited)?;
+        let component = pass.component(&seed, &mut visited, &ahead)?;
         let mut shares: BTreeMap<String, usize> = BTreeMap::new();
         for id in component.nodes.keys() {
             if let Some(w) = tx.work_of(id)? {
@@ -268,13 +294,123 @@ fn fresh_work_id(tx: &DedupTx<'_>, lowest: &str, assigned: &BTreeSet<String>) ->
     }
 }
 
+/// Union records read and parsed in one batch: enough to keep every core
+/// busy, few enough that the batch is a few megabytes.
+const READ_BATCH: usize = 256;
+
+/// What reading a union record needs, owned, so that batches can be
+/// parsed on the worker threads while the pass goes on.
+struct Parser {
+    /// Catalogue codes whose linking fields are ours (current first).
+    codes: Vec<String>,
+    never: Vec<[String; 2]>,
+    always: Vec<[String; 2]>,
+}
+
+/// Stored union records (None: deleted) with their ids, as read.
+type Texts = Vec<(String, Option<String>)>;
+
+/// A union record read and parsed (None: deleted).
+type Parsed = Option<Arc<Node>>;
+
+/// A union record's work keys (None: deleted).
+type Keys = Option<Vec<String>>;
+
+/// A union record changed since the last pass, and whether it is live.
+type Changed = (String, bool);
+
+/// What a background job parsing a batch gives.
+type ParsedBatch = Result<Vec<Parsed>>;
+type KeysBatch = Result<Vec<Keys>>;
+
+impl Parser {
+    fn overrides(&self) -> Overrides<'_> {
+        Overrides {
+            never: &self.never,
+            always: &self.always,
+        }
+    }
+
+    /// The record without our linking fields, and whether it had any.
+    fn record(&self, id: &str, xml: &str) -> Result<(Record, bool)> {
+        let mut record =
+            marcxml::parse_record(xml).with_context(|| format!("reading union record {id}"))?;
+        let codes: Vec<&str> = self.codes.iter().map(String::as_str).collect();
+        let had_links = strip_links(&mut record, &codes);
+        Ok((record, had_links))
+    }
+
+    /// A stored union record without our fields, with its work features
+    /// (and the override keys among its work keys).
+    fn node(&self, id: &str, xml: &str) -> Result<Node> {
+        let (record, had_links) = self.record(id, xml)?;
+        let mut features = work_features(&record);
+        features.keys.extend(self.overrides().keys(&features));
+        features.keys.sort();
+        features.keys.dedup();
+        let target = LinkTarget::of(id, &record, features.edition.carrier);
+        Ok(Node {
+            features,
+            target,
+            record,
+            had_links,
+        })
+    }
+
+    /// [`Parser::node`] for a batch, on every core, in order.
+    fn nodes(&self, texts: &Texts) -> ParsedBatch {
+        texts
+            .par_iter()
+            .map(|(id, xml)| {
+                xml.as_deref()
+                    .map(|xml| self.node(id, xml).map(Arc::new))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// The work keys of a batch (None for deleted records), without the
+    /// features that relating needs; on every core, in order.
+    fn keys(&self, texts: &Texts) -> KeysBatch {
+        texts
+            .par_iter()
+            .map(|(id, xml)| {
+                let Some(xml) = xml else { return Ok(None) };
+                let (record, _) = self.record(id, xml)?;
+                Ok(Some(index_keys(&record, &self.overrides())))
+            })
+            .collect()
+    }
+}
+
+/// Union records read ahead for the seeds to come: those parsed, the
+/// next batch being parsed, and how far the reading has gone.
+#[derive(Default)]
+struct Ahead {
+    nodes: HashMap<String, Option<Arc<Node>>>,
+    next: Option<(Vec<String>, Later<ParsedBatch>)>,
+    /// The highest seed read so far, and the seed at which the batch
+    /// after it is started.
+    horizon: String,
+    trigger: String,
+}
+
+impl Ahead {
+    fn note_batch(&mut self, ids: &[String]) {
+        if let Some(last) = ids.last() {
+            if *last > self.horizon {
+                self.horizon = last.clone();
+            }
+            self.trigger = ids[ids.len() / 2].clone();
+        }
+    }
+}
+
 /// The pass's view of one transaction.
 struct Pass<'a, 't> {
     tx: &'a DedupTx<'t>,
-    /// Catalogue codes whose linking fields are ours (current first).
-    codes: &'a [&'a str],
     code: &'a str,
-    overrides: Overrides<'a>,
+    parser: Arc<Parser>,
 }
 
 impl Pass<'_, '_> {
@@ -284,20 +420,81 @@ impl Pass<'_, '_> {
         let Some(xml) = self.tx.live_union(id)? else {
             return Ok(None);
         };
-        let mut record =
-            marcxml::parse_record(&xml).with_context(|| format!("reading union record {id}"))?;
-        let had_links = strip_links(&mut record, self.codes);
-        let mut features = work_features(&record);
-        features.keys.extend(self.overrides.keys(&features));
-        features.keys.sort();
-        features.keys.dedup();
-        let target = LinkTarget::of(id, &record, features.edition.carrier);
-        Ok(Some(Node {
-            features,
-            target,
-            record,
-            had_links,
-        }))
+        self.parser.node(id, &xml).map(Some)
+    }
+
+    /// The stored text of union records (None: deleted), with their ids.
+    fn texts(&self, ids: &[String]) -> Result<Texts> {
+        ids.iter()
+            .map(|id| Ok((id.clone(), self.tx.live_union(id)?)))
+            .collect()
+    }
+
+    /// Have `seed` read, and keep the seeds after it coming (`seeds`, less
+    /// those `visited`): seeds are taken in ascending order, and in a pass
+    /// over many records most are works of their own. The next batch is
+    /// parsed on the worker threads while the pass works through this one.
+    fn read_ahead(
+        &self,
+        ahead: &mut Ahead,
+        seed: &str,
+        seeds: &BTreeSet<String>,
+        visited: &HashSet<String>,
+    ) -> Result<()> {
+        // What lies below `seed` is not needed as a seed again.
+        ahead.nodes.retain(|id, _| id.as_str() >= seed);
+        if !ahead.nodes.contains_key(seed) {
+            if let Some((ids, job)) = ahead.next.take() {
+                ahead.nodes.extend(ids.into_iter().zip(job.wait()?));
+            }
+        }
+        let upcoming = |after: &str| {
+            seeds
+                .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                .filter(|s| !visited.contains(*s))
+                .take(READ_BATCH)
+                .cloned()
+        };
+        if !ahead.nodes.contains_key(seed) {
+            let ids: Vec<String> = std::iter::once(seed.to_string())
+                .chain(upcoming(seed))
+                .take(READ_BATCH)
+                .collect();
+            let nodes = self.parser.nodes(&self.texts(&ids)?)?;
+            ahead.note_batch(&ids);
+            ahead.nodes.extend(ids.into_iter().zip(nodes));
+        }
+        if ahead.next.is_none() && seed >= ahead.trigger.as_str() {
+            let from = ahead.horizon.as_str().max(seed).to_string();
+            let ids: Vec<String> = upcoming(&from).collect();
+            if !ids.is_empty() {
+                let texts = self.texts(&ids)?;
+                let parser = self.parser.clone();
+                ahead.note_batch(&ids);
+                ahead.next = Some((ids, Later::spawn(move || parser.nodes(&texts))));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Pass::load`] through a component's cache.
+    fn cached(
+        &self,
+        cache: &mut HashMap<String, Option<Arc<Node>>>,
+        id: &str,
+    ) -> Result<Option<Arc<Node>>> {
+        if let Some(n) = cache.get(id) {
+            return Ok(n.clone());
+        }
+        let n = self.load(id)?.map(Arc::new);
+        cache.insert(id.to_string(), n.clone());
+        Ok(n)
+    }
+
+    /// [`Pass::load`] for several records: read here, parsed on every
+    /// core; in `ids` order.
+    fn load_many(&self, ids: &[String]) -> Result<Vec<Option<Arc<Node>>>> {
+        self.parser.nodes(&self.texts(ids)?)
     }
 
     /// The work of `seed`: every union record reached from it through
@@ -305,16 +502,17 @@ impl Pass<'_, '_> {
     /// a relation are read but not taken in. Loaded records live only as
     /// long as the component, so memory is bounded by the largest work and
     /// its candidates, not by the catalogue.
-    fn component(&self, seed: &str, visited: &mut HashSet<String>) -> Result<Component> {
-        let mut cache: HashMap<String, Option<Rc<Node>>> = HashMap::new();
-        let mut get = |id: &str| -> Result<Option<Rc<Node>>> {
-            if let Some(n) = cache.get(id) {
-                return Ok(n.clone());
-            }
-            let n = self.load(id)?.map(Rc::new);
-            cache.insert(id.to_string(), n.clone());
-            Ok(n)
-        };
+    fn component(
+        &self,
+        seed: &str,
+        visited: &mut HashSet<String>,
+        ahead: &Ahead,
+    ) -> Result<Component> {
+        let ahead = &ahead.nodes;
+        let mut cache: HashMap<String, Option<Arc<Node>>> = HashMap::new();
+        if let Some(n) = ahead.get(seed) {
+            cache.insert(seed.to_string(), n.clone());
+        }
         let mut out = Component {
             nodes: BTreeMap::new(),
             links: BTreeMap::new(),
@@ -323,15 +521,41 @@ impl Pass<'_, '_> {
         let mut queue = VecDeque::from([seed.to_string()]);
         let mut done: HashSet<(String, String)> = HashSet::new();
         while let Some(id) = queue.pop_front() {
-            let Some(node) = get(&id)? else {
+            let Some(node) = self.cached(&mut cache, &id)? else {
                 continue;
             };
             out.nodes.insert(id.clone(), node.clone());
+            // The records the keys reach, read at once and parsed on every
+            // core; then related one by one in key order.
+            let mut reached: Vec<Vec<String>> = Vec::with_capacity(node.features.keys.len());
             for key in &node.features.keys {
                 let others = self.tx.unions_with_work_key(key, MAX_KEY_UNIONS)?;
-                if others.len() > MAX_KEY_UNIONS {
-                    continue;
+                reached.push(if others.len() > MAX_KEY_UNIONS {
+                    Vec::new()
+                } else {
+                    others
+                });
+            }
+            for o in reached.iter().flatten() {
+                if !cache.contains_key(o.as_str()) {
+                    if let Some(n) = ahead.get(o.as_str()) {
+                        cache.insert(o.clone(), n.clone());
+                    }
                 }
+            }
+            let mut missing: Vec<String> = reached
+                .iter()
+                .flatten()
+                .filter(|o| !cache.contains_key(o.as_str()))
+                .cloned()
+                .collect();
+            missing.sort();
+            missing.dedup();
+            if missing.len() > 1 {
+                let loaded = self.load_many(&missing)?;
+                cache.extend(missing.into_iter().zip(loaded));
+            }
+            for others in reached {
                 for other in others {
                     if other == id {
                         continue;
@@ -347,10 +571,13 @@ impl Pass<'_, '_> {
                     if !done.insert((lo.clone(), hi.clone())) {
                         continue;
                     }
-                    let (Some(a), Some(b)) = (get(&lo)?, get(&hi)?) else {
+                    let (Some(a), Some(b)) =
+                        (self.cached(&mut cache, &lo)?, self.cached(&mut cache, &hi)?)
+                    else {
                         continue;
                     };
-                    let Some((rel, forced)) = self.overrides.relate(&a.features, &b.features)
+                    let Some((rel, forced)) =
+                        self.parser.overrides().relate(&a.features, &b.features)
                     else {
                         continue;
                     };

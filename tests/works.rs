@@ -51,3 +51,58 @@ fn work_links_on_the_evaluation_set() {
         "different works linked: {linked_unrelated:?}"
     );
 }
+
+// The work pass fills its key index with `index_keys`, which skips the pair
+// features for speed, and relates records by `work_features`' keys: the
+// two must give the same keys for every record, or a record would be
+// indexed under keys its features do not have (and missed as a candidate).
+// Every record of the set, with an always-link override naming some of
+// them so that the override keys are compared too.
+#[test]
+fn index_keys_are_the_work_features_keys() {
+    use unicat::dedup::works::{index_keys, work_features, Overrides};
+    use unicat_marc::marcxml;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/works");
+    let mut records = Vec::new();
+    for file in ["records.xml", "lc-source.xml"] {
+        let f = std::fs::File::open(dir.join(file)).unwrap();
+        for r in marcxml::Reader::new(std::io::BufReader::new(f)) {
+            records.push(r.unwrap());
+        }
+    }
+    assert!(records.len() > 3000, "{}", records.len());
+    // Always-link pairs naming the records with an 035 (few in this set).
+    let named: Vec<String> = records
+        .iter()
+        .filter_map(|r| r.data_fields("035").find_map(|f| f.subfield('a')))
+        .filter(|a| a.starts_with('('))
+        .map(str::to_string)
+        .collect();
+    assert!(named.len() >= 20, "{}", named.len());
+    let always: Vec<[String; 2]> = named
+        .chunks(2)
+        .filter(|p| p.len() == 2)
+        .map(|p| [p[0].clone(), p[1].clone()])
+        .collect();
+    let overrides = Overrides {
+        never: &[],
+        always: &always,
+    };
+    let mut with_override_keys = 0;
+    for r in &records {
+        let f = work_features(r);
+        let mut expected = f.keys.clone();
+        let extra = overrides.keys(&f);
+        with_override_keys += usize::from(!extra.is_empty());
+        expected.extend(extra);
+        expected.sort();
+        expected.dedup();
+        assert_eq!(
+            index_keys(r, &overrides),
+            expected,
+            "{:?}",
+            r.control("001")
+        );
+    }
+    assert!(with_override_keys >= 20, "{with_override_keys}");
+}

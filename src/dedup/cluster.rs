@@ -7,15 +7,17 @@
 //! component. Oversized key blocks are handled here too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use tracing::info;
 use unicat_marc::{marcxml, Record};
 
 use super::decision::{self, Features, ScoreOptions};
 use super::keys::MAX_KEY_FANOUT;
-use crate::store::DedupTx;
+use crate::background::Later;
+use crate::store::{DedupTx, SourceRecord};
 
 /// A live source record, read and parsed once per component: its
 /// features decide links, its parsed record goes into the merge.
@@ -29,22 +31,45 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     pub(crate) fn read(tx: &DedupTx<'_>, id: i64) -> Result<Option<Loaded>> {
-        let Some(src) = tx.live_source(id)? else {
-            return Ok(None);
-        };
+        tx.live_source(id)?.map(Loaded::parse).transpose()
+    }
+
+    /// Parse a stored record and extract its features: the CPU half of
+    /// [`Loaded::read`], run on the worker threads.
+    fn parse(src: SourceRecord) -> Result<Loaded> {
         let record = marcxml::parse_record(&src.record).with_context(|| {
             format!(
                 "stored record {} of {} does not parse",
                 src.oai_id, src.partner
             )
         })?;
-        Ok(Some(Loaded {
-            id,
+        Ok(Loaded {
+            id: src.id,
             partner: src.partner,
             oai_id: src.oai_id,
             features: decision::features(&record),
             record,
-        }))
+        })
+    }
+
+    /// Read the live records among `ids` (in the store, on this thread)
+    /// and parse them on every core; deleted ones are `None`. In `ids`
+    /// order, so errors and results do not depend on the threads.
+    pub(crate) fn read_many(tx: &DedupTx<'_>, ids: &[i64]) -> Result<Vec<Option<Arc<Loaded>>>> {
+        Self::parse_many(Self::sources(tx, ids)?)
+    }
+
+    /// The stored text of the live records among `ids`.
+    fn sources(tx: &DedupTx<'_>, ids: &[i64]) -> Result<Vec<Option<SourceRecord>>> {
+        ids.iter().map(|&id| tx.live_source(id)).collect()
+    }
+
+    /// Parse stored records on every core, in order.
+    fn parse_many(sources: Vec<Option<SourceRecord>>) -> Result<Vec<Option<Arc<Loaded>>>> {
+        sources
+            .into_par_iter()
+            .map(|src| src.map(|s| Loaded::parse(s).map(Arc::new)).transpose())
+            .collect()
     }
 
     pub(crate) fn order_key(&self) -> (&str, &str) {
@@ -52,43 +77,180 @@ impl Loaded {
     }
 }
 
+/// Records read and parsed in the background: their ids, in order, and
+/// the job parsing them.
+type Batch = (Vec<i64>, Later<Result<Vec<Option<Arc<Loaded>>>>>);
+
 /// Decides whether two candidate records are the same edition, with each
 /// record read, parsed and its features extracted once per component.
 pub(crate) struct Linker<'a> {
     options: &'a ScoreOptions,
-    loaded: HashMap<i64, Option<Rc<Loaded>>>,
+    loaded: HashMap<i64, Option<Arc<Loaded>>>,
+    /// Records read ahead for the seeds the pass will visit next; unlike
+    /// `loaded`, kept across components until the pass has gone past them.
+    ahead: HashMap<i64, Option<Arc<Loaded>>>,
+    /// The next batch of seeds, being parsed while this one is used.
+    next: Option<Batch>,
+    /// The highest seed read ahead so far, and the seed at which to start
+    /// reading the batch after it.
+    horizon: i64,
+    trigger: i64,
 }
+
+/// How many upcoming seeds are read and parsed in one batch: enough to
+/// keep every core busy, few enough that the batch's records are a few
+/// megabytes.
+const READ_AHEAD: usize = 256;
 
 impl<'a> Linker<'a> {
     pub(crate) fn new(options: &'a ScoreOptions) -> Self {
         Linker {
             options,
             loaded: HashMap::new(),
+            ahead: HashMap::new(),
+            next: None,
+            horizon: i64::MIN,
+            trigger: i64::MIN,
         }
     }
 
     /// Forget the records read so far: they are reused only within one
-    /// component, so memory stays bounded by the largest cluster.
+    /// component, so memory stays bounded by the largest component and
+    /// the read-ahead.
     pub(crate) fn forget(&mut self) {
         self.loaded.clear();
     }
 
-    fn load(&mut self, tx: &DedupTx<'_>, id: i64) -> Result<Option<Rc<Loaded>>> {
+    /// Have `seed` read, and keep the seeds after it coming: a pass over
+    /// many records visits the seeds in ascending order (`work`, less
+    /// those `visited` meanwhile), each starting its own component. While
+    /// the pass works through one batch, the next is parsed on the worker
+    /// threads, so this thread reads and writes the store meanwhile.
+    pub(crate) fn read_ahead(
+        &mut self,
+        tx: &DedupTx<'_>,
+        seed: i64,
+        work: &BTreeSet<i64>,
+        visited: &HashSet<i64>,
+    ) -> Result<()> {
+        // What lies below this seed was a seed already or was visited (it
+        // may still be a candidate of a later record, read again then).
+        self.ahead.retain(|&id, _| id >= seed);
+        let have = |l: &Self| l.ahead.contains_key(&seed) || l.loaded.contains_key(&seed);
+        if !have(self) {
+            if let Some((ids, job)) = self.next.take() {
+                self.ahead.extend(ids.into_iter().zip(job.wait()?));
+            }
+        }
+        if !have(self) {
+            // Nothing read ahead reaches this seed (a seed added during
+            // the pass, or the first): read a batch from it now.
+            let ids: Vec<i64> = std::iter::once(seed)
+                .chain(self.upcoming(seed, work, visited))
+                .take(READ_AHEAD)
+                .collect();
+            let loaded = Loaded::read_many(tx, &ids)?;
+            self.note_batch(&ids);
+            self.ahead.extend(ids.into_iter().zip(loaded));
+        }
+        if self.next.is_none() && seed >= self.trigger {
+            let from = self.horizon.max(seed);
+            let ids: Vec<i64> = self
+                .upcoming(from, work, visited)
+                .take(READ_AHEAD)
+                .collect();
+            if !ids.is_empty() {
+                let sources = Loaded::sources(tx, &ids)?;
+                self.note_batch(&ids);
+                self.next = Some((ids, Later::spawn(move || Loaded::parse_many(sources))));
+            }
+        }
+        Ok(())
+    }
+
+    /// The seeds after `after` still to visit, in order.
+    fn upcoming<'w>(
+        &self,
+        after: i64,
+        work: &'w BTreeSet<i64>,
+        visited: &'w HashSet<i64>,
+    ) -> impl Iterator<Item = i64> + 'w {
+        work.range(after.saturating_add(1)..)
+            .copied()
+            .filter(|id| !visited.contains(id))
+    }
+
+    /// Remember how far a new batch reaches: the next one is started when
+    /// the pass is halfway through it.
+    fn note_batch(&mut self, ids: &[i64]) {
+        if let Some(&last) = ids.last() {
+            self.horizon = self.horizon.max(last);
+            self.trigger = ids[ids.len() / 2];
+        }
+    }
+
+    fn load(&mut self, tx: &DedupTx<'_>, id: i64) -> Result<Option<Arc<Loaded>>> {
         if let Some(l) = self.loaded.get(&id) {
             return Ok(l.clone());
         }
-        let l = Loaded::read(tx, id)?.map(Rc::new);
+        // Left in `ahead` too: a candidate that is not linked now may be
+        // a seed of its own later.
+        let l = match self.ahead.get(&id) {
+            Some(l) => l.clone(),
+            None => Loaded::read(tx, id)?.map(Arc::new),
+        };
         self.loaded.insert(id, l.clone());
         Ok(l)
     }
 
+    /// Make sure `ids` are loaded, reading those that are not in one
+    /// batch parsed on every core.
+    fn load_all(&mut self, tx: &DedupTx<'_>, ids: &[i64]) -> Result<()> {
+        let mut missing = Vec::new();
+        for &id in ids {
+            if self.loaded.contains_key(&id) {
+                continue;
+            }
+            match self.ahead.get(&id) {
+                Some(l) => {
+                    self.loaded.insert(id, l.clone());
+                }
+                None => missing.push(id),
+            }
+        }
+        if missing.len() == 1 {
+            self.load(tx, missing[0])?;
+        } else if !missing.is_empty() {
+            let loaded = Loaded::read_many(tx, &missing)?;
+            self.loaded.extend(missing.into_iter().zip(loaded));
+        }
+        Ok(())
+    }
+
     /// Sharing a key makes two records candidates; the pair decision says
-    /// whether they are the same edition (vetoes included).
-    fn same(&mut self, tx: &DedupTx<'_>, a: i64, b: i64) -> Result<bool> {
-        let (Some(la), Some(lb)) = (self.load(tx, a)?, self.load(tx, b)?) else {
-            return Ok(false);
+    /// whether each of `others` is the same edition as `id` (vetoes
+    /// included). The decisions run on every core; the answer is in
+    /// `others` order.
+    fn same_as(&mut self, tx: &DedupTx<'_>, id: i64, others: &[i64]) -> Result<Vec<bool>> {
+        self.load_all(tx, others)?;
+        let Some(a) = self.load(tx, id)? else {
+            return Ok(vec![false; others.len()]);
         };
-        Ok(decision::compare(&la.features, &lb.features, self.options).same)
+        let pairs: Vec<Option<Arc<Loaded>>> = others
+            .iter()
+            .map(|o| self.loaded.get(o).cloned().flatten())
+            .collect();
+        let options = self.options;
+        let decide = |b: &Option<Arc<Loaded>>| {
+            b.as_ref()
+                .is_some_and(|b| decision::compare(&a.features, &b.features, options).same)
+        };
+        // A handful of decisions is quicker on this thread than handed out.
+        Ok(if pairs.len() < 4 {
+            pairs.iter().map(decide).collect()
+        } else {
+            pairs.par_iter().map(decide).collect()
+        })
     }
 }
 
@@ -101,9 +263,9 @@ impl<'a> Linker<'a> {
 /// taken strongest first (ties by member order) and two groups join only if
 /// no pair across them is vetoed. So incremental and full clustering agree.
 pub(crate) fn split_on_vetoes(
-    mut component: Vec<Rc<Loaded>>,
+    mut component: Vec<Arc<Loaded>>,
     options: &ScoreOptions,
-) -> Vec<Vec<Rc<Loaded>>> {
+) -> Vec<Vec<Arc<Loaded>>> {
     if component.len() <= 2 {
         // Two records are in one component only if their decision said
         // "same", which a veto would have prevented.
@@ -146,7 +308,7 @@ pub(crate) fn split_on_vetoes(
             }
         }
     }
-    let mut out: BTreeMap<usize, Vec<Rc<Loaded>>> = BTreeMap::new();
+    let mut out: BTreeMap<usize, Vec<Arc<Loaded>>> = BTreeMap::new();
     for (m, g) in component.into_iter().zip(group) {
         out.entry(g).or_default().push(m);
     }
@@ -314,7 +476,7 @@ pub(crate) fn component_of(
     source: &Candidates,
     blocks: &mut Blocks,
     linker: &mut Linker<'_>,
-) -> Result<Vec<Rc<Loaded>>> {
+) -> Result<Vec<Arc<Loaded>>> {
     let mut out = Vec::new();
     let mut queue = VecDeque::from([seed]);
     visited.insert(seed);
@@ -335,8 +497,10 @@ pub(crate) fn component_of(
         // `tw1:` keys with one word left out, `aye:`) is compared once.
         candidates.sort_unstable();
         candidates.dedup();
-        for h in candidates {
-            if h != id && !visited.contains(&h) && linker.same(tx, id, h)? {
+        candidates.retain(|&h| h != id && !visited.contains(&h));
+        let same = linker.same_as(tx, id, &candidates)?;
+        for (h, same) in candidates.into_iter().zip(same) {
+            if same {
                 visited.insert(h);
                 queue.push_back(h);
             }

@@ -855,11 +855,7 @@ pub fn features(record: &Record) -> Features {
     let carrier = carrier(record);
     let (publishers, publisher_unnamed) = publishers(record, lang);
     let (isbns, set_isbns, related_isbns, isbn_volumes) = isbns(record, carrier);
-    let whole_set = isbn_volumes.len() >= 2
-        || record
-            .data_fields("300")
-            .flat_map(|f| f.subfields_of('a'))
-            .any(|a| counts_volumes(a, lang));
+    let whole_set = is_whole_set(record, &isbn_volumes, lang);
     let mut volumes: Vec<u32> = record
         .data_fields("245")
         .take(1)
@@ -945,6 +941,27 @@ pub fn features(record: &Record) -> Features {
         series_titles: series_titles(record, lang),
         contents: contents_words(record, lang),
     }
+}
+
+/// Whether the record describes a whole multi-volume set: ISBNs of two
+/// or more volumes, or an extent that counts volumes.
+fn is_whole_set(record: &Record, isbn_volumes: &BTreeSet<u32>, lang: Option<Lang>) -> bool {
+    isbn_volumes.len() >= 2
+        || record
+            .data_fields("300")
+            .flat_map(|f| f.subfields_of('a'))
+            .any(|a| counts_volumes(a, lang))
+}
+
+/// [`Features::whole_set`] and [`Features::year`] alone, without the rest
+/// of the features (the work pass's keys need only these two).
+pub(crate) fn whole_set_and_year(record: &Record) -> (bool, Option<u16>) {
+    let lang = record_language_or_guess(record).map(|(l, _)| l);
+    let (_, _, _, isbn_volumes) = isbns(record, carrier(record));
+    (
+        is_whole_set(record, &isbn_volumes, lang),
+        publication_year(record).and_then(|y| y.parse().ok()),
+    )
 }
 
 /// 008/35-37, else the first 041 $a, when it names one language.

@@ -182,6 +182,21 @@ pub fn work_features(record: &Record) -> WorkFeatures {
         .map(str::to_lowercase)
         .collect::<Vec<_>>()
         .join(" ");
+    WorkFeatures {
+        keys: work_keys(record, &creators, edition.whole_set, edition.year),
+        edition,
+        original_language,
+        translation,
+        creators,
+        initials,
+        part,
+        names: override_names(record),
+    }
+}
+
+/// The names the never-link and always-link lists use for a record: its
+/// 035 $a with an organisation code, sorted, without repeats.
+fn override_names(record: &Record) -> Vec<String> {
     let mut names: Vec<String> = record
         .data_fields("035")
         .filter_map(|f| f.subfield('a'))
@@ -191,16 +206,20 @@ pub fn work_features(record: &Record) -> WorkFeatures {
         .collect();
     names.sort();
     names.dedup();
-    WorkFeatures {
-        keys: work_keys(record, &creators, edition.whole_set, edition.year),
-        edition,
-        original_language,
-        translation,
-        creators,
-        initials,
-        part,
-        names,
-    }
+    names
+}
+
+/// A record's work keys with the override keys among them, as
+/// [`work_features`] and [`Overrides::keys`] give them, without the pair
+/// features that relating needs: what the work-key index holds.
+pub fn index_keys(record: &Record, overrides: &Overrides<'_>) -> Vec<String> {
+    let creators: Vec<String> = creators(record).into_iter().map(|(k, _)| k).collect();
+    let (whole_set, year) = decision::whole_set_and_year(record);
+    let mut keys = work_keys(record, &creators, whole_set, year);
+    keys.extend(overrides.keys_for(&override_names(record)));
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// The work keys of a record: `wk:` + title skeleton + `|` + creator, for
@@ -358,9 +377,14 @@ impl Overrides<'_> {
     /// Extra work keys (`wa:`) that make the two records of an
     /// always-link pair candidates of each other, whatever their titles.
     pub fn keys(&self, f: &WorkFeatures) -> Vec<String> {
+        self.keys_for(&f.names)
+    }
+
+    /// [`Overrides::keys`] of a record with these override names.
+    fn keys_for(&self, names: &[String]) -> Vec<String> {
         self.always
             .iter()
-            .filter(|[x, y]| f.names.contains(x) || f.names.contains(y))
+            .filter(|[x, y]| names.contains(x) || names.contains(y))
             .map(|[x, y]| {
                 let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
                 format!("wa:{lo}|{hi}")
