@@ -21,6 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cli;
 pub mod config;
+pub mod convert;
 pub mod daemon;
 pub mod dedup;
 pub mod demo;

@@ -46,6 +46,8 @@
 
 use std::fmt;
 
+pub use crate::marc8_encode::utf8_to_marc8;
+
 use crate::marc8_tables::{
     Set94, ANSEL, BASIC_LATIN, C1, CHAR_MASK, COMBINING, DOUBLE_DIACRITICS, EACC, RIGHT_HALF,
     SETS94,
