@@ -843,47 +843,11 @@ pub fn status_text(config: &Config) -> Result<String> {
     Ok(out)
 }
 
-/// The `status` facts as JSON, for scripts.
+/// The `status` facts as JSON, for scripts (the same as the status
+/// page's `/status.json`, see [`crate::status`]).
 pub fn status_json(config: &Config) -> Result<serde_json::Value> {
     let store = Store::from_config(config)?;
-    let mut partners = Vec::new();
-    for p in &config.partners {
-        let run = store.last_run(p.name())?.map(|r| {
-            serde_json::json!({
-                "run_id": r.id,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "outcome": r.outcome,
-                "pages": r.pages,
-                "new": r.counts.new,
-                "updated": r.counts.updated,
-                "unchanged": r.counts.unchanged,
-                "deleted": r.counts.deleted,
-                "quarantined": r.counts.quarantined,
-                "next_from": r.next_from,
-                "error": r.error,
-            })
-        });
-        partners.push(serde_json::json!({
-            "name": p.name(),
-            "code": p.code(),
-            "records": store.count_live_records(p.name())?,
-            "quarantined": store.count_quarantined(p.name())?,
-            "repairs": store.count_repaired(p.name())?,
-            "merged_with_other_partners": store.count_merged_with_others(p.name())?,
-            "last_harvest": run,
-        }));
-    }
-    let (unions, multi) = store.union_counts()?;
-    Ok(serde_json::json!({
-        "partners": partners,
-        "catalogue": {
-            "union_records": unions,
-            "clusters_with_several_members": multi,
-            "change_seq": store.current_seq()?,
-            "published_seq": store.publish_seq(crate::publish::FILE_SINK)?,
-        }
-    }))
+    crate::status::status_json(&store, config)
 }
 
 /// Why a union record holds its members: the members with their match

@@ -43,6 +43,7 @@ pub mod quality;
 pub mod reprocess;
 pub mod rules;
 pub mod sinks;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod works_pass;
