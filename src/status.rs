@@ -168,11 +168,11 @@ pub fn render_html(status: &Value, catalogue_code: &str) -> String {
                 format!("<span class=\"{class}\">{}</span>", escape(outcome)),
             )
         };
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<tr class=\"partner\"><td>{}</td><td>{}</td><td>{when}</td><td>{outcome}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             cell(&p["name"]),
             cell(&p["code"]),
             cell(&run["pages"]),
