@@ -187,6 +187,13 @@ impl Encoder<'_> {
     /// current one.
     fn unit(&mut self, c: char, entry: Option<Entry>) {
         let combining = entry.is_some_and(|e| e.combining);
+        if combining && self.pending.is_empty() {
+            // A mark with no base before it in MARC-8 terms (at the start
+            // of the value, or after a character written as a reference):
+            // written as a mark, a reader would put it on the next letter.
+            self.reference(c);
+            return;
+        }
         if !combining {
             self.flush();
         }
@@ -317,6 +324,15 @@ mod tests {
             "AT&T &#x41; stays literal",
         ] {
             assert_eq!(round_trip(text), text.nfc().collect::<String>(), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        // Any text of the scripts partners use, marks anywhere (also first,
+        // or after a character MARC-8 lacks), reads back as the same text.
+        #[test]
+        fn any_text_reads_back(text in "[a-zA-Z0-9 &#;éüçşöğıƏəʻʼ—–‘’“”Ѐ-ӿא-תا-ي\u{3B1}-\u{3C9}中文字\u{300}-\u{36F}☃]{0,24}") {
+            proptest::prop_assert_eq!(round_trip(&text), text.nfc().collect::<String>());
         }
     }
 
