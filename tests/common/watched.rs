@@ -90,7 +90,8 @@ impl Watched {
     }
 
     /// Waits until every partner's first run has ended (the demo partners
-    /// succeeded, the offline one failed), reading `/status.json`.
+    /// succeeded, the offline one failed) and the catalogue is whole,
+    /// reading `/status.json`.
     pub async fn wait_for_runs(&self) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -109,7 +110,10 @@ impl Watched {
                                 }
                             })
                     });
-                    if done && v["catalogue"]["union_records"].as_u64().unwrap_or(0) > 0 {
+                    // The whole demo catalogue: the last dedup pass is over.
+                    let whole = v["catalogue"]["union_records"].as_u64()
+                        == Some(super::expected_union_count() as u64);
+                    if done && whole {
                         return v;
                     }
                 }
