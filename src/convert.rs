@@ -141,6 +141,12 @@ pub fn run(options: &Options, report: &mut dyn Write) -> Result<Summary, Convert
             "standard input (-) can be read only once".into(),
         ));
     }
+    // Every input can be opened before anything is written, so a mistyped
+    // name does not leave a half-written output behind on stdout.
+    for input in options.inputs.iter().filter(|p| !is_stdio(p)) {
+        File::open(input)
+            .map_err(|e| ConvertError::NoInput(format!("cannot open {}: {e}", input.display())))?;
+    }
     let output = options.output.as_deref().filter(|p| !is_stdio(p));
     // Into a file beside the target, renamed into place once complete, so
     // a stopped conversion never leaves a half-written file under its name.

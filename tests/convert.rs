@@ -273,3 +273,18 @@ fn convert_refuses_marc8_for_marcxml_output() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ISO 2709 output only"));
 }
+
+// A mistyped input name among good ones: exit 66 before anything is
+// written, so no half-converted output reaches standard output.
+#[test]
+fn convert_with_a_missing_input_writes_nothing() {
+    let xml = root().join("fixtures/demo/anl.xml");
+    let out = unicat(&["convert", xml.to_str().unwrap(), "/nonexistent/dump.mrc"]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /nonexistent/dump.mrc"));
+}
