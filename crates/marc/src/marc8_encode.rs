@@ -107,6 +107,15 @@ fn table() -> &'static HashMap<char, Entry> {
             let [_, a, b, c] = code.to_be_bytes();
             add(v, Place::Eacc([a, b, c]));
         }
+        // LC's alternative mappings of the double diacritics' left halves
+        // (`<alt>` in codetables.xml: ANSEL 0xEB is U+0361 or U+FE20, 0xFA
+        // U+0360 or U+FE22), which records converted by other tools carry
+        // (with U+FE21/U+FE23 as the right halves, already above).
+        for (alt, canonical) in [('\u{FE20}', '\u{361}'), ('\u{FE22}', '\u{360}')] {
+            if let Some(&e) = map.get(&canonical) {
+                map.entry(alt).or_insert(e);
+            }
+        }
         map
     })
 }
@@ -212,7 +221,14 @@ impl Encoder<'_> {
         };
         if base.is_some() {
             if let Some(right) = self.right_half.take() {
-                self.out.push(right);
+                // Unless the text has the right half itself (U+FE21 after
+                // U+FE20), which the marks below write.
+                let explicit = marks.iter().any(
+                    |&(_, e)| matches!(e, Some(Entry { place: Place::Ansel(b), .. }) if b == right),
+                );
+                if !explicit {
+                    self.out.push(right);
+                }
             }
         }
         for &(c, e) in marks {
@@ -334,6 +350,18 @@ mod tests {
         fn any_text_reads_back(text in "[a-zA-Z0-9 &#;éüçşöğıƏəʻʼ—–‘’“”Ѐ-ӿא-תا-ي\u{3B1}-\u{3C9}中文字\u{300}-\u{36F}☃]{0,24}") {
             proptest::prop_assert_eq!(round_trip(&text), text.nfc().collect::<String>());
         }
+    }
+
+    // LC's alternative form of a ligature, left and right halves as two
+    // marks (U+FE20, U+FE21, as many converted records have it), is the
+    // same MARC-8 as the double diacritic U+0361: the halves once each.
+    #[test]
+    fn ligature_halves_are_written_once() {
+        let (mut alt, mut canonical) = (Vec::new(), Vec::new());
+        assert_eq!(utf8_to_marc8("t\u{FE20}s\u{FE21}a", &mut alt), 0);
+        assert_eq!(utf8_to_marc8("t\u{361}sa", &mut canonical), 0);
+        assert_eq!(alt, [0xEB, b't', 0xEC, b's', b'a']);
+        assert_eq!(alt, canonical);
     }
 
     // Marks come before their base in MARC-8: é is ANSEL's acute (0xE2)
