@@ -110,8 +110,12 @@ GNU_TIME=/usr/bin/time
 log "building release binaries"
 cargo build --release --locked --quiet --example unicat-bench
 cargo build --release --locked --quiet -p unicat-marc --example convert
+# `unicat convert`, the verb as a user runs it (issue #21), beside the
+# library's example.
+cargo build --release --locked --quiet --bin unicat
 B=target/release/examples/unicat-bench
 CONVERT=target/release/examples/convert
+UNICAT=target/release/unicat
 
 # measure NAME CMD...: runs CMD with its stdout in $RUN/NAME.out and stderr
 # in $RUN/NAME.err; sets WALL (s), RSS (KiB, or "n/a"), OK (0 or exit code)
@@ -283,6 +287,8 @@ while [ $i -lt $runs ]; do
   measure "conv-unicat-$i" "$CONVERT" "$LC_XML" "$RUN/conv-unicat.mrc"
   CW[unicat]+="$WALL " CR[unicat]+="$RSS "
   first=("$WALL")
+  measure "conv-verb-$i" "$UNICAT" convert --from marcxml --to iso2709 "$LC_XML" -o "$RUN/conv-verb.mrc"
+  CW[verb]+="$WALL " CR[verb]+="$RSS "
   if [ -z "$(missing yaz)" ]; then
     measure "conv-yaz-$i" sh -c 'yaz-marcdump -i marcxml -o marc "$1" > "$2"' sh "$LC_XML" "$RUN/conv-yaz.mrc"
     CW[yaz]+="$WALL " CR[yaz]+="$RSS "
@@ -320,6 +326,20 @@ for tool in "${conv_tools[@]}"; do
   row "MARC conversion (LC, MARCXML → ISO 2709)" "$lc_n" "$runs" "$u_wall" "$u_rate" "$u_rss" "$label" "$r_rate" "$rt" "$tgt"
   note "- MARC conversion, $label: median $(median ${CW[$tool]}) s, peak $(mib "$(max ${CR[$tool]})") MiB."
 done
+
+# The verb itself against yaz-marcdump: the same conversion through the
+# shipped binary (argument parsing, format checks, stderr reporting).
+v_wall=$(median ${CW[verb]})
+v_rate=$(rate "$lc_n" "$v_wall")
+v_rss=$(mib "$(max ${CR[verb]})")
+note "- unicat convert: wrote $(count_mrc "$RUN/conv-verb.mrc") records$(cmp -s "$RUN/conv-verb.mrc" "$RUN/conv-unicat.mrc" && echo ", byte-identical to the library example's" || echo ", NOT byte-identical to the library example's")."
+if [ -n "$(missing yaz)" ] || [ -z "${CW[yaz]:-}" ]; then
+  row "unicat convert (LC, MARCXML → ISO 2709)" "$lc_n" "$runs" "$v_wall" "$v_rate" "$v_rss" "yaz-marcdump -i marcxml -o marc" "n/a ($(missing yaz))" "n/a" "ratio ≥ 1.0 vs yaz: not measured"
+else
+  y_rate=$(rate "$lc_n" "$(median ${CW[yaz]})")
+  vt=$(ratio "$v_rate" "$y_rate")
+  row "unicat convert (LC, MARCXML → ISO 2709)" "$lc_n" "$runs" "$v_wall" "$v_rate" "$v_rss" "yaz-marcdump -i marcxml -o marc" "$y_rate" "$vt" "$(judge "$vt >= 1.0" "ratio ≥ 1.0 vs yaz")"
+fi
 
 # --- 2. Harvest LC ---------------------------------------------------------
 

@@ -184,6 +184,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert MARC files between MARCXML, ISO 2709 (UTF-8 or MARC-8) and
+    /// MARC-in-JSON lines, streaming. Unreadable records are reported on
+    /// stderr with their file, record number and byte offset, and skipped.
+    Convert {
+        /// Input format [default: guessed from each file's first bytes].
+        #[arg(long, value_enum)]
+        from: Option<crate::convert::Format>,
+        /// Output format [default: iso2709 with --encoding marc8, else from
+        /// the output file's extension (.mrc, .xml, .json), else marcxml].
+        #[arg(long, value_enum)]
+        to: Option<crate::convert::Format>,
+        /// Character encoding of ISO 2709 output [default: utf8].
+        #[arg(long, value_enum)]
+        encoding: Option<crate::convert::Encoding>,
+        /// Stop at the first record that cannot be converted (exit 65,
+        /// no output file left behind).
+        #[arg(long)]
+        strict: bool,
+        /// Output file (`-` or none: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Input files (`-`: standard input).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
     /// Run the bundled demo: local endpoints, harvest, dedup, publish, summary.
     Demo {
         /// Directory for the demo's state and output.
@@ -370,6 +395,46 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo { dir } => Ok(demo::run(&dir).await?),
+        Command::Convert {
+            from,
+            to,
+            encoding,
+            strict,
+            output,
+            inputs,
+        } => {
+            let options = crate::convert::Options {
+                from,
+                to,
+                encoding,
+                strict,
+                inputs,
+                output,
+            };
+            // A file tool: nothing else runs, so it may block this thread.
+            match crate::convert::run(&options, &mut std::io::stderr()) {
+                Ok(s) => {
+                    eprintln!(
+                        "unicat convert: {} records written, {} skipped{}",
+                        s.written,
+                        s.skipped,
+                        if s.references > 0 {
+                            format!(
+                                ", {} characters MARC-8 lacks written as &#xHHHH; references",
+                                s.references
+                            )
+                        } else {
+                            String::new()
+                        }
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(Failure {
+                    code: e.exit_code(),
+                    message: format!("convert: {e}"),
+                }),
+            }
+        }
         Command::Run { reinitialise } => {
             let config = load_config(&cli.config)?;
             let events = daemon::signal_events()?;
@@ -778,47 +843,11 @@ pub fn status_text(config: &Config) -> Result<String> {
     Ok(out)
 }
 
-/// The `status` facts as JSON, for scripts.
+/// The `status` facts as JSON, for scripts (the same as the status
+/// page's `/status.json`, see [`crate::status`]).
 pub fn status_json(config: &Config) -> Result<serde_json::Value> {
     let store = Store::from_config(config)?;
-    let mut partners = Vec::new();
-    for p in &config.partners {
-        let run = store.last_run(p.name())?.map(|r| {
-            serde_json::json!({
-                "run_id": r.id,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "outcome": r.outcome,
-                "pages": r.pages,
-                "new": r.counts.new,
-                "updated": r.counts.updated,
-                "unchanged": r.counts.unchanged,
-                "deleted": r.counts.deleted,
-                "quarantined": r.counts.quarantined,
-                "next_from": r.next_from,
-                "error": r.error,
-            })
-        });
-        partners.push(serde_json::json!({
-            "name": p.name(),
-            "code": p.code(),
-            "records": store.count_live_records(p.name())?,
-            "quarantined": store.count_quarantined(p.name())?,
-            "repairs": store.count_repaired(p.name())?,
-            "merged_with_other_partners": store.count_merged_with_others(p.name())?,
-            "last_harvest": run,
-        }));
-    }
-    let (unions, multi) = store.union_counts()?;
-    Ok(serde_json::json!({
-        "partners": partners,
-        "catalogue": {
-            "union_records": unions,
-            "clusters_with_several_members": multi,
-            "change_seq": store.current_seq()?,
-            "published_seq": store.publish_seq(crate::publish::FILE_SINK)?,
-        }
-    }))
+    crate::status::status_json(&store, config)
 }
 
 /// Why a union record holds its members: the members with their match

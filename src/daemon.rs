@@ -12,7 +12,10 @@
 //!   set). A partner's runs are sequential in its own task, and the
 //!   partner's lock file keeps the command line from running one beside it.
 //! - publish task: the next publish time, a new publish schedule, or shutdown.
-//! - metrics server (if configured): HTTP requests.
+//! - metrics server (if configured): HTTP requests (`/metrics`, the
+//!   status page).
+//! - OAI-PMH provider (if configured): HTTP requests (`/oai`, the status
+//!   page).
 //!
 //! On shutdown the supervisor flips the stop channel: no new work starts,
 //! running harvests commit the page in flight and end, and the supervisor
@@ -234,10 +237,20 @@ pub async fn run(
         let stop = sup.stop_tx.subscribe();
         let jobs_rx = sup.jobs_tx.subscribe();
         sup.tasks.spawn(crate::metrics::serve(
-            listener, store_at, metrics, jobs_rx, stop,
+            listener,
+            store_at,
+            metrics.clone(),
+            jobs_rx,
+            stop,
         ));
     }
     if let Some(state) = crate::provider::ProviderState::new(&config) {
+        let state = state
+            .with_metrics(metrics.clone())
+            .with_status(crate::status::StatusSource {
+                store: config.store_location()?,
+                jobs: sup.jobs_tx.subscribe(),
+            });
         let addr = config
             .provider
             .as_ref()

@@ -1,10 +1,16 @@
 //! Prometheus metrics: a text endpoint (`GET /metrics`) with per-partner
-//! counters and gauges and the catalogue's size.
+//! counters and gauges and the catalogue's size; the same listener serves
+//! the status page (`crate::status`).
 //!
 //! Most figures are read from the store at scrape time, so they survive
 //! restarts and agree with `unicat status`; only the HTTP request and
-//! retry counts are kept in memory (Prometheus handles the counter reset
-//! when the daemon restarts).
+//! retry counts (to partners, and to our OAI-PMH provider by verb) are kept
+//! in memory (Prometheus handles the counter reset when the daemon
+//! restarts). Each partner's schedule is exported as the longest gap
+//! between its next runs (`unicat_partner_schedule_interval_seconds`), so
+//! that an alert rule can say "no success within twice the interval"
+//! without knowing the configuration. The dashboard and alert rules in
+//! `monitoring/` use these names; `tests/monitoring.rs` keeps them in step.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,13 +29,59 @@ use crate::harvest::Observer;
 use crate::jobs::Jobs;
 use crate::store::{PartnerTotals, Store};
 
-/// In-memory request counters per partner.
-#[derive(Default)]
+/// The OAI-PMH verbs, the label values of `unicat_provider_requests_total`;
+/// anything else a client sends counts as `other`, so that clients cannot
+/// make up label values.
+pub const PROVIDER_VERBS: [&str; 7] = [
+    "Identify",
+    "ListMetadataFormats",
+    "ListSets",
+    "ListIdentifiers",
+    "ListRecords",
+    "GetRecord",
+    "other",
+];
+
+/// In-memory request counters per partner, and of the provider per verb.
 pub struct Metrics {
     counters: Mutex<BTreeMap<String, (u64, u64)>>,
+    provider: Mutex<BTreeMap<&'static str, u64>>,
+    /// When the daemon started (Unix time): a partner never harvested is
+    /// late once twice its interval has passed since then.
+    started: f64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            counters: Mutex::default(),
+            provider: Mutex::default(),
+            started: chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
+        }
+    }
 }
 
 impl Metrics {
+    /// Count a request to our OAI-PMH provider with this `verb` argument.
+    pub fn provider_request(&self, verb: Option<&str>) {
+        let verb = PROVIDER_VERBS
+            .iter()
+            .find(|v| Some(**v) == verb)
+            .copied()
+            .unwrap_or("other");
+        if let Ok(mut c) = self.provider.lock() {
+            *c.entry(verb).or_default() += 1;
+        }
+    }
+
+    fn provider_requests(&self, verb: &str) -> u64 {
+        self.provider
+            .lock()
+            .ok()
+            .and_then(|c| c.get(verb).copied())
+            .unwrap_or_default()
+    }
+
     /// Count an HTTP request to a partner.
     pub fn request(&self, partner: &str) {
         if let Ok(mut c) = self.counters.lock() {
@@ -73,16 +125,43 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 /// Picks one figure from a partner's totals and (requests, retries).
 type Pick = dyn Fn(&PartnerTotals, (u64, u64)) -> Option<f64>;
 
+/// The longest gap, in seconds, between consecutive runs of a cron
+/// schedule over its next [`INTERVAL_RUNS`] runs from `now`: the interval
+/// within which a healthy partner succeeds (a weekday schedule's is the
+/// weekend's three days, not one). `None` if the expression does not parse.
+pub fn schedule_interval(expr: &str, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+    let schedule = crate::config::parse_schedule(expr).ok()?;
+    let times: Vec<_> = schedule.after(&now).take(INTERVAL_RUNS).collect();
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0)
+        .reduce(f64::max)
+}
+
+/// How many upcoming runs [`schedule_interval`] looks at: enough to cover
+/// a week of a daily or weekday schedule.
+const INTERVAL_RUNS: usize = 16;
+
+/// One partner for [`render`]: its name and cron schedule.
+pub struct PartnerLabel {
+    /// The partner's name, the `partner` label.
+    pub name: String,
+    /// Its harvest schedule (cron).
+    pub schedule: String,
+}
+
 /// The metrics text for these partners, from the store and the counters.
-pub fn render(store: &Store, partners: &[String], counters: &Metrics) -> Result<String> {
+pub fn render(store: &Store, partners: &[PartnerLabel], counters: &Metrics) -> Result<String> {
     let mut out = String::new();
     let mut rows = Vec::new();
+    let now = chrono::Utc::now();
+    let mut intervals = Vec::new();
     for p in partners {
-        rows.push((
-            format!("{{partner=\"{p}\"}}"),
-            store.partner_totals(p)?,
-            counters.get(p),
-        ));
+        let label = format!("{{partner=\"{}\"}}", p.name);
+        if let Some(i) = schedule_interval(&p.schedule, now) {
+            intervals.push((label.clone(), i));
+        }
+        rows.push((label, store.partner_totals(&p.name)?, counters.get(&p.name)));
     }
     let series = |f: &Pick| -> Vec<(String, f64)> {
         rows.iter()
@@ -152,6 +231,35 @@ pub fn render(store: &Store, partners: &[String], counters: &Metrics) -> Result<
         "Duration of the last successful harvest.",
         &series(&|t, _| t.last_duration_secs),
     );
+    metric(
+        &mut out,
+        "unicat_start_time_seconds",
+        "gauge",
+        "When the daemon started (Unix time).",
+        &[(String::new(), counters.started)],
+    );
+    metric(
+        &mut out,
+        "unicat_partner_schedule_interval_seconds",
+        "gauge",
+        "Longest gap between the partner's next scheduled harvests (the alert rules allow twice this).",
+        &intervals,
+    );
+    metric(
+        &mut out,
+        "unicat_provider_requests_total",
+        "counter",
+        "Requests to the OAI-PMH provider since the daemon started, by verb.",
+        &PROVIDER_VERBS
+            .iter()
+            .map(|v| {
+                (
+                    format!("{{verb=\"{v}\"}}"),
+                    counters.provider_requests(v) as f64,
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
     let (unions, multi) = store.union_counts()?;
     metric(
         &mut out,
@@ -188,13 +296,16 @@ struct Shared {
 }
 
 async fn handle(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    let partners: Vec<String> = s
+    let partners: Vec<PartnerLabel> = s
         .jobs
         .borrow()
         .config
         .partners
         .iter()
-        .map(|p| p.name().to_string())
+        .map(|p| PartnerLabel {
+            name: p.name().to_string(),
+            schedule: p.schedule.get_ref().clone(),
+        })
         .collect();
     let (at, metrics) = (s.store.clone(), s.metrics.clone());
     let text = tokio::task::spawn_blocking(move || {
@@ -221,7 +332,8 @@ async fn handle(State(s): State<Arc<Shared>>) -> impl IntoResponse {
     }
 }
 
-/// Serve `/metrics` on `listener` until shutdown.
+/// Serve `/metrics` (and the status page, `/status` and `/status.json`)
+/// on `listener` until shutdown.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: StoreLocation,
@@ -229,6 +341,10 @@ pub async fn serve(
     jobs: watch::Receiver<Jobs>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let status = crate::status::router(crate::status::StatusSource {
+        store: store.clone(),
+        jobs: jobs.clone(),
+    });
     let shared = Arc::new(Shared {
         store,
         metrics,
@@ -236,10 +352,32 @@ pub async fn serve(
     });
     let app = Router::new()
         .route("/metrics", get(handle))
-        .with_state(shared);
+        .with_state(shared)
+        .merge(status);
     let _ = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    // The interval the "not harvested within twice its schedule" alert
+    // allows: the longest gap between runs, so a weekday schedule is not
+    // late over the weekend.
+    #[test]
+    fn schedule_interval_is_the_longest_gap_between_runs() {
+        let monday = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 12, 0, 0).unwrap();
+        assert_eq!(schedule_interval("0 3 * * *", monday), Some(86_400.0));
+        assert_eq!(schedule_interval("*/15 * * * *", monday), Some(900.0));
+        assert_eq!(
+            schedule_interval("0 3 * * 1-5", monday),
+            Some(3.0 * 86_400.0)
+        );
+        assert_eq!(schedule_interval("not cron", monday), None);
+    }
 }

@@ -176,6 +176,10 @@ pub struct ProviderState {
     sets: Vec<SetEntry>,
     permits: Semaphore,
     limits: ConnectionLimits,
+    /// Where requests are counted by verb (the daemon's metrics).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// The status page, served beside `/oai` when set (the daemon sets it).
+    status: Option<crate::status::StatusSource>,
 }
 
 /// How long and how many connections the provider keeps (`[provider]`
@@ -241,7 +245,22 @@ impl ProviderState {
                 idle_timeout: Duration::from_secs(p.idle_timeout_secs.max(1)),
                 max_connections: p.max_connections.max(1),
             },
+            metrics: None,
+            status: None,
         })
+    }
+
+    /// Counts every request by verb in `metrics`
+    /// (`unicat_provider_requests_total`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Serves the status page (`/status`, `/status.json`) beside `/oai`.
+    pub fn with_status(mut self, status: crate::status::StatusSource) -> Self {
+        self.status = Some(status);
+        self
     }
 
     /// Connections served at once (`max-connections`).
@@ -516,7 +535,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let limits = state.limits;
-    let router = router(state);
+    let status = state.status.clone();
+    let mut router = router(state);
+    if let Some(status) = status {
+        router = router.merge(crate::status::router(status));
+    }
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -777,6 +800,14 @@ async fn handle_post(
 }
 
 async fn respond(state: Arc<ProviderState>, query: String) -> Response {
+    if let Some(m) = &state.metrics {
+        let args = parse_form(&query);
+        m.provider_request(
+            args.iter()
+                .find(|(k, _)| k == "verb")
+                .map(|(_, v)| v.as_str()),
+        );
+    }
     // The semaphore is never closed, so acquiring only waits.
     let _permit = state.permits.acquire().await;
     let worker = state.clone();
@@ -1970,6 +2001,8 @@ mod tests {
                 idle_timeout: Duration::from_secs(60),
                 max_connections: 8,
             },
+            metrics: None,
+            status: None,
         }
     }
 

@@ -117,7 +117,26 @@ pub fn to_bytes(record: &Record) -> Result<Vec<u8>, MarcError> {
 /// As [`to_bytes`]; `out` is left empty on error.
 pub fn write_record(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError> {
     out.clear();
-    let result = encode(record, out);
+    let result = encode(record, out, false);
+    if result.is_err() {
+        out.clear();
+    }
+    result.map(|_| ())
+}
+
+/// Encodes `record` as [`write_record`] does, but in MARC-8 (leader/09
+/// blank), for systems that read nothing else: every value goes through
+/// [`marc8::utf8_to_marc8`], and lengths count the MARC-8 bytes. Returns
+/// how many characters MARC-8 has no code for and were written as
+/// `&#xHHHH;` references (MARC 21's lossless convention, read back by
+/// this crate's reader).
+///
+/// # Errors
+///
+/// As [`to_bytes`]; `out` is left empty on error.
+pub fn write_record_marc8(record: &Record, out: &mut Vec<u8>) -> Result<usize, MarcError> {
+    out.clear();
+    let result = encode(record, out, true);
     if result.is_err() {
         out.clear();
     }
@@ -130,7 +149,11 @@ pub fn write_record(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError>
 /// is known from the number of fields), the data is written after them, and
 /// each directory entry and finally the leader are filled in place: one
 /// buffer, no copies, no allocation per field.
-fn encode(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError> {
+///
+/// With `marc8`, values are converted to MARC-8 and leader/09 is blank;
+/// the result is the number of characters written as references.
+fn encode(record: &Record, out: &mut Vec<u8>, marc8: bool) -> Result<usize, MarcError> {
+    let mut references = 0;
     let leader = record.leader.as_bytes();
     if leader.len() != LEADER_LEN || !leader.is_ascii() {
         return Err(MarcError::BadLeader {
@@ -170,7 +193,11 @@ fn encode(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError> {
                     ));
                 }
                 check_value(tag, None, &control.value)?;
-                out.extend_from_slice(control.value.as_bytes());
+                if marc8 {
+                    references += marc8::utf8_to_marc8(&control.value, out);
+                } else {
+                    out.extend_from_slice(control.value.as_bytes());
+                }
             }
             Field::Data(field) => {
                 if is_control_tag(tag) {
@@ -194,7 +221,11 @@ fn encode(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError> {
                     check_value(tag, Some(subfield.code), &subfield.value)?;
                     out.push(SUBFIELD_DELIMITER);
                     out.push(code);
-                    out.extend_from_slice(subfield.value.as_bytes());
+                    if marc8 {
+                        references += marc8::utf8_to_marc8(&subfield.value, out);
+                    } else {
+                        out.extend_from_slice(subfield.value.as_bytes());
+                    }
                 }
             }
         }
@@ -225,10 +256,10 @@ fn encode(record: &Record, out: &mut Vec<u8>) -> Result<(), MarcError> {
     }
     out[..LEADER_LEN].copy_from_slice(leader);
     put_digits(&mut out[0..5], length);
-    out[9..12].copy_from_slice(b"a22");
+    out[9..12].copy_from_slice(if marc8 { b" 22" } else { b"a22" });
     put_digits(&mut out[12..17], base_address);
     out[20..24].copy_from_slice(b"4500");
-    Ok(())
+    Ok(references)
 }
 
 /// Writes `n` as zero-padded decimal filling `slot`; the callers have
@@ -290,6 +321,8 @@ pub struct Reader<R: Read> {
     input: BufReader<R>,
     buf: Vec<u8>,
     position: u64,
+    /// Where the record (or error) last returned started.
+    record_start: u64,
     done: bool,
 }
 
@@ -312,6 +345,7 @@ impl<R: Read> Reader<R> {
             input: BufReader::new(input),
             buf: Vec::new(),
             position: 0,
+            record_start: 0,
             done: false,
         }
     }
@@ -319,6 +353,12 @@ impl<R: Read> Reader<R> {
     /// Byte offset in the input up to which the reader has read.
     pub fn position(&self) -> u64 {
         self.position
+    }
+
+    /// Byte offset at which the record (or the error) that the reader
+    /// returned last started, to say where a bad record sits in a file.
+    pub fn record_start(&self) -> u64 {
+        self.record_start
     }
 
     /// Reads the next record's bytes, up to and including its terminator,
@@ -405,7 +445,14 @@ impl<R: Read> Reader<R> {
         if self.done {
             return None;
         }
-        match self.read_frame() {
+        let frame = self.read_frame();
+        self.record_start = match &frame {
+            Ok(Frame::Record(start) | Frame::Unterminated(start) | Frame::Truncated(start)) => {
+                *start
+            }
+            _ => self.position,
+        };
+        match frame {
             Ok(Frame::Record(start)) => Some(parse_at(&self.buf, start)),
             Ok(Frame::Unterminated(start)) => {
                 Some(Err(MarcError::Unterminated { position: start }))
@@ -449,6 +496,11 @@ impl<R: Read> WithWarnings<R> {
     /// Byte offset in the input up to which the reader has read.
     pub fn position(&self) -> u64 {
         self.0.position()
+    }
+
+    /// See [`Reader::record_start`].
+    pub fn record_start(&self) -> u64 {
+        self.0.record_start()
     }
 }
 

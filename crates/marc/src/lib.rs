@@ -12,13 +12,15 @@
 //!
 //! - [`marcxml`]: MARCXML parsing (single records and streaming) and writing.
 //! - [`iso2709`]: ISO 2709 parsing (single records and streaming) and writing.
-//! - [`marc8`]: MARC-8 to Unicode conversion (used by the ISO 2709 reader).
+//! - [`marc8`]: MARC-8 to Unicode conversion (used by the ISO 2709 reader),
+//!   and back ([`marc8::utf8_to_marc8`], for MARC-8 ISO 2709 output).
 //! - [`MarcError`]: the one error type, with messages fit for a quarantine
 //!   reason; [`Warning`]: repairs a reader made to a record it still returns.
 
 mod error;
 pub mod iso2709;
 pub mod marc8;
+mod marc8_encode;
 // Generated from LC's code tables; its layout is the generator's business.
 #[rustfmt::skip]
 mod marc8_tables;

@@ -1,4 +1,6 @@
-//! MARC-8 to Unicode conversion, for records whose leader/09 is blank.
+//! MARC-8 to Unicode conversion, for records whose leader/09 is blank
+//! (the other direction, for MARC-8 output, is [`utf8_to_marc8`], from the
+//! same tables).
 //!
 //! MARC-8 is an ISO 2022-style 8-bit encoding: a G0 set (bytes 0x21-0x7E)
 //! and a G1 set (bytes 0xA1-0xFE) are in force at any time, by default
@@ -45,6 +47,8 @@
 //! records are MARC-8 is decided by the ISO 2709 reader.
 
 use std::fmt;
+
+pub use crate::marc8_encode::utf8_to_marc8;
 
 use crate::marc8_tables::{
     Set94, ANSEL, BASIC_LATIN, C1, CHAR_MASK, COMBINING, DOUBLE_DIACRITICS, EACC, RIGHT_HALF,

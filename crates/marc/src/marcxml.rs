@@ -90,6 +90,8 @@ pub fn parse_record_checked(xml: &str) -> Result<Decoded, MarcError> {
 /// otherwise usable; [`write_record`] replaces them with U+FFFD.
 pub struct Reader<R: BufRead> {
     engine: Engine<Buffered<R>>,
+    /// Where the record (or error) last returned started.
+    record_start: u64,
 }
 
 /// Where the XML events come from: a streamed input, each event copied
@@ -176,12 +178,20 @@ impl<R: BufRead> Reader<R> {
                 },
                 Mode::Document,
             ),
+            record_start: 0,
         }
     }
 
     /// Byte offset in the input up to which the reader has read.
     pub fn position(&self) -> u64 {
         self.engine.events.xml.buffer_position()
+    }
+
+    /// Byte offset of the start tag of the record that the reader returned
+    /// last (for an XML error, where reading stopped), to say where a bad
+    /// record sits in a file.
+    pub fn record_start(&self) -> u64 {
+        self.record_start
     }
 
     /// Gives back the underlying input.
@@ -326,8 +336,14 @@ impl<R: BufRead> Reader<R> {
 
     fn next_decoded(&mut self) -> Option<Result<Decoded, MarcError>> {
         match self.step() {
-            Step::Record { result, .. } => Some(result),
-            Step::Fatal(err) => Some(Err(err)),
+            Step::Record { result, position } => {
+                self.record_start = position;
+                Some(result)
+            }
+            Step::Fatal(err) => {
+                self.record_start = self.engine.events.xml.buffer_position();
+                Some(Err(err))
+            }
             Step::End => None,
         }
     }
@@ -353,6 +369,11 @@ impl<R: BufRead> WithWarnings<R> {
     /// Byte offset in the input up to which the reader has read.
     pub fn position(&self) -> u64 {
         self.0.position()
+    }
+
+    /// See [`Reader::record_start`].
+    pub fn record_start(&self) -> u64 {
+        self.0.record_start()
     }
 }
 
