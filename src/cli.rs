@@ -190,6 +190,14 @@ pub enum Command {
         #[arg(long, default_value = "demo-output")]
         dir: PathBuf,
     },
+    /// Write the man pages (DIR/man1, DIR/man5) and shell completions
+    /// (DIR/completions) for packaging; hidden from help and from the
+    /// pages themselves.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Directory to write into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// `unicat quarantine …`
@@ -370,6 +378,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Demo { dir } => Ok(demo::run(&dir).await?),
+        Command::GenerateDocs { dir } => {
+            for path in crate::docs::generate(&dir)? {
+                outln!("{}", path.display());
+            }
+            Ok(())
+        }
         Command::Run { reinitialise } => {
             let config = load_config(&cli.config)?;
             let events = daemon::signal_events()?;

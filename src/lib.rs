@@ -24,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod dedup;
 pub mod demo;
+pub mod docs;
 pub mod harvest;
 pub mod ident;
 pub mod import;
