@@ -20,6 +20,7 @@ use clap::CommandFactory;
 use roff::{bold, italic, roman, Roff};
 
 use crate::config;
+use crate::telemetry::event;
 
 /// A key's default, as unicat.toml(5) states it.
 #[derive(Debug, Clone, Copy)]
@@ -235,25 +236,111 @@ pub fn generate(dir: &Path) -> Result<Vec<PathBuf>> {
     let cmd = crate::cli::Cli::command();
     clap_mangen::generate_to(cmd.clone(), &man1)
         .with_context(|| format!("writing man pages to {}", man1.display()))?;
+    // unicat(1) gets what a sysadmin looks up in it and clap does not
+    // know: exit codes, environment, files, journal fields.
+    let top = man1.join("unicat.1");
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone().disable_help_subcommand(true)).render(&mut page)?;
+    page.extend_from_slice(program_sections().as_bytes());
+    std::fs::write(&top, page).with_context(|| format!("writing {}", top.display()))?;
     for entry in std::fs::read_dir(&man1)? {
         written.push(entry?.path());
     }
     let page = man5.join("unicat.toml.5");
     std::fs::write(&page, config_page()?).with_context(|| format!("writing {}", page.display()))?;
     written.push(page);
+    // The completions offer what `--help` lists: clap_complete would also
+    // offer hidden subcommands (this one).
+    let visible = clap::Command::new("unicat")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(cmd.get_about().cloned().unwrap_or_default())
+        .args(cmd.get_arguments().cloned())
+        .subcommands(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
     for (shell, name) in [
         (clap_complete::Shell::Bash, "unicat"),
         (clap_complete::Shell::Zsh, "_unicat"),
         (clap_complete::Shell::Fish, "unicat.fish"),
     ] {
         let mut text = Vec::new();
-        clap_complete::generate(shell, &mut cmd.clone(), "unicat", &mut text);
+        clap_complete::generate(shell, &mut visible.clone(), "unicat", &mut text);
         let path = completions.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
     written.sort();
     Ok(written)
+}
+
+/// The sections of unicat(1) after clap's: exit status, environment,
+/// files, journal fields, see also.
+fn program_sections() -> String {
+    use crate::cli::{
+        EXIT_BUSY, EXIT_CONFIG, EXIT_SOFTWARE, EXIT_STORE, EXIT_TEMPFAIL, EXIT_USAGE,
+    };
+    let mut r = Roff::new();
+    r.control("SH", ["EXIT STATUS"]);
+    for (code, text) in [
+        (0, "success"),
+        (EXIT_USAGE, "bad command line"),
+        (EXIT_STORE, "the store is damaged or has vanished where its history says the catalogue was (restore it, or start once with run --reinitialise)"),
+        (EXIT_BUSY, "another process (the daemon) is harvesting the partner; nothing was changed, try again later"),
+        (EXIT_SOFTWARE, "internal error"),
+        (EXIT_TEMPFAIL, "temporary failure: a harvest failed or was interrupted, the disk or quota is full"),
+        (EXIT_CONFIG, "configuration error (file, line and key are named)"),
+    ] {
+        r.control("TP", []);
+        r.text([bold(code.to_string())]);
+        r.text([roman(text)]);
+    }
+    r.control("SH", ["ENVIRONMENT"]);
+    for (name, text) in [
+        ("UNICAT_CONFIG", "the configuration file, if --config is not given"),
+        ("UNICAT_LOG", "log level or filter (info by default), e.g. debug"),
+        ("NO_COLOR", "when not empty, no colours in log lines on a terminal"),
+        ("JOURNAL_STREAM", "set by systemd; when it names stderr, log records go to the journal with UNICAT_* fields"),
+    ] {
+        r.control("TP", []);
+        r.text([bold(name)]);
+        r.text([roman(text)]);
+    }
+    r.control("SH", ["FILES"]);
+    for (name, text) in [
+        (
+            config::DEFAULT_PATH,
+            "the configuration, see unicat.toml(5)",
+        ),
+        (
+            "/var/lib/unicat",
+            "the state directory of the packaged service: unicat.db, locks, history",
+        ),
+        (
+            "/lib/systemd/system/unicat.service",
+            "the systemd unit (the service runs as the user unicat)",
+        ),
+    ] {
+        r.control("TP", []);
+        r.text([bold(name)]);
+        r.text([roman(text)]);
+    }
+    r.control("SH", ["JOURNAL FIELDS"]);
+    r.text([roman(format!(
+        "Under systemd every record carries its fields as {JOURNAL}_PARTNER, {JOURNAL}_RUN_ID and so on; \
+         {JOURNAL}_EVENT is {}, {}, {} or {} on the records of those events:",
+        event::HARVEST_COMPLETE,
+        event::HARVEST_FAILED,
+        event::QUARANTINED,
+        event::PUBLISHED,
+        JOURNAL = crate::telemetry::JOURNAL_FIELD_PREFIX,
+    ))]);
+    r.control("IP", []);
+    r.text([roman("journalctl -u unicat UNICAT_PARTNER=anl")]);
+    r.control("IP", []);
+    r.text([roman("journalctl UNICAT_EVENT=harvest_failed")]);
+    r.control("SH", ["SEE ALSO"]);
+    r.text([roman(
+        "unicat.toml(5), unicat-run(1), unicat-harvest(1), unicat-status(1), systemctl(1), journalctl(1), /usr/share/doc/unicat/README.md",
+    )]);
+    r.to_roff()
 }
 
 /// The keys the parser accepts that [`KEYS`] does not describe, and the

@@ -194,12 +194,27 @@ fn man_pages_for_every_subcommand_render() {
         );
         assert!(String::from_utf8_lossy(&out.stdout).contains("NAME"));
     }
+    // unicat(1) also says what clap does not know.
+    let top = std::fs::read_to_string(dir.path().join("man1/unicat.1")).unwrap();
+    for section in [
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "JOURNAL FIELDS",
+        "SEE ALSO",
+    ] {
+        assert!(
+            top.contains(&format!(".SH \"{section}\"")) || top.contains(&format!(".SH {section}")),
+            "unicat(1) lacks {section}"
+        );
+    }
+    assert!(top.contains("UNICAT_EVENT=harvest_failed"));
     let harvest = std::fs::read_to_string(dir.path().join("man1/unicat-harvest.1")).unwrap();
     assert!(harvest.contains("partner"), "{harvest}");
 }
 
-// The bash completion loads and completes the subcommands; zsh's and
-// fish's are written for their install paths.
+// The bash completion loads and completes the subcommands (not the hidden
+// generate-docs); zsh's and fish's are written for their install paths.
 #[test]
 fn bash_completion_completes_subcommands() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,6 +233,10 @@ fn bash_completion_completes_subcommands() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The hidden packaging command is not offered, the options are.
+    let bash = std::fs::read_to_string(dir.path().join("completions/unicat")).unwrap();
+    assert!(!bash.contains("generate-docs"), "{bash}");
+    assert!(bash.contains("--log-format") && bash.contains("--config"));
     let zsh = std::fs::read_to_string(dir.path().join("completions/_unicat")).unwrap();
     assert!(zsh.starts_with("#compdef unicat"), "{zsh}");
     let fish = std::fs::read_to_string(dir.path().join("completions/unicat.fish")).unwrap();
