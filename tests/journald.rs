@@ -111,6 +111,8 @@ mount -t tmpfs tmpfs /run
 mkdir -p /run/systemd/journal
 {JOURNALD} &
 journald=$!
+# journald must not outlive the script (it would keep the test's pipes open).
+trap 'kill $journald 2>/dev/null' EXIT
 for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
 cd "$D"
 : > stderr.txt
@@ -121,7 +123,8 @@ export UNICAT_LOG=info
 echo $? > harvest.code
 "$UNICAT" --config unicat.toml import --partner anl bad.mrc >>stdout.txt 2>>stderr.txt
 "$UNICAT" --config unicat.toml publish >>stdout.txt 2>>stderr.txt
-sleep 0.5
+# Everything received is written before it is read back.
+journalctl --sync || sleep 1
 journalctl --directory=/run/log/journal --no-pager -o json UNICAT_EVENT=harvest_failed > failed.json
 journalctl --directory=/run/log/journal --no-pager -o json UNICAT_PARTNER=anl > anl.json
 journalctl --directory=/run/log/journal --no-pager -o json SYSLOG_IDENTIFIER=unicat > all.json
