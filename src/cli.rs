@@ -215,6 +215,14 @@ pub enum Command {
         #[arg(long, default_value = "demo-output")]
         dir: PathBuf,
     },
+    /// Write the man pages (DIR/man1, DIR/man5) and shell completions
+    /// (DIR/completions) for packaging; hidden from help and from the
+    /// pages themselves.
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Directory to write into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// `unicat quarantine …`
@@ -434,6 +442,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     message: format!("convert: {e}"),
                 }),
             }
+        }
+        Command::GenerateDocs { dir } => {
+            for path in crate::docs::generate(&dir)? {
+                outln!("{}", path.display());
+            }
+            Ok(())
         }
         Command::Run { reinitialise } => {
             let config = load_config(&cli.config)?;

@@ -1618,6 +1618,75 @@ fn find_key_line(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// Every key the parser accepts, found by asking the parser: a table
+/// holding only an unknown key makes serde list the table's fields
+/// (`unknown field `x`, expected one of ...`), and a field is itself a
+/// table (or an array of tables) when `{ x = 1 }` (or `[{ x = 1 }]`)
+/// in its place gets the same answer. Nothing is listed by hand, so a
+/// field added to any section is found without touching this test.
+/// Returns (table path, key, whether the key is a table path itself), in
+/// the order serde lists them. The example config and unicat.toml(5)
+/// are checked against this list.
+pub fn accepted_keys() -> Vec<(Vec<String>, String, bool)> {
+    const PROBE: &str = "unicat-probe-key";
+    // The fields of the table at `path` (`[]` for an array step), or
+    // None if the value there is not a table.
+    fn fields_at(path: &[(String, bool)]) -> Option<Vec<String>> {
+        let mut value = format!("{{ {PROBE} = 1 }}");
+        for (i, (key, array)) in path.iter().enumerate().rev() {
+            if *array {
+                value = format!("[{value}]");
+            }
+            value = if i == 0 {
+                format!("{key} = {value}")
+            } else {
+                format!("{{ {key} = {value} }}")
+            };
+        }
+        let text = if path.is_empty() {
+            format!("{PROBE} = 1")
+        } else {
+            value
+        };
+        let message = match toml::from_str::<Config>(&text) {
+            Ok(_) => return None,
+            Err(e) => e.message().to_string(),
+        };
+        let expected = message
+            .strip_prefix(&format!("unknown field `{PROBE}`, expected "))?
+            .to_string();
+        Some(
+            expected
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+    let mut out = Vec::new();
+    let mut todo: Vec<Vec<(String, bool)>> = vec![Vec::new()];
+    while let Some(path) = todo.pop() {
+        // Only paths found to be tables are queued, so this holds.
+        let fields = fields_at(&path).expect("the path leads to a table");
+        for f in fields {
+            let mut sub = None;
+            for array in [false, true] {
+                let mut p = path.clone();
+                p.push((f.clone(), array));
+                if fields_at(&p).is_some() {
+                    sub = Some(p);
+                    break;
+                }
+            }
+            let names = path.iter().map(|(k, _)| k.clone()).collect();
+            out.push((names, f, sub.is_some()));
+            todo.extend(sub);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1904,73 +1973,6 @@ schedule = "0 2 * * *"
         assert!(check_fires("", &late, at(2026, 12, 6)).is_err());
         assert!(parse_schedule("0 3 30 2 *").is_err());
         assert!(parse_schedule("0 3 29 2 *").is_ok());
-    }
-
-    /// Every key the parser accepts, found by asking the parser: a table
-    /// holding only an unknown key makes serde list the table's fields
-    /// (`unknown field `x`, expected one of ...`), and a field is itself a
-    /// table (or an array of tables) when `{ x = 1 }` (or `[{ x = 1 }]`)
-    /// in its place gets the same answer. Nothing is listed by hand, so a
-    /// field added to any section is found without touching this test.
-    /// Returns (table path, key, whether the key is a table path itself).
-    fn accepted_keys() -> Vec<(Vec<String>, String, bool)> {
-        const PROBE: &str = "unicat-probe-key";
-        // The fields of the table at `path` (`[]` for an array step), or
-        // None if the value there is not a table.
-        fn fields_at(path: &[(String, bool)]) -> Option<Vec<String>> {
-            let mut value = format!("{{ {PROBE} = 1 }}");
-            for (i, (key, array)) in path.iter().enumerate().rev() {
-                if *array {
-                    value = format!("[{value}]");
-                }
-                value = if i == 0 {
-                    format!("{key} = {value}")
-                } else {
-                    format!("{{ {key} = {value} }}")
-                };
-            }
-            let text = if path.is_empty() {
-                format!("{PROBE} = 1")
-            } else {
-                value
-            };
-            let message = match toml::from_str::<Config>(&text) {
-                Ok(_) => return None,
-                Err(e) => e.message().to_string(),
-            };
-            let expected = message
-                .strip_prefix(&format!("unknown field `{PROBE}`, expected "))?
-                .to_string();
-            Some(
-                expected
-                    .split('`')
-                    .skip(1)
-                    .step_by(2)
-                    .map(str::to_string)
-                    .collect(),
-            )
-        }
-        let mut out = Vec::new();
-        let mut todo: Vec<Vec<(String, bool)>> = vec![Vec::new()];
-        while let Some(path) = todo.pop() {
-            let fields = fields_at(&path).expect("the path leads to a table");
-            assert!(!fields.is_empty(), "no fields found at {path:?}");
-            for f in fields {
-                let mut sub = None;
-                for array in [false, true] {
-                    let mut p = path.clone();
-                    p.push((f.clone(), array));
-                    if fields_at(&p).is_some() {
-                        sub = Some(p);
-                        break;
-                    }
-                }
-                let names = path.iter().map(|(k, _)| k.clone()).collect();
-                out.push((names, f, sub.is_some()));
-                todo.extend(sub);
-            }
-        }
-        out
     }
 
     // Regression (#19): `[provider]` was missing from the example config.

@@ -908,7 +908,12 @@ fn prepare_page(
     }));
     for item in &items {
         if let PageItem::Quarantine { oai_id, reason, .. } = item {
-            warn!(oai_id, reason, "record quarantined");
+            warn!(
+                oai_id,
+                reason,
+                event = %crate::telemetry::event::QUARANTINED,
+                "record quarantined"
+            );
         }
     }
     items
@@ -1171,6 +1176,7 @@ async fn harvest_inner(
                 repaired = counts.repaired,
                 duration_ms = duration.as_millis() as u64,
                 next_from = next_from.as_deref().unwrap_or(""),
+                event = %crate::telemetry::event::HARVEST_COMPLETE,
                 "harvest complete"
             );
             Ok(HarvestReport {
@@ -1451,6 +1457,7 @@ fn record_failure(
         repaired = counts.repaired,
         duration_ms = duration.as_millis() as u64,
         error = %msg,
+        event = %crate::telemetry::event::HARVEST_FAILED,
         "harvest failed; `from` not advanced"
     );
 }

@@ -114,7 +114,14 @@ fn import_inner(
                     },
                 },
                 Err(e) => {
-                    warn!(file = %name, record = n + 1, error = %e, "record quarantined");
+                    warn!(
+                        partner = partner.name(),
+                        file = %name,
+                        record = n + 1,
+                        error = %e,
+                        event = %crate::telemetry::event::QUARANTINED,
+                        "record quarantined"
+                    );
                     PageItem::Quarantine {
                         oai_id: format!("import:{name}#{}", n + 1),
                         reason: format!("{name}: {e}"),

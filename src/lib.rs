@@ -26,6 +26,7 @@ pub mod convert;
 pub mod daemon;
 pub mod dedup;
 pub mod demo;
+pub mod docs;
 pub mod harvest;
 pub mod ident;
 pub mod import;

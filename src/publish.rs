@@ -189,6 +189,7 @@ pub fn publish(store: &mut Store, out_dir: &Path) -> Result<PublishReport> {
         deleted = report.deleted,
         seq,
         dir = %out_dir.display(),
+        event = %crate::telemetry::event::PUBLISHED,
         "published union catalogue"
     );
     Ok(report)

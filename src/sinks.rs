@@ -221,6 +221,7 @@ pub fn publish_files(store: &mut Store, name: &str, cfg: &SinkConfig) -> Result<
         changed = report.changed,
         deleted = report.deleted,
         seq = report.seq,
+        event = %crate::telemetry::event::PUBLISHED,
         "published to files sink"
     );
     Ok(report)
@@ -360,6 +361,7 @@ pub async fn publish_http(
         changed,
         deleted = deleted.len(),
         seq,
+        event = %crate::telemetry::event::PUBLISHED,
         "pushed to http sink"
     );
     Ok(SinkReport {
