@@ -1199,11 +1199,13 @@ fn evaluation_set_two_extent_and_publisher() {
     // keys and decision took recall from 0.9458 and cross-script recall from
     // 0.954; the long-title and misprinted-ISBN evidence, the surnames in
     // the key fold and the years of undated imprints from 0.9882 and 0.9889
-    // to 0.9989 and 0.9992. Floors sit under the combined figures.
-    assert!(new.recall >= 0.998, "{new:?}");
+    // to 0.9989 and 0.9992; titles of 16 letters within two edits to
+    // 0.9995 and 0.9996. Floors sit under the combined figures.
+    assert!(new.recall >= 0.999, "{new:?}");
     assert!(new.cross_recall >= 0.999, "{new:?}");
-    // No language × scheme row under 0.95 but one (Mongolian BGN/PCGN
-    // against MNS 5217, 11 of 12: a typo inside the digraph kh).
+    // No language × scheme row under 0.95 (the last one, Mongolian BGN/PCGN
+    // against MNS 5217, was 11 of 12 until a typo across the digraph kh,
+    // two edits in 18 letters, counted as near).
     let mut rows: std::collections::BTreeMap<(&str, [&str; 2]), (usize, usize)> =
         Default::default();
     for o in outcomes.iter().filter(|o| o.dup) {
@@ -1215,7 +1217,7 @@ fn evaluation_set_two_extent_and_publisher() {
         .iter()
         .filter(|(_, (n, found))| (*found as f64) < 0.95 * *n as f64)
         .collect();
-    assert!(below.len() <= 1, "{below:?}");
+    assert!(below.is_empty(), "{below:?}");
     assert!(new.precision >= 0.9999, "{new:?}");
     // Per noise kind: a typo or a dropped subtitle no longer hides a twin.
     for kind in [
@@ -1952,4 +1954,20 @@ fn evaluation_set_two_without_language_codes() {
     for (lang, (n, found)) in per {
         assert!(found as f64 >= 0.9 * n as f64, "{lang}: {found} of {n}");
     }
+}
+
+// Regression (eval2 e2-01384/e2-01385, LC 00372673): BGN/PCGN's "Oohio :
+// barimtat tuuj" against MNS 5217's "Ookhio" typed "Ookiho": the swap
+// crosses the digraph kh, so the title is two edits away in 18 letters, a
+// character ratio of 0.89 that fell under the 0.9 for run-together words.
+// A text of 16 letters or more may now be two edits away, as a word of 8
+// may; 15 letters still need the ratio.
+#[test]
+fn long_titles_two_edits_apart_are_near() {
+    use unicat::dedup::decision::token_similarity;
+    let s = token_similarity("oohio barimtat tuuj", "ookiho barimtat tuuj");
+    assert!(s > 0.88, "{s}");
+    // 15 letters at most, two edits: the word index (2 of 4 words) decides.
+    let t = token_similarity("oohio barimtat t", "ookiho barimtat t");
+    assert!(t < 0.6, "{t}");
 }

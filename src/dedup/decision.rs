@@ -153,7 +153,10 @@
 //!   from 4 letters and 2 from 8 (a swap of two neighbouring letters is one
 //!   edit, so each typo of a letter swapped, dropped, doubled or changed
 //!   is one); a character-level ratio over the text
-//!   without spaces counts too when it is 0.9 or more (run-together words).
+//!   without spaces counts too when it is 0.9 or more (run-together words),
+//!   or when a text of 16 letters or more is within two edits of the other
+//!   (as a word of 8 may be: a typo that swaps letters across a digraph,
+//!   `Ookhio` typed `Ookiho` against BGN's `Oohio`).
 //!   Script differences are gone in the skeleton, so a Cyrillic title and its
 //!   Latin transliteration compare as equal. In Han characters (Chinese 880
 //!   titles, which the skeleton keeps) each character is a word matched only
@@ -261,8 +264,10 @@ use crate::lang::{record_language_or_guess, Lang, LangSource};
 /// 5: the `long-title` evidence, a misprinted ISBN on both records
 /// counting twice, surnames compared in the key fold too, years at the end
 /// of an imprint without $c, and records without language codes read by
-/// their letters, else their country of publication (#17 items 1 and 3).
-pub const DECISION_VERSION: i64 = 5;
+/// their letters, else their country of publication (#17 items 1 and 3);
+/// 6: titles of 16 letters or more within two edits count as near
+/// (a typo across a digraph, #17's last scheme row).
+pub const DECISION_VERSION: i64 = 6;
 
 /// How many words of four or more letters both full titles need for the
 /// `long-title` evidence: a title of five such words is rarely shared by two
@@ -3395,7 +3400,8 @@ fn best_similarity(a: &[String], b: &[String]) -> Option<f64> {
 }
 
 /// Similarity of two skeletons, 0 ..= 1: the fuzzy token Jaccard index, or
-/// the character ratio of the texts without spaces when that is 0.9 or more.
+/// the character ratio of the texts without spaces when that is 0.9 or more
+/// (or they are 16 letters or more and within two edits).
 pub fn token_similarity(a: &str, b: &str) -> f64 {
     similarity_detail(a, b).0
 }
@@ -3441,15 +3447,21 @@ fn similarity_detail(a: &str, b: &str) -> (f64, bool) {
     let cb: String = tb.concat();
     let (la, lb) = (ca.chars().count(), cb.chars().count());
     let longest = la.max(lb);
+    // As a word of 8 letters may be two edits from its twin, so may a
+    // title of 16 (without spaces): a typo that swaps letters across a
+    // digraph (`Ookhio` typed `Ookiho`, against BGN's `Oohio`, LC 00372673)
+    // is two edits in 18 letters, a ratio just under 0.9.
+    let two_edits = longest >= 16;
     // The distance is at least the difference in length, so the ratio is
-    // at most this: when that cannot reach 0.9 (or beat the Jaccard index),
-    // the quadratic distance is not computed.
+    // at most this: when that cannot reach 0.9 or two edits (or beat the
+    // Jaccard index), the quadratic distance is not computed.
     let bound = 1.0 - la.abs_diff(lb) as f64 / longest as f64;
-    if bound < 0.9 || bound <= jaccard {
+    if (bound < 0.9 && !(two_edits && la.abs_diff(lb) <= 2)) || bound <= jaccard {
         return (jaccard, fuzzy);
     }
-    let ratio = 1.0 - edit_distance(&ca, &cb) as f64 / longest as f64;
-    if ratio >= 0.9 && ratio > jaccard {
+    let distance = edit_distance(&ca, &cb);
+    let ratio = 1.0 - distance as f64 / longest as f64;
+    if (ratio >= 0.9 || (two_edits && distance <= 2)) && ratio > jaccard {
         (ratio, ca != cb)
     } else {
         (jaccard, fuzzy)
