@@ -169,7 +169,7 @@ pub fn refresh_with(
         if visited.contains(&seed) {
             continue;
         }
-        linker.read_ahead(&tx, seed, &work, &visited)?;
+        linker.read_ahead(&tx, seed, &work, &visited, &source)?;
         let component = component_of(&tx, seed, &mut visited, &source, &mut blocks, &mut linker)?;
         if component.is_empty() {
             // A deleted record: it belongs to no cluster any more.

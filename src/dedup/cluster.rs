@@ -31,12 +31,16 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     pub(crate) fn read(tx: &DedupTx<'_>, id: i64) -> Result<Option<Loaded>> {
-        tx.live_source(id)?.map(Loaded::parse).transpose()
+        tx.live_source(id)?
+            .map(|s| Loaded::parse(s, false))
+            .transpose()
     }
 
     /// Parse a stored record and extract its features: the CPU half of
-    /// [`Loaded::read`], run on the worker threads.
-    fn parse(src: SourceRecord) -> Result<Loaded> {
+    /// [`Loaded::read`], run on the worker threads. A record `alone`,
+    /// which shares no match key with another, is never compared, so its
+    /// features are left empty (a third of a first load's records).
+    fn parse(src: SourceRecord, alone: bool) -> Result<Loaded> {
         let record = marcxml::parse_record(&src.record).with_context(|| {
             format!(
                 "stored record {} of {} does not parse",
@@ -47,7 +51,11 @@ impl Loaded {
             id: src.id,
             partner: src.partner,
             oai_id: src.oai_id,
-            features: decision::features(&record),
+            features: if alone {
+                Features::default()
+            } else {
+                decision::features(&record)
+            },
             record,
         })
     }
@@ -56,19 +64,29 @@ impl Loaded {
     /// and parse them on every core; deleted ones are `None`. In `ids`
     /// order, so errors and results do not depend on the threads.
     pub(crate) fn read_many(tx: &DedupTx<'_>, ids: &[i64]) -> Result<Vec<Option<Arc<Loaded>>>> {
-        Self::parse_many(Self::sources(tx, ids)?)
+        Self::parse_many(Self::sources(tx, ids, |_| false)?)
     }
 
-    /// The stored text of the live records among `ids`.
-    fn sources(tx: &DedupTx<'_>, ids: &[i64]) -> Result<Vec<Option<SourceRecord>>> {
-        ids.iter().map(|&id| tx.live_source(id)).collect()
+    /// The stored text of the live records among `ids`, each with whether
+    /// it is `alone` (see [`Loaded::parse`]).
+    fn sources(
+        tx: &DedupTx<'_>,
+        ids: &[i64],
+        alone: impl Fn(i64) -> bool,
+    ) -> Result<Vec<(Option<SourceRecord>, bool)>> {
+        ids.iter()
+            .map(|&id| Ok((tx.live_source(id)?, alone(id))))
+            .collect()
     }
 
     /// Parse stored records on every core, in order.
-    fn parse_many(sources: Vec<Option<SourceRecord>>) -> Result<Vec<Option<Arc<Loaded>>>> {
+    fn parse_many(sources: Vec<(Option<SourceRecord>, bool)>) -> Result<Vec<Option<Arc<Loaded>>>> {
         sources
             .into_par_iter()
-            .map(|src| src.map(|s| Loaded::parse(s).map(Arc::new)).transpose())
+            .map(|(src, alone)| {
+                src.map(|s| Loaded::parse(s, alone).map(Arc::new))
+                    .transpose()
+            })
             .collect()
     }
 
@@ -132,6 +150,7 @@ impl<'a> Linker<'a> {
         seed: i64,
         work: &BTreeSet<i64>,
         visited: &HashSet<i64>,
+        source: &Candidates,
     ) -> Result<()> {
         // What lies below this seed was a seed already or was visited (it
         // may still be a candidate of a later record, read again then).
@@ -149,7 +168,7 @@ impl<'a> Linker<'a> {
                 .chain(self.upcoming(seed, work, visited))
                 .take(READ_AHEAD)
                 .collect();
-            let loaded = Loaded::read_many(tx, &ids)?;
+            let loaded = Loaded::parse_many(Loaded::sources(tx, &ids, |id| source.alone(id))?)?;
             self.note_batch(&ids);
             self.ahead.extend(ids.into_iter().zip(loaded));
         }
@@ -160,7 +179,7 @@ impl<'a> Linker<'a> {
                 .take(READ_AHEAD)
                 .collect();
             if !ids.is_empty() {
-                let sources = Loaded::sources(tx, &ids)?;
+                let sources = Loaded::sources(tx, &ids, |id| source.alone(id))?;
                 self.note_batch(&ids);
                 self.next = Some((ids, Later::spawn(move || Loaded::parse_many(sources))));
             }
@@ -338,6 +357,16 @@ impl Candidates {
             Ok(Candidates::Index(KeyIndex::read(tx)?))
         } else {
             Ok(Candidates::Lookup)
+        }
+    }
+
+    /// Whether record `id` certainly shares no match key with another, so
+    /// that it has no candidate and is no other record's candidate: known
+    /// from the walked index; a look-up pass does not know beforehand.
+    fn alone(&self, id: i64) -> bool {
+        match self {
+            Candidates::Lookup => false,
+            Candidates::Index(index) => index.entries_of(id).is_empty(),
         }
     }
 
