@@ -403,6 +403,34 @@ if [ -n "$PG_URL" ]; then
   [ "$OK" -eq 0 ] || { cat "$RUN/harvest-lc-pg.err" >&2; exit 1; }
   pg_lc="$WALL $RSS $(field records "$LINE")"
 fi
+# The commands a sysadmin runs, end to end (issue #22): `unicat harvest
+# --all` of a new partner (harvest, then dedup, merge and work links) and
+# `unicat import` of the same records from a file, each into a fresh
+# store, RUNS times interleaved; and the store's size per record after.
+log "2. unicat harvest --all and unicat import of $lc_n LC records, end to end"
+declare -A EW ER
+for i in $(seq "$runs"); do
+  rm -rf "$RUN/lc/state"
+  measure "e2e-harvest-$i" "$UNICAT" --config "$RUN/lc/bench.toml" harvest --all
+  [ "$OK" -eq 0 ] || { cat "$RUN/e2e-harvest-$i.err" >&2; exit 1; }
+  EW[harvest]+="$WALL " ER[harvest]+="$RSS "
+  # The store as a first load leaves it (log and scratch files included).
+  store_bytes=$(du -sb "$RUN/lc/state" | cut -f1)
+  rm -rf "$RUN/lc/state"
+  measure "e2e-import-$i" "$UNICAT" --config "$RUN/lc/bench.toml" import --partner "$(awk '/^partner /{print $2; exit}' "$SERVER_OUT")" "$LC_XML"
+  [ "$OK" -eq 0 ] || { cat "$RUN/e2e-import-$i.err" >&2; exit 1; }
+  EW[import]+="$WALL " ER[import]+="$RSS "
+done
+rm -rf "$RUN/lc/state"
+h_wall=$(median ${EW[harvest]})
+h_rate=$(rate "$lc_n" "$h_wall")
+row "unicat harvest --all, end to end (harvest, dedup, merge, work links)" "$lc_n" "$runs" "$h_wall" "$h_rate" "$(mib "$(max ${ER[harvest]})")" "harvest stage alone (median above)" "$u_rate" "$(ratio "$h_rate" "$u_rate")" "$(judge "$h_rate >= 15000" "≥ 15,000 rec/s")"
+i_wall=$(median ${EW[import]})
+i_rate=$(rate "$lc_n" "$i_wall")
+row "unicat import (MARCXML file), end to end" "$lc_n" "$runs" "$i_wall" "$i_rate" "$(mib "$(max ${ER[import]})")" "unicat harvest --all (above)" "$h_rate" "$(ratio "$i_rate" "$h_rate")" ""
+kb=$(awk -v b="$store_bytes" -v n="$lc_n" 'BEGIN { printf "%.2f", b / n / 1000 }')
+row "Store size after harvest --all (KB per record, raw records kept)" "$lc_n" 1 "–" "–" "–" "MARCXML as served (KB per record)" "$(awk -v b="$(stat -c %s "$LC_XML")" -v n="$lc_n" 'BEGIN { printf "%.2f", b / n / 1000 }')" "n/a" "$(judge "$kb <= 5" "≤ 5 KB per record: $kb KB")"
+note "- End to end: \`unicat harvest --all\` medians ${h_wall} s ($h_rate rec/s), \`unicat import\` ${i_wall} s; the state directory after a first load: $store_bytes bytes ($kb KB per record)."
 stop_server lc
 u_wall=$(median ${HW[unicat]})
 u_rate=$(rate "${HN[unicat]}" "$u_wall")

@@ -31,6 +31,7 @@ pub mod copy;
 mod facade;
 pub mod guard;
 pub mod listing;
+pub mod packed;
 pub mod pg;
 mod sqlite_provider;
 mod works;
@@ -274,7 +275,61 @@ CREATE TABLE work_links (
     PRIMARY KEY (union_a, union_b)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // The large texts packed (issue #22, `store::packed`): the records as
+    // harvested, the normalised records and the union records become zstd
+    // frames with a MARCXML dictionary, a seventh of their size. STRICT
+    // tables refuse a BLOB in a TEXT column, so both tables are made again
+    // with ANY columns (a TEXT written by hand is still read as it is),
+    // and every text is packed on the way (`unicat_pack`, registered on
+    // each connection by `SqliteStore::open`).
+    r#"
+CREATE TABLE source_records_v11 (
+    id INTEGER PRIMARY KEY,
+    partner TEXT NOT NULL,
+    oai_id TEXT NOT NULL,
+    local_id TEXT,
+    datestamp TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    content_hash TEXT,
+    updated_run INTEGER,
+    dedup_dirty INTEGER NOT NULL DEFAULT 1,
+    record ANY,
+    raw ANY,
+    UNIQUE (partner, oai_id)
+) STRICT;
+INSERT INTO source_records_v11
+    (id, partner, oai_id, local_id, datestamp, deleted, content_hash, updated_run, dedup_dirty, record, raw)
+    SELECT id, partner, oai_id, local_id, datestamp, deleted, content_hash, updated_run, dedup_dirty,
+        unicat_pack(record), unicat_pack(raw)
+    FROM source_records ORDER BY id;
+DROP TABLE source_records;
+ALTER TABLE source_records_v11 RENAME TO source_records;
+CREATE INDEX source_dirty ON source_records(dedup_dirty) WHERE dedup_dirty = 1;
+CREATE INDEX source_local ON source_records(partner, local_id);
+
+CREATE TABLE union_records_v11 (
+    cluster_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    content_hash TEXT,
+    members INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT,
+    record ANY
+) STRICT;
+INSERT INTO union_records_v11 (cluster_id, seq, deleted, content_hash, members, updated_at, record)
+    SELECT cluster_id, seq, deleted, content_hash, members, updated_at, unicat_pack(record)
+    FROM union_records ORDER BY cluster_id;
+DROP TABLE union_records;
+ALTER TABLE union_records_v11 RENAME TO union_records;
+CREATE INDEX union_seq ON union_records(seq);
+CREATE INDEX union_updated ON union_records(updated_at, cluster_id);
+CREATE INDEX union_live_members ON union_records(members) WHERE deleted = 0;
+"#,
 ];
+
+/// The migration that packs the stored texts (see [`packed`]): a store
+/// migrated across it has its old pages free, given back by a VACUUM.
+const PACKING_MIGRATION: usize = 10;
 
 /// A handle on the database. One per thread of work; SQLite serialises
 /// writers and the busy timeout makes a second writer wait instead of fail.
@@ -581,6 +636,7 @@ impl SqliteStore {
         let conn = Connection::open(&path)
             .with_context(|| format!("opening database {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        packed::register(&conn)?;
         // WAL lets `status` and the CLI read while the daemon writes;
         // synchronous=NORMAL in WAL mode still never corrupts the database,
         // at worst it loses the last transaction on power loss, which the
@@ -663,7 +719,41 @@ impl SqliteStore {
             )?;
         }
         tx.commit()?;
+        if version > 0 && version < PACKING_MIGRATION {
+            self.reclaim_after_packing();
+        }
         Ok(())
+    }
+
+    /// After the texts were packed, give the old tables' pages back to the
+    /// file system (the file kept its size: their pages were only freed).
+    /// Once, at the upgrade; a failure (another process reading a large
+    /// store for longer than the busy timeout) only leaves the free pages
+    /// to be reused by later writes.
+    fn reclaim_after_packing(&self) {
+        let before = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        tracing::info!(
+            db = %self.path.display(),
+            "store upgraded: texts packed; reclaiming the freed space (VACUUM)"
+        );
+        let _ = sd_notify::notify(
+            false,
+            &[sd_notify::NotifyState::ExtendTimeoutUsec(600_000_000)],
+        );
+        match self.conn.execute_batch("VACUUM") {
+            Ok(()) => {
+                let after = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+                tracing::info!(
+                    before_bytes = before,
+                    after_bytes = after,
+                    "store compacted"
+                );
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "could not compact the store after packing its texts; the freed pages will be reused"
+            ),
+        }
     }
 
     /// SQLite's quick check of every page's structure (without comparing
@@ -780,7 +870,11 @@ impl SqliteStore {
                             tx.prepare_cached(
                                 "UPDATE source_records SET datestamp = ?2, raw = ?3 WHERE id = ?1",
                             )?
-                            .execute(params![id, datestamp, raw])?;
+                            .execute(params![
+                                id,
+                                datestamp,
+                                packed::pack(raw)
+                            ])?;
                             counts.unchanged += 1;
                             continue;
                         }
@@ -794,7 +888,15 @@ impl SqliteStore {
                                 "UPDATE source_records SET local_id = ?2, datestamp = ?3, deleted = 0, raw = ?4,
                                  record = ?5, content_hash = ?6, updated_run = ?7, dedup_dirty = 1 WHERE id = ?1",
                             )?
-                            .execute(params![id, local_id, datestamp, raw, record, content_hash, run_id])?;
+                            .execute(params![
+                                id,
+                                local_id,
+                                datestamp,
+                                packed::pack(raw),
+                                packed::pack(record),
+                                content_hash,
+                                run_id
+                            ])?;
                             id
                         }
                         None => {
@@ -803,7 +905,16 @@ impl SqliteStore {
                                 "INSERT INTO source_records (partner, oai_id, local_id, datestamp, raw, record, content_hash, updated_run)
                                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                             )?
-                            .execute(params![partner, oai_id, local_id, datestamp, raw, record, content_hash, run_id])?;
+                            .execute(params![
+                                partner,
+                                oai_id,
+                                local_id,
+                                datestamp,
+                                packed::pack(raw),
+                                packed::pack(record),
+                                content_hash,
+                                run_id
+                            ])?;
                             tx.last_insert_rowid()
                         }
                     };
@@ -1157,7 +1268,7 @@ impl SqliteStore {
              WHERE partner = ?1 AND deleted = 0 AND raw IS NOT NULL AND id > ?2 ORDER BY id LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![partner, after, limit as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, packed::get(r, 2)?.unwrap_or_default()))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -1174,7 +1285,7 @@ impl SqliteStore {
             let n = tx.execute(
                 "UPDATE source_records SET record = ?2, content_hash = ?3, local_id = ?4, dedup_dirty = 1
                  WHERE id = ?1 AND content_hash IS NOT ?3",
-                params![r.id, r.record, r.content_hash, r.local_id],
+                params![r.id, packed::pack(&r.record), r.content_hash, r.local_id],
             )?;
             if n > 0 {
                 changed += 1;
@@ -1420,7 +1531,7 @@ impl SqliteStore {
             .query_row(
                 "SELECT seq, deleted, record FROM union_records WHERE cluster_id = ?1",
                 [cluster_id],
-                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0, packed::get(r, 2)?)),
             )
             .optional()?)
     }
@@ -1473,7 +1584,7 @@ impl SqliteStore {
             f(UnionRow {
                 cluster_id: r.get(0)?,
                 seq: r.get(1)?,
-                record: r.get(2)?,
+                record: packed::get(r, 2)?.unwrap_or_default(),
             })?;
         }
         Ok(())
@@ -1624,7 +1735,7 @@ fn source_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SourceRecord> {
         partner: r.get(1)?,
         oai_id: r.get(2)?,
         local_id: r.get(3)?,
-        record: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        record: packed::get(r, 4)?.unwrap_or_default(),
     })
 }
 
@@ -1690,7 +1801,10 @@ impl StagedUnions {
                     })?)
             }
         };
-        file.write_all(record.as_bytes())
+        // Packed here, as it will be stored: the scratch file is a seventh
+        // of the texts' size, and the flush copies bytes.
+        let record = packed::pack(record);
+        file.write_all(&record)
             .with_context(|| format!("writing a scratch file in {}", self.dir.display()))?;
         let staged = StagedUnion {
             offset: self.len,
@@ -1768,7 +1882,7 @@ impl SqliteTx<'_> {
         let mut count = 0u64;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            let record: String = row.get(1)?;
+            let record = packed::get(row, 1)?.unwrap_or_default();
             for key in keys(&record)? {
                 ins.execute(params![key, id])?;
             }
@@ -2014,14 +2128,12 @@ impl SqliteTx<'_> {
                  ON CONFLICT (cluster_id) DO UPDATE SET seq = ?2, deleted = 0, record = ?3, content_hash = ?4,
                      members = ?5, updated_at = ?6",
             )?;
-            let mut text = Vec::new();
+            let mut record = Vec::new();
             for (cluster_id, s) in order {
-                text.resize(s.bytes, 0);
+                record.resize(s.bytes, 0);
                 file.seek(SeekFrom::Start(s.offset))?;
-                file.read_exact(&mut text)
+                file.read_exact(&mut record)
                     .context("reading back the dedup pass's scratch file")?;
-                let record = std::str::from_utf8(&text)
-                    .context("the dedup pass's scratch file changed under it")?;
                 insert.execute(params![
                     cluster_id,
                     s.seq,
@@ -2129,6 +2241,21 @@ fn merge_staged_keys(tx: &Transaction<'_>) -> Result<u64> {
 mod tests {
     use super::*;
 
+    /// `len` hex digits from a xorshift generator seeded with `seed`: a
+    /// text that packing cannot shrink below half, for tests that need
+    /// the log to grow (a repeated string packs to a few bytes).
+    fn noise(seed: u64, len: usize) -> String {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from_digit((x % 16) as u32, 16).unwrap()
+            })
+            .collect()
+    }
+
     // Page commits keep the log bounded: once a reader that pinned it is
     // gone, the next commit empties a log past the threshold, where a
     // passive checkpoint would only rewind it and leave the file (and
@@ -2149,7 +2276,7 @@ mod tests {
                     oai_id: format!("oai:{n}:{i}"),
                     datestamp: "2024-01-01".into(),
                     local_id: None,
-                    raw: format!("{n}-{i}").repeat(8_000),
+                    raw: noise((n * 1000 + i) as u64, 40_000),
                     record: "<record/>".into(),
                     content_hash: format!("{n}-{i}"),
                     keys: vec![format!("k{i}")],
@@ -2231,8 +2358,8 @@ mod tests {
                 |r| {
                     Ok((
                         r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
+                        packed::get(r, 1)?.unwrap(),
+                        packed::get(r, 2)?.unwrap(),
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
@@ -2257,7 +2384,15 @@ mod tests {
                 "SELECT seq, record, content_hash, members, updated_at FROM union_records
                  WHERE cluster_id = 'uc1'",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        packed::get(r, 1)?.unwrap(),
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
+                },
             )
             .unwrap();
         assert_eq!(
@@ -2281,6 +2416,96 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, 4);
+    }
+
+    // Migration 10 packs the texts of a store made before it: every text
+    // reads back byte for byte, is stored as a packed BLOB, and the file
+    // shrinks (the upgrade's VACUUM gives the freed pages back).
+    #[test]
+    fn migration_10_packs_every_text_and_shrinks_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let demo = include_str!("../fixtures/demo/anl.xml");
+        let text = |i: usize| format!("<!-- {i} -->{demo}");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..PACKING_MIGRATION - 1] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", (PACKING_MIGRATION - 1) as i64)
+                .unwrap();
+            for i in 0..300 {
+                conn.execute(
+                    "INSERT INTO source_records (id, partner, oai_id, datestamp, raw, record, content_hash)
+                     VALUES (?1, 'anl', ?2, '2024-01-01', ?3, ?4, 'h')",
+                    params![i, format!("oai:{i}"), text(i), text(i + 1000)],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO union_records (cluster_id, seq, record, content_hash, members)
+                     VALUES (?1, ?2, ?3, 'u', 1)",
+                    params![format!("uc{i}"), i, text(i + 2000)],
+                )
+                .unwrap();
+            }
+            // A deleted record has no texts.
+            conn.execute(
+                "INSERT INTO source_records (id, partner, oai_id, datestamp, deleted)
+                 VALUES (999, 'anl', 'gone', '2024-01-01', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let before = std::fs::metadata(&path).unwrap().len();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(after * 3 < before, "{before} -> {after} bytes");
+        let mut stmt = store
+            .conn
+            .prepare(
+                "SELECT id, typeof(raw), typeof(record), raw, record FROM source_records ORDER BY id",
+            )
+            .unwrap();
+        // id, typeof(raw), typeof(record), raw, record
+        type Row = (i64, String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    packed::get(r, 3)?,
+                    packed::get(r, 4)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 301);
+        for (id, raw_type, record_type, raw, record) in &rows[..300] {
+            let i = *id as usize;
+            assert_eq!((raw_type.as_str(), record_type.as_str()), ("blob", "blob"));
+            assert_eq!(raw.as_deref(), Some(text(i).as_str()));
+            assert_eq!(record.as_deref(), Some(text(i + 1000).as_str()));
+        }
+        assert_eq!(rows[300], (999, "null".into(), "null".into(), None, None));
+        for i in [0, 150, 299] {
+            let (_, deleted, record) = store.union_record(&format!("uc{i}")).unwrap().unwrap();
+            assert!(!deleted);
+            assert_eq!(record.as_deref(), Some(text(i + 2000).as_str()));
+        }
+        // A text written by hand (as before the migration) still reads.
+        store
+            .conn
+            .execute(
+                "UPDATE union_records SET record = '<record/>' WHERE cluster_id = 'uc7'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(
+            store.union_record("uc7").unwrap().unwrap().2.as_deref(),
+            Some("<record/>")
+        );
     }
 
     fn keys_in(store: &SqliteStore, table: &str) -> Vec<(String, i64)> {
@@ -2436,7 +2661,7 @@ mod tests {
                     oai_id: format!("oai:{n}:{i}"),
                     datestamp: "2024-01-01".into(),
                     local_id: None,
-                    raw: format!("{n}-{i} ").repeat(3_000),
+                    raw: noise((n * 1000 + i) as u64, 40_000),
                     record: "<record/>".into(),
                     content_hash: format!("{n}-{i}"),
                     keys: vec!["k".into()],

@@ -138,7 +138,11 @@ fn union_rows(setup: &Setup) -> BTreeMap<String, (bool, String, Option<String>)>
     stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            (r.get::<_, i64>(1)? != 0, r.get(2)?, r.get(3)?),
+            (
+                r.get::<_, i64>(1)? != 0,
+                r.get(2)?,
+                unicat::store::packed::get(r, 3)?,
+            ),
         ))
     })
     .unwrap()

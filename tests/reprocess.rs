@@ -102,8 +102,9 @@ async fn reprocess_applies_new_rules_to_stored_records() {
     // The raw records still have their subjects: normalisation can be redone.
     let raw: String = {
         let conn = rusqlite::Connection::open(setup.dir.path().join("state/unicat.db")).unwrap();
+        unicat::store::packed::register(&conn).unwrap();
         conn.query_row(
-            "SELECT group_concat(raw, '') FROM source_records WHERE partner = 'anl'",
+            "SELECT group_concat(unicat_unpack(raw), '') FROM source_records WHERE partner = 'anl'",
             [],
             |r| r.get(0),
         )

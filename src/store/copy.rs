@@ -26,7 +26,7 @@ use crate::store::pg::PgStore;
 
 /// The SQLite schema version (`PRAGMA user_version`) this unicat's
 /// `Store` writes; a test keeps it equal to what `Store::open` produces.
-pub const SQLITE_SCHEMA_VERSION: i64 = 9;
+pub const SQLITE_SCHEMA_VERSION: i64 = 10;
 
 /// Progress is reported every this many rows of a table (and at its end).
 const PROGRESS_EVERY: u64 = 10_000;
@@ -181,6 +181,9 @@ impl Value {
                     .context("text that is not UTF-8")?
                     .to_string(),
             )),
+            // The SQLite store's packed texts (store::packed) go into
+            // PostgreSQL as text, which compresses them itself (TOAST).
+            (Kind::Text, ValueRef::Blob(b)) => Value::Text(Some(super::packed::unpack(b)?)),
             (Kind::Int, ValueRef::Null) => Value::Int(None),
             (Kind::Int, ValueRef::Integer(i)) => Value::Int(Some(i)),
             (Kind::Bool, ValueRef::Null) => Value::Bool(None),

@@ -75,7 +75,7 @@ fn list_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UnionListRow> {
         cluster_id: r.get(0)?,
         deleted: r.get::<_, i64>(1)? != 0,
         updated_at: r.get(2)?,
-        record: r.get(3)?,
+        record: super::packed::get(r, 3)?,
     })
 }
 

@@ -57,7 +57,7 @@ impl SqliteTx<'_> {
             .prepare_cached(
                 "SELECT record FROM union_records WHERE cluster_id = ?1 AND deleted = 0",
             )?
-            .query_row([union_id], |r| r.get(0))
+            .query_row([union_id], |r| super::packed::get(r, 0))
             .optional()?
             .flatten())
     }
@@ -183,7 +183,7 @@ impl SqliteTx<'_> {
             .prepare_cached(
                 "SELECT record FROM union_records WHERE cluster_id = ?1 AND deleted = 0",
             )?
-            .query_row([union_id], |r| r.get(0))
+            .query_row([union_id], |r| super::packed::get(r, 0))
             .optional()?
             .flatten();
         match current {
@@ -196,7 +196,12 @@ impl SqliteTx<'_> {
             .prepare_cached(
                 "UPDATE union_records SET seq = ?2, record = ?3, updated_at = ?4 WHERE cluster_id = ?1",
             )?
-            .execute(params![union_id, seq, record, now_rfc3339()])?;
+            .execute(params![
+                union_id,
+                seq,
+                super::packed::pack(record),
+                now_rfc3339()
+            ])?;
         Ok(true)
     }
 
