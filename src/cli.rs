@@ -854,6 +854,20 @@ pub fn status_text(config: &Config) -> Result<String> {
         "catalogue: {unions} union records, {multi} with more than one member; change seq {}, published up to {published}\n",
         store.current_seq()?
     ));
+    // Who holds which work on a shared store (PostgreSQL; none with SQLite).
+    let leases = store.leases()?;
+    if !leases.is_empty() {
+        out.push_str("leases (shared store):\n");
+        for l in leases {
+            let (host, pid) = crate::status::holder_parts(&l.holder);
+            let pid = pid.map(|p| format!(" pid {p}")).unwrap_or_default();
+            let state = if l.expired { "EXPIRED" } else { "held" };
+            out.push_str(&format!(
+                "  {:<20} {state:<7} by {host}{pid} since {} until {}\n",
+                l.name, l.acquired_at, l.expires_at
+            ));
+        }
+    }
     Ok(out)
 }
 

@@ -181,7 +181,26 @@ async fn renew(claims: Arc<Claims>, name: String, lost: watch::Sender<bool>) {
         match renewed {
             Ok(true) => last_ok = Instant::now(),
             Ok(false) => {
-                tracing::error!(lease = %name, "lost this claim: another daemon has taken the work over; stopping it");
+                // Once, with who has it now (if anyone: a lease released
+                // by hand is simply gone), so that the sysadmin knows which
+                // daemon to look at.
+                let (c, n) = (claims.clone(), name.clone());
+                let now = blocking(move || {
+                    let leases = Store::connect(&c.location)?.leases()?;
+                    Ok(leases.into_iter().find(|l| l.name == n))
+                })
+                .await;
+                let taken_by = match now {
+                    Ok(Some(l)) => l.holder,
+                    Ok(None) => "nobody (the lease was removed)".to_string(),
+                    Err(e) => format!("unknown ({e:#})"),
+                };
+                tracing::error!(
+                    lease = %name,
+                    holder = %claims.holder,
+                    taken_by = %taken_by,
+                    "lost this claim: another daemon has taken the work over; stopping it"
+                );
                 let _ = lost.send(true);
                 return;
             }
@@ -217,4 +236,74 @@ fn holder_id() -> String {
         std::process::id(),
         rand::random::<u16>()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Log lines written by the subscriber of this test's thread.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    // A lease another daemon took over while this one held it: the next
+    // renewal flags the work lost, and the one error line names the
+    // holder that has it now.
+    #[tokio::test]
+    async fn a_lease_taken_over_is_lost_and_names_the_taker() {
+        let Some(url) = crate::store::pg::test_database_from_env().unwrap() else {
+            return;
+        };
+        let location = StoreLocation::Postgres {
+            url,
+            password: None,
+            pool_size: 2,
+        };
+        let logs = Captured::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        // This (current-thread) runtime runs the renewal task on this
+        // thread, where the subscriber is the default.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let claims = Arc::new(Claims::new(location.clone(), Duration::from_millis(900)));
+        let lease = claims.try_claim("partner:x").await.unwrap().unwrap();
+        let mine = claims.holder().to_string();
+        blocking(move || {
+            let mut store = Store::connect(&location)?;
+            store.release_lease("partner:x", &mine)?;
+            let busy =
+                store.try_lease("partner:x", "other-host:42:beef", Duration::from_secs(60))?;
+            assert_eq!(busy, None);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let mut lost = lease.lost();
+        tokio::time::timeout(Duration::from_secs(10), lost.wait_for(|l| *l))
+            .await
+            .expect("the renewal noticed within the lease time")
+            .unwrap();
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("lost this claim"))
+            .unwrap_or_else(|| panic!("no lost line in {text}"));
+        assert!(line.contains("taken_by=other-host:42:beef"), "{line}");
+        assert!(line.contains(claims.holder()), "{line}");
+        assert_eq!(text.matches("lost this claim").count(), 1, "{text}");
+    }
 }

@@ -68,9 +68,28 @@ pub fn status_json(store: &Store, config: &Config) -> Result<Value> {
             "next_run": next_run(p.schedule.get_ref()),
         }));
     }
+    let leases: Vec<Value> = store
+        .leases()?
+        .into_iter()
+        .map(|l| {
+            let (host, pid) = holder_parts(&l.holder);
+            serde_json::json!({
+                "name": l.name,
+                "holder": l.holder,
+                "host": host,
+                "pid": pid,
+                "acquired_at": l.acquired_at,
+                "expires_at": l.expires_at,
+                "expired": l.expired,
+            })
+        })
+        .collect();
     let (unions, multi) = store.union_counts()?;
     Ok(serde_json::json!({
         "partners": partners,
+        // Who holds which work on a shared (PostgreSQL) store; always
+        // empty with SQLite.
+        "leases": leases,
         "catalogue": {
             "union_records": unions,
             "clusters_with_several_members": multi,
@@ -78,6 +97,17 @@ pub fn status_json(store: &Store, config: &Config) -> Result<Value> {
             "published_seq": store.publish_seq(crate::publish::FILE_SINK)?,
         }
     }))
+}
+
+/// The host and pid of a lease holder `host:pid:tag` (see `lease`); a
+/// holder written otherwise (by hand) is all host, without a pid.
+pub fn holder_parts(holder: &str) -> (&str, Option<u32>) {
+    let mut parts = holder.rsplitn(3, ':');
+    let (_tag, pid, host) = (parts.next(), parts.next(), parts.next());
+    match (host, pid.and_then(|p| p.parse().ok())) {
+        (Some(host), Some(pid)) => (host, Some(pid)),
+        _ => (holder, None),
+    }
 }
 
 /// `s` with `&`, `<`, `>`, `"` and `'` as character references, for text
@@ -191,9 +221,36 @@ pub fn render_html(status: &Value, catalogue_code: &str) -> String {
             );
         }
     }
+    out.push_str("</table>\n");
+    let leases = status["leases"].as_array().into_iter().flatten();
+    let mut leases = leases.peekable();
+    if leases.peek().is_some() {
+        out.push_str(
+            "<h2>Leases (shared store)</h2>\n<table id=\"leases\">\n<tr><th>work</th>\
+             <th>host</th><th>pid</th><th>since</th><th>until</th><th>state</th></tr>\n",
+        );
+        for l in leases {
+            let state = if l["expired"].as_bool() == Some(true) {
+                "<span class=\"failed\">expired</span>"
+            } else {
+                "<span class=\"ok\">held</span>"
+            };
+            let _ = writeln!(
+                out,
+                "<tr class=\"lease\"><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td>\
+                 <td>{}</td><td>{state}</td></tr>",
+                cell(&l["name"]),
+                cell(&l["host"]),
+                cell(&l["pid"]),
+                cell(&l["acquired_at"]),
+                cell(&l["expires_at"]),
+            );
+        }
+        out.push_str("</table>\n");
+    }
     let _ = write!(
         out,
-        "</table>\n<p>As of {} (UTC); the same as JSON: <a href=\"status.json\">status.json</a>; \
+        "<p>As of {} (UTC); the same as JSON: <a href=\"status.json\">status.json</a>; \
          metrics for Prometheus at <code>/metrics</code> when <code>[metrics]</code> listens.</p>\n\
          </body>\n</html>\n",
         Utc::now().format("%Y-%m-%d %H:%M:%S")
@@ -285,6 +342,57 @@ mod tests {
 
     // Partner names and a partner server's error text go into the page as
     // text, never as markup.
+    // On a shared store the facts name every lease: who (host, pid) holds
+    // which work until when, and which have run out; the page shows them.
+    #[test]
+    fn status_lists_the_shared_store_s_leases() {
+        let Some(url) = crate::store::pg::test_database_from_env().unwrap() else {
+            return;
+        };
+        let text = format!(
+            "state-dir = \"/nonexistent\"\n[publish]\noutput-dir = \"/nonexistent/out\"\n\
+             [store]\nbackend = \"postgres\"\nurl = \"{url}\"\n"
+        );
+        let config = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        let mut store = Store::from_config(&config).unwrap();
+        let ttl = std::time::Duration::from_secs(60);
+        assert_eq!(
+            store
+                .try_lease("partner:anl", "vm1:1124:f536", ttl)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.try_lease("pipeline", "vm2:7:0001", ttl).unwrap(),
+            None
+        );
+        let facts = status_json(&store, &config).unwrap();
+        let leases = facts["leases"].as_array().unwrap();
+        assert_eq!(leases.len(), 2);
+        assert_eq!(leases[0]["name"], "partner:anl");
+        assert_eq!(leases[0]["host"], "vm1");
+        assert_eq!(leases[0]["pid"], 1124);
+        assert_eq!(leases[0]["expired"], false);
+        assert_eq!(leases[1]["name"], "pipeline");
+        assert_eq!(leases[1]["holder"], "vm2:7:0001");
+        let html = render_html(&facts, "UC");
+        assert_eq!(html.matches("<tr class=\"lease\">").count(), 2, "{html}");
+        let text = crate::cli::status_text(&config).unwrap();
+        assert!(
+            text.contains("partner:anl") && text.contains("held    by vm1 pid 1124 since"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn lease_holders_split_into_host_and_pid() {
+        assert_eq!(holder_parts("vm:1124:f536"), ("vm", Some(1124)));
+        // A host name with colons (an IPv6 literal) keeps them.
+        assert_eq!(holder_parts("fe80::1:77:00aa"), ("fe80::1", Some(77)));
+        assert_eq!(holder_parts("by-hand"), ("by-hand", None));
+        assert_eq!(holder_parts("host:notapid:tag"), ("host:notapid:tag", None));
+    }
+
     #[test]
     fn data_is_escaped_in_the_page() {
         let status = serde_json::json!({
@@ -300,9 +408,14 @@ mod tests {
                 }
             }],
             "catalogue": {"union_records": 1, "clusters_with_several_members": 0,
-                          "change_seq": 1, "published_seq": 0}
+                          "change_seq": 1, "published_seq": 0},
+            "leases": [{"name": "partner:<i>x</i>", "holder": "h", "host": "<svg onload=alert(3)>",
+                        "pid": 7, "acquired_at": "a", "expires_at": "b", "expired": true}]
         });
         let html = render_html(&status, "<UC>");
+        assert!(!html.contains("<svg"), "{html}");
+        assert!(!html.contains("<i>x"), "{html}");
+        assert!(html.contains("<tr class=\"lease\">") && html.contains(">expired<"));
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("\"><b>"), "{html}");

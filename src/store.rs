@@ -607,6 +607,22 @@ pub struct SourceRecord {
     pub record: String,
 }
 
+/// A lease of the shared store, for `status` (PostgreSQL only).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeaseRow {
+    /// What it protects: `partner:NAME` or `pipeline`.
+    pub name: String,
+    /// Its holder, `host:pid:tag` (see `lease`).
+    pub holder: String,
+    /// When the holder took it (RFC 3339, UTC, the database's clock).
+    pub acquired_at: String,
+    /// When it runs out unless renewed (RFC 3339, UTC).
+    pub expires_at: String,
+    /// Whether it has run out (by the database's clock): its holder died
+    /// or lost its connection, and another daemon may take the work over.
+    pub expired: bool,
+}
+
 /// A union record for publishing.
 #[derive(Debug, Clone)]
 pub struct UnionRow {

@@ -24,8 +24,8 @@ use anyhow::Result;
 use super::listing::UnionListRow;
 use super::pg::{PgStore, PgTx};
 use super::{
-    Checkpoint, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized, RunInfo,
-    RunOutcome, SourceRecord, SqliteStore, SqliteTx, UnionRow, WorkLink,
+    Checkpoint, LeaseRow, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized,
+    RunInfo, RunOutcome, SourceRecord, SqliteStore, SqliteTx, UnionRow, WorkLink,
 };
 use crate::config::StoreLocation;
 
@@ -349,8 +349,9 @@ impl Store {
         }
     }
 
-    /// The leases in the store: (name, holder, expiry), none with SQLite.
-    pub fn leases(&self) -> Result<Vec<(String, String, String)>> {
+    /// The leases in the store, by name; none with SQLite (one daemon
+    /// owns it, and its lock files say which).
+    pub fn leases(&self) -> Result<Vec<LeaseRow>> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(Vec::new()),
             Backend::Postgres(s) => pg(|| s.leases()),

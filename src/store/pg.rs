@@ -1625,17 +1625,27 @@ impl PgStore {
         Ok(())
     }
 
-    /// Leases held now and recently expired, for `status`: (name, holder,
-    /// expiry as RFC 3339 UTC text), by name.
-    pub fn leases(&self) -> Result<Vec<(String, String, String)>> {
+    /// Leases held now and expired ones not yet taken over, for `status`,
+    /// by name; expiry judged by the database's clock, as the leases are.
+    pub fn leases(&self) -> Result<Vec<crate::store::LeaseRow>> {
         self.query(
             "SELECT name, holder,
-                    to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+                    to_char(acquired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    expires_at <= now()
              FROM leases ORDER BY name",
             &[],
         )?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .map(|r| {
+            Ok(crate::store::LeaseRow {
+                name: r.try_get(0)?,
+                holder: r.try_get(1)?,
+                acquired_at: r.try_get(2)?,
+                expires_at: r.try_get(3)?,
+                expired: r.try_get(4)?,
+            })
+        })
         .collect()
     }
 
@@ -2298,15 +2308,27 @@ mod tests {
         let leases = s.leases().unwrap();
         assert_eq!(leases.len(), 1);
         assert_eq!(
-            (leases[0].0.as_str(), leases[0].1.as_str()),
+            (leases[0].name.as_str(), leases[0].holder.as_str()),
             ("harvest:p", "h1")
         );
-        assert!(chrono::DateTime::parse_from_rfc3339(&leases[0].2).is_ok());
-        assert!(leases[0].2.ends_with('Z'));
+        let acquired = chrono::DateTime::parse_from_rfc3339(&leases[0].acquired_at).unwrap();
+        let expires = chrono::DateTime::parse_from_rfc3339(&leases[0].expires_at).unwrap();
+        assert!(leases[0].expires_at.ends_with('Z'));
+        assert!(expires - acquired >= chrono::Duration::seconds(59));
+        assert!(!leases[0].expired);
 
         assert_eq!(s.try_lease("x", "a", Duration::from_secs(1)).unwrap(), None);
         assert_eq!(s.try_lease("x", "b", long).unwrap(), Some("a".into()));
         std::thread::sleep(Duration::from_millis(1300));
+        // Expired on the server's clock, and still shown (with its holder)
+        // until someone takes it over.
+        let x = s
+            .leases()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.name == "x")
+            .unwrap();
+        assert_eq!((x.holder.as_str(), x.expired), ("a", true));
         assert_eq!(s.try_lease("x", "b", long).unwrap(), None);
         assert!(!s.renew_lease("x", "a", long).unwrap(), "a lost it");
         s.release_lease("x", "a").unwrap();
