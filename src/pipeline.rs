@@ -156,6 +156,7 @@ pub fn refresh_with(
                 .collect(),
             catalogue_code: config.catalogue_code.clone(),
             options: merge_options.clone(),
+            pack: tx.packs_texts(),
         }),
         pending: Vec::new(),
         merging: None,
@@ -311,7 +312,9 @@ struct UnionWriter {
 
 /// A cluster's id, its member count and its union record with the
 /// record's content hash (None if the merge gives none).
-type Merged = (String, usize, Option<(String, String)>);
+/// A merged cluster: id, member count, and its union record (MARCXML,
+/// content hash, and the text packed for the store where it packs them).
+type Merged = (String, usize, Option<(String, String, Option<Vec<u8>>)>);
 
 /// What merging needs, owned, so that a batch can be merged on the worker
 /// threads.
@@ -320,6 +323,10 @@ struct Merger {
     codes: HashMap<String, String>,
     catalogue_code: String,
     options: MergeOptions,
+    /// Whether to pack each union record as the store keeps it
+    /// (`store::packed`), here on the worker threads rather than on the
+    /// store's thread, which the pass waits on.
+    pack: bool,
 }
 
 /// Clusters merged in one batch: enough to keep every core busy, few
@@ -349,8 +356,9 @@ impl UnionWriter {
     fn store_merged(&mut self, tx: &DedupTx<'_>) -> Result<()> {
         if let Some(job) = self.merging.take() {
             for (cid, members, xml) in job.wait() {
-                if let Some((xml, hash)) = xml {
-                    self.changed += tx.put_union(&cid, &xml, &hash, members)? as usize;
+                if let Some((xml, hash, packed)) = xml {
+                    self.changed +=
+                        tx.put_union_packed(&cid, &xml, packed, &hash, members)? as usize;
                 }
             }
         }
@@ -362,8 +370,8 @@ impl UnionWriter {
         self.store_merged(tx)?;
         let batch = std::mem::take(&mut self.pending);
         for (cid, members, xml) in self.merger.merge_all(&batch) {
-            if let Some((xml, hash)) = xml {
-                self.changed += tx.put_union(&cid, &xml, &hash, members)? as usize;
+            if let Some((xml, hash, packed)) = xml {
+                self.changed += tx.put_union_packed(&cid, &xml, packed, &hash, members)? as usize;
             }
         }
         Ok(())
@@ -379,9 +387,14 @@ impl Merger {
             .collect()
     }
 
-    /// A cluster's union record as MARCXML and its content hash (None if
-    /// the merge gives none).
-    fn merge(&self, cluster_id: &str, members: &[Arc<Loaded>]) -> Option<(String, String)> {
+    /// A cluster's union record as MARCXML, its content hash and, where
+    /// the store packs texts, the packed text (None if the merge gives
+    /// none).
+    fn merge(
+        &self,
+        cluster_id: &str,
+        members: &[Arc<Loaded>],
+    ) -> Option<(String, String, Option<Vec<u8>>)> {
         let view: Vec<Member<'_>> = members
             .iter()
             .map(|m| Member {
@@ -399,7 +412,8 @@ impl Merger {
         merge::merge_with(cluster_id, &self.catalogue_code, &view, &self.options).map(|union| {
             let xml = marcxml::to_string(&union);
             let hash = dedup::content_hash(&xml);
-            (xml, hash)
+            let packed = self.pack.then(|| crate::store::packed::pack(&xml));
+            (xml, hash, packed)
         })
     }
 }

@@ -1806,7 +1806,7 @@ impl StagedUnions {
         }
     }
 
-    fn put(&mut self, cluster_id: &str, record: &str, staged: StagedUnion) -> Result<()> {
+    fn put(&mut self, cluster_id: &str, record: &[u8], staged: StagedUnion) -> Result<()> {
         use std::io::Write;
         let file = match &mut self.file {
             Some(f) => f,
@@ -1817,10 +1817,9 @@ impl StagedUnions {
                     })?)
             }
         };
-        // Packed here, as it will be stored: the scratch file is a seventh
-        // of the texts' size, and the flush copies bytes.
-        let record = packed::pack(record);
-        file.write_all(&record)
+        // Packed, as it will be stored: the scratch file is a seventh of
+        // the texts' size, and the flush copies bytes.
+        file.write_all(record)
             .with_context(|| format!("writing a scratch file in {}", self.dir.display()))?;
         let staged = StagedUnion {
             offset: self.len,
@@ -2049,10 +2048,13 @@ impl SqliteTx<'_> {
     /// Store a union record. A new version (new sequence number) is made only
     /// if the content changed, so re-harvesting identical data publishes
     /// nothing. Returns whether it changed.
+    /// `packed`: the record as [`packed::pack`] gives it, if the caller
+    /// packed it already (on a worker thread).
     pub fn put_union(
         &self,
         cluster_id: &str,
         record: &str,
+        packed: Option<Vec<u8>>,
         hash: &str,
         members: usize,
     ) -> Result<bool> {
@@ -2082,9 +2084,10 @@ impl SqliteTx<'_> {
         // updated_at is the OAI-PMH datestamp of the union record; it is
         // never written into the record itself, so output stays
         // deterministic.
+        let packed = packed.unwrap_or_else(|| packed::pack(record));
         self.unions.borrow_mut().put(
             cluster_id,
-            record,
+            &packed,
             StagedUnion {
                 offset: 0,
                 bytes: 0,

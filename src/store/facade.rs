@@ -493,10 +493,30 @@ impl DedupTx<'_> {
         hash: &str,
         members: usize,
     ) -> Result<bool> {
+        self.put_union_packed(cluster_id, record, None, hash, members)
+    }
+
+    /// [`DedupTx::put_union`] with the record already packed as the
+    /// SQLite store keeps it (see [`DedupTx::packs_texts`]), so that the
+    /// packing can run on a worker thread; `None` packs it here.
+    pub fn put_union_packed(
+        &self,
+        cluster_id: &str,
+        record: &str,
+        packed: Option<Vec<u8>>,
+        hash: &str,
+        members: usize,
+    ) -> Result<bool> {
         match &self.backend {
-            TxBackend::Sqlite(t) => t.put_union(cluster_id, record, hash, members),
+            TxBackend::Sqlite(t) => t.put_union(cluster_id, record, packed, hash, members),
             TxBackend::Postgres(t) => pg(|| t.put_union(cluster_id, record, hash, members)),
         }
+    }
+
+    /// Whether this store keeps texts packed (`store::packed`): SQLite
+    /// does, PostgreSQL compresses them itself.
+    pub fn packs_texts(&self) -> bool {
+        matches!(self.backend, TxBackend::Sqlite(_))
     }
 
     /// Call `f` with every `(key, record)` of the match-key index, in key
