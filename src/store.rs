@@ -607,6 +607,20 @@ pub struct SourceRecord {
     pub record: String,
 }
 
+/// A source record as the dedup pass reads it: its text still as stored
+/// (see [`packed::Stored`]), unpacked where it is parsed.
+#[derive(Debug, Clone)]
+pub struct StoredSource {
+    /// Row id.
+    pub id: i64,
+    /// Partner name.
+    pub partner: String,
+    /// OAI identifier.
+    pub oai_id: String,
+    /// Normalised MARCXML, as stored.
+    pub record: packed::Stored,
+}
+
 /// A lease of the shared store, for `status` (PostgreSQL only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeaseRow {
@@ -2002,6 +2016,26 @@ impl SqliteTx<'_> {
             "SELECT id, partner, oai_id, local_id, record FROM source_records WHERE id = ?1 AND deleted = 0",
         )?;
         Ok(stmt.query_row([record_id], source_row).optional()?)
+    }
+
+    /// A live source record with its text as stored (None if deleted or
+    /// unknown): [`SqliteTx::live_source`] without the unpacking.
+    pub fn live_source_stored(&self, record_id: i64) -> Result<Option<StoredSource>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, partner, oai_id, record FROM source_records WHERE id = ?1 AND deleted = 0",
+        )?;
+        Ok(stmt
+            .query_row([record_id], |r| {
+                Ok(StoredSource {
+                    id: r.get(0)?,
+                    partner: r.get(1)?,
+                    oai_id: r.get(2)?,
+                    record: r
+                        .get::<_, Option<packed::Stored>>(3)?
+                        .unwrap_or(packed::Stored::Text(String::new())),
+                })
+            })
+            .optional()?)
     }
 
     /// Put a record in a cluster (or take it out of any, with `None`).

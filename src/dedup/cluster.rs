@@ -17,7 +17,7 @@ use unicat_marc::{marcxml, Record};
 use super::decision::{self, Features, ScoreOptions};
 use super::keys::MAX_KEY_FANOUT;
 use crate::background::Later;
-use crate::store::{DedupTx, SourceRecord};
+use crate::store::{DedupTx, StoredSource};
 
 /// A live source record, read and parsed once per component: its
 /// features decide links, its parsed record goes into the merge.
@@ -31,7 +31,7 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     pub(crate) fn read(tx: &DedupTx<'_>, id: i64) -> Result<Option<Loaded>> {
-        tx.live_source(id)?
+        tx.live_source_stored(id)?
             .map(|s| Loaded::parse(s, false))
             .transpose()
     }
@@ -40,8 +40,15 @@ impl Loaded {
     /// [`Loaded::read`], run on the worker threads. A record `alone`,
     /// which shares no match key with another, is never compared, so its
     /// features are left empty (a third of a first load's records).
-    fn parse(src: SourceRecord, alone: bool) -> Result<Loaded> {
-        let record = marcxml::parse_record(&src.record).with_context(|| {
+    fn parse(src: StoredSource, alone: bool) -> Result<Loaded> {
+        // Unpacked here, on the worker thread, not where it was read.
+        let text = src.record.into_text().with_context(|| {
+            format!(
+                "stored record {} of {} does not unpack",
+                src.oai_id, src.partner
+            )
+        })?;
+        let record = marcxml::parse_record(&text).with_context(|| {
             format!(
                 "stored record {} of {} does not parse",
                 src.oai_id, src.partner
@@ -73,14 +80,14 @@ impl Loaded {
         tx: &DedupTx<'_>,
         ids: &[i64],
         alone: impl Fn(i64) -> bool,
-    ) -> Result<Vec<(Option<SourceRecord>, bool)>> {
+    ) -> Result<Vec<(Option<StoredSource>, bool)>> {
         ids.iter()
-            .map(|&id| Ok((tx.live_source(id)?, alone(id))))
+            .map(|&id| Ok((tx.live_source_stored(id)?, alone(id))))
             .collect()
     }
 
     /// Parse stored records on every core, in order.
-    fn parse_many(sources: Vec<(Option<SourceRecord>, bool)>) -> Result<Vec<Option<Arc<Loaded>>>> {
+    fn parse_many(sources: Vec<(Option<StoredSource>, bool)>) -> Result<Vec<Option<Arc<Loaded>>>> {
         sources
             .into_par_iter()
             .map(|(src, alone)| {

@@ -25,7 +25,7 @@ use super::listing::UnionListRow;
 use super::pg::{PgStore, PgTx};
 use super::{
     Checkpoint, LeaseRow, PageCounts, PageItem, PartnerTotals, QuarantineEntry, Renormalized,
-    RunInfo, RunOutcome, SourceRecord, SqliteStore, SqliteTx, UnionRow, WorkLink,
+    RunInfo, RunOutcome, SourceRecord, SqliteStore, SqliteTx, StoredSource, UnionRow, WorkLink,
 };
 use crate::config::StoreLocation;
 
@@ -510,6 +510,20 @@ impl DedupTx<'_> {
         match &self.backend {
             TxBackend::Sqlite(t) => t.put_union(cluster_id, record, packed, hash, members),
             TxBackend::Postgres(t) => pg(|| t.put_union(cluster_id, record, hash, members)),
+        }
+    }
+
+    /// A live source record with its text as stored, to be unpacked
+    /// where it is parsed (a worker thread) rather than here.
+    pub fn live_source_stored(&self, record_id: i64) -> Result<Option<StoredSource>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => t.live_source_stored(record_id),
+            TxBackend::Postgres(t) => Ok(pg(|| t.live_source(record_id))?.map(|s| StoredSource {
+                id: s.id,
+                partner: s.partner,
+                oai_id: s.oai_id,
+                record: super::packed::Stored::Text(s.record),
+            })),
         }
     }
 

@@ -127,6 +127,39 @@ pub fn unpack(bytes: &[u8]) -> Result<String, UnpackError> {
     String::from_utf8(out).map_err(|_| UnpackError::NotUtf8)
 }
 
+/// A stored text as read, not yet unpacked: reading is the store thread's
+/// work, unpacking can be a worker's (the dedup pass reads on one thread
+/// and parses on all of them).
+#[derive(Debug, Clone)]
+pub enum Stored {
+    /// Written as text (by hand, or by a store that does not pack).
+    Text(String),
+    /// Packed by [`pack`].
+    Packed(Vec<u8>),
+}
+
+impl Stored {
+    /// The text.
+    pub fn into_text(self) -> Result<String, UnpackError> {
+        match self {
+            Stored::Text(t) => Ok(t),
+            Stored::Packed(b) => unpack(&b),
+        }
+    }
+}
+
+impl FromSql for Stored {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .map(|s| Stored::Text(s.to_string()))
+                .map_err(|e| FromSqlError::Other(Box::new(e))),
+            ValueRef::Blob(b) => Ok(Stored::Packed(b.to_vec())),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
 /// A stored text read back: packed (BLOB) or as it was written (TEXT).
 pub struct Text(pub String);
 
