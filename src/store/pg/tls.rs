@@ -436,9 +436,29 @@ fn read_roots(path: &Path) -> Result<RootCertStore, TlsError> {
 }
 
 /// The private key of `sslkey`: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), not
-/// encrypted (a daemon has nobody to type a passphrase).
+/// encrypted (a daemon has nobody to type a passphrase). Like libpq, it
+/// refuses a key file that others may read: at most 0640 (owner, and a
+/// group such as unicat's for a root-owned file).
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = read_file(path, "sslkey")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| tls_error("sslkey", format!("cannot read {}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o037 != 0 {
+            return Err(tls_error(
+                "sslkey",
+                format!(
+                    "{} may be read or written by others (mode {:04o}); make it 0600, or 0640 for a group",
+                    path.display(),
+                    mode & 0o7777
+                ),
+            ));
+        }
+    }
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| {
         let message = match e {
             pem::Error::NoItemsFound => format!(
