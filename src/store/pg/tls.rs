@@ -275,6 +275,20 @@ impl TlsParams {
     }
 }
 
+/// Check the TLS parameters a URL carries as a connection to it would
+/// (the files read), without connecting: for addresses given on the
+/// command line, which have no configuration check.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let (plain, params) = split_url(url).map_err(|e| e.message)?;
+    let config: postgres::Config = plain
+        .parse()
+        .map_err(|e| format!("the URL does not parse: {e}"))?;
+    params
+        .connector(config.get_hosts())
+        .map(|_| ())
+        .map_err(|e| e.message)
+}
+
 /// What rust-postgres should do on the wire for `mode`: it knows only
 /// whether TLS is off, tried or required; what is verified is the
 /// connector's business. PostgreSQL never speaks TLS over a Unix socket
