@@ -47,7 +47,6 @@ use crate::store::{
 pub mod tls;
 mod works;
 
-type Manager = PostgresConnectionManager<tls::PgTls>;
 type Pool = r2d2::Pool<Manager>;
 type Pooled = r2d2::PooledConnection<Manager>;
 /// Prepared statements of one connection, by their SQL text.
@@ -218,6 +217,49 @@ pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// while waiting for another that the dedup pass already holds.
 const DEDUP_LOCK: &str =
     "LOCK TABLE source_records, match_keys, cluster_members, union_records, meta IN EXCLUSIVE MODE";
+
+/// r2d2_postgres's connection manager with errors that print their cause.
+/// r2d2 keeps only the text of the last failed connection for the caller
+/// who gave up waiting, and rust-postgres's errors print their cause only
+/// as `source()`: the sysadmin read "error performing TLS handshake"
+/// without the reason (a host name the certificate lacks, an unknown CA).
+#[derive(Debug)]
+struct Manager(PostgresConnectionManager<tls::PgTls>);
+
+/// A connection error whose text is its whole chain.
+#[derive(Debug)]
+struct ConnectError(postgres::Error);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(&self.0);
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Client;
+    type Error = ConnectError;
+
+    fn connect(&self) -> std::result::Result<Client, ConnectError> {
+        self.0.connect().map_err(ConnectError)
+    }
+
+    fn is_valid(&self, conn: &mut Client) -> std::result::Result<(), ConnectError> {
+        self.0.is_valid(conn).map_err(ConnectError)
+    }
+
+    fn has_broken(&self, conn: &mut Client) -> bool {
+        self.0.has_broken(conn)
+    }
+}
 
 /// Process-wide pools, one per URL.
 static POOLS: OnceLock<Mutex<HashMap<String, OpenPool>>> = OnceLock::new();
@@ -595,7 +637,7 @@ impl PgStore {
             // Errors come back to the caller with context; r2d2's own
             // logging of each retry would only repeat them.
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager::new(config, tls));
+            .build_unchecked(Manager(PostgresConnectionManager::new(config, tls)));
         let open = OpenPool {
             pool,
             describe,
@@ -2495,6 +2537,33 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("127.0.0.1:1/catalogue"), "{msg}");
         assert!(!msg.contains("hunter2") && !msg.contains("s3cret"), "{msg}");
+    }
+
+    // The pool refuses what a single connection refuses (verify-full
+    // against a certificate for another host name), and says why after
+    // its retries. Needs the TLS cluster of scripts/test.sh.
+    #[test]
+    fn pool_refuses_a_certificate_for_another_host() {
+        let Ok(dir) = std::env::var("UNICAT_TEST_PG_TLS_DIR") else {
+            assert_ne!(
+                std::env::var("UNICAT_REQUIRE_PG_TLS").as_deref(),
+                Ok("1"),
+                "UNICAT_REQUIRE_PG_TLS=1 but UNICAT_TEST_PG_TLS_DIR is not set"
+            );
+            return;
+        };
+        let port = std::fs::read_to_string(format!("{dir}/port")).unwrap();
+        let url = format!(
+            "postgres://unicat@db.example.org:{}/unicat?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={dir}/tls/ca.crt",
+            port.trim()
+        );
+        let err = PgStore::open_with_timeout(&url, None, 1, Duration::from_secs(2)).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("certificate not valid for host db.example.org"),
+            "{msg}"
+        );
+        assert!(msg.contains("sslmode verify-full"), "{msg}");
     }
 
     // A store handle moves into a blocking task, like the SQLite one.
