@@ -382,6 +382,12 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
                     "--to must be a PostgreSQL database (postgres://…)".into(),
                 ));
             }
+            // TLS settings in the URL are checked before anything is
+            // opened, as a configuration's are at load.
+            if let StoreLocation::Postgres { url, .. } = &to {
+                crate::store::pg::tls::check_url(url)
+                    .map_err(|e| usage_error(format!("--to: {e}")))?;
+            }
             let report = tokio::task::spawn_blocking(move || migrate_store(&from, &to))
                 .await
                 .map_err(|e| anyhow::anyhow!("copy worker panicked: {e}"))??;

@@ -179,6 +179,21 @@ pub struct StoreConfig {
     /// Environment variable holding the PostgreSQL password.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// TLS to PostgreSQL, libpq's `sslmode`: `disable`, `prefer`,
+    /// `require`, `verify-ca` or `verify-full` (default: `verify-full` for
+    /// a server on another host, `prefer` on this one). Kept as text so
+    /// that a bad value is reported with its line by [`Config::check`].
+    #[serde(default)]
+    pub sslmode: Option<Spanned<String>>,
+    /// PEM file of the CA certificate(s) that sign the server's certificate.
+    #[serde(default)]
+    pub sslrootcert: Option<Spanned<PathBuf>>,
+    /// PEM file of the client certificate, for servers that ask for one.
+    #[serde(default)]
+    pub sslcert: Option<Spanned<PathBuf>>,
+    /// PEM file of the client certificate's private key (unencrypted).
+    #[serde(default)]
+    pub sslkey: Option<Spanned<PathBuf>>,
     /// Connections this daemon keeps open to PostgreSQL (1–100, default 8).
     #[serde(default = "default_pool_size")]
     pub pool_size: u32,
@@ -196,9 +211,49 @@ impl Default for StoreConfig {
             url: None,
             password_file: None,
             password_env: None,
+            sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
             pool_size: default_pool_size(),
             lease_secs: default_lease_secs(),
         }
+    }
+}
+
+impl StoreConfig {
+    /// The TLS keys given, as the connection's parameters; a bad
+    /// `sslmode` is an error with its span.
+    fn tls_params(&self) -> Result<crate::store::pg::tls::TlsParams, (Range<usize>, String)> {
+        let sslmode = match &self.sslmode {
+            Some(m) => Some(m.get_ref().parse().map_err(|e| (m.span(), e))?),
+            None => None,
+        };
+        let path = |p: &Option<Spanned<PathBuf>>| p.as_ref().map(|p| p.get_ref().clone());
+        Ok(crate::store::pg::tls::TlsParams {
+            sslmode,
+            sslrootcert: path(&self.sslrootcert),
+            sslcert: path(&self.sslcert),
+            sslkey: path(&self.sslkey),
+        })
+    }
+
+    /// The TLS keys given, with their spans.
+    fn tls_spans(&self) -> Vec<(&'static str, Range<usize>)> {
+        let mut spans = Vec::new();
+        if let Some(m) = &self.sslmode {
+            spans.push(("sslmode", m.span()));
+        }
+        for (param, p) in [
+            ("sslrootcert", &self.sslrootcert),
+            ("sslcert", &self.sslcert),
+            ("sslkey", &self.sslkey),
+        ] {
+            if let Some(p) = p {
+                spans.push((param, p.span()));
+            }
+        }
+        spans
     }
 }
 
@@ -331,7 +386,7 @@ fn is_secret_key(key: &str) -> bool {
 /// `%XX` escapes decoded, as PostgreSQL's URL parser reads option names
 /// (so that `pass%77ord=` is seen for what it is); invalid escapes are
 /// kept as they are.
-fn percent_decode_lossy(s: &str) -> String {
+pub(crate) fn percent_decode_lossy(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -1460,6 +1515,8 @@ impl Config {
             (StoreBackend::Postgres, Some(url)) => {
                 if let Err(e) = check_postgres_url(url.get_ref()) {
                     err(url.span(), "store.url", e);
+                } else {
+                    self.check_store_tls(url, err);
                 }
                 if st.password_file.is_some() && st.password_env.is_some() {
                     err(
@@ -1476,6 +1533,15 @@ impl Config {
             ),
             (StoreBackend::Sqlite, None) => {}
         }
+        if *st.backend.get_ref() == StoreBackend::Sqlite {
+            for (param, span) in st.tls_spans() {
+                err(
+                    span,
+                    &format!("store.{param}"),
+                    format!("{param} applies to backend = \"postgres\" only"),
+                );
+            }
+        }
         if !(1..=100).contains(&st.pool_size) {
             err(0..0, "store.pool-size", "must be between 1 and 100".into());
         }
@@ -1485,6 +1551,70 @@ impl Config {
                 "store.lease-secs",
                 "must be between 5 and 3600 seconds".into(),
             );
+        }
+    }
+
+    /// The TLS settings of `[store]` and of its URL, taken together as
+    /// the connection will (`store::pg::tls`), so that a bad mode, a file
+    /// that cannot be read or holds no certificate or key, a key without
+    /// its certificate, a verifying mode without a CA, and a setting the
+    /// URL contradicts are refused at start and at reload, each at the key
+    /// (or the URL) that set it.
+    fn check_store_tls(
+        &self,
+        url: &Spanned<String>,
+        err: &mut impl FnMut(Range<usize>, &str, String),
+    ) {
+        use crate::store::pg::tls;
+        let st = &self.store;
+        let keys = match st.tls_params() {
+            Ok(keys) => keys,
+            Err((span, message)) => return err(span, "store.sslmode", message),
+        };
+        let spans: Vec<(&str, Range<usize>)> = st.tls_spans();
+        let span_of = |param: &str| {
+            spans
+                .iter()
+                .find(|(p, _)| *p == param)
+                .map(|(_, s)| s.clone())
+        };
+        let (plain, in_url) = match tls::split_url(url.get_ref()) {
+            Ok(split) => split,
+            Err(e) => return err(url.span(), "store.url", e.message),
+        };
+        for param in tls::PARAMS {
+            if let (Some(here), Some(there)) = (keys.value(param), in_url.value(param)) {
+                if here != there {
+                    let span = span_of(param).unwrap_or(url.span());
+                    err(
+                        span,
+                        &format!("store.{param}"),
+                        format!(
+                            "store.url sets {param}={there}, this key {here}; give it in one place"
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+        let hosts = match plain.parse::<postgres::Config>() {
+            Ok(c) => c.get_hosts().to_vec(),
+            Err(e) => return err(url.span(), "store.url", format!("does not parse: {e}")),
+        };
+        if let Err(e) = keys.or(in_url).connector(&hosts) {
+            // At the key that set the parameter; a parameter that is
+            // missing (the CA a verifying mode needs) at the line that made
+            // it needed, the sslmode key or the URL (whose host chose the
+            // default); one from the URL's query string at the URL.
+            let (span, key) = match span_of(e.param) {
+                Some(span) => (span, format!("store.{}", e.param)),
+                None if e.param == "sslrootcert" => (
+                    span_of("sslmode").unwrap_or(url.span()),
+                    "store.sslrootcert".to_string(),
+                ),
+                None => (url.span(), "store.url".to_string()),
+            };
+            err(span, &key, e.message);
         }
     }
 
@@ -1504,8 +1634,15 @@ impl Config {
                 } else {
                     None
                 };
+                // `[store]`'s TLS keys travel in the URL's query string, as
+                // libpq's parameters: one string then says how to reach the
+                // database (the pool is kept per URL), for every path that
+                // connects.
+                let tls = st
+                    .tls_params()
+                    .map_err(|(_, e)| anyhow::anyhow!("store.sslmode: {e}"))?;
                 Ok(StoreLocation::Postgres {
-                    url: url.get_ref().clone(),
+                    url: crate::store::pg::tls::url_with(url.get_ref(), &tls),
                     password,
                     pool_size: st.pool_size,
                 })
@@ -1806,13 +1943,99 @@ schedule = "0 2 * * *"
         let e = store_errors("[store]\nurl = \"postgres://u@db/unicat\"\n");
         assert_eq!((e[0].0.as_str(), e[0].1), ("store.url", 12), "{e:?}");
         let e = store_errors(
-            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@db/unicat\"\nlease-secs = 1\n",
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@localhost/unicat\"\nlease-secs = 1\n",
         );
         assert_eq!((e[0].0.as_str(), e[0].1), ("store.lease-secs", 14), "{e:?}");
         assert!(store_errors(
-            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@db:5433/unicat\"\n"
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@localhost:5433/unicat\"\n"
         )
         .is_empty());
+    }
+
+    // TLS keys are checked when the file is loaded, so at start and at
+    // reload: every mistake at its key and line, files named, and a remote
+    // server's default (verify-full) refused without a CA to verify with.
+    #[test]
+    fn store_tls_keys_are_checked_with_key_line_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@db.example.org/unicat\"\n";
+        let at = |e: &[(String, usize, String)]| (e[0].0.clone(), e[0].1);
+        let e = store_errors(pg);
+        assert_eq!(at(&e), ("store.sslrootcert".into(), 13), "{e:?}");
+        assert!(
+            e[0].2.contains("default") && e[0].2.contains("verify-full"),
+            "{e:?}"
+        );
+        let e = store_errors(&format!("{pg}sslmode = \"verify_full\"\n"));
+        assert_eq!(at(&e), ("store.sslmode".into(), 14), "{e:?}");
+        assert!(e[0].2.contains("verify-full"), "{e:?}");
+        let e = store_errors(&format!("{pg}sslmode = \"verify-ca\"\n"));
+        assert_eq!(at(&e), ("store.sslrootcert".into(), 14), "{e:?}");
+        let e = store_errors(&format!(
+            "{pg}sslrootcert = {:?}\n",
+            missing.display().to_string()
+        ));
+        assert_eq!(at(&e), ("store.sslrootcert".into(), 14), "{e:?}");
+        assert!(
+            e[0].2
+                .contains(&format!("cannot read {}", missing.display())),
+            "{e:?}"
+        );
+        let e = store_errors(&format!(
+            "{pg}sslrootcert = {:?}\n",
+            junk.display().to_string()
+        ));
+        assert_eq!(at(&e), ("store.sslrootcert".into(), 14), "{e:?}");
+        assert!(
+            e[0].2
+                .contains(&format!("{} holds no PEM certificate", junk.display())),
+            "{e:?}"
+        );
+        let require = format!("{pg}sslmode = \"require\"\n");
+        assert!(store_errors(&require).is_empty());
+        let e = store_errors(&format!(
+            "{require}sslcert = {:?}\n",
+            junk.display().to_string()
+        ));
+        assert_eq!(at(&e), ("store.sslcert".into(), 15), "{e:?}");
+        assert!(e[0].2.contains("needs sslkey"), "{e:?}");
+        let e = store_errors(&format!(
+            "{require}sslkey = {:?}\n",
+            junk.display().to_string()
+        ));
+        assert_eq!(at(&e), ("store.sslkey".into(), 15), "{e:?}");
+        let e = store_errors(&format!(
+            "{require}sslkey = {:?}\nsslcert = {:?}\n",
+            junk.display().to_string(),
+            junk.display().to_string()
+        ));
+        assert!(e[0].2.contains(&junk.display().to_string()), "{e:?}");
+        // The URL may carry the parameters too, but must not contradict a key.
+        let e = store_errors(&require.replace("/unicat\"", "/unicat?sslmode=disable\""));
+        assert_eq!(at(&e), ("store.sslmode".into(), 14), "{e:?}");
+        assert!(e[0].2.contains("one place"), "{e:?}");
+        let e = store_errors(&pg.replace("/unicat\"", "/unicat?sslmode=verify-fool\""));
+        assert_eq!(at(&e), ("store.url".into(), 13), "{e:?}");
+        let e = store_errors(&pg.replace("/unicat\"", "/unicat?sslmode=require\""));
+        assert!(e.is_empty(), "{e:?}");
+        let e = store_errors(&format!(
+            "{pg}sslmode = \"disable\"\nsslrootcert = {:?}\n",
+            junk.display().to_string()
+        ));
+        assert_eq!(at(&e), ("store.sslrootcert".into(), 15), "{e:?}");
+        // The keys belong to the PostgreSQL store only.
+        let e = store_errors("[store]\nsslmode = \"require\"\n");
+        assert_eq!(at(&e), ("store.sslmode".into(), 12), "{e:?}");
+        // They reach the connection inside the URL.
+        let text = format!("{GOOD}{require}");
+        let c = Config::parse(Path::new("u.toml"), &text).unwrap();
+        let StoreLocation::Postgres { url, .. } = c.store_location().unwrap() else {
+            panic!("not postgres")
+        };
+        assert_eq!(url, "postgres://u@db.example.org/unicat?sslmode=require");
     }
 
     // The password comes from its variable and never shows in Debug output.

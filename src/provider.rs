@@ -2118,7 +2118,7 @@ mod tests {
             pool_size: 2,
         };
         drop(store::Store::connect(&location).unwrap());
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut client = crate::store::pg::connect_client(&url, None).unwrap();
         for (id, ts) in LEGACY_ROWS {
             client
                 .execute(

@@ -48,6 +48,26 @@ fn check_config_refuses_bad_cron() {
     );
 }
 
+// A TLS file that cannot be read is a config error at start (and so at
+// reload), naming the config file, line, key and the file itself.
+#[test]
+fn check_config_refuses_an_unreadable_tls_file() {
+    let out = unicat()
+        .args(["--config", &fixture("bad-store-tls.toml"), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad-store-tls.toml:10: key `store.sslrootcert`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot read /nonexistent/unicat-test/ca.pem"),
+        "{err}"
+    );
+}
+
 // The shipped example config must pass its own check.
 #[test]
 fn example_config_is_valid() {

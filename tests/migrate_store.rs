@@ -171,4 +171,25 @@ fn migrate_store_refuses_wrong_addresses() {
         assert!(!out.status.success(), "{from} -> {to}");
         assert_eq!(out.status.code(), Some(64), "{from} -> {to}");
     }
+    // TLS settings in --to are checked before anything is opened: a
+    // remote server's default (verify-full) needs a CA, a mode must exist.
+    for (to, says) in [
+        ("postgres://u@db.example.org/db", "needs sslrootcert"),
+        (
+            "postgres://u@localhost/db?sslmode=verify-fulll",
+            "verify-fulll",
+        ),
+        (
+            "postgres://u@localhost/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+            "cannot read /nonexistent/ca.pem",
+        ),
+    ] {
+        let out = unicat()
+            .args(["migrate-store", "--from", "sqlite:/tmp/x", "--to", to])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{to}: {err}");
+    }
 }

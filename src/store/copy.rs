@@ -481,7 +481,7 @@ mod tests {
     }
 
     fn pg_rows(url: &str, table: &str, columns: &[(&str, Kind)]) -> Vec<String> {
-        let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        let mut c = crate::store::pg::connect_client(url, None).unwrap();
         let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
         let mut out: Vec<String> = c
             .query(&format!("SELECT {} FROM {table}", names.join(", ")), &[])

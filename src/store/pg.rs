@@ -19,6 +19,10 @@
 //! members of a cluster) is bytewise, as in SQLite, whatever the database's
 //! locale.
 //!
+//! Every connection, pooled or not, is made from [`Target`]: the URL's
+//! TLS parameters and `[store]`'s (`pg::tls`) decide how it is encrypted
+//! and what is verified, so no path can connect in plaintext by mistake.
+//!
 //! Like the SQLite store it knows SQL and nothing about MARC semantics.
 
 use std::cell::{Cell, RefCell, RefMut};
@@ -30,7 +34,7 @@ use anyhow::{anyhow, Context, Result};
 use postgres::config::Host;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
+use postgres::{Client, GenericClient, Row, Statement, Transaction};
 use r2d2_postgres::r2d2;
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -40,9 +44,9 @@ use crate::store::{
     RunInfo, RunOutcome, SourceRecord, UnionRow,
 };
 
+pub mod tls;
 mod works;
 
-type Manager = PostgresConnectionManager<NoTls>;
 type Pool = r2d2::Pool<Manager>;
 type Pooled = r2d2::PooledConnection<Manager>;
 /// Prepared statements of one connection, by their SQL text.
@@ -214,8 +218,70 @@ pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 const DEDUP_LOCK: &str =
     "LOCK TABLE source_records, match_keys, cluster_members, union_records, meta IN EXCLUSIVE MODE";
 
+/// r2d2_postgres's connection manager with errors that print their cause.
+/// r2d2 keeps only the text of the last failed connection for the caller
+/// who gave up waiting, and rust-postgres's errors print their cause only
+/// as `source()`: the sysadmin read "error performing TLS handshake"
+/// without the reason (a host name the certificate lacks, an unknown CA).
+#[derive(Debug)]
+struct Manager(PostgresConnectionManager<tls::PgTls>);
+
+/// A connection error whose text is its whole chain.
+#[derive(Debug)]
+struct ConnectError(postgres::Error);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(&self.0);
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Client;
+    type Error = ConnectError;
+
+    fn connect(&self) -> std::result::Result<Client, ConnectError> {
+        self.0.connect().map_err(ConnectError)
+    }
+
+    fn is_valid(&self, conn: &mut Client) -> std::result::Result<(), ConnectError> {
+        self.0.is_valid(conn).map_err(ConnectError)
+    }
+
+    fn has_broken(&self, conn: &mut Client) -> bool {
+        self.0.has_broken(conn)
+    }
+}
+
 /// Process-wide pools, one per URL.
-static POOLS: OnceLock<Mutex<HashMap<String, Pool>>> = OnceLock::new();
+static POOLS: OnceLock<Mutex<HashMap<String, OpenPool>>> = OnceLock::new();
+
+/// A pool with what messages about its connections say.
+#[derive(Clone)]
+struct OpenPool {
+    pool: Pool,
+    describe: String,
+    mode: tls::SslMode,
+}
+
+impl OpenPool {
+    fn connect_error(&self, timeout: Duration) -> String {
+        format!(
+            "connecting to PostgreSQL at {} (sslmode {}; gave up after {} s)",
+            self.describe,
+            self.mode,
+            timeout.as_secs()
+        )
+    }
+}
 
 /// A handle on the PostgreSQL store: one pooled connection. One per thread
 /// of work, like `Store`; methods that read take `&self`, so the connection
@@ -252,6 +318,67 @@ fn describe_config(config: &postgres::Config) -> String {
         .or(config.get_user())
         .unwrap_or("postgres");
     format!("{host}:{port}/{db}")
+}
+
+/// How to reach one database: rust-postgres's configuration (password
+/// set, TLS parameters taken out of the URL) with the TLS mode on the wire,
+/// the connector that carries out the mode's checks, and what messages
+/// call the database. The one way this module connects.
+struct Target {
+    config: postgres::Config,
+    tls: tls::PgTls,
+    mode: tls::SslMode,
+    describe: String,
+}
+
+impl Target {
+    /// Read `url` (and the certificate and key files its TLS parameters
+    /// name); `password`, if given, overrides any in the URL.
+    fn new(url: &str, password: Option<&str>) -> Result<Target> {
+        // No error quotes the URL: it may hold a password.
+        let (plain, params) =
+            tls::split_url(url).map_err(|e| anyhow!("the PostgreSQL URL's {}: {e}", e.param))?;
+        let mut config: postgres::Config = plain
+            .parse()
+            .map_err(|e| anyhow!("the PostgreSQL URL does not parse: {e}"))?;
+        if let Some(pw) = password {
+            config.password(pw);
+        }
+        route_notices(&mut config);
+        let describe = describe_config(&config);
+        let hosts = config.get_hosts().to_vec();
+        let (mode, tls) = params
+            .connector(&hosts)
+            .with_context(|| format!("the TLS settings for PostgreSQL at {describe}"))?;
+        config.ssl_mode(tls::wire_mode(mode, &hosts));
+        Ok(Target {
+            config,
+            tls,
+            mode,
+            describe,
+        })
+    }
+
+    /// One connection, outside any pool.
+    fn connect(&self) -> Result<Client> {
+        self.config
+            .connect(self.tls.clone())
+            .with_context(|| self.connect_error())
+    }
+
+    fn connect_error(&self) -> String {
+        format!(
+            "connecting to PostgreSQL at {} (sslmode {})",
+            self.describe, self.mode
+        )
+    }
+}
+
+/// One connection to `url` outside the pool, with the TLS settings the URL
+/// carries, as the store's own connections: for `migrate-store`'s checks,
+/// tests, and tools that want plain SQL on the store's database.
+pub fn connect_client(url: &str, password: Option<&str>) -> Result<Client> {
+    Target::new(url, password)?.connect()
 }
 
 /// Route the server's NOTICE and WARNING messages through our log. The
@@ -425,14 +552,9 @@ fn with_dbname(base: &str, db: &str) -> Result<String> {
 /// server and user) and return its URL. For tests, which each want a
 /// database of their own so that they can run in parallel.
 pub fn create_test_database(base_url: &str) -> Result<String> {
-    let mut config: postgres::Config = base_url
-        .parse()
-        .context("the test PostgreSQL URL does not parse")?;
-    route_notices(&mut config);
-    let describe = describe_config(&config);
-    let mut client = config
-        .connect(NoTls)
-        .with_context(|| format!("connecting to PostgreSQL at {describe}"))?;
+    let target = Target::new(base_url, None).context("the test PostgreSQL URL")?;
+    let describe = target.describe.clone();
+    let mut client = target.connect()?;
     let name = format!("unicat_t_{:016x}", rand::random::<u64>());
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -485,31 +607,26 @@ impl PgStore {
         pool_size: u32,
         timeout: Duration,
     ) -> Result<PgStore> {
-        // The parse error is not given the URL: it may hold a password.
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| anyhow!("the PostgreSQL URL does not parse: {e}"))?;
-        if let Some(pw) = password {
-            config.password(pw);
-        }
-        config.connect_timeout(timeout);
-        route_notices(&mut config);
-        let describe = describe_config(&config);
-        let connect_error = || {
-            format!(
-                "connecting to PostgreSQL at {describe} (gave up after {} s)",
-                timeout.as_secs()
-            )
-        };
         let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
         // A poisoned registry only means another thread panicked while
         // holding it; the map itself is still consistent.
         let mut map = pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pool) = map.get(url).cloned() {
+        if let Some(open) = map.get(url).cloned() {
             drop(map);
-            let conn = pool.get().with_context(connect_error)?;
-            return Ok(PgStore::new(conn, describe));
+            let conn = open
+                .pool
+                .get()
+                .with_context(|| open.connect_error(timeout))?;
+            return Ok(PgStore::new(conn, open.describe));
         }
+        // The TLS files are read here, once per pool, not per handle.
+        let Target {
+            mut config,
+            tls,
+            mode,
+            describe,
+        } = Target::new(url, password)?;
+        config.connect_timeout(timeout);
         // The registry stays locked while the first connection is made and
         // the schema migrated: a second open of the same URL in this
         // process waits and then finds a migrated database.
@@ -520,11 +637,19 @@ impl PgStore {
             // Errors come back to the caller with context; r2d2's own
             // logging of each retry would only repeat them.
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager::new(config, NoTls));
-        let conn = pool.get().with_context(connect_error)?;
-        let mut store = PgStore::new(conn, describe);
+            .build_unchecked(Manager(PostgresConnectionManager::new(config, tls)));
+        let open = OpenPool {
+            pool,
+            describe,
+            mode,
+        };
+        let conn = open
+            .pool
+            .get()
+            .with_context(|| open.connect_error(timeout))?;
+        let mut store = PgStore::new(conn, open.describe.clone());
         store.migrate()?;
-        map.insert(url.to_string(), pool);
+        map.insert(url.to_string(), open);
         Ok(store)
     }
 
@@ -2400,7 +2525,7 @@ mod tests {
             .map(|_| {
                 let (url, barrier) = (url.clone(), barrier.clone());
                 std::thread::spawn(move || {
-                    let mut c = Client::connect(&url, NoTls).unwrap();
+                    let mut c = connect_client(&url, None).unwrap();
                     barrier.wait();
                     migrate_client(&mut c, "test").unwrap()
                 })
@@ -2412,7 +2537,7 @@ mod tests {
         assert!(results[1..]
             .iter()
             .all(|r| *r == (PG_SCHEMA_VERSION, PG_SCHEMA_VERSION)));
-        let mut c = Client::connect(&url, NoTls).unwrap();
+        let mut c = connect_client(&url, None).unwrap();
         let n: i64 = c
             .query_one("SELECT count(*) FROM meta", &[])
             .unwrap()
@@ -2434,6 +2559,33 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("127.0.0.1:1/catalogue"), "{msg}");
         assert!(!msg.contains("hunter2") && !msg.contains("s3cret"), "{msg}");
+    }
+
+    // The pool refuses what a single connection refuses (verify-full
+    // against a certificate for another host name), and says why after
+    // its retries. Needs the TLS cluster of scripts/test.sh.
+    #[test]
+    fn pool_refuses_a_certificate_for_another_host() {
+        let Ok(dir) = std::env::var("UNICAT_TEST_PG_TLS_DIR") else {
+            assert_ne!(
+                std::env::var("UNICAT_REQUIRE_PG_TLS").as_deref(),
+                Ok("1"),
+                "UNICAT_REQUIRE_PG_TLS=1 but UNICAT_TEST_PG_TLS_DIR is not set"
+            );
+            return;
+        };
+        let port = std::fs::read_to_string(format!("{dir}/port")).unwrap();
+        let url = format!(
+            "postgres://unicat@db.example.org:{}/unicat?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={dir}/tls/ca.crt",
+            port.trim()
+        );
+        let err = PgStore::open_with_timeout(&url, None, 1, Duration::from_secs(2)).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("certificate not valid for host db.example.org"),
+            "{msg}"
+        );
+        assert!(msg.contains("sslmode verify-full"), "{msg}");
     }
 
     // A store handle moves into a blocking task, like the SQLite one.

@@ -197,8 +197,8 @@ pub fn holdings(record: &unicat_marc::Record) -> BTreeSet<String> {
 pub fn pg_query<T: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> T + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut client = postgres::Client::connect(url, postgres::NoTls)
-                .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+            let mut client = unicat::store::pg::connect_client(url, None)
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e:#}"));
             f(&mut client)
         })
         .join()
