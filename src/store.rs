@@ -617,8 +617,23 @@ pub struct StoredSource {
     pub partner: String,
     /// OAI identifier.
     pub oai_id: String,
+    /// The partner's 001.
+    pub local_id: Option<String>,
     /// Normalised MARCXML, as stored.
     pub record: packed::Stored,
+}
+
+impl StoredSource {
+    /// The record with its text unpacked.
+    pub fn into_source(self) -> Result<SourceRecord> {
+        Ok(SourceRecord {
+            id: self.id,
+            partner: self.partner,
+            oai_id: self.oai_id,
+            local_id: self.local_id,
+            record: self.record.into_text()?,
+        })
+    }
 }
 
 /// A lease of the shared store, for `status` (PostgreSQL only).
@@ -2012,17 +2027,16 @@ impl SqliteTx<'_> {
 
     /// A live source record (None if deleted or unknown).
     pub fn live_source(&self, record_id: i64) -> Result<Option<SourceRecord>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT id, partner, oai_id, local_id, record FROM source_records WHERE id = ?1 AND deleted = 0",
-        )?;
-        Ok(stmt.query_row([record_id], source_row).optional()?)
+        self.live_source_stored(record_id)?
+            .map(StoredSource::into_source)
+            .transpose()
     }
 
     /// A live source record with its text as stored (None if deleted or
     /// unknown): [`SqliteTx::live_source`] without the unpacking.
     pub fn live_source_stored(&self, record_id: i64) -> Result<Option<StoredSource>> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT id, partner, oai_id, record FROM source_records WHERE id = ?1 AND deleted = 0",
+            "SELECT id, partner, oai_id, local_id, record FROM source_records WHERE id = ?1 AND deleted = 0",
         )?;
         Ok(stmt
             .query_row([record_id], |r| {
@@ -2030,8 +2044,9 @@ impl SqliteTx<'_> {
                     id: r.get(0)?,
                     partner: r.get(1)?,
                     oai_id: r.get(2)?,
+                    local_id: r.get(3)?,
                     record: r
-                        .get::<_, Option<packed::Stored>>(3)?
+                        .get::<_, Option<packed::Stored>>(4)?
                         .unwrap_or(packed::Stored::Text(String::new())),
                 })
             })

@@ -522,6 +522,7 @@ impl DedupTx<'_> {
                 id: s.id,
                 partner: s.partner,
                 oai_id: s.oai_id,
+                local_id: s.local_id,
                 record: super::packed::Stored::Text(s.record),
             })),
         }

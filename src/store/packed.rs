@@ -165,15 +165,10 @@ pub struct Text(pub String);
 
 impl FromSql for Text {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match value {
-            ValueRef::Text(t) => std::str::from_utf8(t)
-                .map(|s| Text(s.to_string()))
-                .map_err(|e| FromSqlError::Other(Box::new(e))),
-            ValueRef::Blob(b) => unpack(b)
-                .map(Text)
-                .map_err(|e| FromSqlError::Other(Box::new(e))),
-            _ => Err(FromSqlError::InvalidType),
-        }
+        Stored::column_result(value)?
+            .into_text()
+            .map(Text)
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
     }
 }
 
