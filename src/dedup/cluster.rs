@@ -67,11 +67,15 @@ impl Loaded {
         })
     }
 
-    /// Read the live records among `ids` (in the store, on this thread)
-    /// and parse them on every core; deleted ones are `None`. In `ids`
-    /// order, so errors and results do not depend on the threads.
+    /// Read and parse the live records among `ids` on this thread;
+    /// deleted ones are `None`. In `ids` order. Handing a few records to
+    /// the worker threads would make this thread wait behind whatever
+    /// batch they are parsing or merging (rayon takes a job from outside
+    /// the pool only when a worker is free), so it parses them itself.
     pub(crate) fn read_many(tx: &DedupTx<'_>, ids: &[i64]) -> Result<Vec<Option<Arc<Loaded>>>> {
-        Self::parse_many(Self::sources(tx, ids, |_| false)?)
+        ids.iter()
+            .map(|&id| Ok(Loaded::read(tx, id)?.map(Arc::new)))
+            .collect()
     }
 
     /// The stored text of the live records among `ids`, each with whether
@@ -102,19 +106,72 @@ impl Loaded {
     }
 }
 
-/// Records read and parsed in the background: their ids, in order, and
-/// the job parsing them.
-type Batch = (Vec<i64>, Later<Result<Vec<Option<Arc<Loaded>>>>>);
+/// A batch of upcoming seeds prepared in the background: the seeds'
+/// ids in order, and the job reading them.
+type Batch = (Vec<i64>, Later<Result<Prepared>>);
+
+/// What the background job makes of a batch: the seeds parsed (in the
+/// batch's order), the candidates of theirs that are not seeds of the
+/// batch, and the pair decisions between each seed and its candidates.
+struct Prepared {
+    seeds: Vec<Option<Arc<Loaded>>>,
+    extra: HashMap<i64, Option<Arc<Loaded>>>,
+    decided: HashMap<(i64, i64), bool>,
+}
+
+impl Prepared {
+    /// Parse `sources` (the batch's seeds, then `extra_ids`) and decide
+    /// each pair of `pairs` whose two records are live, on every core;
+    /// `known` are records parsed before. The decisions are those
+    /// [`Linker::same_as`] would make, seed first.
+    fn make(
+        seeds: usize,
+        ids: Vec<i64>,
+        sources: Vec<(Option<StoredSource>, bool)>,
+        known: HashMap<i64, Arc<Loaded>>,
+        pairs: Vec<(i64, i64)>,
+        options: &ScoreOptions,
+    ) -> Result<Prepared> {
+        let parsed = Loaded::parse_many(sources)?;
+        let mut all: HashMap<i64, Arc<Loaded>> = known;
+        for (&id, l) in ids.iter().zip(&parsed) {
+            if let Some(l) = l {
+                all.insert(id, l.clone());
+            }
+        }
+        let decided = pairs
+            .into_par_iter()
+            .filter_map(|(a, b)| {
+                let (la, lb) = (all.get(&a)?, all.get(&b)?);
+                Some((
+                    (a, b),
+                    decision::compare(&la.features, &lb.features, options).same,
+                ))
+            })
+            .collect();
+        let mut parsed = parsed.into_iter();
+        Ok(Prepared {
+            seeds: parsed.by_ref().take(seeds).collect(),
+            extra: ids[seeds..].iter().copied().zip(parsed).collect(),
+            decided,
+        })
+    }
+}
 
 /// Decides whether two candidate records are the same edition, with each
 /// record read, parsed and its features extracted once per component.
-pub(crate) struct Linker<'a> {
-    options: &'a ScoreOptions,
+pub(crate) struct Linker {
+    options: Arc<ScoreOptions>,
     loaded: HashMap<i64, Option<Arc<Loaded>>>,
     /// Records read ahead for the seeds the pass will visit next; unlike
     /// `loaded`, kept across components until the pass has gone past them.
     ahead: HashMap<i64, Option<Arc<Loaded>>>,
-    /// The next batch of seeds, being parsed while this one is used.
+    /// The candidates of the current batch's seeds that are not seeds of
+    /// it, read for the decisions made ahead; dropped with the batch.
+    extra: HashMap<i64, Option<Arc<Loaded>>>,
+    /// Pair decisions made ahead, seed first (see [`Linker::same_as`]).
+    decided: HashMap<(i64, i64), bool>,
+    /// The next batch of seeds, being prepared while this one is used.
     next: Option<Batch>,
     /// The highest seed read ahead so far, and the seed at which to start
     /// reading the batch after it.
@@ -127,12 +184,14 @@ pub(crate) struct Linker<'a> {
 /// megabytes.
 const READ_AHEAD: usize = 256;
 
-impl<'a> Linker<'a> {
-    pub(crate) fn new(options: &'a ScoreOptions) -> Self {
+impl Linker {
+    pub(crate) fn new(options: &ScoreOptions) -> Self {
         Linker {
-            options,
+            options: Arc::new(options.clone()),
             loaded: HashMap::new(),
             ahead: HashMap::new(),
+            extra: HashMap::new(),
+            decided: HashMap::new(),
             next: None,
             horizon: i64::MIN,
             trigger: i64::MIN,
@@ -149,8 +208,11 @@ impl<'a> Linker<'a> {
     /// Have `seed` read, and keep the seeds after it coming: a pass over
     /// many records visits the seeds in ascending order (`work`, less
     /// those `visited` meanwhile), each starting its own component. While
-    /// the pass works through one batch, the next is parsed on the worker
-    /// threads, so this thread reads and writes the store meanwhile.
+    /// the pass works through one batch, the next is prepared on the
+    /// worker threads, so this thread reads and writes the store
+    /// meanwhile: its seeds parsed and, when the pass walked the key
+    /// index, their candidates read too and every seed–candidate pair
+    /// decided, which leaves this thread the store and little else.
     pub(crate) fn read_ahead(
         &mut self,
         tx: &DedupTx<'_>,
@@ -162,10 +224,14 @@ impl<'a> Linker<'a> {
         // What lies below this seed was a seed already or was visited (it
         // may still be a candidate of a later record, read again then).
         self.ahead.retain(|&id, _| id >= seed);
+        self.decided.retain(|&(a, _), _| a >= seed);
         let have = |l: &Self| l.ahead.contains_key(&seed) || l.loaded.contains_key(&seed);
         if !have(self) {
             if let Some((ids, job)) = self.next.take() {
-                self.ahead.extend(ids.into_iter().zip(job.wait()?));
+                let prepared = job.wait()?;
+                self.ahead.extend(ids.into_iter().zip(prepared.seeds));
+                self.extra = prepared.extra;
+                self.decided.extend(prepared.decided);
             }
         }
         if !have(self) {
@@ -186,12 +252,66 @@ impl<'a> Linker<'a> {
                 .take(READ_AHEAD)
                 .collect();
             if !ids.is_empty() {
-                let sources = Loaded::sources(tx, &ids, |id| source.alone(id))?;
                 self.note_batch(&ids);
-                self.next = Some((ids, Later::spawn(move || Loaded::parse_many(sources))));
+                self.next = Some(self.prepare(tx, ids, visited, source)?);
             }
         }
         Ok(())
+    }
+
+    /// Start preparing a batch of seeds: read them and, from the walked
+    /// key index, the candidates of theirs not visited yet, here; parse
+    /// and decide on the worker threads. Pairs through oversized keys
+    /// (looked up in the store) are left to [`Linker::same_as`].
+    fn prepare(
+        &self,
+        tx: &DedupTx<'_>,
+        ids: Vec<i64>,
+        visited: &HashSet<i64>,
+        source: &Candidates,
+    ) -> Result<Batch> {
+        let mut pairs = Vec::new();
+        let mut extra_ids = BTreeSet::new();
+        let mut known = HashMap::new();
+        if let Candidates::Index(index) = source {
+            let in_batch: HashSet<i64> = ids.iter().copied().collect();
+            for &id in &ids {
+                let mut candidates: Vec<i64> = index
+                    .entries_of(id)
+                    .iter()
+                    .filter_map(|e| match *e {
+                        Entry::Block(b) => Some(index.block(b)),
+                        Entry::Oversized(_) => None,
+                    })
+                    .flatten()
+                    .copied()
+                    .filter(|&h| h != id && !visited.contains(&h))
+                    .collect();
+                candidates.sort_unstable();
+                candidates.dedup();
+                for h in candidates {
+                    pairs.push((id, h));
+                    if in_batch.contains(&h) {
+                        continue;
+                    }
+                    match self.ahead.get(&h) {
+                        Some(Some(l)) => {
+                            known.insert(h, l.clone());
+                        }
+                        Some(None) => {}
+                        None => {
+                            extra_ids.insert(h);
+                        }
+                    }
+                }
+            }
+        }
+        let seeds = ids.len();
+        let all: Vec<i64> = ids.iter().copied().chain(extra_ids).collect();
+        let sources = Loaded::sources(tx, &all, |id| source.alone(id))?;
+        let options = self.options.clone();
+        let job = Later::spawn(move || Prepared::make(seeds, all, sources, known, pairs, &options));
+        Ok((ids, job))
     }
 
     /// The seeds after `after` still to visit, in order.
@@ -211,8 +331,13 @@ impl<'a> Linker<'a> {
     fn note_batch(&mut self, ids: &[i64]) {
         if let Some(&last) = ids.last() {
             self.horizon = self.horizon.max(last);
-            self.trigger = ids[ids.len() / 2];
+            self.trigger = ids[0];
         }
+    }
+
+    /// A record as read ahead (a seed or a candidate of one), if it was.
+    fn prepared(&self, id: i64) -> Option<&Option<Arc<Loaded>>> {
+        self.ahead.get(&id).or_else(|| self.extra.get(&id))
     }
 
     fn load(&mut self, tx: &DedupTx<'_>, id: i64) -> Result<Option<Arc<Loaded>>> {
@@ -221,7 +346,7 @@ impl<'a> Linker<'a> {
         }
         // Left in `ahead` too: a candidate that is not linked now may be
         // a seed of its own later.
-        let l = match self.ahead.get(&id) {
+        let l = match self.prepared(id) {
             Some(l) => l.clone(),
             None => Loaded::read(tx, id)?.map(Arc::new),
         };
@@ -229,54 +354,55 @@ impl<'a> Linker<'a> {
         Ok(l)
     }
 
-    /// Make sure `ids` are loaded, reading those that are not in one
-    /// batch parsed on every core.
+    /// Make sure `ids` are loaded, reading those that are not.
     fn load_all(&mut self, tx: &DedupTx<'_>, ids: &[i64]) -> Result<()> {
         let mut missing = Vec::new();
         for &id in ids {
             if self.loaded.contains_key(&id) {
                 continue;
             }
-            match self.ahead.get(&id) {
+            match self.prepared(id) {
                 Some(l) => {
                     self.loaded.insert(id, l.clone());
                 }
                 None => missing.push(id),
             }
         }
-        if missing.len() == 1 {
-            self.load(tx, missing[0])?;
-        } else if !missing.is_empty() {
-            let loaded = Loaded::read_many(tx, &missing)?;
-            self.loaded.extend(missing.into_iter().zip(loaded));
-        }
+        let loaded = Loaded::read_many(tx, &missing)?;
+        self.loaded.extend(missing.into_iter().zip(loaded));
         Ok(())
     }
 
     /// Sharing a key makes two records candidates; the pair decision says
     /// whether each of `others` is the same edition as `id` (vetoes
-    /// included). The decisions run on every core; the answer is in
-    /// `others` order.
+    /// included). Pairs decided ahead are taken from there; the others are
+    /// decided here (see [`Loaded::read_many`] for why not on the worker
+    /// threads). The answer is in `others` order.
     fn same_as(&mut self, tx: &DedupTx<'_>, id: i64, others: &[i64]) -> Result<Vec<bool>> {
-        self.load_all(tx, others)?;
-        let Some(a) = self.load(tx, id)? else {
-            return Ok(vec![false; others.len()]);
-        };
-        let pairs: Vec<Option<Arc<Loaded>>> = others
+        let undecided: Vec<i64> = others
             .iter()
-            .map(|o| self.loaded.get(o).cloned().flatten())
+            .copied()
+            .filter(|&o| !self.decided.contains_key(&(id, o)))
             .collect();
-        let options = self.options;
-        let decide = |b: &Option<Arc<Loaded>>| {
-            b.as_ref()
-                .is_some_and(|b| decision::compare(&a.features, &b.features, options).same)
-        };
-        // A handful of decisions is quicker on this thread than handed out.
-        Ok(if pairs.len() < 4 {
-            pairs.iter().map(decide).collect()
+        let a = if undecided.is_empty() {
+            None
         } else {
-            pairs.par_iter().map(decide).collect()
-        })
+            self.load_all(tx, &undecided)?;
+            self.load(tx, id)?
+        };
+        let options = &*self.options;
+        Ok(others
+            .iter()
+            .map(|o| match self.decided.get(&(id, *o)) {
+                Some(&same) => same,
+                None => match (&a, self.loaded.get(o)) {
+                    (Some(a), Some(Some(b))) => {
+                        decision::compare(&a.features, &b.features, options).same
+                    }
+                    _ => false,
+                },
+            })
+            .collect())
     }
 }
 
@@ -511,7 +637,7 @@ pub(crate) fn component_of(
     visited: &mut HashSet<i64>,
     source: &Candidates,
     blocks: &mut Blocks,
-    linker: &mut Linker<'_>,
+    linker: &mut Linker,
 ) -> Result<Vec<Arc<Loaded>>> {
     let mut out = Vec::new();
     let mut queue = VecDeque::from([seed]);
