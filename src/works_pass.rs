@@ -39,6 +39,7 @@ use crate::dedup::works::{
     add_links, evidence, index_keys, strip_links, work_features, LinkTarget, Overrides, Relation,
     WorkFeatures,
 };
+use crate::store::packed::{self, Stored};
 use crate::store::{DedupTx, Store, WorkLink};
 
 /// The version of the work keys, the relation and the fields written: a
@@ -71,6 +72,9 @@ struct Node {
     record: Record,
     /// Whether the stored record held linking fields of ours.
     had_links: bool,
+    /// The record's text as stored: a rewrite that gives it again is
+    /// not stored (see [`Links`]).
+    text: String,
 }
 
 /// One recomputed work: its union records and each one's links.
@@ -152,7 +156,7 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
                     .collect();
                 let texts = pass.texts(&live)?;
                 let parser = pass.parser.clone();
-                Some((batch, Later::spawn(move || parser.keys(&texts))))
+                Some((batch, Later::spawn(move || parser.keys(texts))))
             }
             None => None,
         };
@@ -186,6 +190,7 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
     let mut deferred: Vec<(Component, BTreeMap<String, usize>)> = Vec::new();
     // Union records read ahead for the seeds to come (see `read_ahead`).
     let mut ahead = Ahead::default();
+    let mut links = Links::new(pass.tx.packs_texts());
     while let Some(seed) = seeds.pop_first() {
         if visited.contains(&seed) {
             continue;
@@ -206,7 +211,7 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
             }
         }
         if component.nodes.len() < 2 {
-            summary.relinked += pass.write(&seed, &component, None)?;
+            pass.write(&seed, &component, None, &mut links)?;
             continue;
         }
         // A new work, or one that kept all its records (and perhaps gained
@@ -218,7 +223,7 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
                     Some(old) => old,
                     None => fresh_work_id(&tx, lowest(&component), &assigned)?,
                 };
-                summary.relinked += pass.write(&seed, &component, Some(&wid))?;
+                pass.write(&seed, &component, Some(&wid), &mut links)?;
                 assigned.insert(wid);
                 summary.works += 1;
             }
@@ -244,9 +249,10 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
             }
         };
         let seed = lowest(component).to_string();
-        summary.relinked += pass.write(&seed, component, Some(&wid))?;
+        pass.write(&seed, component, Some(&wid), &mut links)?;
         summary.works += 1;
     }
+    summary.relinked = links.finish(&tx)?;
 
     let seq = tx.seq_now()?;
     tx.set_meta_text("works_seq", &seq.to_string())?;
@@ -307,8 +313,9 @@ struct Parser {
     always: Vec<[String; 2]>,
 }
 
-/// Stored union records (None: deleted) with their ids, as read.
-type Texts = Vec<(String, Option<String>)>;
+/// Stored union records (None: deleted) with their ids, as read (still
+/// packed: they are unpacked where they are parsed).
+type Texts = Vec<(String, Option<Stored>)>;
 
 /// A union record read and parsed (None: deleted).
 type Parsed = Option<Arc<Node>>;
@@ -321,6 +328,15 @@ type Changed = (String, bool);
 
 /// What a background job parsing a batch gives.
 type ParsedBatch = Result<Vec<Parsed>>;
+
+/// A batch of seeds read ahead, being parsed: those that share a work key
+/// with another record, those that do not, and the job (which gives the
+/// two lists' nodes in their order).
+type NextBatch = (
+    Vec<String>,
+    Vec<String>,
+    Later<Result<(Vec<Parsed>, Vec<Parsed>)>>,
+);
 type KeysBatch = Result<Vec<Keys>>;
 
 impl Parser {
@@ -329,6 +345,13 @@ impl Parser {
             never: &self.never,
             always: &self.always,
         }
+    }
+
+    /// A stored text, unpacked.
+    fn unpack(id: &str, stored: Stored) -> Result<String> {
+        stored
+            .into_text()
+            .with_context(|| format!("union record {id} does not unpack"))
     }
 
     /// The record without our linking fields, and whether it had any.
@@ -342,8 +365,8 @@ impl Parser {
 
     /// A stored union record without our fields, with its work features
     /// (and the override keys among its work keys).
-    fn node(&self, id: &str, xml: &str) -> Result<Node> {
-        let (record, had_links) = self.record(id, xml)?;
+    fn node(&self, id: &str, text: String) -> Result<Node> {
+        let (record, had_links) = self.record(id, &text)?;
         let mut features = work_features(&record);
         features.keys.extend(self.overrides().keys(&features));
         features.keys.sort();
@@ -354,29 +377,65 @@ impl Parser {
             target,
             record,
             had_links,
+            text,
         })
     }
 
-    /// [`Parser::node`] for a batch, on every core, in order.
-    fn nodes(&self, texts: &Texts) -> ParsedBatch {
+    /// A union record that is a work of its own, as [`Pass::write`] needs
+    /// it: whether it holds linking fields of ours (to take out), and the
+    /// record only then. Without one of our codes in its text it cannot
+    /// hold any, and is not even parsed.
+    fn alone_node(&self, id: &str, text: String) -> Result<Node> {
+        // A code that XML escaping would change is looked for by parsing.
+        let plain = |c: &String| !c.contains(['&', '<', '>', '"', '\'']);
+        let maybe_ours = self
+            .codes
+            .iter()
+            .any(|c| !plain(c) || text.contains(&format!("({c})")));
+        let (record, had_links) = if maybe_ours {
+            self.record(id, &text)?
+        } else {
+            (Record::new(""), false)
+        };
+        Ok(Node {
+            features: WorkFeatures::default(),
+            target: LinkTarget::default(),
+            record,
+            had_links,
+            text,
+        })
+    }
+
+    /// [`Parser::node`] (or [`Parser::alone_node`]) for a batch, on every
+    /// core, in order.
+    fn nodes(&self, texts: Texts, alone: bool) -> ParsedBatch {
         texts
-            .par_iter()
-            .map(|(id, xml)| {
-                xml.as_deref()
-                    .map(|xml| self.node(id, xml).map(Arc::new))
-                    .transpose()
+            .into_par_iter()
+            .map(|(id, stored)| {
+                let Some(stored) = stored else {
+                    return Ok(None);
+                };
+                let text = Self::unpack(&id, stored)?;
+                let node = if alone {
+                    self.alone_node(&id, text)?
+                } else {
+                    self.node(&id, text)?
+                };
+                Ok(Some(Arc::new(node)))
             })
             .collect()
     }
 
     /// The work keys of a batch (None for deleted records), without the
     /// features that relating needs; on every core, in order.
-    fn keys(&self, texts: &Texts) -> KeysBatch {
+    fn keys(&self, texts: Texts) -> KeysBatch {
         texts
-            .par_iter()
-            .map(|(id, xml)| {
-                let Some(xml) = xml else { return Ok(None) };
-                let (record, _) = self.record(id, xml)?;
+            .into_par_iter()
+            .map(|(id, stored)| {
+                let Some(stored) = stored else {
+                    return Ok(None);
+                };
+                let (record, _) = self.record(&id, &Self::unpack(&id, stored)?)?;
                 Ok(Some(index_keys(&record, &self.overrides())))
             })
             .collect()
@@ -390,7 +449,11 @@ struct Ahead {
     nodes: HashMap<String, Option<Arc<Node>>>,
     /// Seeds looked at that are works of their own.
     alone: HashSet<String>,
-    next: Option<(Vec<String>, Later<ParsedBatch>)>,
+    /// Those of them read ahead, as [`Parser::alone_node`] gives them.
+    alone_nodes: HashMap<String, Option<Arc<Node>>>,
+    /// The next batch: seeds that share a work key, seeds that are works
+    /// of their own, and the job parsing both.
+    next: Option<NextBatch>,
     /// The highest seed read so far, and the seed at which the batch
     /// after it is started.
     horizon: String,
@@ -424,16 +487,16 @@ impl Pass<'_, '_> {
     /// A live union record without our fields, with its work features
     /// (and the override keys among its work keys); None if deleted.
     fn load(&self, id: &str) -> Result<Option<Node>> {
-        let Some(xml) = self.tx.live_union(id)? else {
+        let Some(stored) = self.tx.live_union_stored(id)? else {
             return Ok(None);
         };
-        self.parser.node(id, &xml).map(Some)
+        self.parser.node(id, Parser::unpack(id, stored)?).map(Some)
     }
 
     /// The stored text of union records (None: deleted), with their ids.
     fn texts(&self, ids: &[String]) -> Result<Texts> {
         ids.iter()
-            .map(|id| Ok((id.clone(), self.tx.live_union(id)?)))
+            .map(|id| Ok((id.clone(), self.tx.live_union_stored(id)?)))
             .collect()
     }
 
@@ -451,12 +514,18 @@ impl Pass<'_, '_> {
         seeds: &BTreeSet<String>,
         visited: &HashSet<String>,
     ) -> Result<bool> {
-        // What lies below `seed` is not needed as a seed again.
-        ahead.nodes.retain(|id, _| id.as_str() >= seed);
-        ahead.alone.retain(|id| id.as_str() >= seed);
-        if !ahead.nodes.contains_key(seed) {
-            if let Some((ids, job)) = ahead.next.take() {
-                ahead.nodes.extend(ids.into_iter().zip(job.wait()?));
+        if !ahead.nodes.contains_key(seed) && !ahead.alone_nodes.contains_key(seed) {
+            // What lies below `seed` is not needed as a seed again; pruned
+            // once per batch, not once per seed.
+            ahead.nodes.retain(|id, _| id.as_str() >= seed);
+            ahead.alone.retain(|id| id.as_str() >= seed);
+            ahead.alone_nodes.retain(|id, _| id.as_str() >= seed);
+            if let Some((ids, alone_ids, job)) = ahead.next.take() {
+                let (nodes, alone_nodes) = job.wait()?;
+                ahead.nodes.extend(ids.into_iter().zip(nodes));
+                ahead
+                    .alone_nodes
+                    .extend(alone_ids.into_iter().zip(alone_nodes));
             }
         }
         let alone = if ahead.nodes.contains_key(seed) {
@@ -467,20 +536,27 @@ impl Pass<'_, '_> {
             self.alone(seed)?
         };
         if !alone && !ahead.nodes.contains_key(seed) {
-            let (more, last) = self.upcoming(seed, seeds, visited, &mut ahead.alone)?;
+            let (more, _, last) = self.upcoming(seed, seeds, visited, &mut ahead.alone)?;
             let ids: Vec<String> = std::iter::once(seed.to_string()).chain(more).collect();
-            let nodes = self.parser.nodes(&self.texts(&ids)?)?;
+            let nodes = self.parser.nodes(self.texts(&ids)?, false)?;
             ahead.note_batch(&ids, last);
             ahead.nodes.extend(ids.into_iter().zip(nodes));
         }
         if ahead.next.is_none() && seed >= ahead.trigger.as_str() {
             let from = ahead.horizon.as_str().max(seed).to_string();
-            let (ids, last) = self.upcoming(&from, seeds, visited, &mut ahead.alone)?;
+            let (ids, alone_ids, last) = self.upcoming(&from, seeds, visited, &mut ahead.alone)?;
             ahead.note_batch(&ids, last);
-            if !ids.is_empty() {
+            if !ids.is_empty() || !alone_ids.is_empty() {
                 let texts = self.texts(&ids)?;
+                let alone_texts = self.texts(&alone_ids)?;
                 let parser = self.parser.clone();
-                ahead.next = Some((ids, Later::spawn(move || parser.nodes(&texts))));
+                let job = Later::spawn(move || {
+                    Ok((
+                        parser.nodes(texts, false)?,
+                        parser.nodes(alone_texts, true)?,
+                    ))
+                });
+                ahead.next = Some((ids, alone_ids, job));
             }
         }
         Ok(alone)
@@ -488,16 +564,17 @@ impl Pass<'_, '_> {
 
     /// The next seeds after `after` that share a work key with another
     /// record (at most a batch, from at most four batches' worth of
-    /// seeds; those that do not go into `alone`), and the last seed
-    /// looked at.
+    /// seeds), those that do not (also noted in `alone`), and the last
+    /// seed looked at.
     fn upcoming(
         &self,
         after: &str,
         seeds: &BTreeSet<String>,
         visited: &HashSet<String>,
         alone: &mut HashSet<String>,
-    ) -> Result<(Vec<String>, Option<String>)> {
+    ) -> Result<(Vec<String>, Vec<String>, Option<String>)> {
         let mut ids = Vec::new();
+        let mut alone_ids = Vec::new();
         let mut last = None;
         let range = (std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded);
         for s in seeds
@@ -508,6 +585,7 @@ impl Pass<'_, '_> {
             last = Some(s.clone());
             if self.alone(s)? {
                 alone.insert(s.clone());
+                alone_ids.push(s.clone());
             } else {
                 ids.push(s.clone());
                 if ids.len() == READ_BATCH {
@@ -515,7 +593,7 @@ impl Pass<'_, '_> {
                 }
             }
         }
-        Ok((ids, last))
+        Ok((ids, alone_ids, last))
     }
 
     /// Whether union record `id` shares no usable work key with another
@@ -530,32 +608,15 @@ impl Pass<'_, '_> {
         Ok(true)
     }
 
-    /// A union record that is a work of its own, as [`Pass::write`] needs
-    /// it: whether it holds linking fields of ours (to take out), and the
-    /// record only then. Without one of our codes in its text it cannot
-    /// hold any, and is not even parsed. None if deleted.
+    /// A union record that is a work of its own ([`Parser::alone_node`]),
+    /// read here; None if deleted.
     fn load_alone(&self, id: &str) -> Result<Option<Node>> {
-        let Some(xml) = self.tx.live_union(id)? else {
+        let Some(stored) = self.tx.live_union_stored(id)? else {
             return Ok(None);
         };
-        // A code that XML escaping would change is looked for by parsing.
-        let plain = |c: &String| !c.contains(['&', '<', '>', '"', '\'']);
-        let maybe_ours = self
-            .parser
-            .codes
-            .iter()
-            .any(|c| !plain(c) || xml.contains(&format!("({c})")));
-        let (record, had_links) = if maybe_ours {
-            self.parser.record(id, &xml)?
-        } else {
-            (Record::new(""), false)
-        };
-        Ok(Some(Node {
-            features: WorkFeatures::default(),
-            target: LinkTarget::default(),
-            record,
-            had_links,
-        }))
+        self.parser
+            .alone_node(id, Parser::unpack(id, stored)?)
+            .map(Some)
     }
 
     /// [`Pass::load`] through a component's cache.
@@ -572,10 +633,13 @@ impl Pass<'_, '_> {
         Ok(n)
     }
 
-    /// [`Pass::load`] for several records: read here, parsed on every
-    /// core; in `ids` order.
+    /// [`Pass::load`] for several records, in `ids` order. Parsed here:
+    /// handed to the worker threads, a few records would wait behind the
+    /// batch they are parsing.
     fn load_many(&self, ids: &[String]) -> Result<Vec<Option<Arc<Node>>>> {
-        self.parser.nodes(&self.texts(ids)?)
+        ids.iter()
+            .map(|id| Ok(self.load(id)?.map(Arc::new)))
+            .collect()
     }
 
     /// The work of `seed`: every union record reached from it through
@@ -590,7 +654,6 @@ impl Pass<'_, '_> {
         ahead: &Ahead,
         alone: bool,
     ) -> Result<Component> {
-        let ahead = &ahead.nodes;
         let mut out = Component {
             nodes: BTreeMap::new(),
             links: BTreeMap::new(),
@@ -600,11 +663,16 @@ impl Pass<'_, '_> {
             // Most union records share no work key with another: a work of
             // their own, with no relation to decide, so their features are
             // not needed (a tenth of the work pass's time each, otherwise).
-            if let Some(node) = self.load_alone(seed)? {
-                out.nodes.insert(seed.to_string(), Arc::new(node));
+            let node = match ahead.alone_nodes.get(seed) {
+                Some(node) => node.clone(),
+                None => self.load_alone(seed)?.map(Arc::new),
+            };
+            if let Some(node) = node {
+                out.nodes.insert(seed.to_string(), node);
             }
             return Ok(out);
         }
+        let ahead = &ahead.nodes;
         let mut cache: HashMap<String, Option<Arc<Node>>> = HashMap::new();
         if let Some(n) = ahead.get(seed) {
             cache.insert(seed.to_string(), n.clone());
@@ -694,15 +762,20 @@ impl Pass<'_, '_> {
 
     /// Store a recomputed work: each record's work id and links in the
     /// tables, and its linking fields in the union record (a new version
-    /// only where they changed). A component without records is a deleted
-    /// union record: its rows go. Returns how many union records changed.
-    fn write(&self, seed: &str, c: &Component, work_id: Option<&str>) -> Result<usize> {
+    /// only where they changed, through `out`). A component without
+    /// records is a deleted union record: its rows go.
+    fn write(
+        &self,
+        seed: &str,
+        c: &Component,
+        work_id: Option<&str>,
+        out: &mut Links,
+    ) -> Result<()> {
         if c.nodes.is_empty() {
             self.tx.set_work(seed, None)?;
             self.tx.set_work_links(seed, &[])?;
-            return Ok(0);
+            return Ok(());
         }
-        let mut changed = 0;
         for (id, node) in &c.nodes {
             let mut links: Vec<(Relation, String, String)> =
                 c.links.get(id).cloned().unwrap_or_default();
@@ -730,14 +803,121 @@ impl Pass<'_, '_> {
             if links.is_empty() && work_id.is_none() && !node.had_links {
                 continue;
             }
-            let mut record = node.record.clone();
             let targets: Vec<(Relation, LinkTarget)> = links
                 .iter()
                 .filter_map(|(rel, other, _)| c.nodes.get(other).map(|n| (*rel, n.target.clone())))
                 .collect();
-            add_links(&mut record, &targets, work_id, self.code);
-            changed += self.tx.put_union_links(id, &marcxml::to_string(&record))? as usize;
+            out.push(
+                self.tx,
+                Rewrite {
+                    id: id.clone(),
+                    node: node.clone(),
+                    targets,
+                    work_id: work_id.map(str::to_string),
+                    code: self.code.to_string(),
+                },
+            )?;
         }
-        Ok(changed)
+        Ok(())
+    }
+}
+
+/// A rewritten union record's id and what to store (None: unchanged).
+type Made = (String, Option<Stored>);
+
+/// A union record to be written with its linking fields.
+struct Rewrite {
+    id: String,
+    node: Arc<Node>,
+    targets: Vec<(Relation, LinkTarget)>,
+    work_id: Option<String>,
+    code: String,
+}
+
+impl Rewrite {
+    /// The record with its linking fields, packed if the store packs; None
+    /// when that is the text already stored (no new version).
+    fn make(&self, pack: bool) -> Option<Stored> {
+        let mut record = self.node.record.clone();
+        add_links(
+            &mut record,
+            &self.targets,
+            self.work_id.as_deref(),
+            &self.code,
+        );
+        let text = marcxml::to_string(&record);
+        if text == self.node.text {
+            None
+        } else if pack {
+            Some(Stored::Packed(packed::pack(&text)))
+        } else {
+            Some(Stored::Text(text))
+        }
+    }
+}
+
+/// The union records the pass rewrites, made and packed in batches on the
+/// worker threads while the pass goes on, and stored in the order they
+/// came (so that their change sequence numbers do not depend on the
+/// threads). Made on the store thread, the fields, the text and its
+/// packing were most of that thread's work in a first load's work pass.
+struct Links {
+    pack: bool,
+    pending: Vec<Rewrite>,
+    making: Option<Later<Vec<Made>>>,
+    changed: usize,
+}
+
+impl Links {
+    fn new(pack: bool) -> Links {
+        Links {
+            pack,
+            pending: Vec::new(),
+            making: None,
+            changed: 0,
+        }
+    }
+
+    fn push(&mut self, tx: &DedupTx<'_>, rewrite: Rewrite) -> Result<()> {
+        self.pending.push(rewrite);
+        if self.pending.len() >= READ_BATCH {
+            self.store_made(tx)?;
+            let batch = std::mem::take(&mut self.pending);
+            let pack = self.pack;
+            self.making = Some(Later::spawn(move || {
+                batch
+                    .into_par_iter()
+                    .map(|r| {
+                        let made = r.make(pack);
+                        (r.id, made)
+                    })
+                    .collect()
+            }));
+        }
+        Ok(())
+    }
+
+    /// Store the batch being made, when it is done.
+    fn store_made(&mut self, tx: &DedupTx<'_>) -> Result<()> {
+        if let Some(job) = self.making.take() {
+            for (id, made) in job.wait() {
+                if let Some(stored) = made {
+                    self.changed += tx.put_union_links_stored(&id, stored)? as usize;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Store everything still pending; returns how many union records
+    /// were rewritten.
+    fn finish(mut self, tx: &DedupTx<'_>) -> Result<usize> {
+        self.store_made(tx)?;
+        for r in std::mem::take(&mut self.pending) {
+            if let Some(stored) = r.make(self.pack) {
+                self.changed += tx.put_union_links_stored(&r.id, stored)? as usize;
+            }
+        }
+        Ok(self.changed)
     }
 }

@@ -221,12 +221,14 @@ impl Linker {
         visited: &HashSet<i64>,
         source: &Candidates,
     ) -> Result<()> {
-        // What lies below this seed was a seed already or was visited (it
-        // may still be a candidate of a later record, read again then).
-        self.ahead.retain(|&id, _| id >= seed);
-        self.decided.retain(|&(a, _), _| a >= seed);
         let have = |l: &Self| l.ahead.contains_key(&seed) || l.loaded.contains_key(&seed);
         if !have(self) {
+            // What lies below this seed was a seed already or was visited
+            // (it may still be a candidate of a later record, read again
+            // then). Pruned once per batch, not once per seed: a batch
+            // holds hundreds of records.
+            self.ahead.retain(|&id, _| id >= seed);
+            self.decided.retain(|&(a, _), _| a >= seed);
             if let Some((ids, job)) = self.next.take() {
                 let prepared = job.wait()?;
                 self.ahead.extend(ids.into_iter().zip(prepared.seeds));

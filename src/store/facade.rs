@@ -528,6 +528,34 @@ impl DedupTx<'_> {
         }
     }
 
+    /// A live union record as stored: packed (SQLite) or text.
+    pub fn live_union_stored(&self, union_id: &str) -> Result<Option<super::packed::Stored>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => t.live_union_stored(union_id),
+            TxBackend::Postgres(t) => {
+                Ok(pg(|| t.live_union(union_id))?.map(super::packed::Stored::Text))
+            }
+        }
+    }
+
+    /// Rewrite a live union record with its links (the merge's hash
+    /// kept) when the caller knows the text changed: `record` packed for
+    /// a store that packs ([`DedupTx::packs_texts`]), else text. Returns
+    /// whether a live record was rewritten.
+    pub fn put_union_links_stored(
+        &self,
+        union_id: &str,
+        record: super::packed::Stored,
+    ) -> Result<bool> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => t.put_union_links_stored(union_id, record),
+            TxBackend::Postgres(t) => {
+                let text = record.into_text()?;
+                pg(|| t.put_union_links(union_id, &text))
+            }
+        }
+    }
+
     /// Whether this store keeps texts packed (`store::packed`): SQLite
     /// does, PostgreSQL compresses them itself.
     pub fn packs_texts(&self) -> bool {

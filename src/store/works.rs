@@ -10,6 +10,7 @@
 use anyhow::Result;
 use rusqlite::{params, OptionalExtension};
 
+use super::packed::Stored;
 use super::{now_rfc3339, SqliteStore, SqliteTx};
 
 /// One link as stored: from the union record that carries the field to
@@ -50,6 +51,15 @@ impl SqliteTx<'_> {
 
     /// A live union record's MARCXML.
     pub fn live_union(&self, union_id: &str) -> Result<Option<String>> {
+        Ok(match self.live_union_stored(union_id)? {
+            Some(stored) => Some(stored.into_text()?),
+            None => None,
+        })
+    }
+
+    /// A live union record as stored, to be unpacked where it is parsed
+    /// (the work pass does that on its worker threads).
+    pub fn live_union_stored(&self, union_id: &str) -> Result<Option<Stored>> {
         // Union records this transaction wrote are read back too.
         self.flush_unions()?;
         Ok(self
@@ -57,7 +67,7 @@ impl SqliteTx<'_> {
             .prepare_cached(
                 "SELECT record FROM union_records WHERE cluster_id = ?1 AND deleted = 0",
             )?
-            .query_row([union_id], |r| super::packed::get(r, 0))
+            .query_row([union_id], |r| r.get::<_, Option<Stored>>(0))
             .optional()?
             .flatten())
     }
@@ -202,6 +212,31 @@ impl SqliteTx<'_> {
                 super::packed::pack(record),
                 now_rfc3339()
             ])?;
+        Ok(true)
+    }
+
+    /// Rewrite a live union record with its links, as [`Self::put_union_links`]
+    /// does, for a caller that has already found that the text changed
+    /// and packed it (the work pass, on its worker threads).
+    pub fn put_union_links_stored(&self, union_id: &str, record: Stored) -> Result<bool> {
+        self.flush_unions()?;
+        let live = self
+            .tx
+            .prepare_cached("SELECT 1 FROM union_records WHERE cluster_id = ?1 AND deleted = 0")?
+            .exists([union_id])?;
+        if !live {
+            return Ok(false);
+        }
+        let seq = self.next_seq()?;
+        let mut update = self.tx.prepare_cached(
+            "UPDATE union_records SET seq = ?2, record = ?3, updated_at = ?4 WHERE cluster_id = ?1",
+        )?;
+        match record {
+            Stored::Packed(bytes) => {
+                update.execute(params![union_id, seq, bytes, now_rfc3339()])?
+            }
+            Stored::Text(text) => update.execute(params![union_id, seq, text, now_rfc3339()])?,
+        };
         Ok(true)
     }
 
