@@ -83,8 +83,24 @@ struct Component {
     links: BTreeMap<String, Vec<(Relation, String, String)>>,
 }
 
+/// How the pass tells which union records are works of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySearch {
+    /// By how many records the pass examines (see `WALK_MIN`).
+    Auto,
+    /// Look each record's work keys up.
+    Lookup,
+    /// Walk the whole work-key index once.
+    Walk,
+}
+
 /// Bring work keys, works and links up to date with the union records.
 pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
+    run_with(store, config, KeySearch::Auto)
+}
+
+/// [`run`] with the key search chosen (for tests that compare the two).
+pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result<WorksSummary> {
     let tx = store.transaction()?;
     let code = config.catalogue_code.as_str();
     let fingerprint = format!(
@@ -132,9 +148,10 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
     };
     let changed = tx.unions_changed_since(mark)?;
     summary.examined = changed.len();
-    let pass = Pass {
+    let mut pass = Pass {
         tx: &tx,
         code,
+        shared: None,
         parser: Arc::new(Parser {
             codes: codes.iter().map(|c| c.to_string()).collect(),
             never: config.works.never_link.clone(),
@@ -170,6 +187,22 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
                 tx.set_work_keys(id, &keys.remove(id).unwrap_or_default())?;
             }
         }
+    }
+
+    // A pass over many records learns which records share a usable key
+    // from one walk over the key index (the answer a look-up per key
+    // would give, see `Pass::alone`).
+    let walk = match search {
+        KeySearch::Auto => changed.len() >= WALK_MIN,
+        KeySearch::Lookup => false,
+        KeySearch::Walk => true,
+    };
+    if walk {
+        pass.shared = Some(
+            tx.unions_sharing_a_work_key(MAX_KEY_UNIONS)?
+                .into_iter()
+                .collect(),
+        );
     }
 
     // The changed records and the other records of the works they were in
@@ -299,6 +332,12 @@ fn fresh_work_id(tx: &DedupTx<'_>, lowest: &str, assigned: &BTreeSet<String>) ->
         variant += 1;
     }
 }
+
+/// From this many changed union records on, the pass walks the work-key
+/// index once to tell which records are works of their own, instead of
+/// looking each one's keys up (a first load examines every record; a
+/// nightly harvest a few hundred).
+const WALK_MIN: usize = 20_000;
 
 /// Union records read and parsed in one batch: enough to keep every core
 /// busy, few enough that the batch is a few megabytes.
@@ -481,6 +520,9 @@ struct Pass<'a, 't> {
     tx: &'a DedupTx<'t>,
     code: &'a str,
     parser: Arc<Parser>,
+    /// The union records that share a usable work key with another, when
+    /// the pass walked the key index for them.
+    shared: Option<HashSet<String>>,
 }
 
 impl Pass<'_, '_> {
@@ -599,6 +641,9 @@ impl Pass<'_, '_> {
     /// Whether union record `id` shares no usable work key with another
     /// (by the index the keys loop filled): then it is a work of its own.
     fn alone(&self, id: &str) -> Result<bool> {
+        if let Some(shared) = &self.shared {
+            return Ok(!shared.contains(id));
+        }
         for key in self.tx.work_keys_of(id)? {
             let others = self.tx.unions_with_work_key(&key, MAX_KEY_UNIONS)?;
             if others.len() <= MAX_KEY_UNIONS && others.iter().any(|o| o != id) {

@@ -320,6 +320,43 @@ fn incremental_work_links_equal_a_full_rebuild() {
     assert_eq!(without_work_ids(&a), without_work_ids(&b));
 }
 
+// The pass tells works of their own either by looking each record's work
+// keys up or by one walk over the work-key index (chosen by how many
+// records it examines); both must give the same works, links and records.
+#[test]
+fn work_key_lookup_and_walk_give_the_same_works() {
+    use unicat::works_pass::{run_with, KeySearch};
+    let cat = Cat::new("");
+    cat.import("anl", "anl.xml");
+    cat.import("tsu", "tsu.xml");
+    let before = cat.published();
+    assert!(!links(&before).is_empty());
+    let config = unicat::config::Config::load(&cat.config()).unwrap();
+    for search in [KeySearch::Lookup, KeySearch::Walk] {
+        let mut store = unicat::store::Store::from_config(&config).unwrap();
+        {
+            // Another fingerprint: the next pass recomputes every work.
+            let tx = store.transaction().unwrap();
+            tx.set_meta_text("works", "another setting").unwrap();
+            tx.commit().unwrap();
+        }
+        let summary = run_with(&mut store, &config, search).unwrap();
+        drop(store);
+        assert!(
+            summary.examined > 0 && summary.works > 0,
+            "{search:?}: {summary:?}"
+        );
+        assert_eq!(summary.relinked, 0, "{search:?} rewrote union records");
+        let after = cat.published();
+        assert_eq!(links(&after), links(&before), "{search:?} linked otherwise");
+        assert_eq!(
+            works(&after),
+            works(&before),
+            "{search:?} grouped otherwise"
+        );
+    }
+}
+
 // Work ids are kept the way union ids are: a work that loses a record
 // (the second edition retitled into another work) keeps its id on the part
 // with most of its records, and the record that comes back joins it under

@@ -636,6 +636,9 @@ impl DedupTx<'_> {
         fn work_keys_of(&self, union_id: &str) -> Result<Vec<String>>;
         /// Union records holding a work key, at most `limit` + 1.
         fn unions_with_work_key(&self, key: &str, limit: usize) -> Result<Vec<String>>;
+        /// Union records holding a work key that one to `max` records
+        /// hold (those that are not works of their own).
+        fn unions_sharing_a_work_key(&self, max: usize) -> Result<Vec<String>>;
         /// The work a union record belongs to.
         fn work_of(&self, union_id: &str) -> Result<Option<String>>;
         /// The union records of a work.

@@ -105,6 +105,19 @@ impl SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Union records holding a work key that one to `max` records hold,
+    /// i.e. every union record that is not a work of its own: one pass
+    /// over the key index instead of a look-up per key of every record.
+    pub fn unions_sharing_a_work_key(&self, max: usize) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT DISTINCT union_id FROM work_keys WHERE key IN
+               (SELECT key FROM work_keys GROUP BY key HAVING count(*) BETWEEN 2 AND ?1)",
+        )?;
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = stmt.query_map([max], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The work a union record belongs to (none when it has no links).
     pub fn work_of(&self, union_id: &str) -> Result<Option<String>> {
         Ok(self

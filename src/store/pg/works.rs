@@ -84,6 +84,22 @@ impl PgTx<'_> {
         )
     }
 
+    /// Union records holding a work key that one to `max` records hold
+    /// (see the SQLite store's `unions_sharing_a_work_key`).
+    pub fn unions_sharing_a_work_key(&self, max: usize) -> Result<Vec<String>> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.with(
+            "SELECT DISTINCT union_id FROM work_keys WHERE key IN
+               (SELECT key FROM work_keys GROUP BY key HAVING count(*) BETWEEN 2 AND $1)",
+            |tx, st| {
+                tx.query(st, &[&max])?
+                    .iter()
+                    .map(|r| Ok(r.try_get(0)?))
+                    .collect()
+            },
+        )
+    }
+
     /// The work a union record belongs to (none when it has no links).
     pub fn work_of(&self, union_id: &str) -> Result<Option<String>> {
         self.with(
