@@ -322,11 +322,18 @@ fn incremental_work_links_equal_a_full_rebuild() {
 
 // The pass tells works of their own either by looking each record's work
 // keys up or by one walk over the work-key index (chosen by how many
-// records it examines); both must give the same works, links and records.
+// records it examines); both must give the same works, links and records,
+// on either store (PostgreSQL skipped without UNICAT_TEST_PG_URL).
 #[test]
 fn work_key_lookup_and_walk_give_the_same_works() {
+    lookup_and_walk_agree(&Cat::new(""));
+    if let Some(url) = common::pg_test_database() {
+        lookup_and_walk_agree(&Cat::with_store("", &common::pg_store_table(&url)));
+    }
+}
+
+fn lookup_and_walk_agree(cat: &Cat) {
     use unicat::works_pass::{run_with, KeySearch};
-    let cat = Cat::new("");
     cat.import("anl", "anl.xml");
     cat.import("tsu", "tsu.xml");
     let before = cat.published();
