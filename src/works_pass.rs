@@ -150,7 +150,6 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
     summary.examined = changed.len();
     let mut pass = Pass {
         tx: &tx,
-        code,
         shared: None,
         parser: Arc::new(Parser {
             codes: codes.iter().map(|c| c.to_string()).collect(),
@@ -223,7 +222,7 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
     let mut deferred: Vec<(Component, BTreeMap<String, usize>)> = Vec::new();
     // Union records read ahead for the seeds to come (see `read_ahead`).
     let mut ahead = Ahead::default();
-    let mut links = Links::new(pass.tx.packs_texts());
+    let mut links = Links::new(pass.tx.packs_texts(), code);
     while let Some(seed) = seeds.pop_first() {
         if visited.contains(&seed) {
             continue;
@@ -518,7 +517,6 @@ impl Ahead {
 /// The pass's view of one transaction.
 struct Pass<'a, 't> {
     tx: &'a DedupTx<'t>,
-    code: &'a str,
     parser: Arc<Parser>,
     /// The union records that share a usable work key with another, when
     /// the pass walked the key index for them.
@@ -859,7 +857,6 @@ impl Pass<'_, '_> {
                     node: node.clone(),
                     targets,
                     work_id: work_id.map(str::to_string),
-                    code: self.code.to_string(),
                 },
             )?;
         }
@@ -876,20 +873,15 @@ struct Rewrite {
     node: Arc<Node>,
     targets: Vec<(Relation, LinkTarget)>,
     work_id: Option<String>,
-    code: String,
 }
 
 impl Rewrite {
-    /// The record with its linking fields, packed if the store packs; None
-    /// when that is the text already stored (no new version).
-    fn make(&self, pack: bool) -> Option<Stored> {
+    /// The record with its linking fields under catalogue `code`, packed
+    /// if the store packs; None when that is the text already stored (no
+    /// new version).
+    fn make(&self, code: &str, pack: bool) -> Option<Stored> {
         let mut record = self.node.record.clone();
-        add_links(
-            &mut record,
-            &self.targets,
-            self.work_id.as_deref(),
-            &self.code,
-        );
+        add_links(&mut record, &self.targets, self.work_id.as_deref(), code);
         let text = marcxml::to_string(&record);
         if text == self.node.text {
             None
@@ -908,15 +900,18 @@ impl Rewrite {
 /// packing were most of that thread's work in a first load's work pass.
 struct Links {
     pack: bool,
+    /// The catalogue code the linking fields name.
+    code: Arc<str>,
     pending: Vec<Rewrite>,
     making: Option<Later<Vec<Made>>>,
     changed: usize,
 }
 
 impl Links {
-    fn new(pack: bool) -> Links {
+    fn new(pack: bool, code: &str) -> Links {
         Links {
             pack,
+            code: Arc::from(code),
             pending: Vec::new(),
             making: None,
             changed: 0,
@@ -928,12 +923,12 @@ impl Links {
         if self.pending.len() >= READ_BATCH {
             self.store_made(tx)?;
             let batch = std::mem::take(&mut self.pending);
-            let pack = self.pack;
+            let (pack, code) = (self.pack, self.code.clone());
             self.making = Some(Later::spawn(move || {
                 batch
                     .into_par_iter()
                     .map(|r| {
-                        let made = r.make(pack);
+                        let made = r.make(&code, pack);
                         (r.id, made)
                     })
                     .collect()
@@ -959,7 +954,7 @@ impl Links {
     fn finish(mut self, tx: &DedupTx<'_>) -> Result<usize> {
         self.store_made(tx)?;
         for r in std::mem::take(&mut self.pending) {
-            if let Some(stored) = r.make(self.pack) {
+            if let Some(stored) = r.make(&self.code, self.pack) {
                 self.changed += tx.put_union_links_stored(&r.id, stored)? as usize;
             }
         }

@@ -275,20 +275,12 @@ impl Linker {
         let mut pairs = Vec::new();
         let mut extra_ids = BTreeSet::new();
         let mut known = HashMap::new();
-        if let Candidates::Index(index) = source {
+        if let Candidates::Index(_) = source {
             let in_batch: HashSet<i64> = ids.iter().copied().collect();
             for &id in &ids {
-                let mut candidates: Vec<i64> = index
-                    .entries_of(id)
-                    .iter()
-                    .filter_map(|e| match *e {
-                        Entry::Block(b) => Some(index.block(b)),
-                        Entry::Oversized(_) => None,
-                    })
-                    .flatten()
-                    .copied()
-                    .filter(|&h| h != id && !visited.contains(&h))
-                    .collect();
+                // From the walked index: no store read.
+                let (mut candidates, _oversized) = source.of(tx, id)?;
+                candidates.retain(|&h| h != id && !visited.contains(&h));
                 candidates.sort_unstable();
                 candidates.dedup();
                 for h in candidates {

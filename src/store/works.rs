@@ -214,17 +214,7 @@ impl SqliteTx<'_> {
             Some(c) if c == record => return Ok(false),
             Some(_) => {}
         }
-        let seq = self.next_seq()?;
-        self.tx
-            .prepare_cached(
-                "UPDATE union_records SET seq = ?2, record = ?3, updated_at = ?4 WHERE cluster_id = ?1",
-            )?
-            .execute(params![
-                union_id,
-                seq,
-                super::packed::pack(record),
-                now_rfc3339()
-            ])?;
+        self.rewrite_union(union_id, Stored::Packed(super::packed::pack(record)))?;
         Ok(true)
     }
 
@@ -240,6 +230,12 @@ impl SqliteTx<'_> {
         if !live {
             return Ok(false);
         }
+        self.rewrite_union(union_id, record)?;
+        Ok(true)
+    }
+
+    /// A new version of a live union record, with the merge's hash kept.
+    fn rewrite_union(&self, union_id: &str, record: Stored) -> Result<()> {
         let seq = self.next_seq()?;
         let mut update = self.tx.prepare_cached(
             "UPDATE union_records SET seq = ?2, record = ?3, updated_at = ?4 WHERE cluster_id = ?1",
@@ -250,7 +246,7 @@ impl SqliteTx<'_> {
             }
             Stored::Text(text) => update.execute(params![union_id, seq, text, now_rfc3339()])?,
         };
-        Ok(true)
+        Ok(())
     }
 
     /// The change sequence number as this transaction has left it so far.
