@@ -19,13 +19,13 @@ use unicat_marc::marcxml;
 use crate::background::Later;
 use crate::config::Config;
 use crate::dedup::cluster::{
-    claim_old_ids, component_of, kept_whole, split_on_vetoes, Blocks, Candidates, KeyIndex, Linker,
-    Loaded,
+    claim_old_ids, component_of, examines_much, kept_whole, split_on_vetoes, Blocks, Candidates,
+    KeyIndex, Linker, Loaded,
 };
 use crate::dedup::decision;
 use crate::dedup::keys as dedup;
 use crate::merge::{self, Member, MergeOptions};
-use crate::store::{DedupTx, Store};
+use crate::store::{DedupTx, Store, UnionPut};
 
 /// What one dedup-and-merge pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,6 +116,13 @@ pub fn refresh_with(
         return Ok(summary);
     }
 
+    // A pass over much of the catalogue asks for the cluster of nearly
+    // every record: PostgreSQL then answers from memory, not the server.
+    let max_id = tx.max_record_id()?;
+    if examines_much(dirty.len(), max_id) {
+        tx.hold_clusters()?;
+    }
+
     // Everything whose cluster may change: the changed records and every
     // member of the clusters they were in (a deletion or a changed key can
     // split a cluster).
@@ -138,7 +145,7 @@ pub fn refresh_with(
     }
 
     let source = match search {
-        CandidateSearch::Auto => Candidates::for_pass(&tx, seeds.len(), tx.max_record_id()?)?,
+        CandidateSearch::Auto => Candidates::for_pass(&tx, seeds.len(), max_id)?,
         CandidateSearch::Lookup => Candidates::Lookup,
         CandidateSearch::Walk => Candidates::Index(KeyIndex::read(&tx)?),
     };
@@ -355,12 +362,7 @@ impl UnionWriter {
     /// Store the union records of the batch being merged, once it is.
     fn store_merged(&mut self, tx: &DedupTx<'_>) -> Result<()> {
         if let Some(job) = self.merging.take() {
-            for (cid, members, xml) in job.wait() {
-                if let Some((xml, hash, packed)) = xml {
-                    self.changed +=
-                        tx.put_union_packed(&cid, &xml, packed, &hash, members)? as usize;
-                }
-            }
+            self.changed += tx.put_unions(&to_store(job.wait()))?;
         }
         Ok(())
     }
@@ -369,13 +371,25 @@ impl UnionWriter {
     fn flush(&mut self, tx: &DedupTx<'_>) -> Result<()> {
         self.store_merged(tx)?;
         let batch = std::mem::take(&mut self.pending);
-        for (cid, members, xml) in self.merger.merge_all(&batch) {
-            if let Some((xml, hash, packed)) = xml {
-                self.changed += tx.put_union_packed(&cid, &xml, packed, &hash, members)? as usize;
-            }
-        }
+        self.changed += tx.put_unions(&to_store(self.merger.merge_all(&batch)))?;
         Ok(())
     }
+}
+
+/// The union records of a merged batch, in order, as the store takes them.
+fn to_store(merged: Vec<Merged>) -> Vec<UnionPut> {
+    merged
+        .into_iter()
+        .filter_map(|(cluster_id, members, xml)| {
+            xml.map(|(record, hash, packed)| UnionPut {
+                cluster_id,
+                record,
+                hash,
+                members,
+                packed,
+            })
+        })
+        .collect()
 }
 
 impl Merger {

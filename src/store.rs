@@ -35,7 +35,7 @@ pub mod packed;
 pub mod pg;
 mod sqlite_provider;
 mod works;
-pub use facade::{DedupTx, Store};
+pub use facade::{DedupTx, Store, UnionPut};
 pub use works::WorkLink;
 
 /// The page cache of a dedup transaction's connection, in KiB. The pass

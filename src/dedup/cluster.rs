@@ -73,8 +73,9 @@ impl Loaded {
     /// batch they are parsing or merging (rayon takes a job from outside
     /// the pool only when a worker is free), so it parses them itself.
     pub(crate) fn read_many(tx: &DedupTx<'_>, ids: &[i64]) -> Result<Vec<Option<Arc<Loaded>>>> {
-        ids.iter()
-            .map(|&id| Ok(Loaded::read(tx, id)?.map(Arc::new)))
+        tx.live_sources_stored(ids)?
+            .into_iter()
+            .map(|s| s.map(|s| Loaded::parse(s, false).map(Arc::new)).transpose())
             .collect()
     }
 
@@ -85,9 +86,12 @@ impl Loaded {
         ids: &[i64],
         alone: impl Fn(i64) -> bool,
     ) -> Result<Vec<(Option<StoredSource>, bool)>> {
-        ids.iter()
-            .map(|&id| Ok((tx.live_source_stored(id)?, alone(id))))
-            .collect()
+        Ok(tx
+            .live_sources_stored(ids)?
+            .into_iter()
+            .zip(ids)
+            .map(|(s, &id)| (s, alone(id)))
+            .collect())
     }
 
     /// Parse stored records on every core, in order.
@@ -473,14 +477,23 @@ pub(crate) enum Candidates {
     Index(KeyIndex),
 }
 
+/// Whether a pass over `examined` records of a store whose record ids go
+/// up to `max_id` examines much of the catalogue (a tenth or more), so
+/// that reading whole indexes once beats looking each record up.
+pub(crate) fn examines_much(examined: usize, max_id: i64) -> bool {
+    i64::try_from(examined)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(10)
+        >= max_id
+}
+
 impl Candidates {
     /// The strategy for a pass over `dirty` records of a store whose record
     /// ids go up to `max_id`: the walk reads every key of the catalogue, so
     /// it pays once a tenth or more of the records are examined (a first
     /// load, a new key or decision version, a large partner's re-harvest).
     pub(crate) fn for_pass(tx: &DedupTx<'_>, dirty: usize, max_id: i64) -> Result<Candidates> {
-        let dirty = i64::try_from(dirty).unwrap_or(i64::MAX);
-        if dirty.saturating_mul(10) >= max_id {
+        if examines_much(dirty, max_id) {
             Ok(Candidates::Index(KeyIndex::read(tx)?))
         } else {
             Ok(Candidates::Lookup)

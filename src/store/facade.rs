@@ -55,6 +55,22 @@ enum TxBackend<'a> {
     Postgres(PgTx<'a>),
 }
 
+/// A union record to store with [`DedupTx::put_unions`]: its cluster,
+/// MARCXML, content hash and member count, and the text packed where the
+/// store packs texts ([`DedupTx::packs_texts`]; `None` packs it there).
+pub struct UnionPut {
+    /// The cluster the record is the union of.
+    pub cluster_id: String,
+    /// The union record, MARCXML.
+    pub record: String,
+    /// Its content hash (an unchanged one is not rewritten).
+    pub hash: String,
+    /// How many source records it merges.
+    pub members: usize,
+    /// The text packed as the store keeps it, where it packs texts.
+    pub packed: Option<Vec<u8>>,
+}
+
 /// Run a PostgreSQL call where the driver may block (see the module doc).
 fn pg<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
@@ -220,6 +236,15 @@ impl Store {
     /// claimed through leases).
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// How many statements this handle has sent to PostgreSQL (`None`
+    /// for SQLite): what a page or a pass costs in round trips.
+    pub fn statements_sent(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(s) => Some(s.statements_sent()),
+        }
     }
 
     /// The SQLite database file, if this is the SQLite store.
@@ -525,6 +550,57 @@ impl DedupTx<'_> {
                 local_id: s.local_id,
                 record: super::packed::Stored::Text(s.record),
             })),
+        }
+    }
+
+    /// [`DedupTx::live_source_stored`] for many records, in `ids` order:
+    /// one query per few thousand on PostgreSQL, where each query is a
+    /// round trip.
+    pub fn live_sources_stored(&self, ids: &[i64]) -> Result<Vec<Option<StoredSource>>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => ids.iter().map(|&id| t.live_source_stored(id)).collect(),
+            TxBackend::Postgres(t) => Ok(pg(|| t.live_sources(ids))?
+                .into_iter()
+                .map(|s| {
+                    s.map(|s| StoredSource {
+                        id: s.id,
+                        partner: s.partner,
+                        oai_id: s.oai_id,
+                        local_id: s.local_id,
+                        record: super::packed::Stored::Text(s.record),
+                    })
+                })
+                .collect()),
+        }
+    }
+
+    /// Store union records in order, as [`DedupTx::put_union_packed`]
+    /// would one by one (PostgreSQL sends the batch in two statements).
+    /// Returns how many changed.
+    pub fn put_unions(&self, batch: &[UnionPut]) -> Result<usize> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => batch.iter().try_fold(0, |n, u| {
+                let changed = t.put_union(
+                    &u.cluster_id,
+                    &u.record,
+                    u.packed.clone(),
+                    &u.hash,
+                    u.members,
+                )?;
+                Ok(n + usize::from(changed))
+            }),
+            TxBackend::Postgres(t) => pg(|| t.put_unions(batch)),
+        }
+    }
+
+    /// Tell the store this pass examines a good part of the catalogue:
+    /// PostgreSQL then holds the cluster table in memory for the pass
+    /// (`store::pg::dedup`) instead of asking the server for every
+    /// record; SQLite reads its own pages as fast, and does nothing.
+    pub fn hold_clusters(&self) -> Result<()> {
+        match &self.backend {
+            TxBackend::Sqlite(_) => Ok(()),
+            TxBackend::Postgres(t) => pg(|| t.hold_clusters()),
         }
     }
 

@@ -44,14 +44,21 @@ use crate::store::{
     RunInfo, RunOutcome, SourceRecord, UnionRow,
 };
 
+mod dedup;
 mod page;
 pub mod tls;
 mod works;
 
 type Pool = r2d2::Pool<Manager>;
 type Pooled = r2d2::PooledConnection<Manager>;
-/// Prepared statements of one connection, by their SQL text.
-type Stmts = RefCell<HashMap<&'static str, Statement>>;
+/// Prepared statements of one connection, by their SQL text, and how many
+/// statements went through them: the store's own count of round trips
+/// (`PgStore::statements_sent`), which the tests pin per page and per pass.
+#[derive(Default)]
+pub(crate) struct Stmts {
+    cache: RefCell<HashMap<&'static str, Statement>>,
+    sent: Cell<u64>,
+}
 /// Query parameters as the `postgres` crate takes them.
 type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -432,13 +439,15 @@ fn route_notices(config: &mut postgres::Config) {
 /// A prepared statement from the cache, preparing it on first use. The
 /// statements belong to the connection, so they serve its transactions too.
 fn prep<C: GenericClient>(stmts: &Stmts, client: &mut C, sql: &'static str) -> Result<Statement> {
-    if let Some(s) = stmts.borrow().get(sql) {
+    // Every statement the store sends is taken from here, once per use.
+    stmts.sent.set(stmts.sent.get() + 1);
+    if let Some(s) = stmts.cache.borrow().get(sql) {
         return Ok(s.clone());
     }
     let s = client
         .prepare(sql)
         .with_context(|| format!("preparing `{}`", first_line(sql)))?;
-    stmts.borrow_mut().insert(sql, s.clone());
+    stmts.cache.borrow_mut().insert(sql, s.clone());
     Ok(s)
 }
 
@@ -679,7 +688,7 @@ impl PgStore {
     fn new(conn: Pooled, describe: String) -> PgStore {
         PgStore {
             conn: RefCell::new(conn),
-            stmts: RefCell::new(HashMap::new()),
+            stmts: Stmts::default(),
             describe,
             fence: None,
         }
@@ -695,6 +704,14 @@ impl PgStore {
     /// done.
     pub fn set_fence(&mut self, name: &str, holder: &str) {
         self.fence = Some((name.to_string(), holder.to_string()));
+    }
+
+    /// How many statements this handle (and the dedup transactions made
+    /// from it) has sent: every query and write, each a round trip (not
+    /// counted: BEGIN, COMMIT and table locks, a fixed few per
+    /// transaction).
+    pub fn statements_sent(&self) -> u64 {
+        self.stmts.sent.get()
     }
 
     /// Where the database is: `host:port/dbname` (never the password).
@@ -1354,6 +1371,7 @@ impl PgStore {
             tx: RefCell::new(tx),
             stmts,
             seq: Cell::new(None),
+            clusters: RefCell::new(None),
         })
     }
 
@@ -1830,6 +1848,8 @@ pub struct PgTx<'a> {
     /// back at commit: one update of the meta row instead of one per union
     /// record (nobody else writes `meta` while the dedup lock is held).
     seq: Cell<Option<i64>>,
+    /// The cluster table, held in memory by a large pass (`dedup`).
+    clusters: RefCell<Option<dedup::ClusterMirror>>,
 }
 
 impl PgTx<'_> {
@@ -2014,6 +2034,9 @@ impl PgTx<'_> {
 
     /// The cluster a record is in now.
     pub fn cluster_of(&self, record_id: i64) -> Result<Option<String>> {
+        if let Some(held) = self.held_cluster_of(record_id) {
+            return Ok(held);
+        }
         self.with(
             "SELECT cluster_id FROM cluster_members WHERE record_id = $1",
             |tx, st| match tx.query_opt(st, &[&record_id])? {
@@ -2026,6 +2049,9 @@ impl PgTx<'_> {
     /// Members of a cluster as stored now, in record id order (the order
     /// SQLite's index on the cluster gives).
     pub fn members_of(&self, cluster_id: &str) -> Result<Vec<i64>> {
+        if let Some(held) = self.held_members_of(cluster_id) {
+            return Ok(held);
+        }
         self.ids(
             "SELECT record_id FROM cluster_members WHERE cluster_id = $1 ORDER BY record_id",
             &[&cluster_id],
@@ -2042,6 +2068,9 @@ impl PgTx<'_> {
 
     /// Put a record in a cluster (or take it out of any, with `None`).
     pub fn set_cluster(&self, record_id: i64, cluster_id: Option<&str>) -> Result<()> {
+        if self.held_set_cluster(record_id, cluster_id)? {
+            return Ok(());
+        }
         match cluster_id {
             Some(c) => self.with(
                 "INSERT INTO cluster_members (record_id, cluster_id) VALUES ($1, $2)
@@ -2145,6 +2174,7 @@ impl PgTx<'_> {
     /// Commit everything dedup and merge did (dropping the transaction
     /// instead rolls it all back).
     pub fn commit(self) -> Result<()> {
+        self.send_cluster_changes()?;
         let mut tx = self.tx.into_inner();
         if let Some(seq) = self.seq.get() {
             tx.execute("UPDATE meta SET value = $1 WHERE key = 'seq'", &[&seq])?;
