@@ -10,7 +10,7 @@ mod common;
 
 use common::{fixture_record_count, Setup};
 use unicat::config::{Config, StoreLocation};
-use unicat::store::{PageItem, Store};
+use unicat::store::{PageItem, Renormalized, Store};
 
 fn new_record(oai: &str, hash: &str) -> PageItem {
     PageItem::Upsert {
@@ -70,6 +70,31 @@ fn a_harvest_page_costs_the_same_few_statements_whatever_its_size() {
         });
     }
     let mixed_cost = page_cost(&mut store, run, &mixed);
+    // Reprocessing after a rules change: 300 records renormalised.
+    let renormalised: Vec<Renormalized> = (0..300)
+        .map(|i| Renormalized {
+            id: store
+                .find_source("p", &format!("Lr{i}"))
+                .unwrap()
+                .map_or(-1, |s| s.id),
+            record: format!("<record>r{i} c</record>"),
+            content_hash: "c".into(),
+            local_id: Some(format!("Lr{i}")),
+            keys: vec![format!("isbn:r{i}")],
+        })
+        .filter(|r| r.id >= 0)
+        .collect();
+    let before = store.statements_sent().unwrap();
+    let changed = store.update_normalized(&renormalised).unwrap();
+    let reprocess_cost = store.statements_sent().unwrap() - before;
+    assert_eq!(changed as usize, renormalised.len());
+    assert!(changed > 100, "only {changed} records to reprocess");
+    // Three (the rows, the old keys out, the new keys in); one by one it
+    // was up to three per record.
+    assert!(
+        reprocess_cost <= 3,
+        "renormalising {changed} records cost {reprocess_cost} statements"
+    );
     assert_eq!(
         small_cost, large_cost,
         "a page of 500 new records cost {large_cost} statements, one of 5 cost {small_cost}"

@@ -1058,6 +1058,17 @@ fn update_normalized_changes_only_records_whose_hash_changed(at: &StoreLocation)
     assert_eq!((kept.id, kept.record.as_str()), (a, "<record>a h</record>"));
     assert_eq!(s.update_normalized(&[same]).unwrap(), 0);
     assert_eq!(s.update_normalized(&[]).unwrap(), 0);
+    // A record listed twice in one batch changes twice; the last wins.
+    let twice = |record: &str, hash: &str, key: &str| Renormalized {
+        id: a,
+        record: record.into(),
+        content_hash: hash.into(),
+        local_id: None,
+        keys: strings(&[key]),
+    };
+    let batch = [twice("<1/>", "h3", "q"), twice("<2/>", "h4", "r")];
+    assert_eq!(s.update_normalized(&batch).unwrap(), 2);
+    assert_eq!(s.keys_of(a).unwrap(), strings(&["r"]));
 }
 
 // ---------------------------------------------------------------------------

@@ -1185,26 +1185,20 @@ impl PgStore {
         let (client, stmts) = self.parts();
         let mut tx = client.transaction()?;
         lock_for_page(&mut tx)?;
+        // A record listed twice is updated twice, as one by one: the batch
+        // is cut before the second listing (reprocessing lists each once).
         let mut changed = 0;
-        for r in batch {
-            let st = prep(
-                stmts,
-                &mut tx,
-                "UPDATE source_records SET record = $2, content_hash = $3, local_id = $4, dedup_dirty = true
-                 WHERE id = $1 AND content_hash IS DISTINCT FROM $3",
-            )?;
-            let n = tx.execute(&st, &[&r.id, &r.record, &r.content_hash, &r.local_id])?;
-            if n > 0 {
-                changed += 1;
-                let st = prep(
-                    stmts,
-                    &mut tx,
-                    "DELETE FROM match_keys WHERE record_id = $1",
-                )?;
-                tx.execute(&st, &[&r.id])?;
-                insert_keys(stmts, &mut tx, r.id, &r.keys)?;
+        let mut start = 0;
+        let mut seen = std::collections::HashSet::new();
+        for (i, r) in batch.iter().enumerate() {
+            if !seen.insert(r.id) {
+                changed += update_normalized_run(stmts, &mut tx, &batch[start..i])?;
+                start = i;
+                seen.clear();
+                seen.insert(r.id);
             }
         }
+        changed += update_normalized_run(stmts, &mut tx, &batch[start..])?;
         tx.commit()?;
         Ok(changed)
     }
@@ -1824,19 +1818,63 @@ impl PgStore {
     }
 }
 
-/// Insert a record's match keys (duplicates ignored) in one statement.
-fn insert_keys(stmts: &Stmts, tx: &mut Transaction<'_>, id: i64, keys: &[String]) -> Result<()> {
-    if keys.is_empty() {
-        return Ok(());
+/// Renormalised records, each listed once, in three statements: the
+/// changed ones' rows (only where the hash differs, as one by one), then
+/// their keys out and in. Returns how many changed.
+fn update_normalized_run(
+    stmts: &Stmts,
+    tx: &mut Transaction<'_>,
+    batch: &[Renormalized],
+) -> Result<u64> {
+    if batch.is_empty() {
+        return Ok(0);
     }
+    let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+    let records: Vec<&str> = batch.iter().map(|r| r.record.as_str()).collect();
+    let hashes: Vec<&str> = batch.iter().map(|r| r.content_hash.as_str()).collect();
+    let local_ids: Vec<Option<&str>> = batch.iter().map(|r| r.local_id.as_deref()).collect();
     let st = prep(
         stmts,
         tx,
-        "INSERT INTO match_keys (key, record_id) SELECT unnest($1::text[]), $2
-         ON CONFLICT DO NOTHING",
+        "UPDATE source_records s SET record = u.r, content_hash = u.h, local_id = u.l, dedup_dirty = true
+         FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) AS u(id, r, h, l)
+         WHERE s.id = u.id AND s.content_hash IS DISTINCT FROM u.h
+         RETURNING s.id",
     )?;
-    tx.execute(&st, &[&keys, &id])?;
-    Ok(())
+    let changed: std::collections::HashSet<i64> = tx
+        .query(&st, &[&ids, &records, &hashes, &local_ids])?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    if changed.is_empty() {
+        return Ok(0);
+    }
+    let changed_ids: Vec<i64> = changed.iter().copied().collect();
+    let st = prep(
+        stmts,
+        tx,
+        "DELETE FROM match_keys WHERE record_id = ANY($1)",
+    )?;
+    tx.execute(&st, &[&changed_ids])?;
+    // Sorted and without a record's own duplicates, as a page writes
+    // them (none of these keys is in the table any more).
+    let mut keys: Vec<(&str, i64)> = batch
+        .iter()
+        .filter(|r| changed.contains(&r.id))
+        .flat_map(|r| r.keys.iter().map(move |k| (k.as_str(), r.id)))
+        .collect();
+    if !keys.is_empty() {
+        keys.sort_unstable();
+        keys.dedup();
+        let (key, id): (Vec<&str>, Vec<i64>) = keys.into_iter().unzip();
+        let st = prep(
+            stmts,
+            tx,
+            "INSERT INTO match_keys (key, record_id) SELECT * FROM unnest($1::text[], $2::bigint[])",
+        )?;
+        tx.execute(&st, &[&key, &id])?;
+    }
+    Ok(changed.len() as u64)
 }
 
 /// The dedup and merge stage's view of the store, inside one transaction
