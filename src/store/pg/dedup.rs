@@ -15,7 +15,7 @@
 //! What a pass reads and writes is the same as the per-row code's, so a
 //! pass gives the same clusters, union records and sequence numbers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -41,7 +41,9 @@ const FLUSH_AT: usize = 50_000;
 #[derive(Default)]
 pub(super) struct ClusterMirror {
     of: HashMap<i64, Arc<str>>,
-    members: HashMap<Arc<str>, BTreeSet<i64>>,
+    /// Each cluster's members, sorted (a few each: a vector is a tenth of
+    /// a tree's size).
+    members: HashMap<Arc<str>, Vec<i64>>,
     /// Changes not sent yet: the last one per record.
     pending: BTreeMap<i64, Option<Arc<str>>>,
 }
@@ -53,16 +55,15 @@ impl ClusterMirror {
 
     /// In record id order, as the table's index gives them.
     fn members_of(&self, cluster_id: &str) -> Vec<i64> {
-        self.members
-            .get(cluster_id)
-            .map(|m| m.iter().copied().collect())
-            .unwrap_or_default()
+        self.members.get(cluster_id).cloned().unwrap_or_default()
     }
 
     fn set(&mut self, record_id: i64, cluster_id: Option<&str>) {
         if let Some(old) = self.of.remove(&record_id) {
             if let Some(m) = self.members.get_mut(&old) {
-                m.remove(&record_id);
+                if let Ok(i) = m.binary_search(&record_id) {
+                    m.remove(i);
+                }
                 if m.is_empty() {
                     self.members.remove(&old);
                 }
@@ -75,7 +76,10 @@ impl ClusterMirror {
         });
         if let Some(c) = &new {
             self.of.insert(record_id, c.clone());
-            self.members.entry(c.clone()).or_default().insert(record_id);
+            let m = self.members.entry(c.clone()).or_default();
+            if let Err(i) = m.binary_search(&record_id) {
+                m.insert(i, record_id);
+            }
         }
         self.pending.insert(record_id, new);
     }
