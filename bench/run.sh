@@ -547,11 +547,17 @@ if [ -n "$PG_URL" ]; then
   psql "$PG_URL" -qX -c "ALTER SYSTEM SET log_lock_waits = on" -c "ALTER SYSTEM SET deadlock_timeout = '1ms'" \
     -c "SELECT pg_reload_conf()" >/dev/null
   lock_waits() { # lock_waits FROM OUT: the server log's lock waits after byte FROM, into OUT
-    tail -c +$(($1 + 1)) "$PG_DIR/server.log" | grep 'still waiting for' >"$2" || true
+    tail -c +$(($1 + 1)) "$PG_DIR/server.log" | grep -E 'still waiting for|acquired .* after' >"$2" || true
   }
-  waits_by_kind() { # waits_by_kind FILE...: "N MODE on KIND, ..." or "none"
-    cat "$@" | sed -n 's/.*still waiting for \([A-Za-z]*\) on \([a-z]*\).*/\1 on \2/p' | sort | uniq -c |
-      awk '{ n = $1; $1 = ""; s = s (s == "" ? "" : ",") " " n "×" $0 } END { print (s == "" ? "none" : substr(s, 2)) }'
+  # waits_by_kind FILE...: "N× MODE on KIND (S s waited in all), ..." or
+  # "none" (a wait logged as begun is logged again with its length once
+  # it ends).
+  waits_by_kind() {
+    cat "$@" | sed -n -e 's/.*still waiting for \([A-Za-z]*\) on \([a-z]*\).*/W \1 on \2/p' \
+      -e 's/.*acquired \([A-Za-z]*\) on \([a-z]*\).* after \([0-9.]*\) ms.*/A \1 on \2 \3/p' |
+      awk '$1 == "W" { k = $2 " " $3 " " $4; n[k]++ } $1 == "A" { t[$2 " " $3 " " $4] += $5 }
+        END { for (k in n) s = s (s == "" ? "" : ", ") sprintf("%d× %s (%.2f s waited in all)", n[k], k, t[k] / 1000)
+              print (s == "" ? "none" : s) }'
   }
   # daemons UNICAT-BENCH DB-URL SAMPLES CONFIG...: one harvest process per
   # CONFIG, all started at once, while the database is sampled every
@@ -564,6 +570,8 @@ if [ -n "$PG_URL" ]; then
     local b=$1 url=$2 samples=$3 rc=0 pid sampler cfg
     local pids=()
     shift 3
+    # The whole machine's CPU (/proc/stat) before and after: busy or idle.
+    head -1 /proc/stat >"$samples.cpu"
     for cfg in "$@"; do
       "$b" harvest "$cfg" >"${cfg%.toml}.out" 2>"${cfg%.toml}.err" &
       pids+=("$!")
@@ -582,13 +590,16 @@ if [ -n "$PG_URL" ]; then
     for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
     # The harvest processes' CPU time (the sampler is not waited for yet).
     times >"$samples.times"
+    head -1 /proc/stat >>"$samples.cpu"
     kill "$sampler" 2>/dev/null
     wait "$sampler" 2>/dev/null
     for cfg in "$@"; do tail -1 "${cfg%.toml}.out"; done
     {
       for cfg in "$@"; do tail -1 "${cfg%.toml}.out"; done
       tail -1 "$samples.times"
-    } | awk -v samples="$samples" '
+    } | awk -v samples="$samples" -v machine="$(awk '
+          { busy = $2 + $3 + $4 + $7 + $8 + $9; all = busy + $5 + $6 }
+          NR == 1 { b0 = busy; a0 = all } END { printf "%.0f", (all > a0) ? 100 * (busy - b0) / (all - a0) : 0 }' "$samples.cpu")" '
       function secs(t) { split(t, p, "m"); return p[1] * 60 + p[2] }
       /^records=/ {
         for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -605,8 +616,8 @@ if [ -n "$PG_URL" ]; then
           if (f[4] > holders) holders = f[4]
         }
         for (x in what) waits = waits (waits == "" ? "" : ",") x
-        printf "records=%d cpu_secs=%.1f secs_each=%s peak_kib_each=%s samples=%d busy_samples=%d lock_wait_samples=%d lock_waits_on=%s lwlock_wait_samples=%d max_partner_leases=%d max_holders=%d\n",
-          n, cpu, w, k, s, busy, waiting, (waits == "" ? "-" : waits), lw, leases, holders
+        printf "records=%d cpu_secs=%.1f machine_busy_pct=%d secs_each=%s peak_kib_each=%s samples=%d busy_samples=%d lock_wait_samples=%d lock_waits_on=%s lwlock_wait_samples=%d max_partner_leases=%d max_holders=%d\n",
+          n, cpu, machine, w, k, s, busy, waiting, (waits == "" ? "-" : waits), lw, leases, holders
       }'
     return "$rc"
   }
@@ -651,7 +662,7 @@ if [ -n "$PG_URL" ]; then
     "$(field peak_kib_each "$two_line" | awk -F/ '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? " / " : ""), $i / 1024 }')" \
     "one daemon, 4 partners, PostgreSQL store: $one_wall s, $(mib "$(field peak_kib_each "$one_line")") MiB" \
     "$(rate "${XN[one]}" "$one_wall")" "$sc (wall two / one)" "$(judge "$sc <= 0.65" "≤ 0.65 × one daemon's wall time")"
-  note "- Two daemons on one PostgreSQL database: $live_two live source records, as with one daemon ($live_one). Last run: the two processes' own walls $(field secs_each "$two_line") s (partners $(awk '{print $2 " " $5}' "$S/partners-a" | paste -sd' ') / $(awk '{print $2 " " $5}' "$S/partners-b" | paste -sd' ')), together $(field cpu_secs "$two_line") CPU-s; one daemon $(field cpu_secs "$one_line") CPU-s in $(field secs_each "$one_line") s; the machine has $(nproc) cores for the daemons, the four OAI-PMH servers and PostgreSQL. The row is the harvest alone: with a shared store the dedup + merge after it runs in one daemon at a time (the \`pipeline\` lease, src/jobs.rs \`Jobs::refresh\`), so only one of them would run it."
+  note "- Two daemons on one PostgreSQL database: $live_two live source records, as with one daemon ($live_one). Last run: the two processes' own walls $(field secs_each "$two_line") s (partners $(awk '{print $2 " " $5}' "$S/partners-a" | paste -sd' ') / $(awk '{print $2 " " $5}' "$S/partners-b" | paste -sd' ')), together $(field cpu_secs "$two_line") CPU-s, the machine's $(nproc) cores $(field machine_busy_pct "$two_line") % busy; one daemon $(field cpu_secs "$one_line") CPU-s in $(field secs_each "$one_line") s, the cores $(field machine_busy_pct "$one_line") % busy. The daemons, the four OAI-PMH servers and PostgreSQL share those cores (and whatever else runs on the machine). The row is the harvest alone: with a shared store the dedup + merge after it runs in one daemon at a time (the \`pipeline\` lease, src/jobs.rs \`Jobs::refresh\`), so only one of them would run it."
   note "- Do the two daemons' page commits wait for each other? A page commit takes \`LOCK TABLE source_records IN ROW EXCLUSIVE MODE\` (\`lock_for_page\`, src/store/pg.rs), a mode that does not conflict with itself: only a dedup pass (EXCLUSIVE) waits for page commits or makes them wait; and each daemon writes its own partners' rows. Measured (log_lock_waits, deadlock_timeout 1 ms): lock waits over 1 ms in the $runs two-daemon runs: $(waits_by_kind "$RUN"/scale-two-*.lockwaits); in the one-daemon runs: $(waits_by_kind "$RUN"/scale-one-*.lockwaits) (\"relation\": a table lock such as \`lock_for_page\`'s; \"advisory\": the migration lock as both daemons open the new database; \"extension\": a table or index growing by a page, which any two writers of one table take turns at, one daemon's partners too; \"transaction\" or \"tuple\": the same row). One-second samples of pg_stat_activity, last run: $(field lock_wait_samples "$two_line") of $(field samples "$two_line") with a backend waiting for a heavyweight lock ($(field lock_waits_on "$two_line")), $(field lwlock_wait_samples "$two_line") with one waiting for an internal lock (LWLock: WAL, buffers); at most $(field max_partner_leases "$two_line") partner leases held at once, by $(field max_holders "$two_line") lease holder(s)."
   for db in bench_scale_one bench_scale_two; do psql "$PG_URL" -qXc "DROP DATABASE $db" >/dev/null; done
 else
