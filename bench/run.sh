@@ -527,6 +527,12 @@ fi
 # holder name, as on two hosts; it claims each partner through a lease in
 # the database (`partner:NAME`, see src/lease.rs) before harvesting it.
 scale_two_label="Harvest, 4 partners split across two daemons, PostgreSQL store"
+# The same with each daemon held to one core of its own (taskset), as two
+# hosts would hold them, PostgreSQL and the OAI-PMH servers on any core:
+# on one machine, the unpinned daemons share its cores and cannot be
+# faster together than one daemon that already uses them all.
+scale_setups="one two"
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then scale_setups="one two one-pinned two-pinned"; fi
 if [ -n "$PG_URL" ]; then
   log "7. scale-out: $SYN_SMALL synthetic records, two daemons against one"
   S=$RUN/syn-small
@@ -572,9 +578,15 @@ if [ -n "$PG_URL" ]; then
     shift 3
     # The whole machine's CPU (/proc/stat) before and after: busy or idle.
     head -1 /proc/stat >"$samples.cpu"
+    # PIN="0 1": the first daemon on core 0, the second on core 1 (a
+    # core each, as a host of its own would give it); empty: any core.
+    local pin=(${PIN:-}) k=0 run
     for cfg in "$@"; do
-      "$b" harvest "$cfg" >"${cfg%.toml}.out" 2>"${cfg%.toml}.err" &
+      run=("$b")
+      [ -z "${pin[$k]:-}" ] || run=(taskset -c "${pin[$k]}" "$b")
+      "${run[@]}" harvest "$cfg" >"${cfg%.toml}.out" 2>"${cfg%.toml}.err" &
       pids+=("$!")
+      k=$((k + 1))
     done
     while :; do
       psql "$url" -AtqX -F ' ' -c "SELECT count(*) FILTER (WHERE state = 'active'),
@@ -628,14 +640,19 @@ if [ -n "$PG_URL" ]; then
   while [ $i -lt $runs ]; do
     i=$((i + 1))
     first=()
-    for setup in one two; do
+    for setup in $scale_setups; do
       rm -rf "$S"/one/state "$S"/two-a/state "$S"/two-b/state
-      pg_fresh "bench_scale_$setup"
+      db=bench_scale_${setup%-pinned}
+      pg_fresh "$db"
       from=$(stat -c %s "$PG_DIR/server.log")
-      if [ $setup = one ]; then
-        measure "scale-one-$i" bash -c 'daemons "$@"' sh "$B" "${PG_URL%/*}/bench_scale_one" "$RUN/scale-one-$i.samples" "$S/one/bench-pg.toml"
+      pin=""
+      case $setup in one-pinned) pin="0" ;; two-pinned) pin="0 1" ;; esac
+      if [ "${setup%-pinned}" = one ]; then
+        export PIN=$pin
+        measure "scale-$setup-$i" bash -c 'daemons "$@"' sh "$B" "${PG_URL%/*}/$db" "$RUN/scale-$setup-$i.samples" "$S/one/bench-pg.toml"
       else
-        measure "scale-two-$i" bash -c 'daemons "$@"' sh "$B" "${PG_URL%/*}/bench_scale_two" "$RUN/scale-two-$i.samples" "$S/two-a/bench-pg.toml" "$S/two-b/bench-pg.toml"
+        export PIN=$pin
+        measure "scale-$setup-$i" bash -c 'daemons "$@"' sh "$B" "${PG_URL%/*}/$db" "$RUN/scale-$setup-$i.samples" "$S/two-a/bench-pg.toml" "$S/two-b/bench-pg.toml"
       fi
       [ "$OK" -eq 0 ] || { cat "$S"/*/bench-pg.err "$RUN/scale-$setup-$i.err" >&2; exit 1; }
       XW[$setup]+="$WALL " XN[$setup]=$(field records "$LINE")
@@ -664,6 +681,15 @@ if [ -n "$PG_URL" ]; then
     "$(rate "${XN[one]}" "$one_wall")" "$sc (wall two / one)" "$(judge "$sc <= 0.65" "≤ 0.65 × one daemon's wall time")"
   note "- Two daemons on one PostgreSQL database: $live_two live source records, as with one daemon ($live_one). Last run: the two processes' own walls $(field secs_each "$two_line") s (partners $(awk '{print $2 " " $5}' "$S/partners-a" | paste -sd' ') / $(awk '{print $2 " " $5}' "$S/partners-b" | paste -sd' ')), together $(field cpu_secs "$two_line") CPU-s, the machine's $(nproc) cores $(field machine_busy_pct "$two_line") % busy; one daemon $(field cpu_secs "$one_line") CPU-s in $(field secs_each "$one_line") s, the cores $(field machine_busy_pct "$one_line") % busy. The daemons, the four OAI-PMH servers and PostgreSQL share those cores (and whatever else runs on the machine). The row is the harvest alone: with a shared store the dedup + merge after it runs in one daemon at a time (the \`pipeline\` lease, src/jobs.rs \`Jobs::refresh\`), so only one of them would run it."
   note "- Do the two daemons' page commits wait for each other? A page commit takes \`LOCK TABLE source_records IN ROW EXCLUSIVE MODE\` (\`lock_for_page\`, src/store/pg.rs), a mode that does not conflict with itself: only a dedup pass (EXCLUSIVE) waits for page commits or makes them wait; and each daemon writes its own partners' rows. Measured (log_lock_waits, deadlock_timeout 1 ms): lock waits over 1 ms in the $runs two-daemon runs: $(waits_by_kind "$RUN"/scale-two-*.lockwaits); in the one-daemon runs: $(waits_by_kind "$RUN"/scale-one-*.lockwaits) (\"relation\": a table lock such as \`lock_for_page\`'s; \"advisory\": the migration lock as both daemons open the new database; \"extension\": a table or index growing by a page, which any two writers of one table take turns at, one daemon's partners too; \"transaction\" or \"tuple\": the same row). One-second samples of pg_stat_activity, last run: $(field lock_wait_samples "$two_line") of $(field samples "$two_line") with a backend waiting for a heavyweight lock ($(field lock_waits_on "$two_line")), $(field lwlock_wait_samples "$two_line") with one waiting for an internal lock (LWLock: WAL, buffers); at most $(field max_partner_leases "$two_line") partner leases held at once, by $(field max_holders "$two_line") lease holder(s)."
+  if [ -n "${XW[two-pinned]:-}" ]; then
+    p1_wall=$(median ${XW[one-pinned]})
+    p2_wall=$(median ${XW[two-pinned]})
+    psc=$(ratio "$p2_wall" "$p1_wall")
+    row "$scale_two_label, a core per daemon (taskset)" "${XN[two-pinned]}" "$runs" "$p2_wall" "$(rate "${XN[two-pinned]}" "$p2_wall")" \
+      "–" "one daemon on one core, 4 partners, PostgreSQL store: $p1_wall s" \
+      "$(rate "${XN[one-pinned]}" "$p1_wall")" "$psc (wall two / one)" "$(judge "$psc <= 0.65" "≤ 0.65 × one daemon's wall time")"
+    note "- A core per daemon: the same two setups with each harvest process held to a core of its own by taskset (core 0 for the one daemon; cores 0 and 1 for the two), as separate hosts would hold them, while PostgreSQL and the four OAI-PMH servers run on any core: the scale-out the shared store is for, emulated on one machine."
+  fi
   for db in bench_scale_one bench_scale_two; do psql "$PG_URL" -qXc "DROP DATABASE $db" >/dev/null; done
 else
   row "$scale_two_label" "$small_n" 0 "–" "–" "–" "one daemon, 4 partners, PostgreSQL store" "$PG_WHY" "n/a" "≤ 0.65 × one daemon's wall time: not measured"
