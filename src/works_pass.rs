@@ -148,6 +148,7 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
     };
     let changed = tx.unions_changed_since(mark)?;
     summary.examined = changed.len();
+    tx.plan_each_call()?;
     let mut pass = Pass {
         tx: &tx,
         shared: None,
@@ -182,9 +183,11 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
                 .zip(job.wait()?)
                 .filter_map(|(id, keys)| Some((id, keys?)))
                 .collect();
-            for (id, _) in done {
-                tx.set_work_keys(id, &keys.remove(id).unwrap_or_default())?;
-            }
+            let rows: Vec<(String, Vec<String>)> = done
+                .iter()
+                .map(|(id, _)| (id.clone(), keys.remove(id).unwrap_or_default()))
+                .collect();
+            tx.set_work_keys_many(&rows)?;
         }
     }
 
@@ -208,13 +211,26 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
     // (a deleted or changed record can split its work).
     let mut seeds: BTreeSet<String> = changed.iter().map(|(id, _)| id.clone()).collect();
     let mut old_sizes: HashMap<String, usize> = HashMap::new();
-    for (id, _) in &changed {
-        if let Some(w) = tx.work_of(id)? {
-            if let std::collections::hash_map::Entry::Vacant(e) = old_sizes.entry(w) {
-                let members = tx.work_members(e.key())?;
-                e.insert(members.len());
-                seeds.extend(members);
+    let mut tables = Tables::default();
+    let mut old_works: Vec<String> = Vec::new();
+    for batch in changed.chunks(READ_BATCH) {
+        let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        let works = tx.works_of(&ids)?;
+        for (id, work) in ids.into_iter().zip(works) {
+            if let Some(w) = &work {
+                if !old_sizes.contains_key(w) {
+                    old_sizes.insert(w.clone(), 0);
+                    old_works.push(w.clone());
+                }
             }
+            tables.old_work.insert(id, work);
+        }
+    }
+    for works in old_works.chunks(READ_BATCH) {
+        for (w, members) in works.iter().zip(tx.work_members_many(works)?) {
+            old_sizes.insert(w.clone(), members.len());
+            tables.note_members(w, &members);
+            seeds.extend(members);
         }
     }
     let mut visited: HashSet<String> = HashSet::new();
@@ -230,20 +246,24 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
         let alone = pass.read_ahead(&mut ahead, &seed, &seeds, &visited)?;
         let component = pass.component(&seed, &mut visited, &ahead, alone)?;
         let mut shares: BTreeMap<String, usize> = BTreeMap::new();
-        for id in component.nodes.keys() {
-            if let Some(w) = tx.work_of(id)? {
-                if !old_sizes.contains_key(&w) {
-                    // A work nobody looked at yet gives a record to this
-                    // one: its other records are recomputed too.
-                    let members = tx.work_members(&w)?;
-                    old_sizes.insert(w.clone(), members.len());
-                    seeds.extend(members.into_iter().filter(|m| !visited.contains(m)));
-                }
-                *shares.entry(w).or_default() += 1;
+        let mut unseen: Vec<String> = Vec::new();
+        for w in tables.old_works(&tx, component.nodes.keys())? {
+            if !old_sizes.contains_key(&w) && !unseen.contains(&w) {
+                unseen.push(w.clone());
+            }
+            *shares.entry(w).or_default() += 1;
+        }
+        if !unseen.is_empty() {
+            // A work nobody looked at yet gives a record to this one: its
+            // other records are recomputed too.
+            for (w, members) in unseen.iter().zip(tx.work_members_many(&unseen)?) {
+                old_sizes.insert(w.clone(), members.len());
+                tables.note_members(w, &members);
+                seeds.extend(members.into_iter().filter(|m| !visited.contains(m)));
             }
         }
         if component.nodes.len() < 2 {
-            pass.write(&seed, &component, None, &mut links)?;
+            pass.write(&seed, &component, None, &mut links, &mut tables)?;
             continue;
         }
         // A new work, or one that kept all its records (and perhaps gained
@@ -253,9 +273,9 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
             Some(kept) => {
                 let wid = match kept {
                     Some(old) => old,
-                    None => fresh_work_id(&tx, lowest(&component), &assigned)?,
+                    None => fresh_work_id(&tx, &tables, lowest(&component), &assigned)?,
                 };
-                pass.write(&seed, &component, Some(&wid), &mut links)?;
+                pass.write(&seed, &component, Some(&wid), &mut links, &mut tables)?;
                 assigned.insert(wid);
                 summary.works += 1;
             }
@@ -275,15 +295,16 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
         let wid = match id {
             Some(id) => id,
             None => {
-                let id = fresh_work_id(&tx, lowest(component), &assigned)?;
+                let id = fresh_work_id(&tx, &tables, lowest(component), &assigned)?;
                 assigned.insert(id.clone());
                 id
             }
         };
         let seed = lowest(component).to_string();
-        pass.write(&seed, component, Some(&wid), &mut links)?;
+        pass.write(&seed, component, Some(&wid), &mut links, &mut tables)?;
         summary.works += 1;
     }
+    tables.flush(&tx)?;
     summary.relinked = links.finish(&tx)?;
 
     let seq = tx.seq_now()?;
@@ -310,7 +331,12 @@ fn lowest(c: &Component) -> &str {
 /// A new work's id, derived from its lowest union id, so that the same
 /// catalogue linked from nothing gets the same ids; a later variant only
 /// while an earlier one is still held by another work.
-fn fresh_work_id(tx: &DedupTx<'_>, lowest: &str, assigned: &BTreeSet<String>) -> Result<String> {
+fn fresh_work_id(
+    tx: &DedupTx<'_>,
+    tables: &Tables,
+    lowest: &str,
+    assigned: &BTreeSet<String>,
+) -> Result<String> {
     let mut variant = 0u32;
     loop {
         let mut h = Sha256::new();
@@ -325,7 +351,7 @@ fn fresh_work_id(tx: &DedupTx<'_>, lowest: &str, assigned: &BTreeSet<String>) ->
             .map(|b| format!("{b:02x}"))
             .collect();
         let id = format!("wk{hex}");
-        if !assigned.contains(&id) && tx.work_members(&id)?.is_empty() {
+        if !assigned.contains(&id) && tables.is_free(tx, &id)? {
             return Ok(id);
         }
         variant += 1;
@@ -492,6 +518,9 @@ struct Ahead {
     /// The next batch: seeds that share a work key, seeds that are works
     /// of their own, and the job parsing both.
     next: Option<NextBatch>,
+    /// What the work keys of the records in `nodes` reach ([`Pass::reach`]),
+    /// looked up for a batch at once.
+    reach: HashMap<String, Vec<Vec<String>>>,
     /// The highest seed read so far, and the seed at which the batch
     /// after it is started.
     horizon: String,
@@ -535,9 +564,11 @@ impl Pass<'_, '_> {
 
     /// The stored text of union records (None: deleted), with their ids.
     fn texts(&self, ids: &[String]) -> Result<Texts> {
-        ids.iter()
-            .map(|id| Ok((id.clone(), self.tx.live_union_stored(id)?)))
-            .collect()
+        Ok(ids
+            .iter()
+            .cloned()
+            .zip(self.tx.live_unions_stored(ids)?)
+            .collect())
     }
 
     /// Have `seed` read unless it is a work of its own (the answer), and
@@ -558,10 +589,12 @@ impl Pass<'_, '_> {
             // What lies below `seed` is not needed as a seed again; pruned
             // once per batch, not once per seed.
             ahead.nodes.retain(|id, _| id.as_str() >= seed);
+            ahead.reach.retain(|id, _| id.as_str() >= seed);
             ahead.alone.retain(|id| id.as_str() >= seed);
             ahead.alone_nodes.retain(|id, _| id.as_str() >= seed);
             if let Some((ids, alone_ids, job)) = ahead.next.take() {
                 let (nodes, alone_nodes) = job.wait()?;
+                self.reach_ahead(ahead, &ids, &nodes)?;
                 ahead.nodes.extend(ids.into_iter().zip(nodes));
                 ahead
                     .alone_nodes
@@ -579,6 +612,7 @@ impl Pass<'_, '_> {
             let (more, _, last) = self.upcoming(seed, seeds, visited, &mut ahead.alone)?;
             let ids: Vec<String> = std::iter::once(seed.to_string()).chain(more).collect();
             let nodes = self.parser.nodes(self.texts(&ids)?, false)?;
+            self.reach_ahead(ahead, &ids, &nodes)?;
             ahead.note_batch(&ids, last);
             ahead.nodes.extend(ids.into_iter().zip(nodes));
         }
@@ -617,38 +651,102 @@ impl Pass<'_, '_> {
         let mut alone_ids = Vec::new();
         let mut last = None;
         let range = (std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded);
-        for s in seeds
+        let candidates: Vec<String> = seeds
             .range::<str, _>(range)
             .filter(|s| !visited.contains(*s))
             .take(READ_BATCH * 4)
-        {
-            last = Some(s.clone());
-            if self.alone(s)? {
-                alone.insert(s.clone());
-                alone_ids.push(s.clone());
-            } else {
-                ids.push(s.clone());
-                if ids.len() == READ_BATCH {
-                    break;
+            .cloned()
+            .collect();
+        // Looked up a batch at a time: those after the last batch's end
+        // are looked up again next time, at most a batch.
+        'batches: for batch in candidates.chunks(READ_BATCH) {
+            for (s, lone) in batch.iter().zip(self.alone_many(batch)?) {
+                last = Some(s.clone());
+                if lone {
+                    alone.insert(s.clone());
+                    alone_ids.push(s.clone());
+                } else {
+                    ids.push(s.clone());
+                    if ids.len() == READ_BATCH {
+                        break 'batches;
+                    }
                 }
             }
         }
         Ok((ids, alone_ids, last))
     }
 
+    /// The union records each of `keys` reaches, in `keys` order: those
+    /// holding the key, or none when more than [`MAX_KEY_UNIONS`] do.
+    fn reach(&self, keys: &[String]) -> Result<Vec<Vec<String>>> {
+        Ok(self
+            .tx
+            .unions_with_work_keys(keys, MAX_KEY_UNIONS)?
+            .into_iter()
+            .map(|others| {
+                if others.len() > MAX_KEY_UNIONS {
+                    Vec::new()
+                } else {
+                    others
+                }
+            })
+            .collect())
+    }
+
+    /// Look up what the work keys of a batch read ahead reach, in one
+    /// batch (the key index does not change once the keys are stored).
+    fn reach_ahead(&self, ahead: &mut Ahead, ids: &[String], nodes: &[Parsed]) -> Result<()> {
+        let nodes: Vec<(&String, &Arc<Node>)> = ids
+            .iter()
+            .zip(nodes)
+            .filter_map(|(id, n)| Some((id, n.as_ref()?)))
+            .filter(|(id, _)| !ahead.reach.contains_key(*id))
+            .collect();
+        let keys: Vec<String> = nodes
+            .iter()
+            .flat_map(|(_, n)| n.features.keys.iter().cloned())
+            .collect();
+        let mut reached = self.reach(&keys)?.into_iter();
+        for (id, n) in nodes {
+            let mine: Vec<Vec<String>> = reached.by_ref().take(n.features.keys.len()).collect();
+            ahead.reach.insert(id.clone(), mine);
+        }
+        Ok(())
+    }
+
     /// Whether union record `id` shares no usable work key with another
     /// (by the index the keys loop filled): then it is a work of its own.
     fn alone(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .alone_many(&[id.to_string()])?
+            .first()
+            .copied()
+            .unwrap_or(true))
+    }
+
+    /// [`Pass::alone`] for a batch, in `ids` order: their keys and the
+    /// keys' holders read a batch at a time.
+    fn alone_many(&self, ids: &[String]) -> Result<Vec<bool>> {
         if let Some(shared) = &self.shared {
-            return Ok(!shared.contains(id));
+            return Ok(ids.iter().map(|id| !shared.contains(id)).collect());
         }
-        for key in self.tx.work_keys_of(id)? {
-            let others = self.tx.unions_with_work_key(&key, MAX_KEY_UNIONS)?;
-            if others.len() <= MAX_KEY_UNIONS && others.iter().any(|o| o != id) {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        let keys = self.tx.work_keys_of_many(ids)?;
+        let mut all: Vec<String> = keys.iter().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
+        let holders = self.tx.unions_with_work_keys(&all, MAX_KEY_UNIONS)?;
+        let holders: HashMap<&String, Vec<String>> = all.iter().zip(holders).collect();
+        Ok(ids
+            .iter()
+            .zip(&keys)
+            .map(|(id, keys)| {
+                !keys.iter().any(|k| {
+                    holders.get(k).is_some_and(|others| {
+                        others.len() <= MAX_KEY_UNIONS && others.iter().any(|o| o != id)
+                    })
+                })
+            })
+            .collect())
     }
 
     /// A union record that is a work of its own ([`Parser::alone_node`]),
@@ -680,8 +778,14 @@ impl Pass<'_, '_> {
     /// handed to the worker threads, a few records would wait behind the
     /// batch they are parsing.
     fn load_many(&self, ids: &[String]) -> Result<Vec<Option<Arc<Node>>>> {
-        ids.iter()
-            .map(|id| Ok(self.load(id)?.map(Arc::new)))
+        self.texts(ids)?
+            .into_iter()
+            .map(|(id, stored)| match stored {
+                Some(stored) => Ok(Some(Arc::new(
+                    self.parser.node(&id, Parser::unpack(&id, stored)?)?,
+                ))),
+                None => Ok(None),
+            })
             .collect()
     }
 
@@ -715,9 +819,9 @@ impl Pass<'_, '_> {
             }
             return Ok(out);
         }
-        let ahead = &ahead.nodes;
+        let nodes = &ahead.nodes;
         let mut cache: HashMap<String, Option<Arc<Node>>> = HashMap::new();
-        if let Some(n) = ahead.get(seed) {
+        if let Some(n) = nodes.get(seed) {
             cache.insert(seed.to_string(), n.clone());
         }
         let mut queue = VecDeque::from([seed.to_string()]);
@@ -729,18 +833,13 @@ impl Pass<'_, '_> {
             out.nodes.insert(id.clone(), node.clone());
             // The records the keys reach, read at once and parsed on every
             // core; then related one by one in key order.
-            let mut reached: Vec<Vec<String>> = Vec::with_capacity(node.features.keys.len());
-            for key in &node.features.keys {
-                let others = self.tx.unions_with_work_key(key, MAX_KEY_UNIONS)?;
-                reached.push(if others.len() > MAX_KEY_UNIONS {
-                    Vec::new()
-                } else {
-                    others
-                });
-            }
+            let reached: Vec<Vec<String>> = match ahead.reach.get(&id) {
+                Some(reached) => reached.clone(),
+                None => self.reach(&node.features.keys)?,
+            };
             for o in reached.iter().flatten() {
                 if !cache.contains_key(o.as_str()) {
-                    if let Some(n) = ahead.get(o.as_str()) {
+                    if let Some(n) = nodes.get(o.as_str()) {
                         cache.insert(o.clone(), n.clone());
                     }
                 }
@@ -813,10 +912,10 @@ impl Pass<'_, '_> {
         c: &Component,
         work_id: Option<&str>,
         out: &mut Links,
+        tables: &mut Tables,
     ) -> Result<()> {
         if c.nodes.is_empty() {
-            self.tx.set_work(seed, None)?;
-            self.tx.set_work_links(seed, &[])?;
+            tables.place(self.tx, seed, None, Vec::new())?;
             return Ok(());
         }
         for (id, node) in &c.nodes {
@@ -835,14 +934,7 @@ impl Pass<'_, '_> {
                 rows.sort();
                 rows
             };
-            let old_links = self.tx.work_links_of(id)?;
-            let old_work = self.tx.work_of(id)?;
-            if old_links != rows {
-                self.tx.set_work_links(id, &rows)?;
-            }
-            if old_work.as_deref() != work_id {
-                self.tx.set_work(id, work_id)?;
-            }
+            tables.place(self.tx, id, work_id.map(str::to_string), rows)?;
             if links.is_empty() && work_id.is_none() && !node.had_links {
                 continue;
             }
@@ -861,6 +953,135 @@ impl Pass<'_, '_> {
             )?;
         }
         Ok(())
+    }
+}
+
+/// The work tables' rows of the union records the pass has placed, written
+/// a batch at a time (on PostgreSQL a statement is a round trip: one per
+/// record was most of the pass's time there, issue #20). Nothing the pass
+/// reads later depends on them but a fresh work id, which asks
+/// [`Tables::is_free`], and that answers with the rows not yet written.
+#[derive(Default)]
+struct Tables {
+    /// The work each union record was in when the pass began, as read
+    /// (a batch at a time) for deciding works: kept so that writing
+    /// its row needs no second look-up.
+    old_work: HashMap<String, Option<String>>,
+    /// Rows to write, each record once, in the order placed.
+    pending: Vec<Placed>,
+    /// Where each record is in `pending`.
+    index: HashMap<String, usize>,
+}
+
+/// A union record's work and links, as the pass decided them.
+struct Placed {
+    id: String,
+    work: Option<String>,
+    links: Vec<WorkLink>,
+    /// Its work before the pass, if read (None: not known).
+    old_work: Option<Option<String>>,
+}
+
+impl Tables {
+    /// Note that `members` are what the store holds for work `w`.
+    fn note_members(&mut self, w: &str, members: &[String]) {
+        for m in members {
+            self.old_work
+                .entry(m.clone())
+                .or_insert_with(|| Some(w.to_string()));
+        }
+    }
+
+    /// The old work of each of `ids` that was in one, in order; those not
+    /// read yet are read in one batch.
+    fn old_works<'i>(
+        &mut self,
+        tx: &DedupTx<'_>,
+        ids: impl Iterator<Item = &'i String> + Clone,
+    ) -> Result<Vec<String>> {
+        let unknown: Vec<String> = ids
+            .clone()
+            .filter(|id| !self.old_work.contains_key(*id))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            let works = tx.works_of(&unknown)?;
+            self.old_work.extend(unknown.into_iter().zip(works));
+        }
+        Ok(ids
+            .filter_map(|id| self.old_work.get(id).cloned().flatten())
+            .collect())
+    }
+
+    /// Decide union record `id`'s work and links (links sorted); written
+    /// with the batch.
+    fn place(
+        &mut self,
+        tx: &DedupTx<'_>,
+        id: &str,
+        work: Option<String>,
+        links: Vec<WorkLink>,
+    ) -> Result<()> {
+        if let Some(&i) = self.index.get(id) {
+            // Placed twice: the last decision stands, against the rows
+            // the store held before the first.
+            if let Some(p) = self.pending.get_mut(i) {
+                p.work = work;
+                p.links = links;
+            }
+            return Ok(());
+        }
+        let old_work = self.old_work.remove(id);
+        self.index.insert(id.to_string(), self.pending.len());
+        self.pending.push(Placed {
+            id: id.to_string(),
+            work,
+            links,
+            old_work,
+        });
+        if self.pending.len() >= READ_BATCH {
+            self.flush(tx)?;
+        }
+        Ok(())
+    }
+
+    /// Write the rows placed, where they differ from the store's: the old
+    /// links read in one batch, the new rows written in a few statements.
+    fn flush(&mut self, tx: &DedupTx<'_>) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.index.clear();
+        let pending = std::mem::take(&mut self.pending);
+        let ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
+        let old_links = tx.work_links_of_many(&ids)?;
+        let mut links: Vec<(String, Vec<WorkLink>)> = Vec::new();
+        let mut works: Vec<(String, Option<String>)> = Vec::new();
+        for (p, old) in pending.into_iter().zip(old_links) {
+            if old != p.links {
+                links.push((p.id.clone(), p.links));
+            }
+            if p.old_work.as_ref() != Some(&p.work) {
+                works.push((p.id, p.work));
+            }
+        }
+        tx.set_work_links_many(&links)?;
+        tx.set_works(&works)
+    }
+
+    /// Whether work id `w` has no union records, counting the rows placed
+    /// but not yet written.
+    fn is_free(&self, tx: &DedupTx<'_>, w: &str) -> Result<bool> {
+        if self.pending.iter().any(|p| p.work.as_deref() == Some(w)) {
+            return Ok(false);
+        }
+        let moved = |m: &String| {
+            self.index
+                .get(m)
+                .and_then(|&i| self.pending.get(i))
+                .is_some_and(|p| p.work.as_deref() != Some(w))
+        };
+        Ok(tx.work_members(w)?.iter().all(moved))
     }
 }
 
@@ -940,11 +1161,12 @@ impl Links {
     /// Store the batch being made, when it is done.
     fn store_made(&mut self, tx: &DedupTx<'_>) -> Result<()> {
         if let Some(job) = self.making.take() {
-            for (id, made) in job.wait() {
-                if let Some(stored) = made {
-                    self.changed += tx.put_union_links_stored(&id, stored)? as usize;
-                }
-            }
+            let made = job
+                .wait()
+                .into_iter()
+                .filter_map(|(id, made)| Some((id, made?)))
+                .collect();
+            self.changed += tx.put_unions_links_stored(made)?;
         }
         Ok(())
     }
@@ -953,11 +1175,11 @@ impl Links {
     /// were rewritten.
     fn finish(mut self, tx: &DedupTx<'_>) -> Result<usize> {
         self.store_made(tx)?;
-        for r in std::mem::take(&mut self.pending) {
-            if let Some(stored) = r.make(&self.code, self.pack) {
-                self.changed += tx.put_union_links_stored(&r.id, stored)? as usize;
-            }
-        }
+        let made = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter_map(|r| Some((r.id.clone(), r.make(&self.code, self.pack)?)))
+            .collect();
+        self.changed += tx.put_unions_links_stored(made)?;
         Ok(self.changed)
     }
 }

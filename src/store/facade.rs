@@ -700,6 +700,125 @@ impl DedupTx<'_> {
         fn delete_union(&self, cluster_id: &str) -> Result<bool>;
     }
 
+    // The work pass's tables in batches: one statement each over arrays
+    // on PostgreSQL, where every statement is a round trip (issue #20);
+    // SQLite, in process, does what the per-record methods do, in order.
+
+    /// Have PostgreSQL plan each statement of this transaction for its
+    /// arguments, as the batches' array look-ups need (see
+    /// `PgTx::plan_each_call`); nothing to do with SQLite.
+    pub fn plan_each_call(&self) -> Result<()> {
+        match &self.backend {
+            TxBackend::Sqlite(_) => Ok(()),
+            TxBackend::Postgres(t) => pg(|| t.plan_each_call()),
+        }
+    }
+
+    /// Live union records as stored (None: deleted), in `ids` order.
+    pub fn live_unions_stored(&self, ids: &[String]) -> Result<Vec<Option<super::packed::Stored>>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => ids.iter().map(|id| t.live_union_stored(id)).collect(),
+            TxBackend::Postgres(t) => Ok(pg(|| t.live_unions(ids))?
+                .into_iter()
+                .map(|r| r.map(super::packed::Stored::Text))
+                .collect()),
+        }
+    }
+
+    /// Replace the work keys of each union record, in order.
+    pub fn set_work_keys_many(&self, rows: &[(String, Vec<String>)]) -> Result<()> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => rows
+                .iter()
+                .try_for_each(|(id, keys)| t.set_work_keys(id, keys)),
+            TxBackend::Postgres(t) => pg(|| t.set_work_keys_many(rows)),
+        }
+    }
+
+    /// The work keys of each union record, sorted, in `ids` order.
+    pub fn work_keys_of_many(&self, ids: &[String]) -> Result<Vec<Vec<String>>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => ids.iter().map(|id| t.work_keys_of(id)).collect(),
+            TxBackend::Postgres(t) => pg(|| t.work_keys_of_many(ids)),
+        }
+    }
+
+    /// The union records holding each of `keys`, at most `limit` + 1 per
+    /// key, in `keys` order.
+    pub fn unions_with_work_keys(&self, keys: &[String], limit: usize) -> Result<Vec<Vec<String>>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => keys
+                .iter()
+                .map(|k| t.unions_with_work_key(k, limit))
+                .collect(),
+            TxBackend::Postgres(t) => pg(|| t.unions_with_work_keys(keys, limit)),
+        }
+    }
+
+    /// The work of each union record, in `ids` order.
+    pub fn works_of(&self, ids: &[String]) -> Result<Vec<Option<String>>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => ids.iter().map(|id| t.work_of(id)).collect(),
+            TxBackend::Postgres(t) => pg(|| t.works_of(ids)),
+        }
+    }
+
+    /// The union records of each work, in `works` order.
+    pub fn work_members_many(&self, works: &[String]) -> Result<Vec<Vec<String>>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => works.iter().map(|w| t.work_members(w)).collect(),
+            TxBackend::Postgres(t) => pg(|| t.work_members_many(works)),
+        }
+    }
+
+    /// Put each union record in its work, or in none, in order.
+    pub fn set_works(&self, rows: &[(String, Option<String>)]) -> Result<()> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => rows
+                .iter()
+                .try_for_each(|(id, work)| t.set_work(id, work.as_deref())),
+            TxBackend::Postgres(t) => pg(|| t.set_works(rows)),
+        }
+    }
+
+    /// The links each union record holds, in `ids` order.
+    pub fn work_links_of_many(&self, ids: &[String]) -> Result<Vec<Vec<WorkLink>>> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => ids.iter().map(|id| t.work_links_of(id)).collect(),
+            TxBackend::Postgres(t) => pg(|| t.work_links_of_many(ids)),
+        }
+    }
+
+    /// Replace the links each union record holds, in order.
+    pub fn set_work_links_many(&self, rows: &[(String, Vec<WorkLink>)]) -> Result<()> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => rows
+                .iter()
+                .try_for_each(|(id, links)| t.set_work_links(id, links)),
+            TxBackend::Postgres(t) => pg(|| t.set_work_links_many(rows)),
+        }
+    }
+
+    /// [`DedupTx::put_union_links_stored`] for each record, in order:
+    /// how many live records were rewritten.
+    pub fn put_unions_links_stored(
+        &self,
+        rows: Vec<(String, super::packed::Stored)>,
+    ) -> Result<usize> {
+        match &self.backend {
+            TxBackend::Sqlite(t) => rows.into_iter().try_fold(0, |n, (id, record)| {
+                Ok(n + t.put_union_links_stored(&id, record)? as usize)
+            }),
+            TxBackend::Postgres(t) => {
+                let rows = rows
+                    .into_iter()
+                    .map(|(id, record)| Ok((id, record.into_text()?)))
+                    .collect::<Result<Vec<_>>>()?;
+                pg(|| t.put_unions_links(&rows))
+            }
+        }
+    }
+
     // The work pass's tables (`store::works`, `store::pg::works`).
     forward_tx! {
         /// Union ids, with whether each is live, changed after `seq`.
