@@ -121,6 +121,9 @@ pub fn refresh_with(
     let max_id = tx.max_record_id()?;
     if examines_much(dirty.len(), max_id) {
         tx.hold_clusters()?;
+        // The batches' array look-ups on tables a first load starts empty:
+        // a plan kept from the first calls would scan them whole.
+        tx.plan_each_call()?;
     }
 
     // Everything whose cluster may change: the changed records and every
