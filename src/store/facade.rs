@@ -71,6 +71,18 @@ pub struct UnionPut {
     pub packed: Option<Vec<u8>>,
 }
 
+/// A PostgreSQL source row as the SQLite store hands it out: its text
+/// kept as text (the server compresses it itself).
+fn as_stored(s: SourceRecord) -> StoredSource {
+    StoredSource {
+        id: s.id,
+        partner: s.partner,
+        oai_id: s.oai_id,
+        local_id: s.local_id,
+        record: super::packed::Stored::Text(s.record),
+    }
+}
+
 /// Run a PostgreSQL call where the driver may block (see the module doc).
 fn pg<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
@@ -543,13 +555,7 @@ impl DedupTx<'_> {
     pub fn live_source_stored(&self, record_id: i64) -> Result<Option<StoredSource>> {
         match &self.backend {
             TxBackend::Sqlite(t) => t.live_source_stored(record_id),
-            TxBackend::Postgres(t) => Ok(pg(|| t.live_source(record_id))?.map(|s| StoredSource {
-                id: s.id,
-                partner: s.partner,
-                oai_id: s.oai_id,
-                local_id: s.local_id,
-                record: super::packed::Stored::Text(s.record),
-            })),
+            TxBackend::Postgres(t) => Ok(pg(|| t.live_source(record_id))?.map(as_stored)),
         }
     }
 
@@ -561,15 +567,7 @@ impl DedupTx<'_> {
             TxBackend::Sqlite(t) => ids.iter().map(|&id| t.live_source_stored(id)).collect(),
             TxBackend::Postgres(t) => Ok(pg(|| t.live_sources(ids))?
                 .into_iter()
-                .map(|s| {
-                    s.map(|s| StoredSource {
-                        id: s.id,
-                        partner: s.partner,
-                        oai_id: s.oai_id,
-                        local_id: s.local_id,
-                        record: super::packed::Stored::Text(s.record),
-                    })
-                })
+                .map(|s| s.map(as_stored))
                 .collect()),
         }
     }

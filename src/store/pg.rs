@@ -1856,24 +1856,13 @@ fn update_normalized_run(
         "DELETE FROM match_keys WHERE record_id = ANY($1)",
     )?;
     tx.execute(&st, &[&changed_ids])?;
-    // Sorted and without a record's own duplicates, as a page writes
-    // them (none of these keys is in the table any more).
-    let mut keys: Vec<(&str, i64)> = batch
+    // None of these keys is in the table any more.
+    let keys: Vec<(&str, i64)> = batch
         .iter()
         .filter(|r| changed.contains(&r.id))
         .flat_map(|r| r.keys.iter().map(move |k| (k.as_str(), r.id)))
         .collect();
-    if !keys.is_empty() {
-        keys.sort_unstable();
-        keys.dedup();
-        let (key, id): (Vec<&str>, Vec<i64>) = keys.into_iter().unzip();
-        let st = prep(
-            stmts,
-            tx,
-            "INSERT INTO match_keys (key, record_id) SELECT * FROM unnest($1::text[], $2::bigint[])",
-        )?;
-        tx.execute(&st, &[&key, &id])?;
-    }
+    page::insert_keys(tx, stmts, keys)?;
     Ok(changed.len() as u64)
 }
 
@@ -2145,7 +2134,8 @@ impl PgTx<'_> {
 
     /// Store a union record. A new version (new sequence number) is made only
     /// if the content changed, so re-harvesting identical data publishes
-    /// nothing. Returns whether it changed.
+    /// nothing. Returns whether it changed. The batch code
+    /// ([`PgTx::put_unions`]) with a batch of one.
     pub fn put_union(
         &self,
         cluster_id: &str,
@@ -2153,36 +2143,14 @@ impl PgTx<'_> {
         hash: &str,
         members: usize,
     ) -> Result<bool> {
-        let current: Option<(bool, Option<String>)> = self.with(
-            "SELECT deleted, content_hash FROM union_records WHERE cluster_id = $1",
-            |tx, st| match tx.query_opt(st, &[&cluster_id])? {
-                Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
-                None => Ok(None),
-            },
-        )?;
-        if let Some((false, Some(h))) = &current {
-            if h == hash {
-                return Ok(false);
-            }
-        }
-        let seq = self.next_seq()?;
-        // updated_at is the OAI-PMH datestamp of the union record; it is
-        // never written into the record itself, so output stays
-        // deterministic.
-        self.with(
-            "INSERT INTO union_records (cluster_id, seq, deleted, record, content_hash, members, updated_at)
-             VALUES ($1, $2, false, $3, $4, $5, $6)
-             ON CONFLICT (cluster_id) DO UPDATE SET seq = EXCLUDED.seq, deleted = false, record = EXCLUDED.record,
-                 content_hash = EXCLUDED.content_hash, members = EXCLUDED.members, updated_at = EXCLUDED.updated_at",
-            |tx, st| {
-                tx.execute(
-                    st,
-                    &[&cluster_id, &seq, &record, &hash, &(members as i64), &now_rfc3339()],
-                )?;
-                Ok(())
-            },
-        )?;
-        Ok(true)
+        let one = crate::store::UnionPut {
+            cluster_id: cluster_id.to_string(),
+            record: record.to_string(),
+            hash: hash.to_string(),
+            members,
+            packed: None,
+        };
+        Ok(self.put_unions(std::slice::from_ref(&one))? > 0)
     }
 
     /// Mark a union record deleted (its cluster has no live members left).

@@ -460,17 +460,29 @@ pub(super) fn write(
             .with_context(|| format!("the insert returned no id for {oai_id}"))?;
         keys.extend(row.keys.iter().map(|k| (k.as_str(), id)));
     }
-    if !keys.is_empty() {
-        keys.sort_unstable();
-        keys.dedup();
-        let (key, id): (Vec<&str>, Vec<i64>) = keys.into_iter().unzip();
-        let st = prep(
-            stmts,
-            tx,
-            "INSERT INTO match_keys (key, record_id) SELECT * FROM unnest($1::text[], $2::bigint[])",
-        )?;
-        tx.execute(&st, &[&key, &id])?;
+    insert_keys(tx, stmts, keys)
+}
+
+/// Insert match keys none of which is in the table (their records' old
+/// keys deleted first, or the records new) in one statement, sorted so
+/// that the index is walked in order, without a record's own duplicates.
+pub(super) fn insert_keys(
+    tx: &mut Transaction<'_>,
+    stmts: &Stmts,
+    mut keys: Vec<(&str, i64)>,
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
     }
+    keys.sort_unstable();
+    keys.dedup();
+    let (key, id): (Vec<&str>, Vec<i64>) = keys.into_iter().unzip();
+    let st = prep(
+        stmts,
+        tx,
+        "INSERT INTO match_keys (key, record_id) SELECT * FROM unnest($1::text[], $2::bigint[])",
+    )?;
+    tx.execute(&st, &[&key, &id])?;
     Ok(())
 }
 
