@@ -156,6 +156,7 @@ pub fn refresh_with(
     let mut blocks = Blocks::default();
     let mut new_clusters = BTreeSet::new();
     let mut deferred = Vec::new();
+    let mut deferred_held = 0;
     let mut linker = Linker::new(&config.dedup);
     let mut writer = UnionWriter {
         merger: Arc::new(Merger {
@@ -226,11 +227,22 @@ pub fn refresh_with(
                     writer.assign(&tx, &cid, group)?;
                     new_clusters.insert(cid);
                 }
-                None => deferred.push(Deferred {
-                    members: group.iter().map(|m| m.id).collect(),
-                    shares,
-                    lowest,
-                }),
+                None => {
+                    // Kept parsed while few are waiting (an incremental
+                    // pass's splits and joins), else read again below, so
+                    // that a pass re-examining the catalogue holds ids
+                    // only.
+                    let keep = deferred_held + group.len() <= DEFERRED_HELD_MAX;
+                    if keep {
+                        deferred_held += group.len();
+                    }
+                    deferred.push(Deferred {
+                        members: group.iter().map(|m| m.id).collect(),
+                        loaded: keep.then_some(group),
+                        shares,
+                        lowest,
+                    })
+                }
             }
         }
     }
@@ -249,10 +261,13 @@ pub fn refresh_with(
                 id
             }
         };
-        let group = Loaded::read_many(&tx, &d.members)?
-            .into_iter()
-            .map(|l| l.context("a clustered record vanished"))
-            .collect::<Result<Vec<_>>>()?;
+        let group = match d.loaded.clone() {
+            Some(group) => group,
+            None => Loaded::read_many(&tx, &d.members)?
+                .into_iter()
+                .map(|l| l.context("a clustered record vanished"))
+                .collect::<Result<Vec<_>>>()?,
+        };
         writer.assign(&tx, &cid, group)?;
     }
     writer.flush(&tx)?;
@@ -276,10 +291,19 @@ pub fn refresh_with(
     Ok(summary)
 }
 
+/// How many records of deferred groups a pass keeps parsed (see
+/// [`Deferred::loaded`]): a few megabytes.
+const DEFERRED_HELD_MAX: usize = 20_000;
+
 /// A group of records whose id waits until the whole pass is known.
 struct Deferred {
     /// Member record ids, in group order.
     members: Vec<i64>,
+    /// The members as read and parsed by this pass, while the groups held
+    /// so stay under [`DEFERRED_HELD_MAX`] records; else read again when
+    /// the id is known (a tenth of an incremental pass's store thread went
+    /// to reading and parsing its splits' and joins' records twice).
+    loaded: Option<Vec<Arc<Loaded>>>,
     /// Members each old cluster contributed.
     shares: BTreeMap<String, usize>,
     /// The lowest member (partner, OAI id), for a new id.

@@ -175,6 +175,11 @@ pub(crate) struct Linker {
     extra: HashMap<i64, Option<Arc<Loaded>>>,
     /// Pair decisions made ahead, seed first (see [`Linker::same_as`]).
     decided: HashMap<(i64, i64), bool>,
+    /// A look-up pass's candidates of the seeds read ahead, looked up in
+    /// the store when their batch was prepared and taken from here by
+    /// [`Linker::candidates`] (the keys do not change during a pass, so
+    /// the answer is the same).
+    looked: HashMap<i64, (Vec<i64>, Vec<String>)>,
     /// The next batch of seeds, being prepared while this one is used.
     next: Option<Batch>,
     /// The highest seed read ahead so far, and the seed at which to start
@@ -196,6 +201,7 @@ impl Linker {
             ahead: HashMap::new(),
             extra: HashMap::new(),
             decided: HashMap::new(),
+            looked: HashMap::new(),
             next: None,
             horizon: i64::MIN,
             trigger: i64::MIN,
@@ -214,9 +220,11 @@ impl Linker {
     /// those `visited` meanwhile), each starting its own component. While
     /// the pass works through one batch, the next is prepared on the
     /// worker threads, so this thread reads and writes the store
-    /// meanwhile: its seeds parsed and, when the pass walked the key
-    /// index, their candidates read too and every seed–candidate pair
-    /// decided, which leaves this thread the store and little else.
+    /// meanwhile: its seeds parsed, their candidates read too and every
+    /// seed–candidate pair decided, which leaves this thread the store and
+    /// little else. (A look-up pass finds the candidates in the store
+    /// here, once: until this, its pairs were parsed and decided on this
+    /// thread, half of an incremental pass's edition half.)
     pub(crate) fn read_ahead(
         &mut self,
         tx: &DedupTx<'_>,
@@ -233,23 +241,22 @@ impl Linker {
             // holds hundreds of records.
             self.ahead.retain(|&id, _| id >= seed);
             self.decided.retain(|&(a, _), _| a >= seed);
-            if let Some((ids, job)) = self.next.take() {
-                let prepared = job.wait()?;
-                self.ahead.extend(ids.into_iter().zip(prepared.seeds));
-                self.extra = prepared.extra;
-                self.decided.extend(prepared.decided);
+            self.looked.retain(|&id, _| id >= seed);
+            if let Some(batch) = self.next.take() {
+                self.take_batch(batch)?;
             }
         }
         if !have(self) {
             // Nothing read ahead reaches this seed (a seed added during
-            // the pass, or the first): read a batch from it now.
+            // the pass, or the first): prepare a batch from it now and
+            // wait for it.
             let ids: Vec<i64> = std::iter::once(seed)
                 .chain(self.upcoming(seed, work, visited))
                 .take(READ_AHEAD)
                 .collect();
-            let loaded = Loaded::parse_many(Loaded::sources(tx, &ids, |id| source.alone(id))?)?;
             self.note_batch(&ids);
-            self.ahead.extend(ids.into_iter().zip(loaded));
+            let batch = self.prepare(tx, ids, visited, source)?;
+            self.take_batch(batch)?;
         }
         if self.next.is_none() && seed >= self.trigger {
             let from = self.horizon.max(seed);
@@ -265,12 +272,23 @@ impl Linker {
         Ok(())
     }
 
-    /// Start preparing a batch of seeds: read them and, from the walked
-    /// key index, the candidates of theirs not visited yet, here; parse
-    /// and decide on the worker threads. Pairs through oversized keys
-    /// (looked up in the store) are left to [`Linker::same_as`].
+    /// A prepared batch's results, taken in: its seeds' records and
+    /// decisions kept until the pass has gone past them.
+    fn take_batch(&mut self, (ids, job): Batch) -> Result<()> {
+        let prepared = job.wait()?;
+        self.ahead.extend(ids.into_iter().zip(prepared.seeds));
+        self.extra = prepared.extra;
+        self.decided.extend(prepared.decided);
+        Ok(())
+    }
+
+    /// Start preparing a batch of seeds: read them and the candidates of
+    /// theirs not visited yet, here (from the walked key index, or looked
+    /// up in the store and kept for [`Linker::candidates`]); parse and
+    /// decide on the worker threads. Pairs through oversized keys (looked
+    /// up in the store) are left to [`Linker::same_as`].
     fn prepare(
-        &self,
+        &mut self,
         tx: &DedupTx<'_>,
         ids: Vec<i64>,
         visited: &HashSet<i64>,
@@ -279,27 +297,27 @@ impl Linker {
         let mut pairs = Vec::new();
         let mut extra_ids = BTreeSet::new();
         let mut known = HashMap::new();
-        if let Candidates::Index(_) = source {
-            let in_batch: HashSet<i64> = ids.iter().copied().collect();
-            for &id in &ids {
-                // From the walked index: no store read.
-                let (mut candidates, _oversized) = source.of(tx, id)?;
-                candidates.retain(|&h| h != id && !visited.contains(&h));
-                candidates.sort_unstable();
-                candidates.dedup();
-                for h in candidates {
-                    pairs.push((id, h));
-                    if in_batch.contains(&h) {
-                        continue;
+        let in_batch: HashSet<i64> = ids.iter().copied().collect();
+        for &id in &ids {
+            let (mut candidates, oversized) = source.of(tx, id)?;
+            if let Candidates::Lookup = source {
+                self.looked.insert(id, (candidates.clone(), oversized));
+            }
+            candidates.retain(|&h| h != id && !visited.contains(&h));
+            candidates.sort_unstable();
+            candidates.dedup();
+            for h in candidates {
+                pairs.push((id, h));
+                if in_batch.contains(&h) {
+                    continue;
+                }
+                match self.ahead.get(&h) {
+                    Some(Some(l)) => {
+                        known.insert(h, l.clone());
                     }
-                    match self.ahead.get(&h) {
-                        Some(Some(l)) => {
-                            known.insert(h, l.clone());
-                        }
-                        Some(None) => {}
-                        None => {
-                            extra_ids.insert(h);
-                        }
+                    Some(None) => {}
+                    None => {
+                        extra_ids.insert(h);
                     }
                 }
             }
@@ -330,6 +348,21 @@ impl Linker {
         if let Some(&last) = ids.last() {
             self.horizon = self.horizon.max(last);
             self.trigger = ids[0];
+        }
+    }
+
+    /// The candidates of record `id` and the oversized keys it holds, as
+    /// [`Candidates::of`] gives them: from the look-up made when its batch
+    /// was prepared, if it was.
+    fn candidates(
+        &mut self,
+        tx: &DedupTx<'_>,
+        source: &Candidates,
+        id: i64,
+    ) -> Result<(Vec<i64>, Vec<String>)> {
+        match self.looked.remove(&id) {
+            Some(found) => Ok(found),
+            None => source.of(tx, id),
         }
     }
 
@@ -653,7 +686,7 @@ pub(crate) fn component_of(
         let Some(rec) = linker.load(tx, id)? else {
             continue;
         };
-        let (mut candidates, oversized) = source.of(tx, id)?;
+        let (mut candidates, oversized) = linker.candidates(tx, source, id)?;
         for key in &oversized {
             blocks.note(key);
         }

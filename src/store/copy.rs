@@ -26,7 +26,7 @@ use crate::store::pg::PgStore;
 
 /// The SQLite schema version (`PRAGMA user_version`) this unicat's
 /// `Store` writes; a test keeps it equal to what `Store::open` produces.
-pub const SQLITE_SCHEMA_VERSION: i64 = 10;
+pub const SQLITE_SCHEMA_VERSION: i64 = 11;
 
 /// Progress is reported every this many rows of a table (and at its end).
 const PROGRESS_EVERY: u64 = 10_000;
