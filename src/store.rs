@@ -388,6 +388,8 @@ pub struct SqliteStore {
 /// file back). Durability is unchanged: a checkpoint still syncs the log
 /// before it copies, and each page is still one transaction.
 struct Checkpointer {
+    /// The database file.
+    db: PathBuf,
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Checkpoints that ran (for tests and debugging).
@@ -431,6 +433,7 @@ impl Checkpointer {
             })
             .context("starting the WAL checkpoint thread")?;
         Ok(Checkpointer {
+            db: path.to_path_buf(),
             wake: Some(wake),
             thread: Some(thread),
             runs,
@@ -442,6 +445,38 @@ impl Checkpointer {
         if let Some(wake) = &self.wake {
             let _ = wake.try_send(());
         }
+    }
+
+    /// A dedup or work pass committed. A log of an incremental pass's
+    /// size is copied in the background while the next pass works; a
+    /// large pass's log (a first load's, gigabytes) is copied and emptied
+    /// here, before the next pass starts: a transaction that began while
+    /// its frames were still in the log would append behind them, and
+    /// every page it missed in its cache would be searched for among
+    /// them.
+    fn after_pass(&self) {
+        if wal_len(&wal_path(&self.db)) < WAL_BOUND_BYTES {
+            self.wake();
+            return;
+        }
+        let truncate = || -> rusqlite::Result<i64> {
+            let conn =
+                Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            // A reader (a publish streaming the catalogue) is waited for
+            // this long, then the copy is left to the checkpoint thread.
+            conn.busy_timeout(WAL_CHECKPOINT_WAIT)?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        };
+        match truncate() {
+            Ok(0) => {}
+            Ok(_) => {
+                tracing::debug!("WAL checkpoint after a pass busy; left to the checkpoint thread")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint after a pass failed; left to the checkpoint thread")
+            }
+        }
+        self.wake();
     }
 }
 
@@ -1535,13 +1570,13 @@ impl SqliteStore {
         // here).
         self.conn.pragma_update(None, "threads", sorter_threads())?;
         self.premerge_staged_keys()?;
-        // The pass's commit is copied into the database file by the
-        // checkpoint thread (after the premerge above, whose log is
-        // emptied first). Checkpointed by the committing thread, the copy
-        // and its syncs were a sixth of an incremental pass of 1,000
-        // changes on the benchmark's store; in the background they
-        // overlap the work pass that follows (and the process waits for
-        // them only when it closes the store).
+        // An incremental pass's commit is copied into the database file by
+        // the checkpoint thread (see `Checkpointer::after_pass`).
+        // Checkpointed by the committing thread, the copy and its syncs
+        // were a sixth of an incremental pass of 1,000 changes on the
+        // benchmark's store; in the background they overlap the work pass
+        // that follows (and the process waits for them only when it
+        // closes the store).
         self.checkpoint_in_background()?;
         let tx = self
             .conn
@@ -2282,7 +2317,7 @@ impl SqliteTx<'_> {
         }
         self.tx.commit()?;
         if let Some(checkpointer) = self.checkpointer {
-            checkpointer.wake();
+            checkpointer.after_pass();
         }
         Ok(())
     }
