@@ -782,10 +782,27 @@ measure harvest-incr "$B" harvest "$CFG"
 [ "$OK" -eq 0 ] || { cat "$RUN/harvest-incr.err" >&2; exit 1; }
 incr_n=$(field records "$LINE")
 row "Harvest incremental ($CHANGES changes)" "$incr_n" 1 "$WALL" "$(rate "$incr_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" ""
-measure refresh-incr "$B" refresh "$CFG"
-[ "$OK" -eq 0 ] || { cat "$RUN/refresh-incr.err" >&2; exit 1; }
-row "Dedup + merge, incremental ($CHANGES changes)" "$incr_n" 1 "$WALL" "$(rate "$incr_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 5" "< 5 s")"
-note "- Incremental refresh: $LINE"
+# The refresh is a second or two and varies by a fifth between runs: it
+# runs INCR_RUNS times, each on a copy of the store as the harvest left it
+# (the copy's pages are in the page cache, as the harvest's are), and the
+# row gives the median. The last run's store is the one kept.
+INCR_RUNS=3
+SYN_STATE=$RUN/syn/state
+cp -a "$SYN_STATE" "$SYN_STATE.incr"
+incr_walls=() incr_rss=()
+for r in $(seq "$INCR_RUNS"); do
+  if [ "$r" -gt 1 ]; then
+    rm -rf "$SYN_STATE" && cp -a "$SYN_STATE.incr" "$SYN_STATE" && sync
+  fi
+  measure "refresh-incr-$r" "$B" refresh "$CFG"
+  [ "$OK" -eq 0 ] || { cat "$RUN/refresh-incr-$r.err" >&2; exit 1; }
+  incr_walls+=("$WALL") incr_rss+=("$RSS")
+  note "- Incremental refresh, run $r: $LINE"
+done
+rm -rf "$SYN_STATE.incr"
+WALL=$(median "${incr_walls[@]}")
+RSS=$(max "${incr_rss[@]}")
+row "Dedup + merge, incremental ($CHANGES changes)" "$incr_n" "$INCR_RUNS" "$WALL" "$(rate "$incr_n" "$WALL")" "$(mib "$RSS")" "–" "–" "–" "$(judge "$WALL < 5" "< 5 s"); $(judge "$WALL < 1" "#22's < 1 s")"
 stop_server syn
 
 if [ "$mode" != dedup ]; then
