@@ -231,7 +231,7 @@ pub fn refresh_with(
                     // Kept parsed while few are waiting (an incremental
                     // pass's splits and joins), else read again below, so
                     // that a pass re-examining the catalogue holds ids
-                    // only.
+                    // past the first few thousand.
                     let keep = deferred_held + group.len() <= DEFERRED_HELD_MAX;
                     if keep {
                         deferred_held += group.len();
@@ -292,8 +292,11 @@ pub fn refresh_with(
 }
 
 /// How many records of deferred groups a pass keeps parsed (see
-/// [`Deferred::loaded`]): a few megabytes.
-const DEFERRED_HELD_MAX: usize = 20_000;
+/// [`Deferred::loaded`]): a parsed record with its features is some 10 KB,
+/// so about 20 MB. An incremental pass of 1,000 changes defers a few
+/// hundred; a pass re-examining the catalogue defers many more, and reads
+/// those past this again.
+const DEFERRED_HELD_MAX: usize = 2_000;
 
 /// A group of records whose id waits until the whole pass is known.
 struct Deferred {

@@ -57,10 +57,20 @@ pub const DB_FILE: &str = "unicat.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The log size at which a page commit empties it: 10,000 frames of 4 KiB
-/// pages, where the harvest connection's automatic checkpoint starts
-/// (`tune_for_harvest`), so that the TRUNCATE checkpoint finds most frames
-/// already copied.
+/// pages, where the checkpoint thread of a harvest's connection starts
+/// copying after a page commit (`tune_for_harvest`), so that the TRUNCATE
+/// checkpoint finds most frames already copied. (After a dedup or work
+/// pass the thread copies whatever the log holds.)
 const WAL_TRUNCATE_BYTES: u64 = 10_000 * (4096 + 24);
+
+/// A dedup or work pass that makes this many union record versions or
+/// more copies its log itself when it commits (`SqliteTx::commit`); an
+/// incremental pass of 1,000 changes makes about 2,000.
+const LARGE_PASS_VERSIONS: u64 = 10_000;
+
+/// SQLite's default automatic checkpoint: after a commit that leaves the
+/// log with this many frames, the committing connection copies it.
+const SQLITE_AUTOCHECKPOINT_FRAMES: i64 = 1_000;
 
 /// The log size at which a harvest's page commit empties the log itself
 /// although its checkpoints run in the background (see [`Checkpointer`]).
@@ -326,13 +336,15 @@ CREATE INDEX union_updated ON union_records(updated_at, cluster_id);
 CREATE INDEX union_live_members ON union_records(members) WHERE deleted = 0;
 "#,
     // The live union records and those merging several members, counted
-    // as the rows change (issue #22): `union_counts` is asked after every
-    // pass (the history file), by every metrics scrape and status call,
-    // and counting 666,597 index entries took 0.12 s a time, a tenth of
-    // an incremental pass. Triggers keep the counts whatever writes the
-    // table (every writer inserts, upserts or updates; none replaces), and
-    // the index that only the count read goes: 829 of the 19,021 pages an
+    // once here and then kept by the dedup pass as it writes them (issue
+    // #22): `union_counts` is asked after every pass (the history file),
+    // by every metrics scrape and status call, and counting 666,597 index
+    // entries took 0.12 s a time, a tenth of an incremental pass. The
+    // index that only the count read goes: 829 of the 19,021 pages an
     // incremental pass of 1,000 changes wrote on the benchmark's store.
+    // (Triggers would keep the counts too, but a statement that fires one
+    // keeps a statement journal: a full pass over 100,000 records wrote
+    // 3 GB more to temporary files.)
     r#"
 CREATE TABLE union_tally (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -341,21 +353,6 @@ CREATE TABLE union_tally (
 ) STRICT;
 INSERT INTO union_tally (id, live, merged)
     SELECT 1, count(*), coalesce(sum(members > 1), 0) FROM union_records WHERE deleted = 0;
-CREATE TRIGGER union_tally_insert AFTER INSERT ON union_records BEGIN
-    UPDATE union_tally SET
-        live = live + (NEW.deleted = 0),
-        merged = merged + (NEW.deleted = 0 AND NEW.members > 1);
-END;
-CREATE TRIGGER union_tally_update AFTER UPDATE OF deleted, members ON union_records BEGIN
-    UPDATE union_tally SET
-        live = live + (NEW.deleted = 0) - (OLD.deleted = 0),
-        merged = merged + (NEW.deleted = 0 AND NEW.members > 1) - (OLD.deleted = 0 AND OLD.members > 1);
-END;
-CREATE TRIGGER union_tally_delete AFTER DELETE ON union_records BEGIN
-    UPDATE union_tally SET
-        live = live - (OLD.deleted = 0),
-        merged = merged - (OLD.deleted = 0 AND OLD.members > 1);
-END;
 DROP INDEX union_live_members;
 "#,
 ];
@@ -369,13 +366,17 @@ const PACKING_MIGRATION: usize = 10;
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
-    /// A harvest connection's background checkpoints (`tune_for_harvest`).
+    /// Background checkpoints of a harvest's connection
+    /// (`tune_for_harvest`) or of one that ran a dedup or work pass.
     checkpointer: std::cell::OnceCell<Checkpointer>,
 }
 
 /// Checkpoints of the write-ahead log on a thread of its own, for a
 /// harvest's connection: woken after each page commit, it copies the log
-/// back into the database once the log holds [`WAL_TRUNCATE_BYTES`].
+/// back into the database once the log holds [`WAL_TRUNCATE_BYTES`]; woken
+/// after a dedup or work pass's commit, it copies the log whatever its
+/// size, so the pass is synced about as soon as the committing thread's
+/// own checkpoint used to sync it, without holding up what comes next.
 ///
 /// Run by the committing connection (SQLite's automatic checkpoint),
 /// every checkpoint's copy and its two syncs (log, then database) sat on
@@ -388,9 +389,10 @@ pub struct SqliteStore {
 /// file back). Durability is unchanged: a checkpoint still syncs the log
 /// before it copies, and each page is still one transaction.
 struct Checkpointer {
-    /// The database file.
-    db: PathBuf,
     wake: Option<std::sync::mpsc::SyncSender<()>>,
+    /// The next wake-up copies the log whatever its size (a pass
+    /// committed), not only past [`WAL_TRUNCATE_BYTES`].
+    forced: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Checkpoints that ran (for tests and debugging).
     runs: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -407,11 +409,17 @@ impl Checkpointer {
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
         let runs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = runs.clone();
+        let forced = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let force = forced.clone();
         let thread = std::thread::Builder::new()
             .name("wal-checkpoint".into())
             .spawn(move || {
+                // A wake-up left in the channel when it closes is still
+                // received: the store's drop waits for a pass's copy.
                 while woken.recv().is_ok() {
-                    if wal_len(&wal) < WAL_TRUNCATE_BYTES {
+                    let forced = force.swap(false, std::sync::atomic::Ordering::AcqRel);
+                    let len = wal_len(&wal);
+                    if len == 0 || (!forced && len < WAL_TRUNCATE_BYTES) {
                         continue;
                     }
                     match conn
@@ -433,8 +441,8 @@ impl Checkpointer {
             })
             .context("starting the WAL checkpoint thread")?;
         Ok(Checkpointer {
-            db: path.to_path_buf(),
             wake: Some(wake),
+            forced,
             thread: Some(thread),
             runs,
         })
@@ -447,35 +455,11 @@ impl Checkpointer {
         }
     }
 
-    /// A dedup or work pass committed. A log of an incremental pass's
-    /// size is copied in the background while the next pass works; a
-    /// large pass's log (a first load's, gigabytes) is copied and emptied
-    /// here, before the next pass starts: a transaction that began while
-    /// its frames were still in the log would append behind them, and
-    /// every page it missed in its cache would be searched for among
-    /// them.
+    /// A small dedup or work pass committed (see `SqliteTx::commit`):
+    /// its log is copied whatever its size, in the background.
     fn after_pass(&self) {
-        if wal_len(&wal_path(&self.db)) < WAL_BOUND_BYTES {
-            self.wake();
-            return;
-        }
-        let truncate = || -> rusqlite::Result<i64> {
-            let conn =
-                Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-            // A reader (a publish streaming the catalogue) is waited for
-            // this long, then the copy is left to the checkpoint thread.
-            conn.busy_timeout(WAL_CHECKPOINT_WAIT)?;
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-        };
-        match truncate() {
-            Ok(0) => {}
-            Ok(_) => {
-                tracing::debug!("WAL checkpoint after a pass busy; left to the checkpoint thread")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "WAL checkpoint after a pass failed; left to the checkpoint thread")
-            }
-        }
+        self.forced
+            .store(true, std::sync::atomic::Ordering::Release);
         self.wake();
     }
 }
@@ -788,20 +772,21 @@ impl SqliteStore {
     /// [`Checkpointer`]), so this connection's automatic checkpoint is off.
     pub fn tune_for_harvest(&self) -> Result<()> {
         self.conn.pragma_update(None, "cache_size", -16_384)?;
-        self.checkpoint_in_background()
-    }
-
-    /// Have this connection's commits checkpointed by a thread of its own
-    /// ([`Checkpointer`]) instead of by the committing thread.
-    fn checkpoint_in_background(&self) -> Result<()> {
-        if self.checkpointer.get().is_none() {
-            let checkpointer = Checkpointer::start(&self.path)?;
-            let _ = self.checkpointer.set(checkpointer);
-        }
+        self.start_checkpointer()?;
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         // After a restart of the log, its file is cut back at the next
         // commit, so the file's length tells how much the log holds.
         self.conn.pragma_update(None, "journal_size_limit", 0)?;
+        Ok(())
+    }
+
+    /// This connection's checkpoint thread ([`Checkpointer`]), started if
+    /// it is not running.
+    fn start_checkpointer(&self) -> Result<()> {
+        if self.checkpointer.get().is_none() {
+            let checkpointer = Checkpointer::start(&self.path)?;
+            let _ = self.checkpointer.set(checkpointer);
+        }
         Ok(())
     }
 
@@ -1547,7 +1532,7 @@ impl SqliteStore {
 
     /// (live union records, of which clusters with more than one member).
     pub fn union_counts(&self) -> Result<(u64, u64)> {
-        // Kept by triggers (migration 11).
+        // Kept by the dedup pass (`SqliteTx::commit`, migration 11).
         Ok(self.conn.query_row(
             "SELECT live, merged FROM union_tally WHERE id = 1",
             [],
@@ -1570,14 +1555,9 @@ impl SqliteStore {
         // here).
         self.conn.pragma_update(None, "threads", sorter_threads())?;
         self.premerge_staged_keys()?;
-        // An incremental pass's commit is copied into the database file by
-        // the checkpoint thread (see `Checkpointer::after_pass`).
-        // Checkpointed by the committing thread, the copy and its syncs
-        // were a sixth of an incremental pass of 1,000 changes on the
-        // benchmark's store; in the background they overlap the work pass
-        // that follows (and the process waits for them only when it
-        // closes the store).
-        self.checkpoint_in_background()?;
+        // A small pass's commit is copied by the checkpoint thread (see
+        // `SqliteTx::commit`).
+        self.start_checkpointer()?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1588,6 +1568,8 @@ impl SqliteStore {
             seq: std::cell::Cell::new(None),
             unions: std::cell::RefCell::new(StagedUnions::new(dir)),
             checkpointer: self.checkpointer.get(),
+            versions: std::cell::Cell::new(0),
+            tally: std::cell::Cell::new((0, 0)),
         })
     }
 
@@ -1885,6 +1867,11 @@ pub struct SqliteTx<'a> {
     unions: std::cell::RefCell<StagedUnions>,
     /// Woken after the commit to copy it into the database file.
     checkpointer: Option<&'a Checkpointer>,
+    /// Union record versions this pass made: how large it is.
+    versions: std::cell::Cell<u64>,
+    /// What this pass changed in the live union records and in those
+    /// merging several members, added to `union_tally` at commit.
+    tally: std::cell::Cell<(i64, i64)>,
 }
 
 /// The union records a dedup pass wrote, kept in an unlinked scratch file
@@ -2174,6 +2161,14 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
+    /// A union record that counted as `was` (live, merging several) now
+    /// counts as `now`.
+    fn count(&self, was: (i64, i64), now: (i64, i64)) {
+        let (live, merged) = self.tally.get();
+        self.tally
+            .set((live + now.0 - was.0, merged + now.1 - was.1));
+    }
+
     fn next_seq(&self) -> Result<i64> {
         let current = match self.seq.get() {
             Some(s) => s,
@@ -2182,6 +2177,7 @@ impl SqliteTx<'_> {
                 .query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?,
         };
         self.seq.set(Some(current + 1));
+        self.versions.set(self.versions.get() + 1);
         Ok(current + 1)
     }
 
@@ -2199,27 +2195,35 @@ impl SqliteTx<'_> {
         members: usize,
     ) -> Result<bool> {
         // The version this pass staged, else the stored one.
-        let staged_hash = self
+        let staged = self
             .unions
             .borrow()
             .records
             .get(cluster_id)
-            .map(|s| s.hash.clone());
-        let current: Option<(bool, Option<String>)> = match staged_hash {
-            Some(h) => Some((false, Some(h))),
+            .map(|s| (s.hash.clone(), s.members));
+        // (deleted, hash, members)
+        let current: Option<(bool, Option<String>, i64)> = match staged {
+            Some((h, members)) => Some((false, Some(h), members)),
             None => self
                 .tx
                 .prepare_cached(
-                    "SELECT deleted, content_hash FROM union_records WHERE cluster_id = ?1",
+                    "SELECT deleted, content_hash, members FROM union_records WHERE cluster_id = ?1",
                 )?
-                .query_row([cluster_id], |r| Ok((r.get::<_, i64>(0)? != 0, r.get(1)?)))
+                .query_row([cluster_id], |r| {
+                    Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+                })
                 .optional()?,
         };
-        if let Some((false, Some(h))) = &current {
+        if let Some((false, Some(h), _)) = &current {
             if h == hash {
                 return Ok(false);
             }
         }
+        let was = match &current {
+            Some((false, _, members)) => (1, i64::from(*members > 1)),
+            _ => (0, 0),
+        };
+        self.count(was, (1, i64::from(members > 1)));
         let seq = self.next_seq()?;
         // updated_at is the OAI-PMH datestamp of the union record; it is
         // never written into the record itself, so output stays
@@ -2248,18 +2252,18 @@ impl SqliteTx<'_> {
         if self.unions.borrow().records.contains_key(cluster_id) {
             self.flush_unions()?;
         }
-        let live: bool = self
+        let live: Option<i64> = self
             .tx
             .query_row(
-                "SELECT deleted = 0 FROM union_records WHERE cluster_id = ?1",
+                "SELECT members FROM union_records WHERE cluster_id = ?1 AND deleted = 0",
                 [cluster_id],
                 |r| r.get(0),
             )
-            .optional()?
-            .unwrap_or(false);
-        if !live {
+            .optional()?;
+        let Some(members) = live else {
             return Ok(false);
-        }
+        };
+        self.count((1, i64::from(members > 1)), (0, 0));
         let seq = self.next_seq()?;
         self.tx.execute(
             "UPDATE union_records SET deleted = 1, seq = ?2, record = NULL, content_hash = NULL, members = 0,
@@ -2311,12 +2315,40 @@ impl SqliteTx<'_> {
     /// Commit everything dedup and merge did.
     pub fn commit(self) -> Result<()> {
         self.flush_unions()?;
+        let (live, merged) = self.tally.get();
+        if (live, merged) != (0, 0) {
+            self.tx.execute(
+                "UPDATE union_tally SET live = live + ?1, merged = merged + ?2 WHERE id = 1",
+                [live, merged],
+            )?;
+        }
         if let Some(seq) = self.seq.get() {
             self.tx
                 .execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq])?;
         }
+        // Who copies the commit into the database file. A small pass's
+        // copy goes to the checkpoint thread: done by this thread, the
+        // copy and its syncs were a sixth of an incremental pass of 1,000
+        // changes on the benchmark's store, and in the background they
+        // overlap the work pass that follows (the store's drop waits for
+        // them). A large pass's (a first load's, gigabytes) is made here,
+        // by SQLite's automatic checkpoint, as before: the next pass would
+        // otherwise start while its frames are still in the log, append
+        // behind them, look for every page it misses in its cache among
+        // them and share the cores with the copy (a full pass over 100,000
+        // records took a few per cent longer so).
+        let background = self
+            .checkpointer
+            .filter(|_| self.versions.get() < LARGE_PASS_VERSIONS);
+        let automatic = if background.is_some() {
+            0
+        } else {
+            SQLITE_AUTOCHECKPOINT_FRAMES
+        };
+        self.tx
+            .pragma_update(None, "wal_autocheckpoint", automatic)?;
         self.tx.commit()?;
-        if let Some(checkpointer) = self.checkpointer {
+        if let Some(checkpointer) = background {
             checkpointer.after_pass();
         }
         Ok(())
@@ -2685,11 +2717,12 @@ mod tests {
         .unwrap()
     }
 
-    // Migration 11 counts the union records a store already holds, and
-    // its triggers keep the counts through every kind of write the store
-    // makes: a new record, a new version, a record merging more or fewer
-    // members, a deletion, a deleted record made live again, a row
-    // removed outright.
+    // Migration 11 counts the union records a store already holds, and a
+    // pass keeps the counts through every kind of union write it makes: a
+    // new record, a new version merging more or fewer members (twice in
+    // one pass), a deleted record made live again, a deletion, a record
+    // written and deleted in the same pass, a version with the same hash
+    // (no write).
     #[test]
     fn union_counts_follow_every_write() {
         let dir = tempfile::tempdir().unwrap();
@@ -2706,57 +2739,45 @@ mod tests {
                 .enumerate()
             {
                 conn.execute(
-                    "INSERT INTO union_records (cluster_id, seq, deleted, members) VALUES (?1, ?2, ?3, ?4)",
-                    params![format!("uc{i}"), i, deleted, members],
+                    "INSERT INTO union_records (cluster_id, seq, deleted, members, content_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![format!("uc{i}"), i, deleted, members, format!("h{i}")],
                 )
                 .unwrap();
             }
         }
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(store.union_counts().unwrap(), (4, 2));
-        let upsert =
-            "INSERT INTO union_records (cluster_id, seq, deleted, members) VALUES (?1, 9, 0, ?2)
-             ON CONFLICT (cluster_id) DO UPDATE SET deleted = 0, members = ?2, seq = 9";
-        let steps: &[(&str, Vec<rusqlite::types::Value>)] = &[
-            // New, single and merged.
-            (upsert, vec!["uc5".to_string().into(), 1i64.into()]),
-            (upsert, vec!["uc6".to_string().into(), 4i64.into()]),
-            // A single record that now merges two, and back.
-            (upsert, vec!["uc0".to_string().into(), 2i64.into()]),
-            (upsert, vec!["uc0".to_string().into(), 1i64.into()]),
-            // The deleted one live again.
-            (upsert, vec!["uc2".to_string().into(), 3i64.into()]),
-            // Deleted as `delete_union` does.
-            (
-                "UPDATE union_records SET deleted = 1, members = 0 WHERE cluster_id = ?1",
-                vec!["uc1".to_string().into()],
-            ),
-            // A new version of the text only (the work pass's rewrite).
-            (
-                "UPDATE union_records SET seq = 10, record = 'x' WHERE cluster_id = ?1",
-                vec!["uc3".to_string().into()],
-            ),
-            (
-                "DELETE FROM union_records WHERE cluster_id = ?1",
-                vec!["uc6".to_string().into()],
-            ),
-            (
-                "DELETE FROM union_records WHERE cluster_id = ?1",
-                vec!["uc1".to_string().into()],
-            ),
-        ];
-        for (sql, args) in steps {
-            store
-                .conn
-                .execute(sql, rusqlite::params_from_iter(args.iter()))
-                .unwrap();
-            assert_eq!(
-                store.union_counts().unwrap(),
-                counted_unions(&store.conn),
-                "after {sql} {args:?}"
-            );
+        assert_eq!(store.union_counts().unwrap(), counted_unions(&store.conn));
+        {
+            let tx = store.transaction().unwrap();
+            let put = |id: &str, hash: &str, members: usize| {
+                tx.put_union(id, "<record/>", None, hash, members).unwrap()
+            };
+            assert!(put("uc5", "n5", 1));
+            assert!(put("uc6", "n6", 4));
+            assert!(put("uc0", "n0", 2));
+            assert!(put("uc0", "m0", 1));
+            assert!(put("uc2", "n2", 3));
+            assert!(!put("uc4", "h4", 1));
+            assert!(put("uc7", "n7", 2));
+            assert!(tx.delete_union("uc7").unwrap());
+            assert!(tx.delete_union("uc1").unwrap());
+            assert!(!tx.delete_union("uc1").unwrap());
+            tx.commit().unwrap();
         }
-        assert_eq!(store.union_counts().unwrap(), (5, 2));
+        // uc0 single, uc2 merged, uc3 merged, uc4 single, uc5 single, uc6
+        // merged; uc1 and uc7 deleted.
+        assert_eq!(store.union_counts().unwrap(), (6, 3));
+        assert_eq!(store.union_counts().unwrap(), counted_unions(&store.conn));
+        {
+            let tx = store.transaction().unwrap();
+            assert!(tx.delete_union("uc6").unwrap());
+            assert!(tx.put_union("uc3", "<record/>", None, "n3", 1).unwrap());
+            tx.commit().unwrap();
+        }
+        assert_eq!(store.union_counts().unwrap(), (5, 1));
+        assert_eq!(store.union_counts().unwrap(), counted_unions(&store.conn));
     }
 
     fn keys_in(store: &SqliteStore, table: &str) -> Vec<(String, i64)> {

@@ -242,6 +242,8 @@ impl Linker {
             self.ahead.retain(|&id, _| id >= seed);
             self.decided.retain(|&(a, _), _| a >= seed);
             self.looked.retain(|&id, _| id >= seed);
+            // The last batch's candidates go with it.
+            self.extra.clear();
             if let Some(batch) = self.next.take() {
                 self.take_batch(batch)?;
             }
@@ -249,9 +251,13 @@ impl Linker {
         if !have(self) {
             // Nothing read ahead reaches this seed (a seed added during
             // the pass, or the first): prepare a batch from it now and
-            // wait for it.
+            // wait for it. Seeds after it that were read ahead already
+            // are not prepared twice.
             let ids: Vec<i64> = std::iter::once(seed)
-                .chain(self.upcoming(seed, work, visited))
+                .chain(
+                    self.upcoming(seed, work, visited)
+                        .filter(|id| !self.ahead.contains_key(id)),
+                )
                 .take(READ_AHEAD)
                 .collect();
             self.note_batch(&ids);
@@ -277,7 +283,7 @@ impl Linker {
     fn take_batch(&mut self, (ids, job): Batch) -> Result<()> {
         let prepared = job.wait()?;
         self.ahead.extend(ids.into_iter().zip(prepared.seeds));
-        self.extra = prepared.extra;
+        self.extra.extend(prepared.extra);
         self.decided.extend(prepared.decided);
         Ok(())
     }
