@@ -1563,11 +1563,11 @@ impl SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let staged = index_staged_keys(&tx)?;
+        let staged = StagedKeys::read(&tx)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         Ok(SqliteTx {
             tx,
-            staged: std::cell::Cell::new(staged),
+            staged: std::cell::RefCell::new(staged),
             seq: std::cell::Cell::new(None),
             unions: std::cell::RefCell::new(StagedUnions::new(dir)),
             checkpointer: self.checkpointer.get(),
@@ -1581,8 +1581,8 @@ impl SqliteStore {
     /// dedup transaction starts. Inside that transaction the merge's pages
     /// would sit in its log for the whole pass, and every page the pass
     /// reads would be looked up among them. Fewer staged keys stay where
-    /// they are: the dedup transaction looks them up there (see
-    /// [`index_staged_keys`]).
+    /// they are: the dedup transaction reads them into memory (see
+    /// [`StagedKeys`]).
     fn premerge_staged_keys(&mut self) -> Result<()> {
         if count_up_to(&self.conn, "match_keys_staged", STAGED_REBUILD_MIN)? < STAGED_REBUILD_MIN {
             return Ok(());
@@ -1875,9 +1875,9 @@ pub struct SqliteTx<'a> {
     /// What this pass changed in the live union records and in those
     /// merging several members, added to `union_tally` at commit.
     tally: std::cell::Cell<(i64, i64)>,
-    /// Some records' keys are still staged (and indexed by key in
-    /// `temp.staged_by_key`): look-ups read both tables.
-    staged: std::cell::Cell<bool>,
+    /// The keys still staged, read when the pass started (none once they
+    /// are merged): look-ups answer from both.
+    staged: std::cell::RefCell<Option<StagedKeys>>,
 }
 
 /// The union records a dedup pass wrote, kept in an unlinked scratch file
@@ -1999,7 +1999,7 @@ impl SqliteTx<'_> {
         self.tx.execute("DELETE FROM match_keys_staged", [])?;
         // Every key is now in `match_keys`: the pass's copy of the staged
         // ones is out of date.
-        self.staged.set(false);
+        self.staged.replace(None);
         let mut ins = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)")?;
@@ -2043,12 +2043,18 @@ impl SqliteTx<'_> {
 
     /// Keys of a record (merged into the index or still staged).
     pub fn keys_of(&self, record_id: i64) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached(if self.staged.get() {
-            "SELECT key FROM match_keys WHERE record_id = ?1
-             UNION SELECT key FROM match_keys_staged WHERE record_id = ?1 ORDER BY 1"
-        } else {
-            "SELECT key FROM match_keys WHERE record_id = ?1 ORDER BY key"
-        })?;
+        // A record's keys are all staged or all merged.
+        if let Some(keys) = self
+            .staged
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.keys.get(&record_id))
+        {
+            return Ok(keys.clone());
+        }
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT key FROM match_keys WHERE record_id = ?1 ORDER BY key")?;
         let rows = stmt.query_map([record_id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -2056,15 +2062,15 @@ impl SqliteTx<'_> {
     /// Records holding a key, at most `limit` + 1 of them (so that the
     /// caller can tell a key that is too common to link on).
     pub fn records_with_key(&self, key: &str, limit: usize) -> Result<Vec<i64>> {
-        let mut stmt = self.tx.prepare_cached(if self.staged.get() {
-            "SELECT record_id FROM match_keys WHERE key = ?1
-             UNION SELECT record_id FROM temp.staged_by_key WHERE key = ?1
-             ORDER BY 1 LIMIT ?2"
-        } else {
-            "SELECT record_id FROM match_keys WHERE key = ?1 ORDER BY record_id LIMIT ?2"
-        })?;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT record_id FROM match_keys WHERE key = ?1 ORDER BY record_id LIMIT ?2",
+        )?;
         let rows = stmt.query_map(params![key, limit_plus_one(limit)], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let merged: Vec<i64> = rows.collect::<Result<_, _>>()?;
+        Ok(match self.staged.borrow().as_ref() {
+            Some(staged) => staged.add_holders(merged, key, |_| true, limit),
+            None => merged,
+        })
     }
 
     /// Every entry of the key index in key order, for a pass over much of
@@ -2073,9 +2079,9 @@ impl SqliteTx<'_> {
     pub fn for_each_key_holder(&self, mut f: impl FnMut(&str, i64) -> Result<()>) -> Result<()> {
         // The walk reads one index in order: the staged keys join it first
         // (a pass this large pays little for their merge).
-        if self.staged.get() {
+        if self.staged.borrow().is_some() {
             merge_staged_keys(&self.tx)?;
-            self.staged.set(false);
+            self.staged.replace(None);
         }
         let mut stmt = self
             .tx
@@ -2099,22 +2105,17 @@ impl SqliteTx<'_> {
 
     /// Records holding both keys, at most `limit` + 1 of them.
     pub fn records_with_keys(&self, a: &str, b: &str, limit: usize) -> Result<Vec<i64>> {
-        // A record's keys are all in one table or all in the other.
-        let mut stmt = self.tx.prepare_cached(if self.staged.get() {
+        let mut stmt = self.tx.prepare_cached(
             "SELECT x.record_id FROM match_keys x
              JOIN match_keys y ON y.key = ?2 AND y.record_id = x.record_id
-             WHERE x.key = ?1
-             UNION SELECT x.record_id FROM temp.staged_by_key x
-             JOIN match_keys_staged y ON y.record_id = x.record_id AND y.key = ?2
-             WHERE x.key = ?1
-             ORDER BY 1 LIMIT ?3"
-        } else {
-            "SELECT x.record_id FROM match_keys x
-             JOIN match_keys y ON y.key = ?2 AND y.record_id = x.record_id
-             WHERE x.key = ?1 ORDER BY x.record_id LIMIT ?3"
-        })?;
+             WHERE x.key = ?1 ORDER BY x.record_id LIMIT ?3",
+        )?;
         let rows = stmt.query_map(params![a, b, limit_plus_one(limit)], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let merged: Vec<i64> = rows.collect::<Result<_, _>>()?;
+        Ok(match self.staged.borrow().as_ref() {
+            Some(staged) => staged.add_holders(merged, a, |id| staged.holds(id, b), limit),
+            None => merged,
+        })
     }
 
     /// The cluster a record is in now.
@@ -2432,38 +2433,78 @@ fn sorter_threads() -> i64 {
     std::thread::available_parallelism().map_or(0, |n| n.get() as i64 - 1)
 }
 
-/// Index the staged match keys by key for a dedup transaction, in the
-/// connection's temporary table `staged_by_key`, instead of merging them
-/// into `match_keys`; returns whether there are any.
+/// The staged match keys, read into memory for a dedup transaction
+/// instead of merged into `match_keys`: the pass answers its look-ups
+/// from both.
 ///
 /// Why: fewer than [`STAGED_REBUILD_MIN`] keys are an incremental
 /// harvest's. Merged, each lands on a page of its own in both indexes of
 /// `match_keys` (keys are random): after 1,000 changes on a
 /// 1,000,000-record store, 6,444 keys dirtied 8,109 pages, two fifths of
 /// everything the pass wrote, each then written to the log at commit and
-/// copied into the database file after it. Indexed here they cost a sort
-/// in memory and a second look-up per key; they stay staged until a
-/// harvest brings the set to [`STAGED_REBUILD_MIN`] (merged in order, by
-/// `premerge_staged_keys`) or a pass walks the key index (which merges
-/// them first). A dedup transaction writes no match keys, and holds the
-/// write lock, so the copy stays true for its whole length.
-fn index_staged_keys(tx: &Transaction<'_>) -> Result<bool> {
-    tx.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS staged_by_key (
-            key TEXT NOT NULL,
-            record_id INTEGER NOT NULL,
-            PRIMARY KEY (key, record_id)
-        ) WITHOUT ROWID",
-        [],
-    )?;
-    tx.execute("DELETE FROM temp.staged_by_key", [])?;
-    let staged = tx.execute(
-        "INSERT INTO temp.staged_by_key (key, record_id)
-         SELECT key, record_id FROM match_keys_staged ORDER BY key, record_id",
-        [],
-    )?;
-    tracing::debug!(keys = staged, "staged match keys indexed for the pass");
-    Ok(staged > 0)
+/// copied into the database file after it. Here they cost a read of a
+/// small table; they stay staged until a harvest brings them to
+/// [`STAGED_REBUILD_MIN`] (merged in order by `premerge_staged_keys`;
+/// below that, about 20 MB in memory at most) or a pass walks the
+/// key index (which merges them first). A dedup transaction writes no
+/// match keys except through `rekey_all` (which drops this copy), and
+/// holds the write lock, so the copy stays true for its whole length.
+struct StagedKeys {
+    /// Holders of each staged key, in id order.
+    holders: HashMap<String, Vec<i64>>,
+    /// Each record's staged keys, in key order. A record's keys are all
+    /// staged or all merged, never some of each.
+    keys: HashMap<i64, Vec<String>>,
+}
+
+impl StagedKeys {
+    /// The staged keys, or `None` if there are none.
+    fn read(tx: &Transaction<'_>) -> Result<Option<StagedKeys>> {
+        let mut holders: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut keys: HashMap<i64, Vec<String>> = HashMap::new();
+        // In primary-key order: each record's keys come sorted, its id
+        // ascending, so every list is built in order.
+        let mut stmt =
+            tx.prepare("SELECT record_id, key FROM match_keys_staged ORDER BY record_id, key")?;
+        let mut rows = stmt.query([])?;
+        let mut count = 0u64;
+        while let Some(r) = rows.next()? {
+            let (id, key): (i64, String) = (r.get(0)?, r.get(1)?);
+            holders.entry(key.clone()).or_default().push(id);
+            keys.entry(id).or_default().push(key);
+            count += 1;
+        }
+        tracing::debug!(keys = count, "staged match keys read for the pass");
+        Ok((count > 0).then_some(StagedKeys { holders, keys }))
+    }
+
+    /// Whether record `id`'s staged keys include `key`.
+    fn holds(&self, id: i64, key: &str) -> bool {
+        self.keys
+            .get(&id)
+            .is_some_and(|k| k.binary_search_by(|x| x.as_str().cmp(key)).is_ok())
+    }
+
+    /// `merged` (holders of `key` in `match_keys`, in id order, at most
+    /// `limit` + 1) with the staged holders that pass `keep`, in id
+    /// order, cut to `limit` + 1 as the query alone would be.
+    fn add_holders(
+        &self,
+        merged: Vec<i64>,
+        key: &str,
+        keep: impl Fn(i64) -> bool,
+        limit: usize,
+    ) -> Vec<i64> {
+        let Some(staged) = self.holders.get(key) else {
+            return merged;
+        };
+        let mut all = merged;
+        all.extend(staged.iter().copied().filter(|&id| keep(id)));
+        all.sort_unstable();
+        all.dedup();
+        all.truncate(limit.saturating_add(1));
+        all
+    }
 }
 
 /// Move the staged match keys into `match_keys`, in key order, inside a

@@ -1828,3 +1828,46 @@ fn integrity_check_is_ok_on_a_healthy_store(at: &StoreLocation) {
     s.reconcile_apply("p", 0.5).unwrap();
     assert_eq!(s.integrity_check().unwrap(), "ok");
 }
+
+// A union record's work keys replaced again and again: only its current
+// keys are found, both ways, whether they changed, stayed the same or
+// came in another order with repeats (SQLite writes only the keys that
+// changed; the answer must not show it).
+on_both_backends!(
+    work_keys_are_replaced_by_the_current_set,
+    work_keys_are_replaced_by_the_current_set_sqlite,
+    work_keys_are_replaced_by_the_current_set_postgres
+);
+fn work_keys_are_replaced_by_the_current_set(at: &StoreLocation) {
+    let mut s = open(at);
+    let set = |s: &mut Store, rows: &[(&str, &[&str])]| {
+        let rows: Vec<(String, Vec<String>)> = rows
+            .iter()
+            .map(|(id, keys)| (id.to_string(), strings(keys)))
+            .collect();
+        let tx = s.transaction().unwrap();
+        tx.set_work_keys_many(&rows).unwrap();
+        tx.commit().unwrap();
+    };
+    let look = |s: &mut Store| {
+        let tx = s.transaction().unwrap();
+        let keys = tx.work_keys_of_many(&strings(&["u1", "u2"])).unwrap();
+        let holders = tx
+            .unions_with_work_keys(&strings(&["wk:a", "wk:b", "wk:c"]), 10)
+            .unwrap();
+        (keys, holders)
+    };
+    set(&mut s, &[("u1", &["wk:a", "wk:b"]), ("u2", &["wk:b"])]);
+    set(&mut s, &[("u1", &["wk:c", "wk:b", "wk:c"])]);
+    let (keys, holders) = look(&mut s);
+    assert_eq!(keys, [strings(&["wk:b", "wk:c"]), strings(&["wk:b"])]);
+    assert_eq!(
+        holders,
+        [strings(&[]), strings(&["u1", "u2"]), strings(&["u1"])]
+    );
+    // The same keys again, then none for u2.
+    set(&mut s, &[("u1", &["wk:b", "wk:c"]), ("u2", &[])]);
+    let (keys, holders) = look(&mut s);
+    assert_eq!(keys, [strings(&["wk:b", "wk:c"]), strings(&[])]);
+    assert_eq!(holders, [strings(&[]), strings(&["u1"]), strings(&["u1"])]);
+}
