@@ -1563,11 +1563,10 @@ impl SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let staged = StagedKeys::read(&tx)?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
         Ok(SqliteTx {
             tx,
-            staged: std::cell::RefCell::new(staged),
+            staged: std::cell::RefCell::new(Staged::Unread),
             seq: std::cell::Cell::new(None),
             unions: std::cell::RefCell::new(StagedUnions::new(dir)),
             checkpointer: self.checkpointer.get(),
@@ -1875,9 +1874,9 @@ pub struct SqliteTx<'a> {
     /// What this pass changed in the live union records and in those
     /// merging several members, added to `union_tally` at commit.
     tally: std::cell::Cell<(i64, i64)>,
-    /// The keys still staged, read when the pass started (none once they
-    /// are merged): look-ups answer from both.
-    staged: std::cell::RefCell<Option<StagedKeys>>,
+    /// The keys still staged, read when the pass first looks a key up:
+    /// look-ups answer from both.
+    staged: std::cell::RefCell<Staged>,
 }
 
 /// The union records a dedup pass wrote, kept in an unlinked scratch file
@@ -1997,9 +1996,9 @@ impl SqliteTx<'_> {
     ) -> Result<u64> {
         self.tx.execute("DELETE FROM match_keys", [])?;
         self.tx.execute("DELETE FROM match_keys_staged", [])?;
-        // Every key is now in `match_keys`: the pass's copy of the staged
-        // ones is out of date.
-        self.staged.replace(None);
+        // Every key is now in `match_keys`: a copy of the staged ones
+        // read before is out of date.
+        self.staged.replace(Staged::Merged);
         let mut ins = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)")?;
@@ -2041,15 +2040,23 @@ impl SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The staged match keys as this pass sees them, read on first use
+    /// (a work pass never looks match keys up).
+    fn staged(&self) -> Result<std::cell::Ref<'_, Staged>> {
+        if matches!(*self.staged.borrow(), Staged::Unread) {
+            let read = match StagedKeys::read(&self.tx)? {
+                Some(keys) => Staged::Keys(keys),
+                None => Staged::Merged,
+            };
+            self.staged.replace(read);
+        }
+        Ok(self.staged.borrow())
+    }
+
     /// Keys of a record (merged into the index or still staged).
     pub fn keys_of(&self, record_id: i64) -> Result<Vec<String>> {
         // A record's keys are all staged or all merged.
-        if let Some(keys) = self
-            .staged
-            .borrow()
-            .as_ref()
-            .and_then(|s| s.keys.get(&record_id))
-        {
+        if let Some(keys) = self.staged()?.keys().and_then(|s| s.keys.get(&record_id)) {
             return Ok(keys.clone());
         }
         let mut stmt = self
@@ -2067,7 +2074,7 @@ impl SqliteTx<'_> {
         )?;
         let rows = stmt.query_map(params![key, limit_plus_one(limit)], |r| r.get(0))?;
         let merged: Vec<i64> = rows.collect::<Result<_, _>>()?;
-        Ok(match self.staged.borrow().as_ref() {
+        Ok(match self.staged()?.keys() {
             Some(staged) => staged.add_holders(merged, key, |_| true, limit),
             None => merged,
         })
@@ -2079,9 +2086,9 @@ impl SqliteTx<'_> {
     pub fn for_each_key_holder(&self, mut f: impl FnMut(&str, i64) -> Result<()>) -> Result<()> {
         // The walk reads one index in order: the staged keys join it first
         // (a pass this large pays little for their merge).
-        if self.staged.borrow().is_some() {
+        if !matches!(*self.staged.borrow(), Staged::Merged) {
             merge_staged_keys(&self.tx)?;
-            self.staged.replace(None);
+            self.staged.replace(Staged::Merged);
         }
         let mut stmt = self
             .tx
@@ -2112,7 +2119,7 @@ impl SqliteTx<'_> {
         )?;
         let rows = stmt.query_map(params![a, b, limit_plus_one(limit)], |r| r.get(0))?;
         let merged: Vec<i64> = rows.collect::<Result<_, _>>()?;
-        Ok(match self.staged.borrow().as_ref() {
+        Ok(match self.staged()?.keys() {
             Some(staged) => staged.add_holders(merged, a, |id| staged.holds(id, b), limit),
             None => merged,
         })
@@ -2431,6 +2438,25 @@ fn count_up_to(conn: &Connection, table: &str, limit: i64) -> Result<i64> {
 /// Helper threads for SQLite's sorter: one per core beyond this one.
 fn sorter_threads() -> i64 {
     std::thread::available_parallelism().map_or(0, |n| n.get() as i64 - 1)
+}
+
+/// A dedup transaction's view of the staged match keys.
+enum Staged {
+    /// Not read yet.
+    Unread,
+    /// None are staged, or this transaction merged them.
+    Merged,
+    /// Read into memory.
+    Keys(StagedKeys),
+}
+
+impl Staged {
+    fn keys(&self) -> Option<&StagedKeys> {
+        match self {
+            Staged::Keys(keys) => Some(keys),
+            Staged::Unread | Staged::Merged => None,
+        }
+    }
 }
 
 /// The staged match keys, read into memory for a dedup transaction
