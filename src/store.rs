@@ -17,9 +17,9 @@
 //! record order. Whoever replaces or removes a record's keys deletes them
 //! from both, so a record's keys are all in one table or all in the
 //! other. A dedup transaction looks keys up in both (a few staged keys
-//! indexed by key for it), so dedup always sees every stored record's
-//! keys; the staged keys are moved into `match_keys`, in key order, when
-//! they are many or a pass walks the index. Only this module knows about
+//! read into memory on its first look-up), so dedup always sees every
+//! stored record's keys; the staged keys are moved into `match_keys`, in
+//! key order, when they are many or a pass walks the index. Only this module knows about
 //! the second table.
 
 use std::collections::HashMap;
@@ -48,8 +48,10 @@ pub use works::WorkLink;
 /// benchmark's hot pages while its peak stays far below the 2 GiB budget.
 const DEDUP_CACHE_KIB: i64 = 256 * 1024;
 
-/// From this many staged keys on, a dedup transaction's merge first runs
-/// in a transaction of its own (see `SqliteStore::premerge_staged_keys`).
+/// From this many staged keys on, they are merged into `match_keys` in a
+/// transaction of their own before a dedup transaction starts (see
+/// `SqliteStore::premerge_staged_keys`); fewer stay staged (see
+/// [`StagedKeys`]).
 const STAGED_REBUILD_MIN: i64 = 100_000;
 
 /// The database file inside the state directory.
@@ -242,8 +244,7 @@ CREATE INDEX union_seq ON union_records(seq);
 CREATE INDEX union_updated ON union_records(updated_at, cluster_id);
 "#,
     // Match keys staged by harvests, imports and reprocessing, merged into
-    // `match_keys` in key order when a dedup transaction starts (see
-    // `Store::transaction`). Inserting a page's keys straight into
+    // `match_keys` in key order (see `merge_staged_keys` for when). Inserting a page's keys straight into
     // `match_keys` put about four random keys per record into its
     // (key, record_id) index, so every page commit dirtied index pages all
     // over the file: about 2 GB of WAL per 100,000 records and most of the
@@ -2396,7 +2397,8 @@ impl SqliteTx<'_> {
 
 /// Replace a record's match keys with `keys` (none: remove them). The old
 /// ones may be in either key table; the new ones are staged, appended in
-/// record order, and reach `match_keys` at the next dedup transaction.
+/// record order, and reach `match_keys` when the staged keys are merged
+/// (see [`StagedKeys`]).
 fn replace_keys(tx: &Transaction<'_>, record_id: i64, keys: &[String]) -> Result<()> {
     tx.prepare_cached("DELETE FROM match_keys WHERE record_id = ?1")?
         .execute([record_id])?;
@@ -2471,10 +2473,16 @@ impl Staged {
 /// copied into the database file after it. Here they cost a read of a
 /// small table; they stay staged until a harvest brings them to
 /// [`STAGED_REBUILD_MIN`] (merged in order by `premerge_staged_keys`;
-/// below that, about 20 MB in memory at most) or a pass walks the
+/// below that, 20-30 MB in memory at most) or a pass walks the
 /// key index (which merges them first). A dedup transaction writes no
 /// match keys except through `rekey_all` (which drops this copy), and
 /// holds the write lock, so the copy stays true for its whole length.
+///
+/// Left staged, an incremental harvest's keys add up over the following
+/// passes, each of which reads them all (a scan of a small table into
+/// two maps), until the merge at [`STAGED_REBUILD_MIN`]. That merge inserts
+/// in key order and so touches each index page at most once, against a
+/// page per key when every pass merged its own few thousand.
 struct StagedKeys {
     /// Holders of each staged key, in id order.
     holders: HashMap<String, Vec<i64>>,
@@ -2537,7 +2545,9 @@ impl StagedKeys {
 /// dedup transaction (which holds the write lock, so no page commits in
 /// between). Sorted, the inserts walk the index from one end to the other
 /// and touch each of its pages once, where the same keys inserted page by
-/// page during the harvest landed at random.
+/// page during the harvest landed at random. Run when they reach
+/// [`STAGED_REBUILD_MIN`] (`SqliteStore::premerge_staged_keys`) or a pass
+/// walks the key index (`SqliteTx::for_each_key_holder`).
 fn merge_staged_keys(tx: &Transaction<'_>) -> Result<u64> {
     let staged = count_up_to(tx, "match_keys_staged", STAGED_REBUILD_MIN)?;
     let rebuild = staged >= STAGED_REBUILD_MIN && count_up_to(tx, "match_keys", staged)? < staged;
@@ -3126,6 +3136,71 @@ mod tests {
         assert!(checkpoints.load(std::sync::atomic::Ordering::Relaxed) >= 1);
         assert!(largest < WAL_BOUND_BYTES + WAL_TRUNCATE_BYTES, "{largest}");
         assert_eq!(store.count_live_records("p").unwrap(), 3_000);
+    }
+
+    // Holders of one key, some merged and some staged, come in id order
+    // and are cut to the limit as the index alone would cut them (a staged
+    // record below the merged ones included); a walk after look-ups in the
+    // same pass merges the staged keys and finds every holder; a rekey
+    // after look-ups leaves no stale staged key behind.
+    #[test]
+    fn staged_and_merged_holders_mix_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let run = store.begin_run("anl").unwrap();
+        let page = [
+            upsert("oai:1", "a", &["k"]),
+            upsert("oai:2", "b", &["k"]),
+            upsert("oai:3", "c", &["k"]),
+        ];
+        store.commit_page(run, "anl", &page, None, 0).unwrap();
+        let tx = store.transaction().unwrap();
+        tx.for_each_key_holder(|_, _| Ok(())).unwrap();
+        tx.commit().unwrap();
+        // Record 1 (below the merged 2 and 3) and a new record 4 staged.
+        let page = [
+            upsert("oai:1", "a2", &["k", "x"]),
+            upsert("oai:4", "d", &["k"]),
+        ];
+        store.commit_page(run, "anl", &page, None, 0).unwrap();
+        assert_eq!(keys_in(&store, "match_keys_staged").len(), 3);
+        let tx = store.transaction().unwrap();
+        assert_eq!(tx.records_with_key("k", 10).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(tx.records_with_key("k", 1).unwrap(), [1, 2]);
+        assert_eq!(tx.records_with_key("k", 2).unwrap(), [1, 2, 3]);
+        assert_eq!(tx.records_with_keys("k", "x", 10).unwrap(), [1]);
+        assert_eq!(tx.records_with_keys("x", "k", 0).unwrap(), [1]);
+        let mut walked = Vec::new();
+        tx.for_each_key_holder(|k, id| {
+            walked.push((k.to_string(), id));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            walked,
+            [
+                ("k".to_string(), 1),
+                ("k".to_string(), 2),
+                ("k".to_string(), 3),
+                ("k".to_string(), 4),
+                ("x".to_string(), 1),
+            ]
+        );
+        assert_eq!(tx.records_with_key("k", 10).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(tx.keys_of(1).unwrap(), ["k", "x"]);
+        tx.commit().unwrap();
+        assert!(keys_in(&store, "match_keys_staged").is_empty());
+        // A rekey after a look-up has read the staged copy.
+        let page = [upsert("oai:2", "b2", &["y"])];
+        store.commit_page(run, "anl", &page, None, 0).unwrap();
+        let tx = store.transaction().unwrap();
+        assert_eq!(tx.records_with_key("y", 10).unwrap(), [2]);
+        assert_eq!(tx.keys_of(2).unwrap(), ["y"]);
+        tx.rekey_all(99, |_| Ok(vec!["z".to_string()])).unwrap();
+        assert!(tx.records_with_key("y", 10).unwrap().is_empty());
+        assert!(tx.records_with_key("k", 10).unwrap().is_empty());
+        assert_eq!(tx.records_with_key("z", 10).unwrap(), [1, 2, 3, 4]);
+        assert_eq!(tx.keys_of(2).unwrap(), ["z"]);
     }
 
     // A full harvest's worth of staged keys is merged in a transaction of

@@ -42,8 +42,8 @@ enum Kind {
 
 /// Where a table's rows are read from in SQLite: the table itself, except
 /// the match keys, whose harvested part may still wait in
-/// `match_keys_staged` (SQLite merges it at its next dedup pass;
-/// PostgreSQL keeps every key in `match_keys`).
+/// `match_keys_staged` (SQLite merges it when it grows large or a pass
+/// walks the key index; PostgreSQL keeps every key in `match_keys`).
 fn sqlite_source(table: &str) -> String {
     if table == "match_keys" {
         "(SELECT key, record_id FROM match_keys UNION SELECT key, record_id FROM match_keys_staged)"
