@@ -425,6 +425,9 @@ mod tests {
             .collect();
         {
             let tx = s.transaction().unwrap();
+            // A walk merges the staged keys (as a pass over the whole store
+            // does), so that `match_keys` holds them to be compared.
+            tx.for_each_key_holder(|_, _| Ok(())).unwrap();
             for id in &ids {
                 tx.set_cluster(*id, Some("u1")).unwrap();
             }
