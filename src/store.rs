@@ -19,8 +19,8 @@
 //! other. A dedup transaction looks keys up in both (a few staged keys
 //! read into memory on its first look-up), so dedup always sees every
 //! stored record's keys; the staged keys are moved into `match_keys`, in
-//! key order, when they are many or a pass walks the index. Only this module knows about
-//! the second table.
+//! key order, when they are many or a pass walks the index. Only this
+//! module knows about the second table.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -244,11 +244,11 @@ CREATE INDEX union_seq ON union_records(seq);
 CREATE INDEX union_updated ON union_records(updated_at, cluster_id);
 "#,
     // Match keys staged by harvests, imports and reprocessing, merged into
-    // `match_keys` in key order (see `merge_staged_keys` for when). Inserting a page's keys straight into
-    // `match_keys` put about four random keys per record into its
-    // (key, record_id) index, so every page commit dirtied index pages all
-    // over the file: about 2 GB of WAL per 100,000 records and most of the
-    // harvest's time. Keyed by record id, a full harvest appends here
+    // `match_keys` in key order (see `merge_staged_keys` for when).
+    // Inserting a page's keys straight into `match_keys` put about four
+    // random keys per record into its (key, record_id) index, so every
+    // page commit dirtied index pages all over the file: about 2 GB of WAL
+    // per 100,000 records and most of the harvest's time. Keyed by record id, a full harvest appends here
     // instead, and the merge walks `match_keys` once, in order.
     r#"
 CREATE TABLE match_keys_staged (
