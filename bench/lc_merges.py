@@ -94,7 +94,9 @@ def near_miss_pairs(db):
     seen = {}
     for local, cid in sorted(g.items()):
         rid = ids[local]
-        for (key,) in db.execute("SELECT key FROM match_keys WHERE record_id = ?", (rid,)):
+        # Read after a full pass, which merged every key into match_keys;
+        # record_keys holds a record's keys whether merged or not.
+        for (key,) in db.execute("SELECT key FROM record_keys WHERE record_id = ?", (rid,)):
             for (other,) in db.execute(
                 "SELECT record_id FROM match_keys WHERE key = ? AND record_id <> ?", (key, rid)
             ):

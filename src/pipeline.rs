@@ -3,7 +3,7 @@
 //! rebuilds those clusters' union records, all in one transaction.
 //!
 //! Incremental by construction: a record is re-examined only when a harvest
-//! changed it (`dedup_dirty`), together with the members of the clusters it
+//! changed it (marked for dedup), together with the members of the clusters it
 //! was in, so a nightly run over a few changed records costs a few lookups,
 //! not a pass over the catalogue. The decisions themselves (keys, cluster
 //! ids, merging) are the pure functions in `dedup` and `merge`.
@@ -69,31 +69,28 @@ pub fn refresh_with(
     let merge_options = config.merge.options();
     let tx = store.transaction()?;
     // Union records made by another merge version or with other [merge]
-    // settings are rebuilt: every live record is re-examined once.
+    // settings are rebuilt, and another version of the pair decision or
+    // other [dedup] settings may split or join clusters (the clusters of
+    // an upgraded installation would otherwise keep the old decision's
+    // merges until their records change): either way every live record is
+    // re-examined once. Marked once for both, since marking reads every
+    // record (on a first load both fingerprints are new).
     let merge_fingerprint = format!("v{}|{:?}", merge::MERGE_VERSION, merge_options);
-    if tx.meta_text("merge")?.as_deref() != Some(merge_fingerprint.as_str()) {
+    let decision_fingerprint = format!("v{}|{:?}", decision::DECISION_VERSION, config.dedup);
+    let merge_changed = tx.meta_text("merge")?.as_deref() != Some(merge_fingerprint.as_str());
+    let decision_changed =
+        tx.meta_text("decision")?.as_deref() != Some(decision_fingerprint.as_str());
+    if merge_changed || decision_changed {
         let n = tx.mark_all_dirty()?;
         tx.set_meta_text("merge", &merge_fingerprint)?;
-        if n > 0 {
-            info!(
-                records = n,
-                "merge rules changed; rebuilding every union record"
-            );
-        }
-    }
-    // Likewise the pair decision: another version of it or other [dedup]
-    // settings may split or join clusters, so every live record is
-    // re-examined once (the clusters of an upgraded installation would
-    // otherwise keep the old decision's merges until their records change).
-    let decision_fingerprint = format!("v{}|{:?}", decision::DECISION_VERSION, config.dedup);
-    if tx.meta_text("decision")?.as_deref() != Some(decision_fingerprint.as_str()) {
-        let n = tx.mark_all_dirty()?;
         tx.set_meta_text("decision", &decision_fingerprint)?;
         if n > 0 {
-            info!(
-                records = n,
-                "pair decision changed; re-examining every cluster"
-            );
+            let what = match (merge_changed, decision_changed) {
+                (true, true) => "merge rules and pair decision changed; re-examining every record",
+                (false, true) => "pair decision changed; re-examining every cluster",
+                _ => "merge rules changed; rebuilding every union record",
+            };
+            info!(records = n, "{what}");
         }
     }
     if tx.keys_version()? != dedup::KEYS_VERSION {

@@ -11,16 +11,18 @@
 //! This module knows SQL and nothing about MARC semantics: records arrive
 //! already parsed, normalised and keyed.
 //!
-//! A record's match keys live in one of two tables: `match_keys`, the
-//! (key, record id) index that dedup walks, or `match_keys_staged`, where
+//! Every record's match keys are in `record_keys`, by record id, where
 //! writers (harvest pages, imports, reprocessing) append them cheaply in
-//! record order. Whoever replaces or removes a record's keys deletes them
-//! from both, so a record's keys are all in one table or all in the
-//! other. A dedup transaction looks keys up in both (a few staged keys
-//! read into memory on its first look-up), so dedup always sees every
-//! stored record's keys; the staged keys are moved into `match_keys`, in
-//! key order, when they are many or a pass walks the index. Only this
-//! module knows about the second table.
+//! record order; `match_keys` is the (key, record id) index dedup looks
+//! keys up in and walks. A record whose keys changed is listed in
+//! `record_keys_unmerged` until its keys are merged into `match_keys`:
+//! its keys are "staged". Whoever replaces or removes a record's keys
+//! removes the old ones from both tables, so a record's keys are in
+//! `match_keys` all or none. A dedup transaction looks keys up in the
+//! index and among the staged keys (a few read into memory on its first
+//! look-up), so dedup always sees every stored record's keys; the staged
+//! keys are merged into `match_keys`, in key order, when they are many
+//! or a pass walks the index. Only this module knows about the staging.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -357,6 +359,50 @@ CREATE TABLE union_tally (
 INSERT INTO union_tally (id, live, merged)
     SELECT 1, count(*), coalesce(sum(members > 1), 0) FROM union_records WHERE deleted = 0;
 DROP INDEX union_live_members;
+"#,
+    // The records waiting for dedup move out of `source_records` into a
+    // table of their own (issue #22). As a flag in the row, every pass
+    // cleared it by rewriting each examined record's row: on a first load
+    // of 1,000,000 records that was 15 s of the pass and 1.3 GB of
+    // write-ahead log (a page per record or two), and a tenth of the pages
+    // an incremental pass of 1,000 changes wrote. Here a pass empties the
+    // table in one statement. The old column stays, no longer read (new
+    // rows still get its default): dropping it would rewrite every record
+    // once more.
+    r#"
+CREATE TABLE dedup_waiting (
+    record_id INTEGER PRIMARY KEY
+) STRICT;
+INSERT INTO dedup_waiting (record_id)
+    SELECT id FROM source_records WHERE dedup_dirty = 1 ORDER BY id;
+DROP INDEX source_dirty;
+"#,
+    // Every record's keys by record id in one table (issue #22):
+    // `record_keys` takes the place both of `match_keys_staged` and of
+    // `match_keys`'s record-id index, which held the same (record id, key)
+    // pairs. `match_keys` stays the (key, record id) index dedup looks keys
+    // up in; `record_keys_unmerged` lists the records whose keys are not
+    // in it yet. A first load's merge built the record-id index afresh
+    // after its sort (10 s of the 28 s it took at 1,000,000 records, and
+    // its pages written twice more, to the log and back); now the keys
+    // are already in record order where the harvest appended them.
+    r#"
+CREATE TABLE record_keys (
+    record_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (record_id, key)
+) STRICT, WITHOUT ROWID;
+INSERT INTO record_keys (record_id, key)
+    SELECT record_id, key FROM match_keys ORDER BY record_id, key;
+INSERT OR IGNORE INTO record_keys (record_id, key)
+    SELECT record_id, key FROM match_keys_staged ORDER BY record_id, key;
+CREATE TABLE record_keys_unmerged (
+    record_id INTEGER PRIMARY KEY
+) STRICT;
+INSERT OR IGNORE INTO record_keys_unmerged (record_id)
+    SELECT DISTINCT record_id FROM match_keys_staged ORDER BY record_id;
+DROP INDEX match_keys_record;
+DROP TABLE match_keys_staged;
 "#,
 ];
 
@@ -993,7 +1039,7 @@ impl SqliteStore {
                             }
                             tx.prepare_cached(
                                 "UPDATE source_records SET local_id = ?2, datestamp = ?3, deleted = 0, raw = ?4,
-                                 record = ?5, content_hash = ?6, updated_run = ?7, dedup_dirty = 1 WHERE id = ?1",
+                                 record = ?5, content_hash = ?6, updated_run = ?7 WHERE id = ?1",
                             )?
                             .execute(params![
                                 id,
@@ -1025,13 +1071,14 @@ impl SqliteStore {
                             tx.last_insert_rowid()
                         }
                     };
+                    wait_for_dedup(&tx, id)?;
                     replace_keys(&tx, id, keys)?;
                 }
                 PageItem::Delete { oai_id, datestamp } => {
                     let changed = tx
                         .prepare_cached(
                             "UPDATE source_records SET deleted = 1, datestamp = ?3, record = NULL, content_hash = NULL,
-                             updated_run = ?4, dedup_dirty = 1 WHERE partner = ?1 AND oai_id = ?2 AND deleted = 0",
+                             updated_run = ?4 WHERE partner = ?1 AND oai_id = ?2 AND deleted = 0",
                         )?
                         .execute(params![partner, oai_id, datestamp, run_id])?;
                     if changed > 0 {
@@ -1041,6 +1088,7 @@ impl SqliteStore {
                                 "SELECT id FROM source_records WHERE partner = ?1 AND oai_id = ?2",
                             )?
                             .query_row(params![partner, oai_id], |r| r.get(0))?;
+                        wait_for_dedup(&tx, id)?;
                         replace_keys(&tx, id, &[])?;
                     }
                 }
@@ -1255,18 +1303,29 @@ impl SqliteStore {
                  refusing to delete, since a near-empty listing is more likely a broken endpoint"
             );
         }
-        for table in ["match_keys", "match_keys_staged"] {
+        // The keys of the records gone from the listing: from the key
+        // index first (found through their record's keys), then the rest.
+        let gone = "SELECT id FROM source_records s WHERE s.partner = ?1 AND s.deleted = 0
+            AND NOT EXISTS (SELECT 1 FROM reconcile_seen r WHERE r.partner = ?1 AND r.oai_id = s.oai_id)";
+        tx.execute(
+            &format!(
+                "DELETE FROM match_keys WHERE (key, record_id) IN (
+                    SELECT key, record_id FROM record_keys WHERE record_id IN ({gone}))"
+            ),
+            [partner],
+        )?;
+        for table in ["record_keys", "record_keys_unmerged"] {
             tx.execute(
-                &format!(
-                    "DELETE FROM {table} WHERE record_id IN (
-                        SELECT id FROM source_records s WHERE s.partner = ?1 AND s.deleted = 0
-                        AND NOT EXISTS (SELECT 1 FROM reconcile_seen r WHERE r.partner = ?1 AND r.oai_id = s.oai_id))"
-                ),
+                &format!("DELETE FROM {table} WHERE record_id IN ({gone})"),
                 [partner],
             )?;
         }
+        tx.execute(
+            &format!("INSERT OR IGNORE INTO dedup_waiting (record_id) {gone}"),
+            [partner],
+        )?;
         let deleted = tx.execute(
-            "UPDATE source_records SET deleted = 1, record = NULL, content_hash = NULL, dedup_dirty = 1
+            "UPDATE source_records SET deleted = 1, record = NULL, content_hash = NULL
              WHERE partner = ?1 AND deleted = 0
              AND NOT EXISTS (SELECT 1 FROM reconcile_seen r WHERE r.partner = ?1 AND r.oai_id = source_records.oai_id)",
             [partner],
@@ -1390,12 +1449,13 @@ impl SqliteStore {
         let mut changed = 0;
         for r in batch {
             let n = tx.execute(
-                "UPDATE source_records SET record = ?2, content_hash = ?3, local_id = ?4, dedup_dirty = 1
-                 WHERE id = ?1 AND content_hash IS NOT ?3",
+                "UPDATE source_records SET record = ?2, content_hash = ?3, local_id = ?4
+                 WHERE id = ?1 AND deleted = 0 AND content_hash IS NOT ?3",
                 params![r.id, packed::pack(&r.record), r.content_hash, r.local_id],
             )?;
             if n > 0 {
                 changed += 1;
+                wait_for_dedup(&tx, r.id)?;
                 replace_keys(&tx, r.id, &r.keys)?;
             }
         }
@@ -1552,10 +1612,9 @@ impl SqliteStore {
         // wrote, to searching the write-ahead log for them).
         self.conn
             .pragma_update(None, "cache_size", -DEDUP_CACHE_KIB)?;
-        // The staged keys' merge and the index it rebuilds are sorts: with
-        // helper threads SQLite sorts their runs on every core instead of
-        // this one alone (a first load's pass spent a sixth of its time
-        // here).
+        // The staged keys' merge is a sort: with helper threads SQLite
+        // sorts its runs on every core instead of this one alone (a first
+        // load's pass spent a sixth of its time here).
         self.conn.pragma_update(None, "threads", sorter_threads())?;
         self.premerge_staged_keys()?;
         // A small pass's commit is copied by the checkpoint thread (see
@@ -1584,7 +1643,7 @@ impl SqliteStore {
     /// they are: the dedup transaction reads them into memory (see
     /// [`StagedKeys`]).
     fn premerge_staged_keys(&mut self) -> Result<()> {
-        if count_up_to(&self.conn, "match_keys_staged", STAGED_REBUILD_MIN)? < STAGED_REBUILD_MIN {
+        if count_unmerged(&self.conn, STAGED_REBUILD_MIN)? < STAGED_REBUILD_MIN {
             return Ok(());
         }
         let tx = self
@@ -1632,13 +1691,12 @@ impl SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Match keys of a source record (merged into the index or still
-    /// staged: this read does not write).
+    /// Match keys of a source record (merged into the key index or not
+    /// yet: `record_keys` holds them either way).
     pub fn keys_of(&self, record_id: i64) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT key FROM match_keys WHERE record_id = ?1
-             UNION SELECT key FROM match_keys_staged WHERE record_id = ?1 ORDER BY 1",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key FROM record_keys WHERE record_id = ?1 ORDER BY key")?;
         let rows = stmt.query_map([record_id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -1967,10 +2025,9 @@ impl SqliteTx<'_> {
 
     /// Mark every live record for dedup (and so its cluster for merging).
     pub fn mark_all_dirty(&self) -> Result<u64> {
-        // Records already dirty are left alone: rewriting them (all of
-        // them, on a first pass) reads every record's overflow pages.
         Ok(self.tx.execute(
-            "UPDATE source_records SET dedup_dirty = 1 WHERE deleted = 0 AND dedup_dirty = 0",
+            "INSERT OR IGNORE INTO dedup_waiting (record_id)
+             SELECT id FROM source_records WHERE deleted = 0 ORDER BY id",
             [],
         )? as u64)
     }
@@ -1995,14 +2052,18 @@ impl SqliteTx<'_> {
         version: i64,
         keys: impl Fn(&str) -> Result<Vec<String>>,
     ) -> Result<u64> {
-        self.tx.execute("DELETE FROM match_keys", [])?;
-        self.tx.execute("DELETE FROM match_keys_staged", [])?;
+        for table in ["match_keys", "record_keys", "record_keys_unmerged"] {
+            self.tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
         // Every key is now in `match_keys`: a copy of the staged ones
         // read before is out of date.
         self.staged.replace(Staged::Merged);
         let mut ins = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO match_keys (key, record_id) VALUES (?1, ?2)")?;
+        let mut by_record = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO record_keys (record_id, key) VALUES (?1, ?2)")?;
         // Streamed: one record in memory at a time, however large the
         // catalogue (SQLite lets a transaction write one table while it
         // reads another).
@@ -2016,14 +2077,12 @@ impl SqliteTx<'_> {
             let record = packed::get(row, 1)?.unwrap_or_default();
             for key in keys(&record)? {
                 ins.execute(params![key, id])?;
+                by_record.execute(params![id, key])?;
             }
             count += 1;
         }
         drop(rows);
-        self.tx.execute(
-            "UPDATE source_records SET dedup_dirty = 1 WHERE deleted = 0",
-            [],
-        )?;
+        self.mark_all_dirty()?;
         self.tx.execute(
             "INSERT INTO meta (key, value) VALUES ('keys_version', ?1)
              ON CONFLICT (key) DO UPDATE SET value = ?1",
@@ -2036,7 +2095,7 @@ impl SqliteTx<'_> {
     pub fn dirty_records(&self) -> Result<Vec<i64>> {
         let mut stmt = self
             .tx
-            .prepare("SELECT id FROM source_records WHERE dedup_dirty = 1 ORDER BY id")?;
+            .prepare("SELECT record_id FROM dedup_waiting ORDER BY record_id")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -2054,15 +2113,12 @@ impl SqliteTx<'_> {
         Ok(self.staged.borrow())
     }
 
-    /// Keys of a record (merged into the index or still staged).
+    /// Keys of a record (merged into the index or still staged:
+    /// `record_keys` holds them either way).
     pub fn keys_of(&self, record_id: i64) -> Result<Vec<String>> {
-        // A record's keys are all staged or all merged.
-        if let Some(keys) = self.staged()?.keys().and_then(|s| s.keys.get(&record_id)) {
-            return Ok(keys.clone());
-        }
         let mut stmt = self
             .tx
-            .prepare_cached("SELECT key FROM match_keys WHERE record_id = ?1 ORDER BY key")?;
+            .prepare_cached("SELECT key FROM record_keys WHERE record_id = ?1 ORDER BY key")?;
         let rows = stmt.query_map([record_id], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -2194,10 +2250,7 @@ impl SqliteTx<'_> {
     /// transaction nothing else writes, so the records dirty now are the
     /// ones the pass read at its start.
     pub fn clear_all_dirty(&self) -> Result<()> {
-        self.tx.execute(
-            "UPDATE source_records SET dedup_dirty = 0 WHERE dedup_dirty = 1",
-            [],
-        )?;
+        self.tx.execute("DELETE FROM dedup_waiting", [])?;
         Ok(())
     }
 
@@ -2395,20 +2448,40 @@ impl SqliteTx<'_> {
     }
 }
 
-/// Replace a record's match keys with `keys` (none: remove them). The old
-/// ones may be in either key table; the new ones are staged, appended in
-/// record order, and reach `match_keys` when the staged keys are merged
-/// (see [`StagedKeys`]).
-fn replace_keys(tx: &Transaction<'_>, record_id: i64, keys: &[String]) -> Result<()> {
-    tx.prepare_cached("DELETE FROM match_keys WHERE record_id = ?1")?
+/// Put a stored record among those the next dedup pass examines
+/// (`dedup_waiting`; the pass empties it when it commits).
+fn wait_for_dedup(tx: &Transaction<'_>, record_id: i64) -> Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO dedup_waiting (record_id) VALUES (?1)")?
         .execute([record_id])?;
-    tx.prepare_cached("DELETE FROM match_keys_staged WHERE record_id = ?1")?
+    Ok(())
+}
+
+/// Replace a record's match keys with `keys` (none: remove them). The old
+/// ones leave `record_keys` and, if they were merged, the key index; the
+/// new ones are appended to `record_keys` in record order, the record is
+/// listed as unmerged, and they reach `match_keys` when the staged keys
+/// are merged (see [`StagedKeys`]).
+fn replace_keys(tx: &Transaction<'_>, record_id: i64, keys: &[String]) -> Result<()> {
+    // Found through the record's keys (a new record has none: one seek).
+    tx.prepare_cached(
+        "DELETE FROM match_keys WHERE (key, record_id) IN (
+             SELECT key, record_id FROM record_keys WHERE record_id = ?1)",
+    )?
+    .execute([record_id])?;
+    tx.prepare_cached("DELETE FROM record_keys WHERE record_id = ?1")?
+        .execute([record_id])?;
+    if keys.is_empty() {
+        tx.prepare_cached("DELETE FROM record_keys_unmerged WHERE record_id = ?1")?
+            .execute([record_id])?;
+        return Ok(());
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO record_keys_unmerged (record_id) VALUES (?1)")?
         .execute([record_id])?;
     // Up to KEYS_PER_INSERT keys per statement, the unused places NULL: a
     // record has about five keys, and executing one statement for each
     // was a fifth of a page commit's time.
     let mut ins = tx.prepare_cached(
-        "INSERT OR IGNORE INTO match_keys_staged (record_id, key)
+        "INSERT OR IGNORE INTO record_keys (record_id, key)
          SELECT ?1, column1 FROM (VALUES (?2), (?3), (?4), (?5), (?6), (?7), (?8), (?9))
          WHERE column1 IS NOT NULL",
     )?;
@@ -2425,17 +2498,6 @@ fn replace_keys(tx: &Transaction<'_>, record_id: i64, keys: &[String]) -> Result
 /// How many keys [`replace_keys`] inserts with one statement (the number
 /// of `VALUES` rows in it).
 const KEYS_PER_INSERT: usize = 8;
-
-/// The rows of `table`, counted up to `limit` only: the callers ask "many
-/// or few", and counting a whole large table would cost a small
-/// incremental pass a scan.
-fn count_up_to(conn: &Connection, table: &str, limit: i64) -> Result<i64> {
-    Ok(conn.query_row(
-        &format!("SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT ?1)"),
-        [limit],
-        |r| r.get(0),
-    )?)
-}
 
 /// Helper threads for SQLite's sorter: one per core beyond this one.
 fn sorter_threads() -> i64 {
@@ -2466,9 +2528,9 @@ impl Staged {
 /// from both.
 ///
 /// Why: fewer than [`STAGED_REBUILD_MIN`] keys are an incremental
-/// harvest's. Merged, each lands on a page of its own in both indexes of
-/// `match_keys` (keys are random): after 1,000 changes on a
-/// 1,000,000-record store, 6,444 keys dirtied 8,109 pages, two fifths of
+/// harvest's. Merged, each landed on a page of its own in `match_keys`
+/// and in the record-id index it had then (keys are random): after 1,000
+/// changes on a 1,000,000-record store, 6,444 keys dirtied 8,109 pages, two fifths of
 /// everything the pass wrote, each then written to the log at commit and
 /// copied into the database file after it. Here they cost a read of a
 /// small table; they stay staged until a harvest brings them to
@@ -2486,8 +2548,7 @@ impl Staged {
 struct StagedKeys {
     /// Holders of each staged key, in id order.
     holders: HashMap<String, Vec<i64>>,
-    /// Each record's staged keys, in key order. A record's keys are all
-    /// staged or all merged, never some of each.
+    /// Each staged record's keys, in key order (for [`Self::holds`]).
     keys: HashMap<i64, Vec<String>>,
 }
 
@@ -2498,8 +2559,10 @@ impl StagedKeys {
         let mut keys: HashMap<i64, Vec<String>> = HashMap::new();
         // In primary-key order: each record's keys come sorted, its id
         // ascending, so every list is built in order.
-        let mut stmt =
-            tx.prepare("SELECT record_id, key FROM match_keys_staged ORDER BY record_id, key")?;
+        let mut stmt = tx.prepare(
+            "SELECT u.record_id, k.key FROM record_keys_unmerged u
+             CROSS JOIN record_keys k ON k.record_id = u.record_id ORDER BY u.record_id, k.key",
+        )?;
         let mut rows = stmt.query([])?;
         let mut count = 0u64;
         while let Some(r) = rows.next()? {
@@ -2541,41 +2604,42 @@ impl StagedKeys {
     }
 }
 
-/// Move the staged match keys into `match_keys`, in key order, inside a
+/// Move the staged match keys (those of the records in
+/// `record_keys_unmerged`) into `match_keys`, in key order, inside a
 /// dedup transaction (which holds the write lock, so no page commits in
 /// between). Sorted, the inserts walk the index from one end to the other
 /// and touch each of its pages once, where the same keys inserted page by
 /// page during the harvest landed at random. Run when they reach
 /// [`STAGED_REBUILD_MIN`] (`SqliteStore::premerge_staged_keys`) or a pass
-/// walks the key index (`SqliteTx::for_each_key_holder`).
+/// walks the key index (`SqliteTx::for_each_key_holder`). `record_keys`
+/// keeps them: it is the record-id side of the index.
 fn merge_staged_keys(tx: &Transaction<'_>) -> Result<u64> {
-    let staged = count_up_to(tx, "match_keys_staged", STAGED_REBUILD_MIN)?;
-    let rebuild = staged >= STAGED_REBUILD_MIN && count_up_to(tx, "match_keys", staged)? < staged;
-    // Inserted in key order, the keys land in order in the (key, record)
-    // table but at random in the record-id index. When the staged keys
-    // outnumber the indexed ones (a first or full harvest), building that
-    // index afresh from sorted input is about four times cheaper.
-    if rebuild {
-        tx.execute("DROP INDEX match_keys_record", [])?;
-    }
     let moved = tx.execute(
         "INSERT OR IGNORE INTO match_keys (key, record_id)
-         SELECT key, record_id FROM match_keys_staged ORDER BY key, record_id",
+         SELECT k.key, k.record_id FROM record_keys_unmerged u
+         CROSS JOIN record_keys k ON k.record_id = u.record_id ORDER BY k.key, k.record_id",
         [],
     )?;
-    tx.execute("DELETE FROM match_keys_staged", [])?;
-    if rebuild {
-        tx.execute(
-            "CREATE INDEX match_keys_record ON match_keys(record_id)",
-            [],
-        )?;
-    }
-    tracing::debug!(
-        keys = moved,
-        rebuilt_index = rebuild,
-        "staged match keys merged"
-    );
+    tx.execute("DELETE FROM record_keys_unmerged", [])?;
+    tracing::debug!(keys = moved, "staged match keys merged");
     Ok(moved as u64)
+}
+
+// The queries that read the staged keys go from `record_keys_unmerged` to
+// `record_keys` (a CROSS JOIN keeps that order): without statistics SQLite
+// planned the other way round, a scan of every record's keys for the few
+// thousand an incremental harvest staged.
+
+/// How many staged keys there are, counted up to `limit` only: the
+/// callers ask "many or few", and counting them all would cost a first
+/// load's pass a scan of every key.
+fn count_unmerged(conn: &Connection, limit: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM (SELECT 1 FROM record_keys_unmerged u
+         CROSS JOIN record_keys k ON k.record_id = u.record_id LIMIT ?1)",
+        [limit],
+        |r| r.get(0),
+    )?)
 }
 
 #[cfg(test)]
@@ -2746,17 +2810,18 @@ mod tests {
                 "2024-01-02T00:00:00Z".into()
             )
         );
-        // The indexes came back with the tables.
+        // The indexes came back with the tables (the dedup flag's until
+        // migration 12 moves the flag out of the rows).
         let indexes: i64 = store
             .conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'index'
-                 AND name IN ('source_dirty', 'source_local', 'union_seq', 'union_updated')",
+                 AND name IN ('source_local', 'union_seq', 'union_updated')",
                 [],
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(indexes, 4);
+        assert_eq!(indexes, 3);
     }
 
     // Migration 10 packs the texts of a store made before it: every text
@@ -2933,6 +2998,15 @@ mod tests {
         rows.collect::<Result<_, _>>().unwrap()
     }
 
+    /// The staged keys: those of the records not merged yet.
+    fn staged_keys(store: &SqliteStore) -> Vec<(String, i64)> {
+        keys_in(
+            store,
+            "(SELECT k.key, k.record_id FROM record_keys k
+              JOIN record_keys_unmerged u ON u.record_id = k.record_id)",
+        )
+    }
+
     fn upsert(oai_id: &str, hash: &str, keys: &[&str]) -> PageItem {
         PageItem::Upsert {
             oai_id: oai_id.into(),
@@ -2967,7 +3041,105 @@ mod tests {
         assert_eq!(store.keys_of(1).unwrap(), keys[..9]);
     }
 
-    // Migration 7 adds the staging table: a version 6 database keeps its
+    // Migration 12 moves the records waiting for dedup out of the rows:
+    // those flagged in a version 11 database wait in `dedup_waiting`, and
+    // the flag's index is gone.
+    #[test]
+    fn migration_12_keeps_the_records_waiting_for_dedup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            packed::register(&conn).unwrap();
+            for sql in &MIGRATIONS[..11] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 11).unwrap();
+            for (id, dirty) in [(3, 1), (5, 0), (8, 1), (9, 0)] {
+                conn.execute(
+                    "INSERT INTO source_records (id, partner, oai_id, datestamp, dedup_dirty)
+                     VALUES (?1, 'anl', ?2, '2024-01-01', ?3)",
+                    params![id, format!("oai:{id}"), dirty],
+                )
+                .unwrap();
+            }
+        }
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let index: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'source_dirty'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 0);
+        let tx = store.transaction().unwrap();
+        assert_eq!(tx.dirty_records().unwrap(), [3, 8]);
+        tx.clear_all_dirty().unwrap();
+        assert!(tx.dirty_records().unwrap().is_empty());
+    }
+
+    // Migration 13 keeps every record's keys by record id in one table: a
+    // version 12 database's merged keys stay in the key index and its
+    // staged keys stay staged, each record's keys are found by record, and
+    // a walk merges the staged ones.
+    #[test]
+    fn migration_13_keeps_merged_and_staged_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            packed::register(&conn).unwrap();
+            for sql in &MIGRATIONS[..12] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 12).unwrap();
+            for id in 1..=3 {
+                conn.execute(
+                    "INSERT INTO source_records (id, partner, oai_id, datestamp, record, content_hash)
+                     VALUES (?1, 'anl', ?2, '2024-01-01', '<record/>', 'h')",
+                    params![id, format!("oai:anl:{id}")],
+                )
+                .unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO match_keys (key, record_id) VALUES ('isbn:1', 1), ('tay:x', 1), ('isbn:1', 2);
+                 INSERT INTO match_keys_staged (record_id, key) VALUES (3, 'isbn:1'), (3, 'tay:y');",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let gone: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('match_keys_record', 'match_keys_staged')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0);
+        assert_eq!(
+            staged_keys(&store),
+            [("isbn:1".to_string(), 3), ("tay:y".to_string(), 3)]
+        );
+        assert_eq!(store.keys_of(1).unwrap(), ["isbn:1", "tay:x"]);
+        assert_eq!(store.keys_of(3).unwrap(), ["isbn:1", "tay:y"]);
+        let tx = store.transaction().unwrap();
+        assert_eq!(tx.records_with_key("isbn:1", 10).unwrap(), [1, 2, 3]);
+        assert_eq!(tx.keys_of(2).unwrap(), ["isbn:1"]);
+        tx.for_each_key_holder(|_, _| Ok(())).unwrap();
+        tx.commit().unwrap();
+        assert!(staged_keys(&store).is_empty());
+        assert_eq!(keys_in(&store, "match_keys").len(), 5);
+        assert_eq!(
+            keys_in(&store, "record_keys"),
+            keys_in(&store, "match_keys")
+        );
+    }
+
+    // Migration 7 adds the staging table (which migration 13 replaces by
+    // `record_keys`): a version 6 database keeps its
     // merged keys where they were, and dedup still finds them.
     #[test]
     fn migration_7_keeps_merged_keys() {
@@ -2997,7 +3169,7 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
-        assert!(keys_in(&store, "match_keys_staged").is_empty());
+        assert!(staged_keys(&store).is_empty());
         assert_eq!(store.keys_of(1).unwrap(), ["isbn:1", "tay:x"]);
         let tx = store.transaction().unwrap();
         assert_eq!(tx.records_with_key("isbn:1", 10).unwrap(), [1]);
@@ -3020,7 +3192,7 @@ mod tests {
         ];
         store.commit_page(run, "anl", &page, None, 0).unwrap();
         assert!(keys_in(&store, "match_keys").is_empty());
-        assert_eq!(keys_in(&store, "match_keys_staged").len(), 4);
+        assert_eq!(staged_keys(&store).len(), 4);
         assert_eq!(store.keys_of(1).unwrap(), ["isbn:1", "tay:one"]);
         // A look-up pass finds the staged keys and leaves them staged.
         let tx = store.transaction().unwrap();
@@ -3044,7 +3216,7 @@ mod tests {
         assert_eq!(tx.records_with_key("isbn:2", 10).unwrap(), [2]);
         tx.commit().unwrap();
         assert_eq!(walked, keys_in(&store, "match_keys"));
-        assert!(keys_in(&store, "match_keys_staged").is_empty());
+        assert!(staged_keys(&store).is_empty());
         assert_eq!(walked.len(), 4);
         // Changed again: record 1's new keys are staged and its old ones
         // leave the index.
@@ -3080,7 +3252,7 @@ mod tests {
         let tx = store.transaction().unwrap();
         tx.for_each_key_holder(|_, _| Ok(())).unwrap();
         tx.commit().unwrap();
-        assert!(keys_in(&store, "match_keys_staged").is_empty());
+        assert!(staged_keys(&store).is_empty());
         assert_eq!(
             keys_in(&store, "match_keys"),
             [
@@ -3163,7 +3335,7 @@ mod tests {
             upsert("oai:4", "d", &["k"]),
         ];
         store.commit_page(run, "anl", &page, None, 0).unwrap();
-        assert_eq!(keys_in(&store, "match_keys_staged").len(), 3);
+        assert_eq!(staged_keys(&store).len(), 3);
         let tx = store.transaction().unwrap();
         assert_eq!(tx.records_with_key("k", 10).unwrap(), [1, 2, 3, 4]);
         assert_eq!(tx.records_with_key("k", 1).unwrap(), [1, 2]);
@@ -3189,7 +3361,7 @@ mod tests {
         assert_eq!(tx.records_with_key("k", 10).unwrap(), [1, 2, 3, 4]);
         assert_eq!(tx.keys_of(1).unwrap(), ["k", "x"]);
         tx.commit().unwrap();
-        assert!(keys_in(&store, "match_keys_staged").is_empty());
+        assert!(staged_keys(&store).is_empty());
         // A rekey after a look-up has read the staged copy.
         let page = [upsert("oai:2", "b2", &["y"])];
         store.commit_page(run, "anl", &page, None, 0).unwrap();
@@ -3204,9 +3376,9 @@ mod tests {
     }
 
     // A full harvest's worth of staged keys is merged in a transaction of
-    // its own, with the record-id index rebuilt: the merge stays done even
-    // if the dedup transaction that triggered it rolls back, and every
-    // key is found both ways afterwards.
+    // its own: the merge stays done even if the dedup transaction that
+    // triggered it rolls back, and every key is found both ways
+    // afterwards (by key in the index, by record in `record_keys`).
     #[test]
     fn many_staged_keys_are_merged_before_the_pass() {
         let dir = tempfile::tempdir().unwrap();
@@ -3221,17 +3393,12 @@ mod tests {
         ];
         store.commit_page(run, "anl", &page, None, 0).unwrap();
         drop(store.transaction().unwrap());
-        assert!(keys_in(&store, "match_keys_staged").is_empty());
+        assert!(staged_keys(&store).is_empty());
         assert_eq!(keys_in(&store, "match_keys").len(), many + 2);
-        let index: i64 = store
-            .conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'match_keys_record'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(index, 1);
+        assert_eq!(
+            keys_in(&store, "record_keys"),
+            keys_in(&store, "match_keys")
+        );
         assert_eq!(store.keys_of(2).unwrap(), ["isbn:2", "k:000007"]);
         assert_eq!(store.keys_of(1).unwrap().len(), many);
         // Keys staged after the merge still reach the pass.

@@ -327,6 +327,44 @@ fn deletion_counts_only_for_a_live_record(at: &StoreLocation) {
     assert_eq!(s.raw_batch("p", 0, 10).unwrap().len(), 1);
 }
 
+// Reprocessing writes live records only: one that a harvest page deleted
+// after reprocessing read it stays deleted, without text or keys, while
+// the others get their new form and keys and wait for dedup.
+on_both_backends!(
+    reprocessing_leaves_a_record_deleted_meanwhile_deleted,
+    reprocessing_leaves_a_record_deleted_meanwhile_deleted_sqlite,
+    reprocessing_leaves_a_record_deleted_meanwhile_deleted_postgres
+);
+fn reprocessing_leaves_a_record_deleted_meanwhile_deleted(at: &StoreLocation) {
+    let mut s = open(at);
+    page(
+        &mut s,
+        "p",
+        &[up("a", "h1", &["k1"]), up("b", "h1", &["k1"])],
+    );
+    let (a, b) = (id_of(&s, "p", "a"), id_of(&s, "p", "b"));
+    assert_eq!(s.raw_batch("p", 0, 10).unwrap().len(), 2);
+    page(&mut s, "p", &[del("a")]);
+    clear_dirty(&mut s);
+    let renormalised: Vec<Renormalized> = [a, b]
+        .into_iter()
+        .map(|id| Renormalized {
+            id,
+            record: format!("<record>{id} h2</record>"),
+            content_hash: "h2".into(),
+            local_id: None,
+            keys: strings(&["k2"]),
+        })
+        .collect();
+    assert_eq!(s.update_normalized(&renormalised).unwrap(), 1);
+    assert!(s.find_source("p", "a").unwrap().is_none());
+    assert!(s.keys_of(a).unwrap().is_empty());
+    assert_eq!(s.keys_of(b).unwrap(), strings(&["k2"]));
+    assert_eq!(dirty(&mut s), vec![b]);
+    let tx = s.transaction().unwrap();
+    assert_eq!(tx.records_with_key("k2", 10).unwrap(), vec![b]);
+}
+
 // A record harvested again after its deletion is new (it was not live),
 // even with its old content, and keeps its row id.
 on_both_backends!(
@@ -909,7 +947,15 @@ fn reconcile_deletes_the_live_records_the_listing_lacks(at: &StoreLocation) {
     );
     page(&mut s, "q", &[up("c", "h", &["kc"])]);
     let c = id_of(&s, "p", "c");
-    clear_dirty(&mut s);
+    let qc = id_of(&s, "q", "c");
+    {
+        // A pass that walks the key index: the keys are in it now, so the
+        // reconciliation has to take the deleted record's out of it too.
+        let tx = s.transaction().unwrap();
+        tx.for_each_key_holder(|_, _| Ok(())).unwrap();
+        tx.clear_all_dirty().unwrap();
+        tx.commit().unwrap();
+    }
     s.reconcile_begin("p").unwrap();
     s.reconcile_seen("p", &strings(&["a"])).unwrap();
     s.reconcile_seen("p", &strings(&["b", "a", "gone"]))
@@ -919,6 +965,10 @@ fn reconcile_deletes_the_live_records_the_listing_lacks(at: &StoreLocation) {
     assert_eq!(s.reconcile_apply("p", 0.5).unwrap(), (3, 3, 1));
     assert!(s.find_source("p", "c").unwrap().is_none());
     assert!(s.keys_of(c).unwrap().is_empty());
+    {
+        let tx = s.transaction().unwrap();
+        assert_eq!(tx.records_with_key("kc", 10).unwrap(), vec![qc]);
+    }
     assert_eq!(dirty(&mut s), vec![c]);
     assert_eq!(s.count_live_records("p").unwrap(), 2);
     assert_eq!(s.count_live_records("q").unwrap(), 1);

@@ -26,7 +26,7 @@ use crate::store::pg::PgStore;
 
 /// The SQLite schema version (`PRAGMA user_version`) this unicat's
 /// `Store` writes; a test keeps it equal to what `Store::open` produces.
-pub const SQLITE_SCHEMA_VERSION: i64 = 11;
+pub const SQLITE_SCHEMA_VERSION: i64 = 13;
 
 /// Progress is reported every this many rows of a table (and at its end).
 const PROGRESS_EVERY: u64 = 10_000;
@@ -41,15 +41,23 @@ enum Kind {
 }
 
 /// Where a table's rows are read from in SQLite: the table itself, except
-/// the match keys, whose harvested part may still wait in
-/// `match_keys_staged` (SQLite merges it when it grows large or a pass
-/// walks the key index; PostgreSQL keeps every key in `match_keys`).
+/// the match keys, all of which are in `record_keys` (those harvested
+/// since the last merge are not in `match_keys` yet: SQLite merges them
+/// when they grow many or a pass walks the key index; PostgreSQL keeps
+/// every key in `match_keys`), and
+/// the records' dedup flag, which SQLite keeps as the table
+/// `dedup_waiting` (PostgreSQL as the column).
 fn sqlite_source(table: &str) -> String {
-    if table == "match_keys" {
-        "(SELECT key, record_id FROM match_keys UNION SELECT key, record_id FROM match_keys_staged)"
-            .to_string()
-    } else {
-        table.to_string()
+    match table {
+        // In key order, as the target's primary key wants them.
+        "match_keys" => {
+            "(SELECT key, record_id FROM record_keys ORDER BY key, record_id)".to_string()
+        }
+        "source_records" => "(SELECT id, partner, oai_id, local_id, datestamp, deleted, content_hash,
+                updated_run, EXISTS (SELECT 1 FROM dedup_waiting w WHERE w.record_id = s.id) AS dedup_dirty,
+                record, raw FROM source_records s)"
+            .to_string(),
+        _ => table.to_string(),
     }
 }
 
@@ -425,8 +433,8 @@ mod tests {
             .collect();
         {
             let tx = s.transaction().unwrap();
-            // A walk merges the staged keys (as a pass over the whole store
-            // does), so that `match_keys` holds them to be compared.
+            // A walk merges the staged keys, as a pass over the whole store
+            // does (the copy reads them from `record_keys` either way).
             tx.for_each_key_holder(|_, _| Ok(())).unwrap();
             for id in &ids {
                 tx.set_cluster(*id, Some("u1")).unwrap();
@@ -451,6 +459,9 @@ mod tests {
             tx.clear_all_dirty().unwrap();
             tx.commit().unwrap();
         }
+        // One record changed since the pass: it waits for the next one.
+        s.commit_page(run, "nlr", &[up("d", "h5", &["isbn:1"])], Some(&cp), 0)
+            .unwrap();
         s.set_publish_seq("files", 2).unwrap();
         s.reconcile_begin("nlr").unwrap();
         s.reconcile_seen("nlr", &["d".into()]).unwrap();
@@ -461,7 +472,11 @@ mod tests {
     fn sqlite_rows(conn: &Connection, table: &str, columns: &[(&str, Kind)]) -> Vec<String> {
         let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
         let mut stmt = conn
-            .prepare(&format!("SELECT {} FROM {table}", names.join(", ")))
+            .prepare(&format!(
+                "SELECT {} FROM {}",
+                names.join(", "),
+                sqlite_source(table)
+            ))
             .unwrap();
         let mut rows = stmt.query([]).unwrap();
         let mut out = Vec::new();
@@ -545,6 +560,21 @@ mod tests {
             assert!(!expected.is_empty(), "the fixture leaves {table} empty");
             assert_eq!(pg_rows(&url, table, columns), expected, "table {table}");
         }
+        // The one record changed since the pass still waits for dedup.
+        let waiting = pg_rows(
+            &url,
+            "source_records",
+            &[("oai_id", Kind::Text), ("dedup_dirty", Kind::Bool)],
+        );
+        assert_eq!(
+            waiting,
+            [
+                r#"Some("a")|Some(false)"#,
+                r#"Some("b")|Some(false)"#,
+                r#"Some("c")|Some(false)"#,
+                r#"Some("d")|Some(true)"#
+            ]
+        );
         assert_eq!(target.current_seq().unwrap(), seq);
         assert_eq!(target.checkpoint("nlr").unwrap().unwrap().cursor, Some(100));
         assert_eq!(target.integrity_check().unwrap(), "ok");

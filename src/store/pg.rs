@@ -1838,7 +1838,7 @@ fn update_normalized_run(
         tx,
         "UPDATE source_records s SET record = u.r, content_hash = u.h, local_id = u.l, dedup_dirty = true
          FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) AS u(id, r, h, l)
-         WHERE s.id = u.id AND s.content_hash IS DISTINCT FROM u.h
+         WHERE s.id = u.id AND NOT s.deleted AND s.content_hash IS DISTINCT FROM u.h
          RETURNING s.id",
     )?;
     let changed: std::collections::HashSet<i64> = tx
