@@ -2065,15 +2065,33 @@ fn lacking(a: &[String], b: &[String]) -> String {
 
 /// Whether two words differ by two neighbouring letters swapped.
 fn swapped(a: &str, b: &str) -> bool {
-    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if x.len() != y.len() || x.len() < 4 {
-        return false;
+    // Called for every pair of words of two titles: walked in step, without
+    // collecting either word.
+    let (mut xs, mut ys) = (a.chars(), b.chars());
+    let mut n = 0usize;
+    // The first differing position and its two letters, and whether the
+    // second difference (the swap) came right after it.
+    let mut first: Option<(usize, char, char)> = None;
+    let mut swap = false;
+    loop {
+        match (xs.next(), ys.next()) {
+            (Some(x), Some(y)) => {
+                if x != y {
+                    match first {
+                        None => first = Some((n, x, y)),
+                        Some((i, fx, fy)) if !swap && i + 1 == n && fx == y && fy == x => {
+                            swap = true
+                        }
+                        Some(_) => return false,
+                    }
+                }
+                n += 1;
+            }
+            (None, None) => break,
+            _ => return false,
+        }
     }
-    let diff: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
-    diff.len() == 2
-        && diff[1] == diff[0] + 1
-        && x[diff[0]] == y[diff[1]]
-        && x[diff[1]] == y[diff[0]]
+    n >= 4 && swap
 }
 
 /// The words of `a` that `b` lacks and that are not in the text `b` lacks
@@ -3320,7 +3338,7 @@ fn same_person(a: &Author, b: &Author) -> bool {
         || (!a.key_surname.is_empty() && a.key_surname == b.key_surname)
         || (a.surname.chars().count() >= 5
             && b.surname.chars().count() >= 5
-            && edit_distance(&a.surname, &b.surname) <= 1);
+            && bounded_edit_distance(&a.surname, &b.surname, 1) <= 1);
     let initial = match (a.initial, b.initial) {
         (Some(x), Some(y)) => x == y,
         _ => true,
@@ -3459,7 +3477,11 @@ fn similarity_detail(a: &str, b: &str) -> (f64, bool) {
     if (bound < 0.9 && !(two_edits && la.abs_diff(lb) <= 2)) || bound <= jaccard {
         return (jaccard, fuzzy);
     }
-    let distance = edit_distance(&ca, &cb);
+    // Past a tenth of the letters (or two edits where they are allowed)
+    // the answer is the Jaccard index whatever the distance, so it is only
+    // computed that far.
+    let cap = (longest / 10).max(if two_edits { 2 } else { 0 });
+    let distance = bounded_edit_distance(&ca, &cb, cap);
     let ratio = 1.0 - distance as f64 / longest as f64;
     if (ratio >= 0.9 || (two_edits && distance <= 2)) && ratio > jaccard {
         (ratio, ca != cb)
@@ -3503,11 +3525,28 @@ fn han_similarity(a: &str, b: &str) -> f64 {
 /// Whether `w` and `v` have one length, differ in the first letter and in
 /// exactly one other.
 fn other_first_letter(w: &str, v: &str) -> bool {
-    let (w, v): (Vec<char>, Vec<char>) = (w.chars().collect(), v.chars().collect());
-    w.len() == v.len()
-        && w.len() >= 4
-        && w[0] != v[0]
-        && w.iter().zip(&v).filter(|(x, y)| x != y).count() == 2
+    // Called for every pair of words of two titles: walked in step, without
+    // collecting either word (collecting them took a tenth of the pass).
+    let (mut ws, mut vs) = (w.chars(), v.chars());
+    match (ws.next(), vs.next()) {
+        (Some(x), Some(y)) if x != y => {}
+        _ => return false,
+    }
+    let (mut n, mut differ) = (1usize, 1usize);
+    loop {
+        match (ws.next(), vs.next()) {
+            (Some(x), Some(y)) => {
+                n += 1;
+                differ += usize::from(x != y);
+                if differ > 2 {
+                    return false;
+                }
+            }
+            (None, None) => break,
+            _ => return false,
+        }
+    }
+    n >= 4 && differ == 2
 }
 
 /// Two different words match when neither has digits and they are within
@@ -3530,13 +3569,217 @@ fn words_match(x: &str, y: &str) -> bool {
     };
     // Words whose lengths differ by more than the allowance cannot be
     // within it; most pairs end here without the quadratic distance.
-    allowed > 0 && nx.abs_diff(ny) <= allowed && edit_distance(x, y) <= allowed
+    allowed > 0 && nx.abs_diff(ny) <= allowed && bounded_edit_distance(x, y, allowed) <= allowed
 }
 
 /// The edit distance of two skeletons, counting a swap of two neighbouring
-/// letters as one edit (optimal string alignment, `strsim`): a typo that
-/// swaps letters (`kniga` / `kinga`) is one edit like a dropped, doubled or
-/// changed letter, not two.
-fn edit_distance(a: &str, b: &str) -> usize {
-    strsim::osa_distance(a, b)
+/// letters as one edit (optimal string alignment, the distance `strsim`'s
+/// `osa_distance` computes: a typo that swaps letters, `kniga` / `kinga`,
+/// is one edit like a dropped, doubled or changed letter, not two), exact
+/// up to `cap`; above it, some number above `cap` (the rows are given up
+/// once one exceeds it). The pair decision asks this for pairs of title
+/// words and of whole titles, so unlike `strsim` it allocates nothing up to
+/// 64 letters (ASCII compared as bytes), and it stops early on words that
+/// are clearly other words.
+fn bounded_edit_distance(a: &str, b: &str, cap: usize) -> usize {
+    if a.is_ascii() && b.is_ascii() {
+        return osa(a.as_bytes(), b.as_bytes(), cap);
+    }
+    let (mut sa, mut sb) = (['\0'; WORD], ['\0'; WORD]);
+    let (ha, hb): (Vec<char>, Vec<char>);
+    let a = match fill(&mut sa, a) {
+        Some(n) => &sa[..n],
+        None => {
+            ha = a.chars().collect();
+            &ha
+        }
+    };
+    let b = match fill(&mut sb, b) {
+        Some(n) => &sb[..n],
+        None => {
+            hb = b.chars().collect();
+            &hb
+        }
+    };
+    osa(a, b, cap)
+}
+
+/// The longest text (in letters) whose distance needs no allocation.
+const WORD: usize = 64;
+
+/// The letters of `s` into `buf`, or `None` when they do not fit.
+fn fill(buf: &mut [char; WORD], s: &str) -> Option<usize> {
+    let mut n = 0;
+    for c in s.chars() {
+        *buf.get_mut(n)? = c;
+        n += 1;
+    }
+    Some(n)
+}
+
+/// The optimal string alignment distance, over three rows of the usual
+/// table (on the stack when `b` fits in [`WORD`]).
+fn osa<T: PartialEq>(a: &[T], b: &[T], cap: usize) -> usize {
+    let m = b.len() + 1;
+    let mut stack = [0usize; 3 * (WORD + 1)];
+    let mut heap: Vec<usize>;
+    let rows: &mut [usize] = if m <= WORD + 1 {
+        &mut stack[..3 * m]
+    } else {
+        heap = vec![0; 3 * m];
+        &mut heap
+    };
+    let (mut two, rest) = rows.split_at_mut(m);
+    let (mut prev, mut cur) = rest.split_at_mut(m);
+    for (j, d) in prev.iter_mut().enumerate() {
+        *d = j;
+    }
+    // The smallest entry of a row never falls in the rows below it (each
+    // entry is at least the smaller of the last row's smallest and the one
+    // before's plus one, and the last row's smallest is at most the one
+    // before's plus one): once a row exceeds `cap`, so does the answer.
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = i;
+        for j in 1..m {
+            let same = a[i - 1] == b[j - 1];
+            let mut d = (prev[j] + 1)
+                .min(cur[j - 1] + 1)
+                .min(prev[j - 1] + usize::from(!same));
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(two[j - 2] + 1);
+            }
+            cur[j] = d;
+            row_min = row_min.min(d);
+        }
+        if row_min > cap {
+            return row_min;
+        }
+        // The rows move up one: `two` takes `prev`, `prev` takes `cur`,
+        // and the old `two` is written over as the next `cur`.
+        std::mem::swap(&mut two, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[m - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words over a small alphabet (so that swaps, repeats and shared
+    /// letters are frequent), Latin and Cyrillic, from a fixed seed, and a
+    /// few longer than the stack buffers.
+    fn words() -> Vec<String> {
+        let alphabet: Vec<char> = "abcxyаяжgъ".chars().collect();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut out = vec![String::new(), "kniga".into(), "kinga".into()];
+        for _ in 0..600 {
+            let len = (next() % 12) as usize;
+            let letters: Vec<char> = (0..len).map(|_| alphabet[(next() % 10) as usize]).collect();
+            out.push(letters.iter().collect());
+            // Typing errors of the word, beside it (the pairs compared are
+            // neighbours in the list): two letters swapped, and the first
+            // letter and the last changed.
+            if len >= 3 {
+                let mut swap = letters.clone();
+                swap.swap(1, 2);
+                out.push(swap.into_iter().collect());
+                let mut other = letters;
+                other[0] = if other[0] == 'a' { 'я' } else { 'a' };
+                other[len - 1] = if other[len - 1] == 'b' { 'ж' } else { 'b' };
+                out.push(other.into_iter().collect());
+            }
+        }
+        out.push("ab".repeat(40));
+        out.push("ba".repeat(40));
+        out.push("аб".repeat(33));
+        out.push("ба".repeat(33));
+        out
+    }
+
+    /// Each word against its neighbours in the list (itself included).
+    fn pairs(w: &[String]) -> impl Iterator<Item = (&String, &String)> {
+        w.iter().enumerate().flat_map(move |(i, a)| {
+            w[i.saturating_sub(8)..(i + 8).min(w.len())]
+                .iter()
+                .map(move |b| (a, b))
+        })
+    }
+
+    #[test]
+    fn bounded_edit_distance_uncapped_agrees_with_strsim_osa_distance() {
+        let w = words();
+        for (a, b) in pairs(&w) {
+            assert_eq!(
+                bounded_edit_distance(a, b, usize::MAX),
+                strsim::osa_distance(a, b),
+                "{a:?} {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bounded_edit_distance_is_exact_up_to_its_cap_and_above_it_beyond() {
+        let w = words();
+        for (a, b) in pairs(&w) {
+            let exact = strsim::osa_distance(a, b);
+            for cap in 0..4 {
+                let d = bounded_edit_distance(a, b, cap);
+                if exact <= cap {
+                    assert_eq!(d, exact, "{a:?} {b:?} cap {cap}");
+                } else {
+                    assert!(d > cap, "{a:?} {b:?} cap {cap}: {d} for {exact}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn walked_word_tests_agree_with_their_definitions_on_letter_lists() {
+        // The definitions the walked versions replaced, on letter lists.
+        fn swapped_by_lists(a: &str, b: &str) -> bool {
+            let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            if x.len() != y.len() || x.len() < 4 {
+                return false;
+            }
+            let diff: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
+            diff.len() == 2
+                && diff[1] == diff[0] + 1
+                && x[diff[0]] == y[diff[1]]
+                && x[diff[1]] == y[diff[0]]
+        }
+        fn other_first_letter_by_lists(w: &str, v: &str) -> bool {
+            let (w, v): (Vec<char>, Vec<char>) = (w.chars().collect(), v.chars().collect());
+            w.len() == v.len()
+                && w.len() >= 4
+                && w[0] != v[0]
+                && w.iter().zip(&v).filter(|(x, y)| x != y).count() == 2
+        }
+        let mut w = words();
+        w.extend(
+            [
+                "internal", "external", "eastern", "western", "kniga", "knigа",
+            ]
+            .map(String::from),
+        );
+        for (a, b) in pairs(&w) {
+            assert_eq!(swapped(a, b), swapped_by_lists(a, b), "{a:?} {b:?}");
+            assert_eq!(
+                other_first_letter(a, b),
+                other_first_letter_by_lists(a, b),
+                "{a:?} {b:?}"
+            );
+        }
+        assert!(swapped("kniga", "kinga"));
+        assert!(!swapped("kniga", "kniga"));
+        assert!(other_first_letter("internal", "external"));
+        assert!(other_first_letter("eastern", "western"));
+    }
 }
