@@ -344,7 +344,13 @@ pub fn merge_with(
 ) -> Option<Record> {
     let ranked = rank(members, options);
     let (base, others) = ranked.split_first()?;
-    let mut union = Union::from_base(base.member.record, cluster_id, catalogue_code, options);
+    let mut union = Union::from_base(
+        base.member.record,
+        cluster_id,
+        catalogue_code,
+        options,
+        !others.is_empty(),
+    );
     for other in others {
         union.add_member(other.member.record);
     }
@@ -373,6 +379,7 @@ impl<'o> Union<'o> {
         cluster_id: &str,
         catalogue_code: &str,
         options: &'o MergeOptions,
+        others: bool,
     ) -> Self {
         let mut record = Record::new(base.leader.clone());
         record.push(ControlField::new("001", cluster_id).into());
@@ -396,8 +403,14 @@ impl<'o> Union<'o> {
             alternate_keys: BTreeSet::new(),
             occurrences: BTreeSet::new(),
         };
+        // Without other members, only the provenance 035 asks what the
+        // union holds, and only a 035's key can be a 035's (every key starts
+        // with its field's tag, or `note:`): most clusters have one member,
+        // and keying every field of theirs was a tenth of the merge.
         for d in record.fields.iter().filter_map(Field::as_data) {
-            union.register(d);
+            if others || d.tag == "035" {
+                union.register(d);
+            }
         }
         union.record = record;
         union

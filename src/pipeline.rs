@@ -26,6 +26,7 @@ use crate::dedup::decision;
 use crate::dedup::keys as dedup;
 use crate::merge::{self, Member, MergeOptions};
 use crate::store::{DedupTx, Store, UnionPut};
+use crate::works_pass::EditionKeys;
 
 /// What one dedup-and-merge pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -165,6 +166,7 @@ pub fn refresh_with(
             catalogue_code: config.catalogue_code.clone(),
             options: merge_options.clone(),
             pack: tx.packs_texts(),
+            work_keys: EditionKeys::for_pass(&tx, config)?,
         }),
         pending: Vec::new(),
         merging: None,
@@ -274,6 +276,10 @@ pub fn refresh_with(
     for c in old_clusters.difference(&new_clusters) {
         if tx.members_of(c)?.is_empty() && tx.delete_union(c)? {
             summary.unions_deleted += 1;
+            if writer.merger.work_keys.is_some() {
+                // As the work pass keys a deleted record: with none.
+                tx.set_work_keys_many(&[(c.clone(), Vec::new())])?;
+            }
         }
     }
     tx.clear_all_dirty()?;
@@ -344,11 +350,22 @@ struct UnionWriter {
     changed: usize,
 }
 
-/// A cluster's id, its member count and its union record with the
-/// record's content hash (None if the merge gives none).
-/// A merged cluster: id, member count, and its union record (MARCXML,
-/// content hash, and the text packed for the store where it packs them).
-type Merged = (String, usize, Option<(String, String, Option<Vec<u8>>)>);
+/// A merged cluster: id, member count, and its union record.
+struct Merged {
+    cluster_id: String,
+    members: usize,
+    /// None if the merge gives no record.
+    union: Option<MergedUnion>,
+}
+
+/// A union record as merged: MARCXML, content hash, the text packed where
+/// the store packs texts, and its work keys where the pass writes them.
+struct MergedUnion {
+    xml: String,
+    hash: String,
+    packed: Option<Vec<u8>>,
+    work_keys: Option<Vec<String>>,
+}
 
 /// What merging needs, owned, so that a batch can be merged on the worker
 /// threads.
@@ -361,6 +378,9 @@ struct Merger {
     /// (`store::packed`), here on the worker threads rather than on the
     /// store's thread, which the pass waits on.
     pack: bool,
+    /// Where this pass writes the work keys of the union records it
+    /// writes (`works_pass::EditionKeys`), how to compute them.
+    work_keys: Option<EditionKeys>,
 }
 
 /// Clusters merged in one batch: enough to keep every core busy, few
@@ -389,7 +409,7 @@ impl UnionWriter {
     /// Store the union records of the batch being merged, once it is.
     fn store_merged(&mut self, tx: &DedupTx<'_>) -> Result<()> {
         if let Some(job) = self.merging.take() {
-            self.changed += tx.put_unions(&to_store(job.wait()))?;
+            self.changed += store(tx, job.wait())?;
         }
         Ok(())
     }
@@ -398,25 +418,37 @@ impl UnionWriter {
     fn flush(&mut self, tx: &DedupTx<'_>) -> Result<()> {
         self.store_merged(tx)?;
         let batch = std::mem::take(&mut self.pending);
-        self.changed += tx.put_unions(&to_store(self.merger.merge_all(&batch)))?;
+        self.changed += store(tx, self.merger.merge_all(&batch))?;
         Ok(())
     }
 }
 
-/// The union records of a merged batch, in order, as the store takes them.
-fn to_store(merged: Vec<Merged>) -> Vec<UnionPut> {
-    merged
-        .into_iter()
-        .filter_map(|(cluster_id, members, xml)| {
-            xml.map(|(record, hash, packed)| UnionPut {
-                cluster_id,
-                record,
-                hash,
-                members,
-                packed,
-            })
-        })
-        .collect()
+/// Store the union records of a merged batch, in order, and their work
+/// keys where the pass computed them; how many union records changed.
+fn store(tx: &DedupTx<'_>, merged: Vec<Merged>) -> Result<usize> {
+    let mut keys = Vec::new();
+    let mut puts = Vec::with_capacity(merged.len());
+    for m in merged {
+        let Some(u) = m.union else { continue };
+        if let Some(k) = u.work_keys {
+            keys.push((m.cluster_id.clone(), k));
+        }
+        puts.push(UnionPut {
+            cluster_id: m.cluster_id,
+            record: u.xml,
+            hash: u.hash,
+            members: m.members,
+            packed: u.packed,
+        });
+    }
+    let changed = tx.put_unions(&puts)?;
+    // An unchanged union record's keys are written too: they are the
+    // stored ones (the same merge gives the same keys), and the store
+    // writes only keys that changed.
+    if !keys.is_empty() {
+        tx.set_work_keys_many(&keys)?;
+    }
+    Ok(changed)
 }
 
 impl Merger {
@@ -424,18 +456,16 @@ impl Merger {
     fn merge_all(&self, batch: &[(String, Vec<Arc<Loaded>>)]) -> Vec<Merged> {
         batch
             .par_iter()
-            .map(|(cid, group)| (cid.clone(), group.len(), self.merge(cid, group)))
+            .map(|(cid, group)| Merged {
+                cluster_id: cid.clone(),
+                members: group.len(),
+                union: self.merge(cid, group),
+            })
             .collect()
     }
 
-    /// A cluster's union record as MARCXML, its content hash and, where
-    /// the store packs texts, the packed text (None if the merge gives
-    /// none).
-    fn merge(
-        &self,
-        cluster_id: &str,
-        members: &[Arc<Loaded>],
-    ) -> Option<(String, String, Option<Vec<u8>>)> {
+    /// A cluster's union record (None if the merge gives none).
+    fn merge(&self, cluster_id: &str, members: &[Arc<Loaded>]) -> Option<MergedUnion> {
         let view: Vec<Member<'_>> = members
             .iter()
             .map(|m| Member {
@@ -454,7 +484,13 @@ impl Merger {
             let xml = marcxml::to_string(&union);
             let hash = dedup::content_hash(&xml);
             let packed = self.pack.then(|| crate::store::packed::pack(&xml));
-            (xml, hash, packed)
+            let work_keys = self.work_keys.as_ref().map(|k| k.keys(&union));
+            MergedUnion {
+                xml,
+                hash,
+                packed,
+                work_keys,
+            }
         })
     }
 }

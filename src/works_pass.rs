@@ -6,10 +6,11 @@
 //!
 //! Incremental like the edition pass. Its input is every union record whose
 //! version changed since the pass last ran (`meta_text` `works_seq`, a
-//! change sequence number): their work keys are recomputed, then the works
-//! they were in and the works their keys now reach are recomputed from
-//! those records outwards, walking the work-key index; nothing else is
-//! read. A work is a connected component of links, so recomputing the
+//! change sequence number): their work keys are recomputed (unless the
+//! edition pass wrote them as it merged the records, `EditionKeys`), then
+//! the works they were in and the works their keys now reach are
+//! recomputed from those records outwards, walking the work-key index;
+//! nothing else is read. A work is a connected component of links, so recomputing the
 //! components of the changed records gives what a pass over the whole
 //! catalogue gives (tested). Another `WORKS_VERSION`, other `[works]`
 //! settings or another catalogue code recompute everything once.
@@ -103,17 +104,13 @@ pub fn run(store: &mut Store, config: &Config) -> Result<WorksSummary> {
 pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result<WorksSummary> {
     let tx = store.transaction()?;
     let code = config.catalogue_code.as_str();
-    let fingerprint = format!(
-        "v{WORKS_VERSION}|{}|{:?}|{:?}|{code}",
-        config.works.enabled, config.works.never_link, config.works.always_link
-    );
-    let previous_code = tx.meta_text("works_code")?;
-    // Links written under an earlier catalogue code are still ours.
-    let mut codes = vec![code];
-    if let Some(p) = previous_code.as_deref().filter(|p| *p != code) {
-        codes.push(p);
-    }
-    let full = tx.meta_text("works")?.as_deref() != Some(fingerprint.as_str());
+    let Plan {
+        fingerprint,
+        codes,
+        full,
+        mark,
+    } = Plan::of(&tx, config)?;
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
     let mut summary = WorksSummary::default();
     if !config.works.enabled {
         if !full {
@@ -139,13 +136,10 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
         );
         return Ok(summary);
     }
-    let mark: i64 = if full {
-        0
-    } else {
-        tx.meta_text("works_seq")?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
-    };
+    // The edition passes since the last work pass may have written the
+    // work keys of the records they changed (`EditionKeys`).
+    let keys_current =
+        tx.meta_text(KEYS_CURRENT)?.as_deref() == Some(keys_marker(&fingerprint, mark).as_str());
     let changed = tx.unions_changed_since(mark)?;
     summary.examined = changed.len();
     tx.plan_each_call()?;
@@ -163,7 +157,8 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
     // the index as it is now. Each batch is parsed on the worker threads
     // while this thread stores the keys of the one before.
     let mut parsing: Option<(&[Changed], Later<KeysBatch>)> = None;
-    for batch in changed.chunks(READ_BATCH).map(Some).chain([None]) {
+    let to_key: &[Changed] = if keys_current { &[] } else { &changed };
+    for batch in to_key.chunks(READ_BATCH).map(Some).chain([None]) {
         let next = match batch {
             Some(batch) => {
                 let live: Vec<String> = batch
@@ -311,6 +306,10 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
     tx.set_meta_text("works_seq", &seq.to_string())?;
     tx.set_meta_text("works", &fingerprint)?;
     tx.set_meta_text("works_code", code)?;
+    // No record has changed since this pass: every changed record's keys
+    // are current, and stay so while edition passes write the keys of the
+    // records they change.
+    tx.set_meta_text(KEYS_CURRENT, &keys_marker(&fingerprint, seq))?;
     tx.commit()?;
     if summary.examined > 0 {
         info!(
@@ -321,6 +320,104 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
         );
     }
     Ok(summary)
+}
+
+/// What a work pass would start from, read from the store.
+struct Plan {
+    /// The settings the work keys, links and fields depend on.
+    fingerprint: String,
+    /// Catalogue codes whose linking fields are ours (current first).
+    codes: Vec<String>,
+    /// Whether the pass recomputes every work (the settings changed).
+    full: bool,
+    /// The change sequence number the pass examines records after.
+    mark: i64,
+}
+
+impl Plan {
+    fn of(tx: &DedupTx<'_>, config: &Config) -> Result<Plan> {
+        let code = config.catalogue_code.as_str();
+        let fingerprint = format!(
+            "v{WORKS_VERSION}|{}|{:?}|{:?}|{code}",
+            config.works.enabled, config.works.never_link, config.works.always_link
+        );
+        // Links written under an earlier catalogue code are still ours.
+        let mut codes = vec![code.to_string()];
+        if let Some(p) = tx.meta_text("works_code")?.filter(|p| p != code) {
+            codes.push(p);
+        }
+        let full = tx.meta_text("works")?.as_deref() != Some(fingerprint.as_str());
+        let mark: i64 = if full {
+            0
+        } else {
+            tx.meta_text("works_seq")?
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(Plan {
+            fingerprint,
+            codes,
+            full,
+            mark,
+        })
+    }
+}
+
+/// The `meta_text` key whose value, [`keys_marker`], says that every union
+/// record changed after a sequence number has its work keys current under
+/// a fingerprint of the work settings.
+const KEYS_CURRENT: &str = "work_keys_current";
+
+fn keys_marker(fingerprint: &str, mark: i64) -> String {
+    format!("{mark}|{fingerprint}")
+}
+
+/// The work keys of the union records an edition pass writes, computed
+/// where it merges them (on the worker threads, from the record it has
+/// just built) rather than read back and parsed again by the work pass:
+/// on a first load that was half of the work pass. The work pass skips
+/// computing keys when every record changed since its mark has them
+/// ([`KEYS_CURRENT`]): it says so when it ends, and an edition pass keeps
+/// it true by writing the keys of every record it changes. An edition
+/// pass that finds it false (the settings changed, or an older unicat
+/// changed records) writes none and leaves the keys to the work pass.
+pub struct EditionKeys {
+    parser: Parser,
+}
+
+impl EditionKeys {
+    /// Keys for this edition pass to write, or None: the work pass is
+    /// switched off, or it will compute the keys itself. A store where no
+    /// union record was ever written has every key it needs.
+    pub fn for_pass(tx: &DedupTx<'_>, config: &Config) -> Result<Option<EditionKeys>> {
+        if !config.works.enabled {
+            return Ok(None);
+        }
+        let plan = Plan::of(tx, config)?;
+        let marker = keys_marker(&plan.fingerprint, plan.mark);
+        if tx.meta_text(KEYS_CURRENT)?.as_deref() != Some(marker.as_str()) {
+            if tx.seq_now()? != 0 {
+                return Ok(None);
+            }
+            tx.set_meta_text(KEYS_CURRENT, &marker)?;
+        }
+        Ok(Some(EditionKeys {
+            parser: Parser {
+                codes: plan.codes,
+                never: config.works.never_link.clone(),
+                always: config.works.always_link.clone(),
+            },
+        }))
+    }
+
+    /// A union record's work keys, as the work pass computes them from the
+    /// stored record (`Parser::keys`).
+    pub fn keys(&self, union: &Record) -> Vec<String> {
+        let mut record = union.clone();
+        let codes: Vec<&str> = self.parser.codes.iter().map(String::as_str).collect();
+        strip_links(&mut record, &codes);
+        index_keys(&record, &self.parser.overrides())
+    }
 }
 
 /// The lowest union id of a component (its nodes are sorted).

@@ -364,6 +364,117 @@ fn lookup_and_walk_agree(cat: &Cat) {
     }
 }
 
+// The edition pass writes the work keys of the union records it changes
+// (`works_pass::EditionKeys`), so that the work pass need not read them
+// back: those keys must be the ones the work pass computes from the stored
+// records, on a first load and on an incremental pass (and on either
+// store); and when the work settings change, the edition pass leaves the
+// keys to the work pass, which recomputes them all.
+#[test]
+fn edition_pass_work_keys_equal_the_work_pass_keys() {
+    edition_keys_agree(&Cat::new(""));
+    if let Some(url) = common::pg_test_database() {
+        edition_keys_agree(&Cat::with_store("", &common::pg_store_table(&url)));
+    }
+}
+
+fn edition_keys_agree(cat: &Cat) {
+    use unicat::config::Config;
+    use unicat::store::Store;
+    use unicat::works_pass::{run_with, KeySearch};
+    let config = Config::load(&cat.config()).unwrap();
+    let partner = |name: &str| {
+        config
+            .partners
+            .iter()
+            .find(|p| p.name() == name)
+            .unwrap()
+            .clone()
+    };
+    let keys_of = |store: &mut Store, ids: &[String]| -> Vec<Vec<String>> {
+        let tx = store.transaction().unwrap();
+        let keys = tx.work_keys_of_many(ids).unwrap();
+        tx.commit().unwrap();
+        keys
+    };
+    let mut store = Store::from_config(&config).unwrap();
+    let mut edition_keys = BTreeMap::new();
+    for (name, file) in [("anl", "anl.xml"), ("tsu", "tsu.xml")] {
+        unicat::import::import_files(
+            &mut store,
+            &partner(name),
+            &[fixture(file)],
+            &config.catalogue_code,
+        )
+        .unwrap();
+        unicat::pipeline::refresh(&mut store, &config).unwrap();
+        // The edition pass alone has run: the keys are its own.
+        let ids: Vec<String> = {
+            let tx = store.transaction().unwrap();
+            let changed = tx.unions_changed_since(0).unwrap();
+            tx.commit().unwrap();
+            changed.into_iter().map(|(id, _)| id).collect()
+        };
+        let keys = keys_of(&mut store, &ids);
+        assert!(
+            keys.iter().filter(|k| !k.is_empty()).count() > ids.len() / 2,
+            "after {name}: the edition pass wrote few work keys: {keys:?}"
+        );
+        edition_keys = ids.into_iter().zip(keys).collect();
+        run_with(&mut store, &config, KeySearch::Auto).unwrap();
+    }
+    // Every work recomputed, keys first, from the stored union records.
+    {
+        let tx = store.transaction().unwrap();
+        tx.set_meta_text("works", "another setting").unwrap();
+        tx.commit().unwrap();
+    }
+    let summary = run_with(&mut store, &config, KeySearch::Auto).unwrap();
+    assert_eq!(summary.examined, edition_keys.len());
+    let ids: Vec<String> = edition_keys.keys().cloned().collect();
+    let recomputed: BTreeMap<String, Vec<String>> =
+        ids.iter().cloned().zip(keys_of(&mut store, &ids)).collect();
+    assert_eq!(edition_keys, recomputed);
+
+    // Other settings: the next edition pass writes no keys (the work
+    // pass will recompute every one), and the work pass does.
+    {
+        let tx = store.transaction().unwrap();
+        tx.set_meta_text("works", "yet another setting").unwrap();
+        for id in &ids {
+            tx.set_work_keys(id, &[]).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    unicat::import::import_files(
+        &mut store,
+        &partner("tsu"),
+        &[fixture("tsu-changed.xml")],
+        &config.catalogue_code,
+    )
+    .unwrap();
+    unicat::pipeline::refresh(&mut store, &config).unwrap();
+    assert!(
+        keys_of(&mut store, &ids).iter().all(Vec::is_empty),
+        "the edition pass wrote keys under settings the work pass will replace"
+    );
+    run_with(&mut store, &config, KeySearch::Auto).unwrap();
+    let live: Vec<String> = {
+        let tx = store.transaction().unwrap();
+        let all = tx.unions_changed_since(0).unwrap();
+        tx.commit().unwrap();
+        all.into_iter()
+            .filter(|(_, l)| *l)
+            .map(|(id, _)| id)
+            .collect()
+    };
+    let keyed = keys_of(&mut store, &live)
+        .iter()
+        .filter(|k| !k.is_empty())
+        .count();
+    assert!(keyed > live.len() / 2, "{keyed} of {} keyed", live.len());
+}
+
 // Work ids are kept the way union ids are: a work that loses a record
 // (the second edition retitled into another work) keeps its id on the part
 // with most of its records, and the record that comes back joins it under
