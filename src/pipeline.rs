@@ -384,8 +384,10 @@ struct Merger {
 }
 
 /// Clusters merged in one batch: enough to keep every core busy, few
-/// enough that their records are a few megabytes.
-const MERGE_BATCH: usize = 256;
+/// enough that their records are some ten megabytes (as
+/// `dedup::cluster`'s read-ahead batches, with which it was raised from
+/// 256).
+const MERGE_BATCH: usize = 1024;
 
 impl UnionWriter {
     /// Put the group's records in cluster `cid`; its union record follows
