@@ -486,7 +486,8 @@ impl Merger {
             let xml = marcxml::to_string(&union);
             let hash = dedup::content_hash(&xml);
             let packed = self.pack.then(|| crate::store::packed::pack(&xml));
-            let work_keys = self.work_keys.as_ref().map(|k| k.keys(&union));
+            // The record is not needed after this: its keys take it.
+            let work_keys = self.work_keys.as_ref().map(|k| k.keys(union));
             MergedUnion {
                 xml,
                 hash,

@@ -2646,6 +2646,20 @@ fn count_unmerged(conn: &Connection, limit: i64) -> Result<i64> {
 mod tests {
     use super::*;
 
+    /// A database file at `path` as schema version `version` left it (the
+    /// first `version` migrations applied), for the migration tests to
+    /// fill with rows of that version.
+    fn database_at(path: &Path, version: usize) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        packed::register(&conn).unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn
+    }
+
     /// `len` hex digits from a xorshift generator seeded with `seed`: a
     /// text that packing cannot shrink below half, for tests that need
     /// the log to grow (a repeated string packs to a few bytes).
@@ -2716,11 +2730,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE);
         {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..5] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 5).unwrap();
+            let conn = database_at(&path, 5);
             conn.execute(
                 "INSERT INTO source_records (id, partner, oai_id, local_id, datestamp, deleted, raw, record,
                      content_hash, updated_run, dedup_dirty)
@@ -2834,12 +2844,7 @@ mod tests {
         let demo = include_str!("../fixtures/demo/anl.xml");
         let text = |i: usize| format!("<!-- {i} -->{demo}");
         {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..PACKING_MIGRATION - 1] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", (PACKING_MIGRATION - 1) as i64)
-                .unwrap();
+            let conn = database_at(&path, PACKING_MIGRATION - 1);
             for i in 0..300 {
                 conn.execute(
                     "INSERT INTO source_records (id, partner, oai_id, datestamp, raw, record, content_hash)
@@ -2935,12 +2940,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE);
         {
-            let conn = Connection::open(&path).unwrap();
-            packed::register(&conn).unwrap();
-            for sql in &MIGRATIONS[..10] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 10).unwrap();
+            let conn = database_at(&path, 10);
             for (i, (deleted, members)) in [(0, 1), (0, 3), (1, 0), (0, 2), (0, 1)]
                 .into_iter()
                 .enumerate()
@@ -3049,12 +3049,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE);
         {
-            let conn = Connection::open(&path).unwrap();
-            packed::register(&conn).unwrap();
-            for sql in &MIGRATIONS[..11] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 11).unwrap();
+            let conn = database_at(&path, 11);
             for (id, dirty) in [(3, 1), (5, 0), (8, 1), (9, 0)] {
                 conn.execute(
                     "INSERT INTO source_records (id, partner, oai_id, datestamp, dedup_dirty)
@@ -3089,12 +3084,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE);
         {
-            let conn = Connection::open(&path).unwrap();
-            packed::register(&conn).unwrap();
-            for sql in &MIGRATIONS[..12] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 12).unwrap();
+            let conn = database_at(&path, 12);
             for id in 1..=3 {
                 conn.execute(
                     "INSERT INTO source_records (id, partner, oai_id, datestamp, record, content_hash)
@@ -3146,11 +3136,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE);
         {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..6] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 6).unwrap();
+            let conn = database_at(&path, 6);
             conn.execute(
                 "INSERT INTO source_records (id, partner, oai_id, datestamp, record, content_hash)
                  VALUES (1, 'anl', 'oai:anl:1', '2024-01-01', '<record/>', 'h')",

@@ -110,13 +110,13 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
         full,
         mark,
     } = Plan::of(&tx, config)?;
-    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
     let mut summary = WorksSummary::default();
     if !config.works.enabled {
         if !full {
             return Ok(summary);
         }
         // Switched off: every linking field goes, and the tables with them.
+        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
         for id in tx.linked_unions()? {
             if let Some(xml) = tx.live_union(&id)? {
                 let mut record = marcxml::parse_record(&xml)
@@ -147,7 +147,7 @@ pub fn run_with(store: &mut Store, config: &Config, search: KeySearch) -> Result
         tx: &tx,
         shared: None,
         parser: Arc::new(Parser {
-            codes: codes.iter().map(|c| c.to_string()).collect(),
+            codes,
             never: config.works.never_link.clone(),
             always: config.works.always_link.clone(),
         }),
@@ -411,12 +411,9 @@ impl EditionKeys {
     }
 
     /// A union record's work keys, as the work pass computes them from the
-    /// stored record (`Parser::keys`).
-    pub fn keys(&self, union: &Record) -> Vec<String> {
-        let mut record = union.clone();
-        let codes: Vec<&str> = self.parser.codes.iter().map(String::as_str).collect();
-        strip_links(&mut record, &codes);
-        index_keys(&record, &self.parser.overrides())
+    /// stored record.
+    pub fn keys(&self, union: Record) -> Vec<String> {
+        self.parser.work_keys(union)
     }
 }
 
@@ -515,6 +512,15 @@ impl Parser {
             .with_context(|| format!("union record {id} does not unpack"))
     }
 
+    /// A union record's work keys: those of the record without our
+    /// linking fields (the one computation for the work pass and the
+    /// edition pass, `EditionKeys`).
+    fn work_keys(&self, mut record: Record) -> Vec<String> {
+        let codes: Vec<&str> = self.codes.iter().map(String::as_str).collect();
+        strip_links(&mut record, &codes);
+        index_keys(&record, &self.overrides())
+    }
+
     /// The record without our linking fields, and whether it had any.
     fn record(&self, id: &str, xml: &str) -> Result<(Record, bool)> {
         let mut record =
@@ -596,8 +602,10 @@ impl Parser {
                 let Some(stored) = stored else {
                     return Ok(None);
                 };
-                let (record, _) = self.record(&id, &Self::unpack(&id, stored)?)?;
-                Ok(Some(index_keys(&record, &self.overrides())))
+                let xml = Self::unpack(&id, stored)?;
+                let record = marcxml::parse_record(&xml)
+                    .with_context(|| format!("reading union record {id}"))?;
+                Ok(Some(self.work_keys(record)))
             })
             .collect()
     }
